@@ -1,0 +1,46 @@
+/* wpool-job-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "wpool-task.h"
+#include "wpool-worker.h"
+
+G_BEGIN_DECLS
+
+/* One map: its items, how they are handed out in chunks, the results in
+ * input order, the first error, and the completion that the last worker
+ * signals. Every backend shares it; a worker thread only touches it
+ * between being dispatched and calling wpool_job_worker_done(). */
+typedef struct _WpoolJob WpoolJob;
+
+/* Called on the thread of the last worker to finish. */
+typedef void (*WpoolJobNotify) (WpoolJob *job,
+                                gpointer  user_data);
+
+WpoolJob *wpool_job_new          (WpoolTask      *task,
+                                  GVariant       *items,
+                                  guint           chunk_size,
+                                  GCancellable   *cancellable);
+WpoolJob *wpool_job_ref          (WpoolJob       *self);
+void      wpool_job_unref        (WpoolJob       *self);
+guint     wpool_job_get_n_items  (WpoolJob       *self);
+guint     wpool_job_get_n_chunks (WpoolJob       *self);
+void      wpool_job_begin        (WpoolJob       *self,
+                                  guint           n_workers,
+                                  WpoolJobNotify  notify,
+                                  gpointer        notify_data);
+void      wpool_job_work         (WpoolJob       *self,
+                                  WpoolWorker    *worker);
+void      wpool_job_worker_done  (WpoolJob       *self);
+void      wpool_job_wait         (WpoolJob       *self);
+GVariant *wpool_job_finish       (WpoolJob       *self,
+                                  GError        **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpoolJob, wpool_job_unref)
+
+G_END_DECLS

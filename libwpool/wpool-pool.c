@@ -1,0 +1,838 @@
+/* wpool-pool.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "wpool-backend-private.h"
+#include "wpool-enums.h"
+#include "wpool-error.h"
+#include "wpool-job-private.h"
+#include "wpool-pool.h"
+#include "wpool-task-private.h"
+
+/**
+ * WpoolPool:
+ *
+ * A pool of workers that maps a #WpoolTask over the items of a #GVariant
+ * array in parallel and lets the workers share objects with the caller,
+ * as MPIRE's `WorkerPool` does.
+ *
+ * The workers are threads or processes, as #WpoolPool:start-method says;
+ * they start at the first map, and are stopped after each map unless
+ * #WpoolPool:keep-alive is set. The #WpoolPool:shared-objects reach every
+ * worker once, at its start, and every task call as the argument after the
+ * worker.
+ *
+ * Items are handed out in chunks of #WpoolPool:chunk-size. Results come
+ * back in input order. The first error (a task's own, or the pool's)
+ * stops the map and is returned, the item and the worker named in its
+ * message; the pool stays usable.
+ *
+ * A pool is not thread-safe: use it from one thread. Its maps may be
+ * cancelled from any thread.
+ */
+
+struct _WpoolPool
+{
+  GObject           parent_instance;
+
+  guint             n_jobs;
+  WpoolStartMethod  start_method;
+  guint             chunk_size;
+  guint             keep_alive : 1;
+
+  GVariant         *shared_objects;
+  gpointer          shared_data;
+  GDestroyNotify    shared_data_destroy;
+
+  /* Non-NULL while workers run. */
+  WpoolBackend     *backend;
+  /* Maps handed to the workers and not finished yet. */
+  guint             n_maps_running;
+};
+
+enum {
+  PROP_0,
+  PROP_N_JOBS,
+  PROP_START_METHOD,
+  PROP_SHARED_OBJECTS,
+  PROP_KEEP_ALIVE,
+  PROP_CHUNK_SIZE,
+  PROP_WORKERS_RUNNING,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (WpoolPool, wpool_pool, G_TYPE_OBJECT)
+
+static void
+wpool_pool_stop_workers (WpoolPool *self)
+{
+  g_autoptr(WpoolBackend) backend = g_steal_pointer (&self->backend);
+
+  if (backend == NULL)
+    return;
+
+  g_assert (self->n_maps_running == 0);
+
+  wpool_backend_stop (backend);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
+}
+
+static void
+wpool_pool_clear_shared_data (WpoolPool *self)
+{
+  gpointer data = g_steal_pointer (&self->shared_data);
+  GDestroyNotify destroy = self->shared_data_destroy;
+
+  self->shared_data_destroy = NULL;
+
+  if (destroy != NULL)
+    destroy (data);
+}
+
+static void
+wpool_pool_dispose (GObject *object)
+{
+  WpoolPool *self = (WpoolPool *)object;
+
+  /* A running map holds a reference to the pool, so nothing runs here. */
+  wpool_pool_stop_workers (self);
+  wpool_pool_clear_shared_data (self);
+  g_clear_pointer (&self->shared_objects, g_variant_unref);
+
+  G_OBJECT_CLASS (wpool_pool_parent_class)->dispose (object);
+}
+
+static void
+wpool_pool_get_property (GObject    *object,
+                         guint       prop_id,
+                         GValue     *value,
+                         GParamSpec *pspec)
+{
+  WpoolPool *self = WPOOL_POOL (object);
+
+  switch (prop_id)
+    {
+    case PROP_N_JOBS:
+      g_value_set_uint (value, self->n_jobs);
+      break;
+
+    case PROP_START_METHOD:
+      g_value_set_enum (value, self->start_method);
+      break;
+
+    case PROP_SHARED_OBJECTS:
+      g_value_set_variant (value, self->shared_objects);
+      break;
+
+    case PROP_KEEP_ALIVE:
+      g_value_set_boolean (value, self->keep_alive);
+      break;
+
+    case PROP_CHUNK_SIZE:
+      g_value_set_uint (value, self->chunk_size);
+      break;
+
+    case PROP_WORKERS_RUNNING:
+      g_value_set_boolean (value, self->backend != NULL);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+wpool_pool_set_property (GObject      *object,
+                         guint         prop_id,
+                         const GValue *value,
+                         GParamSpec   *pspec)
+{
+  WpoolPool *self = WPOOL_POOL (object);
+
+  switch (prop_id)
+    {
+    case PROP_N_JOBS:
+      self->n_jobs = g_value_get_uint (value);
+      if (self->n_jobs == 0)
+        self->n_jobs = MIN (g_get_num_processors (), WPOOL_MAX_N_JOBS);
+      break;
+
+    case PROP_START_METHOD:
+      self->start_method = g_value_get_enum (value);
+      break;
+
+    case PROP_SHARED_OBJECTS:
+      {
+        g_autoptr(GError) error = NULL;
+
+        /* A property setter cannot fail; the function says why it did. */
+        if (!wpool_pool_set_shared_objects (self, g_value_get_variant (value), &error))
+          g_critical ("%s", error->message);
+      }
+      break;
+
+    case PROP_KEEP_ALIVE:
+      wpool_pool_set_keep_alive (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_CHUNK_SIZE:
+      wpool_pool_set_chunk_size (self, g_value_get_uint (value));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+wpool_pool_class_init (WpoolPoolClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = wpool_pool_dispose;
+  object_class->get_property = wpool_pool_get_property;
+  object_class->set_property = wpool_pool_set_property;
+
+  /**
+   * WpoolPool:n-jobs:
+   *
+   * The number of workers, from 1 to %WPOOL_MAX_N_JOBS. Setting 0 at
+   * construction means the number of processors, which is also the
+   * default; reading it gives the number actually used.
+   */
+  properties[PROP_N_JOBS] =
+    g_param_spec_uint ("n-jobs", NULL, NULL,
+                       0, WPOOL_MAX_N_JOBS, 0,
+                       (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:start-method:
+   *
+   * How the workers start, and so how the shared objects reach them.
+   * %WPOOL_START_METHOD_FORK by default, as MPIRE on Linux.
+   */
+  properties[PROP_START_METHOD] =
+    g_param_spec_enum ("start-method", NULL, NULL,
+                       WPOOL_TYPE_START_METHOD,
+                       WPOOL_START_METHOD_FORK,
+                       (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:shared-objects:
+   *
+   * The objects every worker shares with the caller, given to every task
+   * call as the argument after the worker. Several objects travel as one
+   * tuple.
+   *
+   * They can only change while no worker runs: see
+   * wpool_pool_set_shared_objects(). Setting the property while workers
+   * run is refused with a critical warning.
+   */
+  properties[PROP_SHARED_OBJECTS] =
+    g_param_spec_variant ("shared-objects", NULL, NULL,
+                          G_VARIANT_TYPE_ANY, NULL,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:keep-alive:
+   *
+   * Whether the workers (and the shared objects they hold) are kept for
+   * the next map instead of being stopped after each map. Unsetting it
+   * while no map runs stops them.
+   */
+  properties[PROP_KEEP_ALIVE] =
+    g_param_spec_boolean ("keep-alive", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:chunk-size:
+   *
+   * How many consecutive items a worker takes at once. 0, the default,
+   * means automatic: about four chunks per worker, as MPIRE does, so that
+   * uneven items still balance out.
+   */
+  properties[PROP_CHUNK_SIZE] =
+    g_param_spec_uint ("chunk-size", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:workers-running:
+   *
+   * Whether the pool's workers are running: during a map, and after it
+   * when #WpoolPool:keep-alive is set. The shared objects can only change
+   * while it is %FALSE.
+   */
+  properties[PROP_WORKERS_RUNNING] =
+    g_param_spec_boolean ("workers-running", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+wpool_pool_init (WpoolPool *self)
+{
+  self->n_jobs = MIN (g_get_num_processors (), WPOOL_MAX_N_JOBS);
+  self->start_method = WPOOL_START_METHOD_FORK;
+}
+
+/**
+ * wpool_pool_new:
+ * @n_jobs: the number of workers, or 0 for the number of processors
+ * @start_method: how the workers start
+ *
+ * Creates a pool. No worker starts until the first map.
+ *
+ * Returns: (transfer full): a new #WpoolPool
+ */
+WpoolPool *
+wpool_pool_new (guint            n_jobs,
+                WpoolStartMethod start_method)
+{
+  g_return_val_if_fail (n_jobs <= WPOOL_MAX_N_JOBS, NULL);
+
+  return g_object_new (WPOOL_TYPE_POOL,
+                       "n-jobs", n_jobs,
+                       "start-method", start_method,
+                       NULL);
+}
+
+/**
+ * wpool_pool_get_n_jobs:
+ * @self: a #WpoolPool
+ *
+ * Gets the number of workers.
+ *
+ * Returns: the number of workers
+ */
+guint
+wpool_pool_get_n_jobs (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->n_jobs;
+}
+
+/**
+ * wpool_pool_get_start_method:
+ * @self: a #WpoolPool
+ *
+ * Gets how the workers start.
+ *
+ * Returns: the start method
+ */
+WpoolStartMethod
+wpool_pool_get_start_method (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), WPOOL_START_METHOD_FORK);
+
+  return self->start_method;
+}
+
+/**
+ * wpool_pool_get_keep_alive:
+ * @self: a #WpoolPool
+ *
+ * Gets whether the workers are kept between maps.
+ *
+ * Returns: %TRUE if the workers are kept alive
+ */
+gboolean
+wpool_pool_get_keep_alive (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+
+  return self->keep_alive;
+}
+
+/**
+ * wpool_pool_set_keep_alive:
+ * @self: a #WpoolPool
+ * @keep_alive: whether to keep the workers between maps
+ *
+ * Sets whether the workers, and the shared objects they hold, are kept
+ * for the next map. Unsetting it while no map runs stops the workers now.
+ */
+void
+wpool_pool_set_keep_alive (WpoolPool *self,
+                           gboolean   keep_alive)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+
+  keep_alive = !!keep_alive;
+
+  if (self->keep_alive == keep_alive)
+    return;
+
+  self->keep_alive = keep_alive;
+
+  if (!keep_alive && self->n_maps_running == 0)
+    wpool_pool_stop_workers (self);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_KEEP_ALIVE]);
+}
+
+/**
+ * wpool_pool_get_chunk_size:
+ * @self: a #WpoolPool
+ *
+ * Gets the number of items a worker takes at once.
+ *
+ * Returns: the chunk size, or 0 for automatic
+ */
+guint
+wpool_pool_get_chunk_size (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->chunk_size;
+}
+
+/**
+ * wpool_pool_set_chunk_size:
+ * @self: a #WpoolPool
+ * @chunk_size: the number of items a worker takes at once, or 0 for
+ *   automatic
+ *
+ * Sets how many consecutive items a worker takes at once. Larger chunks
+ * cost less per item; smaller ones balance uneven items better. It applies
+ * from the next map on.
+ */
+void
+wpool_pool_set_chunk_size (WpoolPool *self,
+                           guint      chunk_size)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+
+  if (self->chunk_size == chunk_size)
+    return;
+
+  self->chunk_size = chunk_size;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CHUNK_SIZE]);
+}
+
+/**
+ * wpool_pool_get_shared_objects:
+ * @self: a #WpoolPool
+ *
+ * Gets the objects the workers share with the caller.
+ *
+ * Returns: (transfer none) (nullable): the shared objects, or %NULL
+ */
+GVariant *
+wpool_pool_get_shared_objects (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->shared_objects;
+}
+
+static gboolean
+wpool_pool_check_workers_stopped (WpoolPool   *self,
+                                  const char  *what,
+                                  GError     **error)
+{
+  if (self->backend == NULL)
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
+               "Cannot change the %s while the workers run: they received them "
+               "when they started. Set “keep-alive” to FALSE (which stops idle "
+               "workers) before changing them",
+               what);
+  return FALSE;
+}
+
+/**
+ * wpool_pool_set_shared_objects:
+ * @self: a #WpoolPool
+ * @shared_objects: (nullable): the objects to share, or %NULL; if floating,
+ *   it is consumed
+ * @error: return location for a #GError
+ *
+ * Sets the objects every worker shares with the caller, as MPIRE's
+ * `set_shared_objects()`. Several objects travel as one tuple.
+ *
+ * The workers receive the shared objects when they start, at the first
+ * map. Once they run (during a map, and after it with
+ * #WpoolPool:keep-alive), a change could not reach them, so it is refused
+ * with %WPOOL_ERROR_WORKERS_RUNNING instead of being ignored.
+ *
+ * Returns: %TRUE if the shared objects were set
+ */
+gboolean
+wpool_pool_set_shared_objects (WpoolPool  *self,
+                               GVariant   *shared_objects,
+                               GError    **error)
+{
+  g_autoptr(GVariant) sunk = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (shared_objects != NULL)
+    sunk = g_variant_ref_sink (shared_objects);
+
+  if (!wpool_pool_check_workers_stopped (self, "shared objects", error))
+    return FALSE;
+
+  if (self->shared_objects == sunk)
+    return TRUE;
+
+  g_clear_pointer (&self->shared_objects, g_variant_unref);
+  self->shared_objects = g_steal_pointer (&sunk);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHARED_OBJECTS]);
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_set_shared_data: (skip)
+ * @self: a #WpoolPool
+ * @shared_data: (nullable): any pointer
+ * @destroy: (nullable): called on @shared_data when it is replaced or the
+ *   pool is disposed
+ * @error: return location for a #GError
+ *
+ * The C escape hatch beside #WpoolPool:shared-objects: any pointer, which
+ * %WPOOL_START_METHOD_THREADING workers share with no copy and
+ * %WPOOL_START_METHOD_FORK workers copy-on-write. Tasks get it with
+ * wpool_worker_get_shared_data().
+ *
+ * A pointer cannot reach a spawned process, so it is refused with
+ * %WPOOL_ERROR_NOT_SUPPORTED for %WPOOL_START_METHOD_SPAWN and
+ * %WPOOL_START_METHOD_FORKSERVER; like the shared objects, it is refused
+ * with %WPOOL_ERROR_WORKERS_RUNNING while the workers run. On failure the
+ * pool does not take @shared_data.
+ *
+ * Returns: %TRUE if the shared data was set
+ */
+gboolean
+wpool_pool_set_shared_data (WpoolPool       *self,
+                            gpointer         shared_data,
+                            GDestroyNotify   destroy,
+                            GError         **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (self->start_method != WPOOL_START_METHOD_THREADING &&
+      self->start_method != WPOOL_START_METHOD_FORK)
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                           "Shared data is a pointer into this process: only "
+                           "THREADING and FORK workers can see it. Use shared "
+                           "objects with SPAWN and FORKSERVER");
+      return FALSE;
+    }
+
+  if (!wpool_pool_check_workers_stopped (self, "shared data", error))
+    return FALSE;
+
+  wpool_pool_clear_shared_data (self);
+  self->shared_data = shared_data;
+  self->shared_data_destroy = destroy;
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_get_workers_running:
+ * @self: a #WpoolPool
+ *
+ * Gets whether the workers run. See #WpoolPool:workers-running.
+ *
+ * Returns: %TRUE if the workers run
+ */
+gboolean
+wpool_pool_get_workers_running (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+
+  return self->backend != NULL;
+}
+
+static guint
+wpool_pool_resolve_chunk_size (WpoolPool *self,
+                               guint      n_items)
+{
+  guint per_chunk;
+
+  if (self->chunk_size > 0)
+    return self->chunk_size;
+
+  /* As MPIRE: about four chunks per worker. */
+  per_chunk = n_items / (self->n_jobs * 4);
+  if (n_items % (self->n_jobs * 4) != 0)
+    per_chunk++;
+
+  return MAX (per_chunk, 1);
+}
+
+/* Checks a map's arguments and makes its job. */
+static WpoolJob *
+wpool_pool_prepare_map (WpoolPool     *self,
+                        WpoolTask     *task,
+                        GVariant      *items,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  g_autoptr(GVariant) sunk = g_variant_ref_sink (items);
+  guint n_items;
+
+  if (!g_variant_is_of_type (sunk, G_VARIANT_TYPE_ARRAY))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "The items must be a GVariant array (type “a*”), not of type “%s”",
+                   g_variant_get_type_string (sunk));
+      return NULL;
+    }
+
+  /* Chunk indexes are handed out with atomic int arithmetic. */
+  if ((n_items = g_variant_n_children (sunk)) > G_MAXINT / 2)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "Too many items in one map: %u (at most %d)",
+                   n_items, G_MAXINT / 2);
+      return NULL;
+    }
+
+  if (!wpool_task_check (task, error) ||
+      !wpool_backend_check_task (self->start_method, task, error))
+    return NULL;
+
+  if (wpool_backend_is_current (self->backend))
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                           "A task cannot map on its own pool: the map would wait "
+                           "for the very worker that runs it");
+      return NULL;
+    }
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  return wpool_job_new (task, sunk, wpool_pool_resolve_chunk_size (self, n_items), cancellable);
+}
+
+/* Starts the workers if they do not run yet and hands @job to them. The
+ * job completes through @notify, on the thread of the last worker (or on
+ * this one when there is nothing to do); the caller then finishes it with
+ * wpool_pool_end_map(). */
+static gboolean
+wpool_pool_start_map (WpoolPool       *self,
+                      WpoolJob        *job,
+                      WpoolJobNotify   notify,
+                      gpointer         notify_data,
+                      GError         **error)
+{
+  guint n_workers = MIN (self->n_jobs, wpool_job_get_n_chunks (job));
+
+  if (n_workers > 0 && self->backend == NULL)
+    {
+      if (!(self->backend = wpool_backend_new (self->start_method,
+                                               self->n_jobs,
+                                               self->shared_objects,
+                                               self->shared_data,
+                                               error)))
+        return FALSE;
+
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
+    }
+
+  self->n_maps_running++;
+
+  wpool_job_begin (job, n_workers, notify, notify_data);
+  if (n_workers > 0)
+    wpool_backend_dispatch (self->backend, job, n_workers);
+
+  return TRUE;
+}
+
+/* On the caller's thread, once the job is done. */
+static GVariant *
+wpool_pool_end_map (WpoolPool  *self,
+                    WpoolJob   *job,
+                    GError    **error)
+{
+  GVariant *ret = wpool_job_finish (job, error);
+
+  g_assert (self->n_maps_running > 0);
+
+  if (--self->n_maps_running == 0 && !self->keep_alive)
+    wpool_pool_stop_workers (self);
+
+  return ret;
+}
+
+/**
+ * wpool_pool_map:
+ * @self: a #WpoolPool
+ * @task: the task to run on every item
+ * @items: a #GVariant array of any element type; if floating, it is
+ *   consumed
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs @task on every element of @items on the pool's workers, starting
+ * them if needed, and waits for the results. This blocks the calling
+ * thread: in an application, use wpool_pool_map_async().
+ *
+ * The results come in input order, as an array of the task's result type
+ * (`a<T>`, see wpool_task_set_result_type()) or else as `av`.
+ *
+ * The first error stops the map: no further item is handed out, and the
+ * error is returned once the items already running are done. Its message
+ * names the item and the worker. Cancelling @cancellable does the same
+ * with %G_IO_ERROR_CANCELLED. A worker thread cannot be interrupted, so a
+ * map on threads returns once each worker finished the item it runs.
+ *
+ * Returns: (transfer full): the results, or %NULL with @error set
+ */
+GVariant *
+wpool_pool_map (WpoolPool     *self,
+                WpoolTask     *task,
+                GVariant      *items,
+                GCancellable  *cancellable,
+                GError       **error)
+{
+  g_autoptr(WpoolJob) job = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (WPOOL_IS_TASK (task), NULL);
+  g_return_val_if_fail (items != NULL, NULL);
+  g_return_val_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!(job = wpool_pool_prepare_map (self, task, items, cancellable, error)) ||
+      !wpool_pool_start_map (self, job, NULL, NULL, error))
+    return NULL;
+
+  wpool_job_wait (job);
+
+  return wpool_pool_end_map (self, job, error);
+}
+
+static gboolean
+wpool_pool_map_complete_in_context (gpointer data)
+{
+  GTask *task = data;
+  WpoolPool *self = g_task_get_source_object (task);
+  WpoolJob *job = g_task_get_task_data (task);
+  GError *error = NULL;
+  GVariant *ret;
+
+  if ((ret = wpool_pool_end_map (self, job, &error)))
+    g_task_return_pointer (task, ret, (GDestroyNotify) g_variant_unref);
+  else
+    g_task_return_error (task, error);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* On the last worker's thread: hand the task's reference over to the
+ * caller's context with an idle source of our own. g_main_context_invoke()
+ * would run the callback right here whenever this thread manages to
+ * acquire that context. */
+static void
+wpool_pool_map_notify (WpoolJob *job,
+                       gpointer  data)
+{
+  GTask *task = data;
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  g_source_set_priority (source, g_task_get_priority (task));
+  g_source_set_static_name (source, "[wpool] map complete");
+  g_source_set_callback (source,
+                         wpool_pool_map_complete_in_context,
+                         task,
+                         g_object_unref);
+  g_source_attach (source, g_task_get_context (task));
+}
+
+/**
+ * wpool_pool_map_async:
+ * @self: a #WpoolPool
+ * @task: the task to run on every item
+ * @items: a #GVariant array of any element type; if floating, it is
+ *   consumed
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the map is done
+ * @user_data: data for @callback
+ *
+ * Runs @task on every element of @items on the pool's workers, as
+ * wpool_pool_map() does, without blocking. @callback runs on the thread
+ * default main context of the caller; call wpool_pool_map_finish() from
+ * it to get the results.
+ *
+ * Several maps may be in flight on one pool: the workers take them in
+ * order.
+ */
+void
+wpool_pool_map_async (WpoolPool           *self,
+                      WpoolTask           *task,
+                      GVariant            *items,
+                      GCancellable        *cancellable,
+                      GAsyncReadyCallback  callback,
+                      gpointer             user_data)
+{
+  g_autoptr(GTask) gtask = NULL;
+  g_autoptr(WpoolJob) job = NULL;
+  GError *error = NULL;
+
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (WPOOL_IS_TASK (task));
+  g_return_if_fail (items != NULL);
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  gtask = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (gtask, wpool_pool_map_async);
+  g_task_set_name (gtask, "[wpool] map");
+
+  if (!(job = wpool_pool_prepare_map (self, task, items, cancellable, &error)))
+    {
+      g_task_return_error (gtask, error);
+      return;
+    }
+
+  /* The last worker may complete the job before start_map returns. */
+  g_task_set_task_data (gtask, wpool_job_ref (job), (GDestroyNotify) wpool_job_unref);
+
+  /* The notify owns a reference until it hands the task to the idle. */
+  if (!wpool_pool_start_map (self, job, wpool_pool_map_notify, g_object_ref (gtask), &error))
+    {
+      g_object_unref (gtask);
+      g_task_return_error (gtask, error);
+    }
+}
+
+/**
+ * wpool_pool_map_finish:
+ * @self: a #WpoolPool
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Gets the results of a map started with wpool_pool_map_async().
+ *
+ * Returns: (transfer full): the results, as wpool_pool_map() returns
+ *   them, or %NULL with @error set
+ */
+GVariant *
+wpool_pool_map_finish (WpoolPool     *self,
+                       GAsyncResult  *result,
+                       GError       **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == wpool_pool_map_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

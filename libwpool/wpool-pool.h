@@ -1,0 +1,80 @@
+/* wpool-pool.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (WPOOL_INSIDE) && !defined (WPOOL_COMPILATION)
+# error "Only <wpool.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+
+#include "wpool-start-method.h"
+#include "wpool-task.h"
+#include "wpool-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * WPOOL_MAX_N_JOBS:
+ *
+ * The largest #WpoolPool:n-jobs a pool accepts.
+ */
+#define WPOOL_MAX_N_JOBS 1024
+
+#define WPOOL_TYPE_POOL (wpool_pool_get_type ())
+
+WPOOL_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (WpoolPool, wpool_pool, WPOOL, POOL, GObject)
+
+WPOOL_AVAILABLE_IN_ALL
+WpoolPool        *wpool_pool_new                (guint                 n_jobs,
+                                                 WpoolStartMethod      start_method);
+WPOOL_AVAILABLE_IN_ALL
+guint             wpool_pool_get_n_jobs         (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+WpoolStartMethod  wpool_pool_get_start_method   (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_get_keep_alive     (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_keep_alive     (WpoolPool            *self,
+                                                 gboolean              keep_alive);
+WPOOL_AVAILABLE_IN_ALL
+guint             wpool_pool_get_chunk_size     (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_chunk_size     (WpoolPool            *self,
+                                                 guint                 chunk_size);
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_get_shared_objects (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_set_shared_objects (WpoolPool            *self,
+                                                 GVariant             *shared_objects,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_set_shared_data    (WpoolPool            *self,
+                                                 gpointer              shared_data,
+                                                 GDestroyNotify        destroy,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_get_workers_running (WpoolPool           *self);
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_map                (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 GVariant             *items,
+                                                 GCancellable         *cancellable,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_map_async          (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 GVariant             *items,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_map_finish         (WpoolPool            *self,
+                                                 GAsyncResult         *result,
+                                                 GError              **error);
+
+G_END_DECLS

@@ -1,0 +1,22 @@
+/* wpool-task-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "wpool-task.h"
+
+G_BEGIN_DECLS
+
+gboolean  wpool_task_check                (WpoolTask    *self,
+                                           GError      **error);
+gboolean  wpool_task_is_javascript_func   (WpoolTask    *self);
+GVariant *wpool_task_invoke               (WpoolTask          *self,
+                                           WpoolWorker        *worker,
+                                           GVariant           *item,
+                                           guint               index,
+                                           const GVariantType *result_type,
+                                           GError            **error);
+
+G_END_DECLS

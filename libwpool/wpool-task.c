@@ -1,0 +1,441 @@
+/* wpool-task.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <dlfcn.h>
+#include <gmodule.h>
+
+#include "wpool-error.h"
+#include "wpool-task-private.h"
+#include "wpool-worker-private.h"
+
+/**
+ * WpoolTask:
+ *
+ * What the workers of a #WpoolPool run: a #WpoolTaskFunc with its user
+ * data, or an exported symbol of a shared library.
+ *
+ * A task made with wpool_task_new() can be any function, a PyGObject
+ * callable included. A task made with wpool_task_new_for_symbol() names a
+ * symbol that a new process can load again, which is how GJS programs run
+ * C tasks (a JavaScript function cannot run on a worker thread) and how
+ * process workers that do not share the caller's memory find their task.
+ *
+ * A task may declare the #GVariantType of its results with
+ * wpool_task_set_result_type(); a map then returns an array of that type
+ * (`a<T>`) and fails with %WPOOL_ERROR_INVALID_RESULT on the first result of
+ * another type. Without it a map returns `av`.
+ *
+ * The user data's destroy notify runs when the task is finalized, on the
+ * thread that drops the last reference: the pool never drops it on a
+ * worker thread.
+ */
+
+struct _WpoolTask
+{
+  GObject         parent_instance;
+
+  WpoolTaskFunc   func;
+  gpointer        user_data;
+  GDestroyNotify  destroy;
+
+  GModule        *module;
+  char           *module_path;
+  char           *symbol;
+
+  GVariantType   *result_type;
+};
+
+enum {
+  PROP_0,
+  PROP_MODULE_PATH,
+  PROP_SYMBOL,
+  PROP_RESULT_TYPE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (WpoolTask, wpool_task, G_TYPE_OBJECT)
+
+static void
+wpool_task_finalize (GObject *object)
+{
+  WpoolTask *self = (WpoolTask *)object;
+
+  if (self->destroy != NULL)
+    g_clear_pointer (&self->user_data, self->destroy);
+
+  g_clear_pointer (&self->module, g_module_close);
+  g_clear_pointer (&self->module_path, g_free);
+  g_clear_pointer (&self->symbol, g_free);
+  g_clear_pointer (&self->result_type, g_variant_type_free);
+
+  G_OBJECT_CLASS (wpool_task_parent_class)->finalize (object);
+}
+
+static void
+wpool_task_get_property (GObject    *object,
+                         guint       prop_id,
+                         GValue     *value,
+                         GParamSpec *pspec)
+{
+  WpoolTask *self = WPOOL_TASK (object);
+
+  switch (prop_id)
+    {
+    case PROP_MODULE_PATH:
+      g_value_set_string (value, self->module_path);
+      break;
+
+    case PROP_SYMBOL:
+      g_value_set_string (value, self->symbol);
+      break;
+
+    case PROP_RESULT_TYPE:
+      g_value_set_boxed (value, self->result_type);
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+wpool_task_set_property (GObject      *object,
+                         guint         prop_id,
+                         const GValue *value,
+                         GParamSpec   *pspec)
+{
+  WpoolTask *self = WPOOL_TASK (object);
+
+  switch (prop_id)
+    {
+    case PROP_RESULT_TYPE:
+      wpool_task_set_result_type (self, g_value_get_boxed (value));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+wpool_task_class_init (WpoolTaskClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = wpool_task_finalize;
+  object_class->get_property = wpool_task_get_property;
+  object_class->set_property = wpool_task_set_property;
+
+  /**
+   * WpoolTask:module-path:
+   *
+   * The shared library the task's symbol was loaded from, for tasks made
+   * with wpool_task_new_for_symbol(); %NULL for the main program or for a
+   * task made with wpool_task_new().
+   */
+  properties[PROP_MODULE_PATH] =
+    g_param_spec_string ("module-path", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolTask:symbol:
+   *
+   * The symbol the task runs, for tasks made with
+   * wpool_task_new_for_symbol(), else %NULL.
+   */
+  properties[PROP_SYMBOL] =
+    g_param_spec_string ("symbol", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolTask:result-type:
+   *
+   * The definite #GVariantType of every result, or %NULL when results may
+   * be of any type (a map then returns `av`).
+   */
+  properties[PROP_RESULT_TYPE] =
+    g_param_spec_boxed ("result-type", NULL, NULL,
+                        G_TYPE_VARIANT_TYPE,
+                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+wpool_task_init (WpoolTask *self)
+{
+}
+
+/**
+ * wpool_task_new:
+ * @func: (scope notified) (closure user_data) (destroy destroy): the function
+ *   to run on every item
+ * @user_data: data passed to @func
+ * @destroy: (nullable): called on @user_data when the task is finalized
+ *
+ * Creates a task that runs @func.
+ *
+ * Returns: (transfer full): a new #WpoolTask
+ */
+WpoolTask *
+wpool_task_new (WpoolTaskFunc  func,
+                gpointer       user_data,
+                GDestroyNotify destroy)
+{
+  WpoolTask *self;
+
+  g_return_val_if_fail (func != NULL, NULL);
+
+  self = g_object_new (WPOOL_TYPE_TASK, NULL);
+  self->func = func;
+  self->user_data = user_data;
+  self->destroy = destroy;
+
+  return self;
+}
+
+/**
+ * wpool_task_new_for_symbol:
+ * @module_path: (type filename) (nullable): the shared library that exports
+ *   @symbol, or %NULL for the main program (linked with `-rdynamic`)
+ * @symbol: the name of an exported #WpoolTaskFunc
+ * @error: return location for a #GError
+ *
+ * Creates a task that runs the #WpoolTaskFunc exported as @symbol by
+ * @module_path, loaded with #GModule and kept loaded as long as the task.
+ * The function gets %NULL as its user data.
+ *
+ * This is how a GJS program runs a C task on worker threads.
+ *
+ * Returns: (transfer full): a new #WpoolTask, or %NULL with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol cannot be
+ *   found
+ */
+WpoolTask *
+wpool_task_new_for_symbol (const char  *module_path,
+                           const char  *symbol,
+                           GError     **error)
+{
+  WpoolTask *self;
+  GModule *module;
+  gpointer func = NULL;
+
+  g_return_val_if_fail (symbol != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!(module = g_module_open (module_path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL)))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "Cannot load the task module “%s”: %s",
+                   module_path ? module_path : "(main program)",
+                   g_module_error ());
+      return NULL;
+    }
+
+  if (!g_module_symbol (module, symbol, &func) || func == NULL)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "The task module “%s” does not export “%s”",
+                   module_path ? module_path : "(main program)",
+                   symbol);
+      g_module_close (module);
+      return NULL;
+    }
+
+  self = g_object_new (WPOOL_TYPE_TASK, NULL);
+  self->func = (WpoolTaskFunc) func;
+  self->module = module;
+  self->module_path = g_strdup (module_path);
+  self->symbol = g_strdup (symbol);
+
+  return self;
+}
+
+/**
+ * wpool_task_get_module_path:
+ * @self: a #WpoolTask
+ *
+ * Gets the shared library the task's symbol comes from.
+ *
+ * Returns: (type filename) (nullable): the module path, or %NULL
+ */
+const char *
+wpool_task_get_module_path (WpoolTask *self)
+{
+  g_return_val_if_fail (WPOOL_IS_TASK (self), NULL);
+
+  return self->module_path;
+}
+
+/**
+ * wpool_task_get_symbol:
+ * @self: a #WpoolTask
+ *
+ * Gets the symbol the task runs.
+ *
+ * Returns: (nullable): the symbol, or %NULL for a task made with
+ *   wpool_task_new()
+ */
+const char *
+wpool_task_get_symbol (WpoolTask *self)
+{
+  g_return_val_if_fail (WPOOL_IS_TASK (self), NULL);
+
+  return self->symbol;
+}
+
+/**
+ * wpool_task_get_result_type:
+ * @self: a #WpoolTask
+ *
+ * Gets the declared type of the task's results.
+ *
+ * Returns: (transfer none) (nullable): the result type, or %NULL
+ */
+const GVariantType *
+wpool_task_get_result_type (WpoolTask *self)
+{
+  g_return_val_if_fail (WPOOL_IS_TASK (self), NULL);
+
+  return self->result_type;
+}
+
+/**
+ * wpool_task_set_result_type:
+ * @self: a #WpoolTask
+ * @result_type: (nullable): a definite #GVariantType, or %NULL
+ *
+ * Declares the type of every result of the task. A map then returns an
+ * array of @result_type instead of `av`, and fails with
+ * %WPOOL_ERROR_INVALID_RESULT when an item's result has another type.
+ *
+ * A map uses the type the task had when the map started.
+ */
+void
+wpool_task_set_result_type (WpoolTask          *self,
+                            const GVariantType *result_type)
+{
+  g_return_if_fail (WPOOL_IS_TASK (self));
+  g_return_if_fail (result_type == NULL || g_variant_type_is_definite (result_type));
+
+  if (self->result_type == result_type ||
+      (self->result_type != NULL && result_type != NULL &&
+       g_variant_type_equal (self->result_type, result_type)))
+    return;
+
+  g_clear_pointer (&self->result_type, g_variant_type_free);
+  if (result_type != NULL)
+    self->result_type = g_variant_type_copy (result_type);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RESULT_TYPE]);
+}
+
+/* A GJS closure is a libffi trampoline, which lives outside every loaded
+ * object, in a process that has libgjs loaded. Compiled C functions always
+ * resolve with dladdr(). GJS blocks such a closure on any thread but its
+ * own and leaves the return value unset, so the pool must refuse it there
+ * rather than read garbage. */
+gboolean
+wpool_task_is_javascript_func (WpoolTask *self)
+{
+  Dl_info info;
+
+  g_assert (WPOOL_IS_TASK (self));
+
+  if (self->func == NULL || self->module != NULL)
+    return FALSE;
+
+  if (dladdr ((gpointer) self->func, &info) != 0)
+    return FALSE;
+
+  return dlsym (RTLD_DEFAULT, "gjs_context_get_current") != NULL;
+}
+
+/* The checks every start method makes before it hands a task out. */
+gboolean
+wpool_task_check (WpoolTask  *self,
+                  GError    **error)
+{
+  g_assert (WPOOL_IS_TASK (self));
+
+  if (self->func == NULL)
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                           "The task has no function: create it with "
+                           "wpool_task_new() or wpool_task_new_for_symbol()");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Runs the task on one item, in the worker's thread or process, and checks
+ * the result against @result_type, the type the map started with. The
+ * error, whoever set it, names the item and the worker. */
+GVariant *
+wpool_task_invoke (WpoolTask           *self,
+                   WpoolWorker         *worker,
+                   GVariant            *item,
+                   guint                index,
+                   const GVariantType  *result_type,
+                   GError             **error)
+{
+  GError *local_error = NULL;
+  GError *reported_error;
+  GVariant *result;
+
+  result = self->func (worker,
+                       wpool_worker_get_shared_objects (worker),
+                       item,
+                       self->user_data,
+                       &local_error);
+
+  if (result != NULL)
+    result = g_variant_take_ref (result);
+
+  /* The error a binding reported, unless the GError was set as well. */
+  if ((reported_error = wpool_worker_take_reported_error (worker)))
+    {
+      if (local_error == NULL)
+        local_error = reported_error;
+      else
+        g_error_free (reported_error);
+    }
+
+  if (local_error != NULL)
+    {
+      g_clear_pointer (&result, g_variant_unref);
+    }
+  else if (result == NULL)
+    {
+      g_set_error_literal (&local_error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                           "The task returned NULL without setting an error");
+    }
+  else if (result_type != NULL && !g_variant_is_of_type (result, result_type))
+    {
+      g_autofree char *declared = g_variant_type_dup_string (result_type);
+
+      g_set_error (&local_error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT,
+                   "The task returned a result of type “%s”, but declares “%s”",
+                   g_variant_get_type_string (result), declared);
+      g_clear_pointer (&result, g_variant_unref);
+    }
+
+  if (local_error != NULL)
+    {
+      g_prefix_error (&local_error, "Item %u on worker %u: ",
+                      index, wpool_worker_get_id (worker));
+      g_propagate_error (error, local_error);
+      return NULL;
+    }
+
+  return result;
+}

@@ -1,0 +1,67 @@
+/* wpool-task.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (WPOOL_INSIDE) && !defined (WPOOL_COMPILATION)
+# error "Only <wpool.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+
+#include "wpool-version-macros.h"
+#include "wpool-worker.h"
+
+G_BEGIN_DECLS
+
+#define WPOOL_TYPE_TASK (wpool_task_get_type ())
+
+WPOOL_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (WpoolTask, wpool_task, WPOOL, TASK, GObject)
+
+/**
+ * WpoolTaskFunc:
+ * @worker: the worker running the task
+ * @shared_objects: (nullable): the pool's shared objects as this worker sees
+ *   them, or %NULL when the pool has none
+ * @item: the item to process, one element of the items given to the map
+ * @user_data: (closure): the data given to wpool_task_new()
+ * @error: return location for a #GError
+ *
+ * The function a #WpoolPool maps over its items. As in MPIRE, the shared
+ * objects come as the argument right after the worker.
+ *
+ * It runs on a worker thread or in a worker process, never on the caller's
+ * main context, and may run concurrently with itself: it must only read
+ * @shared_objects and @user_data, or synchronise its writes.
+ *
+ * Returns: (transfer full) (nullable): the item's result, which may be a
+ *   floating reference, or %NULL with @error set
+ */
+typedef GVariant *(*WpoolTaskFunc) (WpoolWorker  *worker,
+                                    GVariant     *shared_objects,
+                                    GVariant     *item,
+                                    gpointer      user_data,
+                                    GError      **error);
+
+WPOOL_AVAILABLE_IN_ALL
+WpoolTask          *wpool_task_new             (WpoolTaskFunc        func,
+                                                gpointer             user_data,
+                                                GDestroyNotify       destroy);
+WPOOL_AVAILABLE_IN_ALL
+WpoolTask          *wpool_task_new_for_symbol  (const char          *module_path,
+                                                const char          *symbol,
+                                                GError             **error);
+WPOOL_AVAILABLE_IN_ALL
+const char         *wpool_task_get_module_path (WpoolTask           *self);
+WPOOL_AVAILABLE_IN_ALL
+const char         *wpool_task_get_symbol      (WpoolTask           *self);
+WPOOL_AVAILABLE_IN_ALL
+const GVariantType *wpool_task_get_result_type (WpoolTask           *self);
+WPOOL_AVAILABLE_IN_ALL
+void                wpool_task_set_result_type (WpoolTask           *self,
+                                                const GVariantType  *result_type);
+
+G_END_DECLS

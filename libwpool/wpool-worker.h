@@ -1,0 +1,35 @@
+/* wpool-worker.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (WPOOL_INSIDE) && !defined (WPOOL_COMPILATION)
+# error "Only <wpool.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+
+#include "wpool-version-macros.h"
+
+G_BEGIN_DECLS
+
+#define WPOOL_TYPE_WORKER (wpool_worker_get_type ())
+
+WPOOL_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (WpoolWorker, wpool_worker, WPOOL, WORKER, GObject)
+
+WPOOL_AVAILABLE_IN_ALL
+guint     wpool_worker_get_id             (WpoolWorker *self);
+WPOOL_AVAILABLE_IN_ALL
+GVariant *wpool_worker_get_shared_objects (WpoolWorker *self);
+WPOOL_AVAILABLE_IN_ALL
+gpointer  wpool_worker_get_shared_data    (WpoolWorker *self);
+WPOOL_AVAILABLE_IN_ALL
+void      wpool_worker_report_error       (WpoolWorker *self,
+                                           GQuark       domain,
+                                           int          code,
+                                           const char  *message);
+
+G_END_DECLS

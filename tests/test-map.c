@@ -1,0 +1,720 @@
+/* test-map.c: wpool_pool_map() and wpool_pool_map_async() under THREADING.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "wpool-test-util.h"
+
+typedef struct
+{
+  gint      n_calls;
+  GThread  *caller;
+  gint      on_caller_thread;
+  gint      max_concurrent;
+  gint      concurrent;
+} Counter;
+
+static GVariant *
+square_counting (WpoolWorker  *worker,
+                 GVariant     *shared_objects,
+                 GVariant     *item,
+                 gpointer      user_data,
+                 GError      **error)
+{
+  Counter *counter = user_data;
+  double x = g_variant_get_double (item);
+
+  if (counter != NULL)
+    {
+      g_atomic_int_inc (&counter->n_calls);
+      if (g_thread_self () == counter->caller)
+        g_atomic_int_inc (&counter->on_caller_thread);
+    }
+
+  return g_variant_new_double (x * x);
+}
+
+static void
+assert_squares (GVariant *results,
+                guint     n,
+                gboolean  boxed)
+{
+  g_assert_cmpstr (g_variant_get_type_string (results), ==, boxed ? "av" : "ad");
+  g_assert_cmpuint (g_variant_n_children (results), ==, n);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) child = g_variant_get_child_value (results, i);
+      g_autoptr(GVariant) value = boxed ? g_variant_get_variant (child) : g_variant_ref (child);
+
+      g_assert_cmpfloat (g_variant_get_double (value), ==, (double)i * i);
+    }
+}
+
+static void
+test_map_typed_results (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  Counter counter = { .caller = g_thread_self () };
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, &counter, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (1000), NULL, &error);
+  g_assert_no_error (error);
+  assert_squares (results, 1000, FALSE);
+  g_assert_cmpint (counter.n_calls, ==, 1000);
+  g_assert_cmpint (counter.on_caller_thread, ==, 0);
+}
+
+static void
+test_map_boxed_results (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (3, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (777), NULL, &error);
+  g_assert_no_error (error);
+  assert_squares (results, 777, TRUE);
+}
+
+/* Items of any type, variable-sized ones included, in a non-floating
+ * array that the caller keeps. */
+static GVariant *
+string_length (WpoolWorker  *worker,
+               GVariant     *shared_objects,
+               GVariant     *item,
+               gpointer      user_data,
+               GError      **error)
+{
+  const char *name;
+  gint32 n;
+
+  g_variant_get (item, "(&si)", &name, &n);
+
+  return g_variant_new ("(su)", name, (guint32)(strlen (name) * n));
+}
+
+static void
+test_map_variable_sized_items (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (string_length, NULL, NULL);
+  g_autoptr(GVariant) items = g_variant_ref_sink (g_variant_new_parsed ("[('a', 1), ('bb', 2), ('ccc', 3), ('', 4)]"));
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(su)"));
+  results = wpool_pool_map (pool, task, items, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpvariant (results, g_variant_new_parsed ("[('a', uint32 1), ('bb', 4), ('ccc', 9), ('', 0)]"));
+  g_assert_false (g_variant_is_floating (items));
+}
+
+static void
+test_map_empty (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  Counter counter = { 0 };
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, &counter, NULL);
+  g_autoptr(GVariant) boxed = NULL;
+  g_autoptr(GVariant) typed = NULL;
+  guint base_threads = wpool_test_count_threads ();
+
+  boxed = wpool_pool_map (pool, task, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0), NULL, NULL);
+  g_assert_cmpvariant (boxed, g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  typed = wpool_pool_map (pool, task, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0), NULL, NULL);
+  g_assert_cmpvariant (typed, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0));
+
+  g_assert_cmpint (counter.n_calls, ==, 0);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+}
+
+/* Every chunk size, explicit or automatic, covers every item once. */
+static void
+test_map_chunk_sizes (void)
+{
+  const guint chunk_sizes[] = { 0, 1, 2, 3, 7, 64, 1000, 5000 };
+  const guint n_items[] = { 1, 2, 5, 999, 1000 };
+
+  for (guint c = 0; c < G_N_ELEMENTS (chunk_sizes); c++)
+    for (guint n = 0; n < G_N_ELEMENTS (n_items); n++)
+      {
+        g_autoptr(WpoolPool) pool = wpool_pool_new (3, WPOOL_START_METHOD_THREADING);
+        Counter counter = { 0 };
+        g_autoptr(WpoolTask) task = wpool_task_new (square_counting, &counter, NULL);
+        g_autoptr(GVariant) results = NULL;
+        g_autoptr(GError) error = NULL;
+
+        wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+        wpool_pool_set_chunk_size (pool, chunk_sizes[c]);
+        results = wpool_pool_map (pool, task, wpool_test_range_doubles (n_items[n]), NULL, &error);
+        g_assert_no_error (error);
+        assert_squares (results, n_items[n], FALSE);
+        g_assert_cmpint (counter.n_calls, ==, n_items[n]);
+      }
+}
+
+/* Workers take work in chunks: with chunk-size N, consecutive runs of N
+ * items go to the same worker. */
+static GVariant *
+worker_id (WpoolWorker  *worker,
+           GVariant     *shared_objects,
+           GVariant     *item,
+           gpointer      user_data,
+           GError      **error)
+{
+  return g_variant_new_uint32 (wpool_worker_get_id (worker));
+}
+
+static void
+test_map_chunks_stay_on_one_worker (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (worker_id, NULL, NULL);
+  g_autoptr(GVariant) results = NULL;
+  gsize n;
+  const guint32 *ids;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  wpool_pool_set_chunk_size (pool, 50);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (1000), NULL, NULL);
+  ids = g_variant_get_fixed_array (results, &n, sizeof (guint32));
+  g_assert_cmpuint (n, ==, 1000);
+
+  for (guint chunk = 0; chunk < 20; chunk++)
+    for (guint i = chunk * 50; i < (chunk + 1) * 50; i++)
+      g_assert_cmpuint (ids[i], ==, ids[chunk * 50]);
+}
+
+static void
+test_map_items_not_array (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (wpool_pool_map (pool, task, g_variant_new_double (1), NULL, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "“d”"));
+  g_clear_error (&error);
+
+  g_assert_null (wpool_pool_map (pool, task, g_variant_new_parsed ("(1, 2)"), NULL, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
+static void
+test_map_task_without_func (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = g_object_new (WPOOL_TYPE_TASK, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "wpool_task_new"));
+}
+
+/* A task's own error keeps its domain and code, names the item and the
+ * worker, stops the map, and leaves the pool usable. */
+static void
+test_map_task_error (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  double values[] = { 1, 2, 3, -4, 5, 6 };
+  g_autofree char *expected = NULL;
+
+  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_fail_on_negative", &error);
+  g_assert_no_error (error);
+
+  g_assert_null (wpool_pool_map (pool, task,
+                                 g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 6, sizeof (double)),
+                                 NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_true (g_str_has_prefix (error->message, "Item 3 on worker "));
+  g_assert_true (g_str_has_suffix (error->message, ": negative item -4"));
+  g_clear_error (&error);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (10), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 10);
+}
+
+/* The first error stops the hand-out: with one worker and chunks of one,
+ * nothing after the failing item runs. */
+static GVariant *
+fail_at_five (WpoolWorker  *worker,
+              GVariant     *shared_objects,
+              GVariant     *item,
+              gpointer      user_data,
+              GError      **error)
+{
+  Counter *counter = user_data;
+
+  g_atomic_int_inc (&counter->n_calls);
+
+  if (g_variant_get_double (item) == 5)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "five");
+      return NULL;
+    }
+
+  return g_variant_new_boolean (TRUE);
+}
+
+static void
+test_map_first_error_stops (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (1, WPOOL_START_METHOD_THREADING);
+  Counter counter = { 0 };
+  g_autoptr(WpoolTask) task = wpool_task_new (fail_at_five, &counter, NULL);
+  g_autoptr(GError) error = NULL;
+
+  wpool_pool_set_chunk_size (pool, 1);
+  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "Item 5 on worker 0: five");
+  g_assert_cmpint (counter.n_calls, ==, 6);
+}
+
+static GVariant *
+return_null (WpoolWorker  *worker,
+             GVariant     *shared_objects,
+             GVariant     *item,
+             gpointer      user_data,
+             GError      **error)
+{
+  return NULL;
+}
+
+static void
+test_map_null_without_error (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (return_null, NULL, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "returned NULL without setting an error"));
+}
+
+static void
+test_map_wrong_result_type (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
+  g_autoptr(GError) error = NULL;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_INT32);
+  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
+  g_assert_nonnull (strstr (error->message, "“d”"));
+  g_assert_nonnull (strstr (error->message, "“i”"));
+}
+
+static void
+test_map_cancelled_before (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  Counter counter = { 0 };
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, &counter, NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_cancellable_cancel (cancellable);
+  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (10), cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (counter.n_calls, ==, 0);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
+typedef struct
+{
+  GCancellable *cancellable;
+  gint          started;
+  gint          n_calls;
+} CancelState;
+
+/* Cancels the map from inside its third item: no item is handed out
+ * after that. */
+static GVariant *
+cancel_at_third (WpoolWorker  *worker,
+                 GVariant     *shared_objects,
+                 GVariant     *item,
+                 gpointer      user_data,
+                 GError      **error)
+{
+  CancelState *state = user_data;
+
+  if (g_atomic_int_add (&state->n_calls, 1) == 2)
+    g_cancellable_cancel (state->cancellable);
+
+  return g_variant_new_boolean (TRUE);
+}
+
+static void
+test_map_cancelled_during (void)
+{
+  /* One worker, so that exactly the items before the cancellation run. */
+  g_autoptr(WpoolPool) pool = wpool_pool_new (1, WPOOL_START_METHOD_THREADING);
+  CancelState state = { .cancellable = g_cancellable_new () };
+  g_autoptr(WpoolTask) task = wpool_task_new (cancel_at_third, &state, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_pool_set_chunk_size (pool, 1);
+  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (10000), state.cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (state.n_calls, ==, 3);
+
+  /* The pool stays usable. */
+  g_clear_error (&error);
+  g_clear_object (&state.cancellable);
+  state.cancellable = g_cancellable_new ();
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (2), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 2);
+  g_object_unref (state.cancellable);
+}
+
+/* Cancelled from another thread while slow items run: the map returns
+ * once the running items end, long before the whole map could. */
+static gpointer
+cancel_soon (gpointer data)
+{
+  g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_map_cancelled_from_other_thread (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  GThread *canceller;
+  gint64 start = g_get_monotonic_time ();
+
+  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_sleep_ms", &error);
+  g_assert_no_error (error);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  /* 2 000 items of 10 ms on 2 workers: 10 s uncancelled. */
+  canceller = g_thread_new ("canceller", cancel_soon, cancellable);
+  g_assert_null (wpool_pool_map (pool, task, wpool_test_repeat_uint32 (2000, 10), cancellable, &error));
+  g_thread_join (canceller);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  /* A generous bound: only proves it did not run to the end. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+}
+
+/* A task may map on another pool, but not on its own. */
+static GVariant *
+nested_map (WpoolWorker  *worker,
+            GVariant     *shared_objects,
+            GVariant     *item,
+            gpointer      user_data,
+            GError      **error)
+{
+  WpoolPool *pool = user_data;
+  g_autoptr(WpoolTask) inner = wpool_task_new (square_counting, NULL, NULL);
+  GVariant *results;
+
+  wpool_task_set_result_type (inner, G_VARIANT_TYPE_DOUBLE);
+  if (!(results = wpool_pool_map (pool, inner, wpool_test_range_doubles (4), NULL, error)))
+    return NULL;
+
+  return results;
+}
+
+static void
+test_map_reentrant (void)
+{
+  g_autoptr(WpoolPool) outer = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolPool) other = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) on_own_pool = wpool_task_new (nested_map, outer, NULL);
+  g_autoptr(WpoolTask) on_other_pool = wpool_task_new (nested_map, other, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (wpool_pool_map (outer, on_own_pool, wpool_test_range_doubles (2), NULL, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "its own pool"));
+  g_clear_error (&error);
+
+  /* The other pool's map runs from the outer pool's worker threads. */
+  wpool_pool_set_keep_alive (other, TRUE);
+  wpool_task_set_result_type (on_other_pool, G_VARIANT_TYPE ("ad"));
+  results = wpool_pool_map (outer, on_other_pool, wpool_test_range_doubles (1), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpvariant (results, g_variant_new_parsed ("[[0.0, 1.0, 4.0, 9.0]]"));
+}
+
+/* Async */
+
+typedef struct
+{
+  GVariant *results;
+  GError   *error;
+  GThread  *thread;
+  gboolean  done;
+} AsyncResult;
+
+static void
+async_done (GObject      *object,
+            GAsyncResult *result,
+            gpointer      data)
+{
+  AsyncResult *ar = data;
+
+  ar->results = wpool_pool_map_finish (WPOOL_POOL (object), result, &ar->error);
+  ar->thread = g_thread_self ();
+  ar->done = TRUE;
+}
+
+static void
+async_result_clear (AsyncResult *ar)
+{
+  g_clear_pointer (&ar->results, g_variant_unref);
+  g_clear_error (&ar->error);
+}
+
+static void
+test_map_async (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  Counter counter = { .caller = g_thread_self () };
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, &counter, NULL);
+  AsyncResult ar = { 0 };
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_map_async (pool, task, wpool_test_range_doubles (500), NULL, async_done, &ar);
+  /* Never called back from inside the call. */
+  g_assert_false (ar.done);
+
+  wpool_test_wait_for (&ar.done);
+  g_assert_no_error (ar.error);
+  assert_squares (ar.results, 500, FALSE);
+  g_assert_true (ar.thread == g_thread_self ());
+  g_assert_cmpint (counter.on_caller_thread, ==, 0);
+  async_result_clear (&ar);
+}
+
+static void
+test_map_async_empty (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
+  AsyncResult ar = { 0 };
+
+  wpool_pool_map_async (pool, task, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0), NULL, async_done, &ar);
+  g_assert_false (ar.done);
+  wpool_test_wait_for (&ar.done);
+  g_assert_no_error (ar.error);
+  g_assert_cmpuint (g_variant_n_children (ar.results), ==, 0);
+  async_result_clear (&ar);
+}
+
+static void
+test_map_async_errors (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolPool) forking = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  AsyncResult ar = { 0 };
+  double values[] = { 1, -2, 3 };
+
+  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_fail_on_negative", &error);
+  g_assert_no_error (error);
+
+  /* Bad arguments come back through the callback too. */
+  wpool_pool_map_async (pool, task, g_variant_new_string ("no"), NULL, async_done, &ar);
+  g_assert_false (ar.done);
+  wpool_test_wait_for (&ar.done);
+  g_assert_error (ar.error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  async_result_clear (&ar);
+
+  ar.done = FALSE;
+  wpool_pool_map_async (forking, task, wpool_test_range_doubles (3), NULL, async_done, &ar);
+  wpool_test_wait_for (&ar.done);
+  g_assert_error (ar.error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
+  async_result_clear (&ar);
+
+  ar.done = FALSE;
+  wpool_pool_map_async (pool, task,
+                        g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 3, sizeof (double)),
+                        NULL, async_done, &ar);
+  wpool_test_wait_for (&ar.done);
+  g_assert_error (ar.error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_true (g_str_has_prefix (ar.error->message, "Item 1 on worker "));
+  async_result_clear (&ar);
+}
+
+static gboolean
+cancel_idle (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_map_async_cancelled (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  AsyncResult ar = { 0 };
+
+  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_sleep_ms", &error);
+  g_assert_no_error (error);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (2000, 10), cancellable, async_done, &ar);
+  g_timeout_add (30, cancel_idle, cancellable);
+  wpool_test_wait_for (&ar.done);
+  g_assert_error (ar.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (ar.results);
+  async_result_clear (&ar);
+
+  /* Workers were stopped after the cancelled map (no keep-alive). */
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
+/* Several maps in flight on one pool: the workers take them in order and
+ * each gets its own results. */
+static void
+test_map_async_concurrent (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
+  AsyncResult ar[5] = { { 0 } };
+  guint base_threads = wpool_test_count_threads ();
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  for (guint i = 0; i < G_N_ELEMENTS (ar); i++)
+    wpool_pool_map_async (pool, task, wpool_test_range_doubles (100 * (i + 1)), NULL, async_done, &ar[i]);
+
+  for (guint i = 0; i < G_N_ELEMENTS (ar); i++)
+    {
+      wpool_test_wait_for (&ar[i].done);
+      g_assert_no_error (ar[i].error);
+      assert_squares (ar[i].results, 100 * (i + 1), FALSE);
+      async_result_clear (&ar[i]);
+    }
+
+  /* The last map to finish stopped the workers. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_false (wpool_pool_get_workers_running (pool));
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+}
+
+/* The callback runs on the thread-default main context of the caller,
+ * here one pushed on another thread. */
+static gpointer
+map_in_thread (gpointer data)
+{
+  WpoolPool *pool = data;
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
+  AsyncResult ar = { 0 };
+
+  g_main_context_push_thread_default (context);
+  wpool_pool_map_async (pool, task, wpool_test_range_doubles (50), NULL, async_done, &ar);
+  wpool_test_wait_for (&ar.done);
+  g_main_context_pop_thread_default (context);
+
+  g_assert_no_error (ar.error);
+  g_assert_true (ar.thread == g_thread_self ());
+  async_result_clear (&ar);
+
+  return NULL;
+}
+
+static void
+test_map_async_thread_default_context (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  GThread *thread = g_thread_new ("caller", map_in_thread, pool);
+
+  g_thread_join (thread);
+}
+
+/* Maps must not leak fds or threads, whatever their outcome. */
+static void
+test_map_no_leaks (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
+  g_autoptr(WpoolTask) failing = NULL;
+  guint base_fds = wpool_test_count_fds ();
+  guint base_threads = wpool_test_count_threads ();
+  double values[] = { 1, -2, 3 };
+
+  failing = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_fail_on_negative", NULL);
+  g_assert_nonnull (failing);
+
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (i % 2 == 0)
+        results = wpool_pool_map (pool, task, wpool_test_range_doubles (i), NULL, &error);
+      else
+        results = wpool_pool_map (pool, failing,
+                                  g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 3, sizeof (double)),
+                                  NULL, &error);
+      g_assert_true ((results == NULL) == (error != NULL));
+    }
+
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/map/typed-results", test_map_typed_results);
+  g_test_add_func ("/map/boxed-results", test_map_boxed_results);
+  g_test_add_func ("/map/variable-sized-items", test_map_variable_sized_items);
+  g_test_add_func ("/map/empty", test_map_empty);
+  g_test_add_func ("/map/chunk-sizes", test_map_chunk_sizes);
+  g_test_add_func ("/map/chunks-stay-on-one-worker", test_map_chunks_stay_on_one_worker);
+  g_test_add_func ("/map/error/items-not-array", test_map_items_not_array);
+  g_test_add_func ("/map/error/task-without-func", test_map_task_without_func);
+  g_test_add_func ("/map/error/task-error", test_map_task_error);
+  g_test_add_func ("/map/error/first-error-stops", test_map_first_error_stops);
+  g_test_add_func ("/map/error/null-without-error", test_map_null_without_error);
+  g_test_add_func ("/map/error/wrong-result-type", test_map_wrong_result_type);
+  g_test_add_func ("/map/error/reentrant", test_map_reentrant);
+  g_test_add_func ("/map/cancel/before", test_map_cancelled_before);
+  g_test_add_func ("/map/cancel/during", test_map_cancelled_during);
+  g_test_add_func ("/map/cancel/from-other-thread", test_map_cancelled_from_other_thread);
+  g_test_add_func ("/map/async", test_map_async);
+  g_test_add_func ("/map/async/empty", test_map_async_empty);
+  g_test_add_func ("/map/async/errors", test_map_async_errors);
+  g_test_add_func ("/map/async/cancelled", test_map_async_cancelled);
+  g_test_add_func ("/map/async/concurrent", test_map_async_concurrent);
+  g_test_add_func ("/map/async/thread-default-context", test_map_async_thread_default_context);
+  g_test_add_func ("/map/no-leaks", test_map_no_leaks);
+
+  return g_test_run ();
+}

@@ -1,0 +1,427 @@
+/* test-pool.c: WpoolPool's properties, worker lifecycle and shared-object
+ * rules.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "wpool-test-util.h"
+
+static GVariant *
+identity (WpoolWorker  *worker,
+          GVariant     *shared_objects,
+          GVariant     *item,
+          gpointer      user_data,
+          GError      **error)
+{
+  return g_variant_ref (item);
+}
+
+static GVariant *
+return_shared_objects (WpoolWorker  *worker,
+                       GVariant     *shared_objects,
+                       GVariant     *item,
+                       gpointer      user_data,
+                       GError      **error)
+{
+  return shared_objects ? g_variant_ref (shared_objects) : g_variant_new_string ("none");
+}
+
+static void
+test_pool_defaults (void)
+{
+  g_autoptr(WpoolPool) pool = g_object_new (WPOOL_TYPE_POOL, NULL);
+  g_autoptr(GVariant) shared = NULL;
+  WpoolStartMethod start_method;
+  guint n_jobs;
+  guint chunk_size;
+  gboolean keep_alive;
+  gboolean running;
+
+  g_object_get (pool,
+                "n-jobs", &n_jobs,
+                "start-method", &start_method,
+                "shared-objects", &shared,
+                "keep-alive", &keep_alive,
+                "chunk-size", &chunk_size,
+                "workers-running", &running,
+                NULL);
+
+  g_assert_cmpuint (n_jobs, ==, g_get_num_processors ());
+  g_assert_cmpuint (wpool_pool_get_n_jobs (pool), ==, g_get_num_processors ());
+  g_assert_cmpint (start_method, ==, WPOOL_START_METHOD_FORK);
+  g_assert_cmpint (wpool_pool_get_start_method (pool), ==, WPOOL_START_METHOD_FORK);
+  g_assert_null (shared);
+  g_assert_null (wpool_pool_get_shared_objects (pool));
+  g_assert_false (keep_alive);
+  g_assert_false (wpool_pool_get_keep_alive (pool));
+  g_assert_cmpuint (chunk_size, ==, 0);
+  g_assert_cmpuint (wpool_pool_get_chunk_size (pool), ==, 0);
+  g_assert_false (running);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
+static void
+test_pool_new (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (3, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolPool) automatic = wpool_pool_new (0, WPOOL_START_METHOD_SPAWN);
+
+  g_assert_cmpuint (wpool_pool_get_n_jobs (pool), ==, 3);
+  g_assert_cmpint (wpool_pool_get_start_method (pool), ==, WPOOL_START_METHOD_THREADING);
+  g_assert_cmpuint (wpool_pool_get_n_jobs (automatic), ==, g_get_num_processors ());
+  g_assert_cmpint (wpool_pool_get_start_method (automatic), ==, WPOOL_START_METHOD_SPAWN);
+}
+
+static void
+test_pool_construct_properties (void)
+{
+  g_autoptr(WpoolPool) pool = NULL;
+  g_autoptr(GVariant) shared = g_variant_ref_sink (g_variant_new_parsed ("(1.5, 'x')"));
+
+  pool = g_object_new (WPOOL_TYPE_POOL,
+                       "n-jobs", 5,
+                       "start-method", WPOOL_START_METHOD_FORKSERVER,
+                       "shared-objects", shared,
+                       "keep-alive", TRUE,
+                       "chunk-size", 7,
+                       NULL);
+
+  g_assert_cmpuint (wpool_pool_get_n_jobs (pool), ==, 5);
+  g_assert_cmpint (wpool_pool_get_start_method (pool), ==, WPOOL_START_METHOD_FORKSERVER);
+  g_assert_true (wpool_pool_get_shared_objects (pool) == shared);
+  g_assert_true (wpool_pool_get_keep_alive (pool));
+  g_assert_cmpuint (wpool_pool_get_chunk_size (pool), ==, 7);
+}
+
+static void
+test_pool_n_jobs_out_of_range (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(WpoolPool) pool = NULL;
+
+      pool = g_object_new (WPOOL_TYPE_POOL, "n-jobs", WPOOL_MAX_N_JOBS + 1, NULL);
+      return;
+    }
+
+  /* GObject refuses a value out of the property's range. */
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*n-jobs*");
+}
+
+static void
+test_pool_new_n_jobs_too_many (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_assert_null (wpool_pool_new (WPOOL_MAX_N_JOBS + 1, WPOOL_START_METHOD_THREADING));
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*WPOOL_MAX_N_JOBS*");
+}
+
+static void
+count_notify (GObject    *object,
+              GParamSpec *pspec,
+              gpointer    data)
+{
+  (*(guint *)data)++;
+}
+
+static void
+test_pool_notify (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  guint n_keep_alive = 0;
+  guint n_chunk_size = 0;
+  guint n_shared = 0;
+
+  g_signal_connect (pool, "notify::keep-alive", G_CALLBACK (count_notify), &n_keep_alive);
+  g_signal_connect (pool, "notify::chunk-size", G_CALLBACK (count_notify), &n_chunk_size);
+  g_signal_connect (pool, "notify::shared-objects", G_CALLBACK (count_notify), &n_shared);
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_keep_alive (pool, TRUE);
+  g_object_set (pool, "keep-alive", FALSE, NULL);
+  g_assert_cmpuint (n_keep_alive, ==, 2);
+
+  wpool_pool_set_chunk_size (pool, 10);
+  wpool_pool_set_chunk_size (pool, 10);
+  g_assert_cmpuint (n_chunk_size, ==, 1);
+
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_int32 (1), NULL));
+  g_object_set (pool, "shared-objects", NULL, NULL);
+  g_assert_cmpuint (n_shared, ==, 2);
+  g_assert_null (wpool_pool_get_shared_objects (pool));
+}
+
+/* Workers start at the first map; without keep-alive they are joined
+ * after it; with it they stay, thread count and all. */
+static void
+test_pool_worker_lifecycle (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (3, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n_running_notify = 0;
+  guint base_threads = wpool_test_count_threads ();
+
+  g_signal_connect (pool, "notify::workers-running", G_CALLBACK (count_notify), &n_running_notify);
+
+  g_assert_false (wpool_pool_get_workers_running (pool));
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&results, g_variant_unref);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  g_assert_cmpuint (n_running_notify, ==, 2);
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&results, g_variant_unref);
+  g_assert_true (wpool_pool_get_workers_running (pool));
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads + 3);
+
+  /* The next map reuses them. */
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&results, g_variant_unref);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads + 3);
+  g_assert_cmpuint (n_running_notify, ==, 3);
+
+  wpool_pool_set_keep_alive (pool, FALSE);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  g_assert_cmpuint (n_running_notify, ==, 4);
+}
+
+static void
+test_pool_dispose_joins_workers (void)
+{
+  guint base_threads = wpool_test_count_threads ();
+  guint base_fds = wpool_test_count_fds ();
+
+  for (guint round = 0; round < 20; round++)
+    {
+      g_autoptr(WpoolPool) pool = wpool_pool_new (4, WPOOL_START_METHOD_THREADING);
+      g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
+      g_autoptr(GVariant) results = NULL;
+
+      wpool_pool_set_keep_alive (pool, TRUE);
+      results = wpool_pool_map (pool, task, wpool_test_range_doubles (50), NULL, NULL);
+      g_assert_nonnull (results);
+      g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads + 4);
+    }
+
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+}
+
+/* MPIRE's rule: shared objects are given to the workers when they start.
+ * Set before the first map they apply; with keep-alive and running
+ * workers a change is refused, not silently ignored. */
+static void
+test_pool_shared_objects_rules (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (return_shared_objects, NULL, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_string ("first"), &error));
+  g_assert_no_error (error);
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_string ("second"), &error));
+  g_assert_no_error (error);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpvariant (results, g_variant_new_parsed ("[<'second'>, <'second'>, <'second'>, <'second'>]"));
+  g_clear_pointer (&results, g_variant_unref);
+
+  /* Running, kept alive: refused, and the old objects stay. */
+  g_assert_false (wpool_pool_set_shared_objects (pool, g_variant_new_string ("third"), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_assert_nonnull (strstr (error->message, "keep-alive"));
+  g_clear_error (&error);
+  g_assert_false (wpool_pool_set_shared_objects (pool, NULL, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_clear_error (&error);
+  g_assert_cmpstr (g_variant_get_string (wpool_pool_get_shared_objects (pool), NULL), ==, "second");
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (2), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpvariant (results, g_variant_new_parsed ("[<'second'>, <'second'>]"));
+  g_clear_pointer (&results, g_variant_unref);
+
+  /* Stopping the workers lets the change through. */
+  wpool_pool_set_keep_alive (pool, FALSE);
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_string ("third"), &error));
+  g_assert_no_error (error);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (2), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpvariant (results, g_variant_new_parsed ("[<'third'>, <'third'>]"));
+}
+
+static void
+test_pool_shared_objects_property_refused (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
+  g_autoptr(GVariant) results = NULL;
+
+  g_object_set (pool, "keep-alive", TRUE, "shared-objects", g_variant_new_int32 (1), NULL);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, NULL);
+  g_assert_nonnull (results);
+
+  g_test_expect_message ("Wpool", G_LOG_LEVEL_CRITICAL, "*Cannot change the shared objects while the workers run*");
+  g_object_set (pool, "shared-objects", g_variant_new_int32 (2), NULL);
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpint (g_variant_get_int32 (wpool_pool_get_shared_objects (pool)), ==, 1);
+}
+
+typedef struct
+{
+  guint n_destroyed;
+  gpointer last;
+} DataRecord;
+
+static void
+data_destroy (gpointer data)
+{
+  DataRecord *record = *(DataRecord **)data;
+
+  record->n_destroyed++;
+  record->last = data;
+}
+
+static void
+test_pool_shared_data (void)
+{
+  DataRecord record = { 0 };
+  DataRecord *first = &record;
+  DataRecord *second = &record;
+  g_autoptr(GError) error = NULL;
+  WpoolPool *pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
+  g_autoptr(GVariant) results = NULL;
+
+  g_assert_true (wpool_pool_set_shared_data (pool, &first, data_destroy, &error));
+  g_assert_no_error (error);
+  g_assert_true (wpool_pool_set_shared_data (pool, &second, data_destroy, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (record.n_destroyed, ==, 1);
+  g_assert_true (record.last == &first);
+
+  /* Refused while kept-alive workers run; the pool does not take it. */
+  wpool_pool_set_keep_alive (pool, TRUE);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (wpool_pool_set_shared_data (pool, &first, data_destroy, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_assert_cmpuint (record.n_destroyed, ==, 1);
+
+  g_object_unref (pool);
+  g_assert_cmpuint (record.n_destroyed, ==, 2);
+  g_assert_true (record.last == &second);
+}
+
+static void
+test_pool_shared_data_process_methods (void)
+{
+  const WpoolStartMethod refused[] = { WPOOL_START_METHOD_SPAWN, WPOOL_START_METHOD_FORKSERVER };
+  static int data;
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(WpoolPool) pool = wpool_pool_new (2, refused[i]);
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (wpool_pool_set_shared_data (pool, &data, NULL, &error));
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
+    }
+
+  {
+    g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true (wpool_pool_set_shared_data (pool, &data, NULL, &error));
+    g_assert_no_error (error);
+  }
+}
+
+/* The process start methods are not implemented yet: a map says so, and
+ * nothing silently falls back to threads. */
+static void
+test_pool_process_methods_not_supported (void)
+{
+  const WpoolStartMethod methods[] = {
+    WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_FORKSERVER, WPOOL_START_METHOD_SPAWN,
+  };
+  const char *nicks[] = { "fork", "forkserver", "spawn" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
+    {
+      g_autoptr(WpoolPool) pool = wpool_pool_new (2, methods[i]);
+      g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
+      g_autoptr(GError) error = NULL;
+      guint base_threads = wpool_test_count_threads ();
+
+      g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error));
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
+      g_assert_nonnull (strstr (error->message, nicks[i]));
+      g_assert_nonnull (strstr (error->message, "THREADING"));
+      g_assert_false (wpool_pool_get_workers_running (pool));
+      g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+    }
+}
+
+static void
+test_pool_enums_and_error (void)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (WPOOL_TYPE_START_METHOD);
+
+  g_assert_cmpstr (g_enum_get_value (klass, WPOOL_START_METHOD_FORK)->value_nick, ==, "fork");
+  g_assert_cmpstr (g_enum_get_value (klass, WPOOL_START_METHOD_FORKSERVER)->value_nick, ==, "forkserver");
+  g_assert_cmpstr (g_enum_get_value (klass, WPOOL_START_METHOD_SPAWN)->value_nick, ==, "spawn");
+  g_assert_cmpstr (g_enum_get_value (klass, WPOOL_START_METHOD_THREADING)->value_nick, ==, "threading");
+
+  g_assert_cmpstr (g_quark_to_string (WPOOL_ERROR), ==, "wpool-error-quark");
+  g_assert_true (WPOOL_CHECK_VERSION (0, 1, 0));
+  g_assert_false (WPOOL_CHECK_VERSION (WPOOL_MAJOR_VERSION + 1, 0, 0));
+  g_assert_cmpstr (WPOOL_VERSION_S, ==, PACKAGE_VERSION);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/pool/defaults", test_pool_defaults);
+  g_test_add_func ("/pool/new", test_pool_new);
+  g_test_add_func ("/pool/construct-properties", test_pool_construct_properties);
+  g_test_add_func ("/pool/n-jobs/out-of-range", test_pool_n_jobs_out_of_range);
+  g_test_add_func ("/pool/n-jobs/too-many", test_pool_new_n_jobs_too_many);
+  g_test_add_func ("/pool/notify", test_pool_notify);
+  g_test_add_func ("/pool/worker-lifecycle", test_pool_worker_lifecycle);
+  g_test_add_func ("/pool/dispose-joins-workers", test_pool_dispose_joins_workers);
+  g_test_add_func ("/pool/shared-objects/rules", test_pool_shared_objects_rules);
+  g_test_add_func ("/pool/shared-objects/property-refused", test_pool_shared_objects_property_refused);
+  g_test_add_func ("/pool/shared-data", test_pool_shared_data);
+  g_test_add_func ("/pool/shared-data/process-methods", test_pool_shared_data_process_methods);
+  g_test_add_func ("/pool/process-methods-not-supported", test_pool_process_methods_not_supported);
+  g_test_add_func ("/pool/enums-and-error", test_pool_enums_and_error);
+
+  return g_test_run ();
+}

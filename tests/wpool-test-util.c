@@ -1,0 +1,70 @@
+/* wpool-test-util.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "wpool-test-util.h"
+
+static guint
+count_entries (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+
+  return n;
+}
+
+guint
+wpool_test_count_fds (void)
+{
+  /* Less the fd of the GDir that reads it. */
+  return count_entries ("/proc/self/fd") - 1;
+}
+
+guint
+wpool_test_count_threads (void)
+{
+  return count_entries ("/proc/self/task");
+}
+
+GVariant *
+wpool_test_range_doubles (guint n)
+{
+  g_autofree double *values = g_new (double, n);
+
+  for (guint i = 0; i < n; i++)
+    values[i] = i;
+
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, n, sizeof (double));
+}
+
+GVariant *
+wpool_test_repeat_uint32 (guint   n,
+                          guint32 value)
+{
+  g_autofree guint32 *values = g_new (guint32, n);
+
+  for (guint i = 0; i < n; i++)
+    values[i] = value;
+
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, values, n, sizeof (guint32));
+}
+
+void
+wpool_test_wait_for (gboolean *flag)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+
+  while (!*flag)
+    g_main_context_iteration (context, TRUE);
+}
+
+const char *
+wpool_test_module_path (void)
+{
+  return g_test_get_filename (G_TEST_BUILT, "libwpool-test-module.so", NULL);
+}

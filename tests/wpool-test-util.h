@@ -1,0 +1,28 @@
+/* wpool-test-util.h: helpers shared by the GTest programs.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <wpool.h>
+
+G_BEGIN_DECLS
+
+/* Entries of a /proc/self directory: open fds, threads. */
+guint      wpool_test_count_fds      (void);
+guint      wpool_test_count_threads  (void);
+
+/* `ad` with 0, 1, …, n - 1. */
+GVariant  *wpool_test_range_doubles  (guint n);
+/* `au` of n copies of value. */
+GVariant  *wpool_test_repeat_uint32  (guint n,
+                                      guint32 value);
+
+/* Runs the thread-default main context until *flag is set. */
+void       wpool_test_wait_for       (gboolean *flag);
+
+/* The path of the test module built beside the tests. */
+const char *wpool_test_module_path   (void);
+
+G_END_DECLS
