@@ -110,7 +110,7 @@ test_map_variable_sized_items (void)
   wpool_task_set_result_type (task, G_VARIANT_TYPE ("(su)"));
   results = wpool_pool_map (pool, task, items, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[('a', uint32 1), ('bb', 4), ('ccc', 9), ('', 0)]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[('a', uint32 1), ('bb', 4), ('ccc', 9), ('', 0)]"));
   g_assert_false (g_variant_is_floating (items));
 }
 
@@ -125,11 +125,11 @@ test_map_empty (void)
   guint base_threads = wpool_test_count_threads ();
 
   boxed = wpool_pool_map (pool, task, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0), NULL, NULL);
-  g_assert_cmpvariant (boxed, g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
+  wpool_test_assert_variant (boxed, g_variant_new_array (G_VARIANT_TYPE_VARIANT, NULL, 0));
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
   typed = wpool_pool_map (pool, task, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0), NULL, NULL);
-  g_assert_cmpvariant (typed, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0));
+  wpool_test_assert_variant (typed, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0));
 
   g_assert_cmpint (counter.n_calls, ==, 0);
   g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
@@ -459,7 +459,7 @@ test_map_reentrant (void)
   wpool_task_set_result_type (on_other_pool, G_VARIANT_TYPE ("ad"));
   results = wpool_pool_map (outer, on_other_pool, wpool_test_range_doubles (1), NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[[0.0, 1.0, 4.0, 9.0]]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[[0.0, 1.0, 4.0, 9.0]]"));
 }
 
 /* Async */

@@ -245,7 +245,7 @@ test_pool_shared_objects_rules (void)
 
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[<'second'>, <'second'>, <'second'>, <'second'>]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[<'second'>, <'second'>, <'second'>, <'second'>]"));
   g_clear_pointer (&results, g_variant_unref);
 
   /* Running, kept alive: refused, and the old objects stay. */
@@ -260,7 +260,7 @@ test_pool_shared_objects_rules (void)
 
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (2), NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[<'second'>, <'second'>]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[<'second'>, <'second'>]"));
   g_clear_pointer (&results, g_variant_unref);
 
   /* Stopping the workers lets the change through. */
@@ -269,7 +269,7 @@ test_pool_shared_objects_rules (void)
   g_assert_no_error (error);
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (2), NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[<'third'>, <'third'>]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[<'third'>, <'third'>]"));
 }
 
 static void

@@ -87,7 +87,7 @@ test_shared_objects_tuple (void)
                             g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, indexes, 3, sizeof (guint32)),
                             NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[('x', 40.0), ('x', 10.0), ('x', 30.0)]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[('x', 40.0), ('x', 10.0), ('x', 30.0)]"));
 }
 
 /* The reference page's copy-on-write alternative, with THREADING's
@@ -189,7 +189,7 @@ test_shared_objects_none (void)
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_BOOLEAN);
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, NULL);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[true, true, true]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[true, true, true]"));
 }
 
 int

@@ -185,7 +185,7 @@ test_task_for_symbol_main_program (void)
   pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (5), NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpvariant (results, g_variant_new_parsed ("[-0.0, -1.0, -2.0, -3.0, -4.0]"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[-0.0, -1.0, -2.0, -3.0, -4.0]"));
 }
 
 /* The user data's destroy notify runs on the caller's thread, even when

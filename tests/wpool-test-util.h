@@ -22,6 +22,13 @@ GVariant  *wpool_test_repeat_uint32  (guint n,
 /* Runs the thread-default main context until *flag is set. */
 void       wpool_test_wait_for       (gboolean *flag);
 
+/* g_assert_cmpvariant() against an expected value, which it sinks. */
+#define wpool_test_assert_variant(actual, expected) \
+  G_STMT_START { \
+    g_autoptr(GVariant) wpool_test_expected_ = g_variant_ref_sink (expected); \
+    g_assert_cmpvariant ((actual), wpool_test_expected_); \
+  } G_STMT_END
+
 /* The path of the test module built beside the tests. */
 const char *wpool_test_module_path   (void);
 

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Runs a unittest module and reports in TAP, for meson's 'tap' protocol."""
+
+import sys
+import traceback
+import unittest
+
+
+class TAPResult(unittest.TestResult):
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+        self.number = 0
+
+    def _line(self, text):
+        self.stream.write(text + '\n')
+        self.stream.flush()
+
+    def _diagnostic(self, err):
+        for line in ''.join(traceback.format_exception(*err)).splitlines():
+            self._line('# ' + line)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.number += 1
+        self._line('ok {} - {}'.format(self.number, test.id()))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self.number += 1
+        self._line('not ok {} - {}'.format(self.number, test.id()))
+        self._diagnostic(err)
+
+    addError = addFailure
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self.number += 1
+        self._line('ok {} - {} # SKIP {}'.format(self.number, test.id(), reason))
+
+
+def main(module='__main__'):
+    suite = unittest.defaultTestLoader.loadTestsFromName(module)
+    result = TAPResult(sys.stdout)
+    result._line('1..{}'.format(suite.countTestCases()))
+    suite.run(result)
+    sys.exit(0 if result.wasSuccessful() else 1)

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// libwpool through GJS: C tasks loaded by symbol, async map as a callback
+// and as a Promise, and a JS function refused cleanly under THREADING.
+
+import GLib from 'gi://GLib';
+import Gio from 'gi://Gio';
+import Wpool from 'gi://Wpool?version=1';
+import System from 'system';
+
+Gio._promisify(Wpool.Pool.prototype, 'map_async', 'map_finish');
+
+const MODULE = GLib.getenv('WPOOL_TEST_MODULE');
+
+function assert(condition, message) {
+    if (!condition)
+        throw new Error(`assertion failed: ${message}`);
+}
+
+function assertEqual(actual, expected, message = '') {
+    const a = JSON.stringify(actual), e = JSON.stringify(expected);
+    assert(a === e, `${message} expected ${e}, got ${a}`);
+}
+
+function assertGError(error, domain, code, message = '') {
+    assert(error instanceof GLib.Error, `${message} expected a GLib.Error, got ${error}`);
+    assert(error.matches(domain, code),
+        `${message} expected ${GLib.quark_to_string(domain)}:${code}, got ${error}`);
+}
+
+function threadingPool(props = {}) {
+    return new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.THREADING, ...props});
+}
+
+function squareTask() {
+    const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_square');
+    task.set_result_type(new GLib.VariantType('d'));
+    return task;
+}
+
+function mapWithCallback(pool, task, items, cancellable = null) {
+    return new Promise(resolve => {
+        pool.map_async(task, items, cancellable, (source, result) => {
+            try {
+                resolve({results: source.map_finish(result)});
+            } catch (error) {
+                resolve({error});
+            }
+        });
+    });
+}
+
+const tests = {
+    'properties'() {
+        const pool = new Wpool.Pool();
+        assertEqual(pool.start_method, Wpool.StartMethod.FORK);
+        assertEqual(pool.n_jobs, GLib.get_num_processors());
+        assertEqual(pool.keep_alive, false);
+        assertEqual(pool.workers_running, false);
+    },
+
+    'symbol task, sync map'() {
+        const results = threadingPool().map(squareTask(), new GLib.Variant('ad', [1, 2, 3, 4]), null);
+        assertEqual(results.get_type_string(), 'ad');
+        assertEqual(results.deepUnpack(), [1, 4, 9, 16]);
+    },
+
+    'shared objects as a tuple'() {
+        const pool = threadingPool();
+        pool.set_shared_objects(new GLib.Variant('(dd)', [10, 0.5]));
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_scaled');
+        const results = pool.map(task, new GLib.Variant('ad', [1, 2]), null);
+        assertEqual(results.deepUnpack().map(v => v.deepUnpack()), [10.5, 20.5]);
+    },
+
+    'shared objects refused while kept-alive workers run'() {
+        const pool = threadingPool({keep_alive: true});
+        pool.map(squareTask(), new GLib.Variant('ad', [1]), null);
+        assert(pool.workers_running, 'workers run');
+        try {
+            pool.set_shared_objects(new GLib.Variant('i', 1));
+            assert(false, 'set_shared_objects should throw');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.WORKERS_RUNNING);
+        }
+        pool.keep_alive = false;
+        assert(!pool.workers_running, 'workers stopped');
+        pool.set_shared_objects(new GLib.Variant('i', 1));
+    },
+
+    async 'async map with a callback'() {
+        const {results, error} = await mapWithCallback(threadingPool(), squareTask(),
+            new GLib.Variant('ad', [...Array(100).keys()]));
+        assertEqual(error, undefined);
+        assertEqual(results.deepUnpack(), [...Array(100).keys()].map(x => x * x));
+    },
+
+    async 'async map through Gio._promisify'() {
+        const results = await threadingPool().map_async(squareTask(), new GLib.Variant('ad', [5, 6]), null);
+        assertEqual(results.deepUnpack(), [25, 36]);
+    },
+
+    async 'a task error reaches the caller as a GError'() {
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_fail_on_negative');
+        try {
+            await threadingPool().map_async(task, new GLib.Variant('ad', [1, -2, 3]), null);
+            assert(false, 'map should fail');
+        } catch (error) {
+            assertGError(error, Gio.io_error_quark(), Gio.IOErrorEnum.INVALID_ARGUMENT);
+            assert(error.message.startsWith('Item 1 on worker '), error.message);
+        }
+    },
+
+    async 'cancellation'() {
+        const pool = threadingPool({chunk_size: 1});
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_sleep_ms');
+        const cancellable = new Gio.Cancellable();
+        GLib.timeout_add(GLib.PRIORITY_DEFAULT, 30, () => {
+            cancellable.cancel();
+            return GLib.SOURCE_REMOVE;
+        });
+        const {results, error} = await mapWithCallback(pool, task,
+            new GLib.Variant('au', Array(2000).fill(10)), cancellable);
+        assertEqual(results, undefined);
+        assertGError(error, Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED);
+    },
+
+    'a JS function is refused under THREADING, sync'() {
+        const pool = threadingPool();
+        let called = false;
+        const task = Wpool.Task.new(() => {
+            called = true;
+            return new GLib.Variant('i', 0);
+        });
+        try {
+            pool.map(task, new GLib.Variant('ai', [1, 2, 3]), null);
+            assert(false, 'map should fail');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
+            assert(error.message.includes('new_for_symbol'), error.message);
+        }
+        assert(!called, 'the JS function never ran');
+        assert(!pool.workers_running, 'no worker started');
+        // The pool is still usable with a symbol task.
+        assertEqual(pool.map(squareTask(), new GLib.Variant('ad', [3]), null).deepUnpack(), [9]);
+    },
+
+    async 'a JS function is refused under THREADING, async'() {
+        const task = Wpool.Task.new(() => new GLib.Variant('i', 0));
+        const {error} = await mapWithCallback(threadingPool(), task, new GLib.Variant('ai', [1]));
+        assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
+    },
+
+    'missing symbol'() {
+        try {
+            Wpool.Task.new_for_symbol(MODULE, 'no_such_symbol');
+            assert(false, 'should throw');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT);
+        }
+    },
+};
+
+async function main() {
+    const names = Object.keys(tests);
+    let failed = 0;
+    print(`1..${names.length}`);
+    for (const [index, name] of names.entries()) {
+        try {
+            await tests[name]();
+            print(`ok ${index + 1} - ${name}`);
+        } catch (error) {
+            failed++;
+            print(`not ok ${index + 1} - ${name}`);
+            for (const line of `${error}\n${error.stack ?? ''}`.split('\n'))
+                print(`# ${line}`);
+        }
+    }
+    return failed;
+}
+
+const loop = new GLib.MainLoop(null, false);
+let exitCode = 0;
+main().then(failed => {
+    exitCode = failed ? 1 : 0;
+}).catch(error => {
+    printerr(error);
+    exitCode = 1;
+}).finally(() => loop.quit());
+loop.run();
+System.exit(exitCode);

@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""libwpool through PyGObject: Python functions as tasks under THREADING."""
+
+import os
+import threading
+import unittest
+
+import gi
+gi.require_version('Wpool', '1')
+gi.require_version('Gio', '2.0')
+from gi.repository import Gio, GLib, Wpool  # noqa: E402
+
+import taptestrunner  # noqa: E402
+
+
+def square(worker, shared_objects, item):
+    return GLib.Variant('d', item.unpack() ** 2)
+
+
+def run_async(pool, task, items, cancellable=None, on_started=None):
+    """Runs map_async on a main loop; returns (results or None, error or None)."""
+    loop = GLib.MainLoop()
+    outcome = {}
+
+    def done(source, result):
+        outcome['thread'] = threading.current_thread()
+        try:
+            outcome['results'] = source.map_finish(result)
+        except GLib.Error as error:
+            outcome['error'] = error
+        loop.quit()
+
+    pool.map_async(task, items, cancellable, done)
+    if on_started is not None:
+        on_started()
+    loop.run()
+    assert outcome['thread'] is threading.main_thread()
+    return outcome.get('results'), outcome.get('error')
+
+
+class TestPool(unittest.TestCase):
+    def setUp(self):
+        self.pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.THREADING)
+
+    def test_properties(self):
+        pool = Wpool.Pool()
+        self.assertEqual(pool.props.n_jobs, os.cpu_count())
+        self.assertEqual(pool.props.start_method, Wpool.StartMethod.FORK)
+        self.assertFalse(pool.props.keep_alive)
+        self.assertEqual(pool.props.chunk_size, 0)
+        self.assertIsNone(pool.props.shared_objects)
+        self.assertFalse(pool.props.workers_running)
+        self.assertEqual(self.pool.get_n_jobs(), 2)
+
+    def test_map_sync(self):
+        task = Wpool.Task.new(square)
+        task.set_result_type(GLib.VariantType.new('d'))
+        results = self.pool.map(task, GLib.Variant('ad', range(100)), None)
+        self.assertEqual(results.get_type_string(), 'ad')
+        self.assertEqual(results.unpack(), [float(x * x) for x in range(100)])
+
+    def test_map_sync_boxed(self):
+        task = Wpool.Task.new(lambda worker, shared, item: GLib.Variant('s', item.unpack().upper()))
+        results = self.pool.map(task, GLib.Variant('as', ['a', 'b', 'c']), None)
+        self.assertEqual(results.get_type_string(), 'av')
+        self.assertEqual(results.unpack(), ['A', 'B', 'C'])
+
+    def test_user_data(self):
+        task = Wpool.Task.new(lambda worker, shared, item, offset: GLib.Variant('i', item.unpack() + offset), 100)
+        self.assertEqual(self.pool.map(task, GLib.Variant('ai', [1, 2]), None).unpack(), [101, 102])
+
+    def test_runs_on_worker_threads(self):
+        seen = []
+
+        def record(worker, shared, item):
+            seen.append((threading.get_ident(), worker.get_id()))
+            return GLib.Variant('b', True)
+
+        self.pool.map(Wpool.Task.new(record), GLib.Variant('ai', range(20)), None)
+        self.assertEqual(len(seen), 20)
+        self.assertNotIn(threading.get_ident(), {ident for ident, _ in seen})
+        self.assertTrue({worker_id for _, worker_id in seen} <= {0, 1})
+
+    def test_shared_objects_tuple(self):
+        def scale(worker, shared_objects, item):
+            table, label, factor = shared_objects.unpack()
+            self.assertEqual(worker.get_shared_objects(), shared_objects)
+            return GLib.Variant('(sd)', (label, table[item.unpack()] * factor))
+
+        self.pool.set_shared_objects(GLib.Variant('(adsd)', ([1.0, 2.0, 3.0], 'x', 10.0)))
+        task = Wpool.Task.new(scale)
+        task.set_result_type(GLib.VariantType.new('(sd)'))
+        results = self.pool.map(task, GLib.Variant('au', [2, 0, 1]), None)
+        self.assertEqual(results.unpack(), [('x', 30.0), ('x', 10.0), ('x', 20.0)])
+
+    def test_shared_objects_refused_while_running(self):
+        self.pool.props.keep_alive = True
+        self.pool.props.shared_objects = GLib.Variant('i', 1)
+        self.pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
+        self.assertTrue(self.pool.props.workers_running)
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.set_shared_objects(GLib.Variant('i', 2))
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.WORKERS_RUNNING))
+        self.pool.props.keep_alive = False
+        self.assertFalse(self.pool.props.workers_running)
+        self.pool.set_shared_objects(GLib.Variant('i', 2))
+        self.assertEqual(self.pool.props.shared_objects.unpack(), 2)
+
+    def test_python_exception_becomes_gerror(self):
+        def fail_on_three(worker, shared, item):
+            if item.unpack() == 3:
+                raise ValueError('three is not allowed')
+            return GLib.Variant('i', item.unpack())
+
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.map(Wpool.Task.new(fail_on_three), GLib.Variant('ai', range(10)), None)
+        error = caught.exception
+        self.assertTrue(error.matches(Wpool.error_quark(), Wpool.Error.FAILED))
+        self.assertTrue(error.message.startswith('Item 3 on worker '), error.message)
+        self.assertIn('ValueError: three is not allowed', error.message)
+        self.assertIn('Traceback (most recent call last)', error.message)
+        self.assertIn('fail_on_three', error.message)
+
+        # The pool stays usable.
+        self.assertEqual(self.pool.map(Wpool.Task.new(square), GLib.Variant('ad', [2.0]), None).unpack(), [4.0])
+
+    def test_glib_error_keeps_domain_and_code(self):
+        def not_found(worker, shared, item):
+            raise GLib.Error.new_literal(Gio.io_error_quark(), 'no such thing', Gio.IOErrorEnum.NOT_FOUND)
+
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.map(Wpool.Task.new(not_found), GLib.Variant('ai', [7]), None)
+        self.assertTrue(caught.exception.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND))
+        self.assertEqual(caught.exception.message, 'Item 0 on worker 0: no such thing')
+
+    def test_returning_none_is_an_error(self):
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.map(Wpool.Task.new(lambda worker, shared, item: None), GLib.Variant('ai', [1]), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.FAILED))
+
+    def test_wrong_result_type(self):
+        task = Wpool.Task.new(square)
+        task.set_result_type(GLib.VariantType.new('i'))
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.map(task, GLib.Variant('ad', [1.0]), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.INVALID_RESULT))
+
+    def test_items_not_array(self):
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.map(Wpool.Task.new(square), GLib.Variant('d', 1.0), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT))
+
+    def test_task_not_callable(self):
+        with self.assertRaises(TypeError):
+            Wpool.Task.new(42)
+
+    def test_process_start_method_not_supported(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK)
+        with self.assertRaises(GLib.Error) as caught:
+            pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED))
+
+    def test_map_async(self):
+        task = Wpool.Task.new(square)
+        task.set_result_type(GLib.VariantType.new('d'))
+        results, error = run_async(self.pool, task, GLib.Variant('ad', range(50)))
+        self.assertIsNone(error)
+        self.assertEqual(results.unpack(), [float(x * x) for x in range(50)])
+
+    def test_map_async_exception(self):
+        def boom(worker, shared, item):
+            raise RuntimeError('boom')
+
+        results, error = run_async(self.pool, Wpool.Task.new(boom), GLib.Variant('ai', [1, 2]))
+        self.assertIsNone(results)
+        self.assertTrue(error.matches(Wpool.error_quark(), Wpool.Error.FAILED))
+        self.assertIn('RuntimeError: boom', error.message)
+
+    def test_map_cancelled(self):
+        cancellable = Gio.Cancellable()
+        calls = []
+
+        def cancel_at_third(worker, shared, item):
+            calls.append(item.unpack())
+            if len(calls) == 3:
+                cancellable.cancel()
+            return GLib.Variant('b', True)
+
+        pool = Wpool.Pool(n_jobs=1, start_method=Wpool.StartMethod.THREADING, chunk_size=1)
+        with self.assertRaises(GLib.Error) as caught:
+            pool.map(Wpool.Task.new(cancel_at_third), GLib.Variant('ai', range(1000)), cancellable)
+        self.assertTrue(caught.exception.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED))
+        self.assertEqual(len(calls), 3)
+
+    def test_map_async_cancelled(self):
+        cancellable = Gio.Cancellable()
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.THREADING, chunk_size=1)
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_sleep_ms')
+        results, error = run_async(pool, task, GLib.Variant('au', [10] * 2000), cancellable,
+                                   on_started=lambda: GLib.timeout_add(30, cancellable.cancel))
+        self.assertIsNone(results)
+        self.assertTrue(error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED))
+
+    def test_symbol_task(self):
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_square')
+        self.assertEqual(task.props.symbol, 'wpool_test_square')
+        results = self.pool.map(task, GLib.Variant('ad', [1.0, 2.0, 3.0]), None)
+        self.assertEqual(results.unpack(), [1.0, 4.0, 9.0])
+
+    def test_symbol_task_missing(self):
+        with self.assertRaises(GLib.Error) as caught:
+            Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'no_such_symbol')
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT))
+
+
+if __name__ == '__main__':
+    taptestrunner.main()
