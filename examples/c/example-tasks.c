@@ -1,0 +1,48 @@
+/* example-tasks.c: the task of the shared-dataset examples. The C demo
+ * links it; the JavaScript example loads it by symbol, since a JS function
+ * cannot run on a worker thread.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "example-tasks.h"
+
+GVariant *
+wpool_example_slice_sum (WpoolWorker  *worker,
+                         GVariant     *shared_objects,
+                         GVariant     *item,
+                         gpointer      user_data,
+                         GError      **error)
+{
+  g_autoptr(GVariant) dataset = NULL;
+  const double *values;
+  gsize n_values;
+  guint64 offset;
+  guint64 length;
+  double sum = 0;
+
+  if (shared_objects == NULL || !g_variant_is_of_type (shared_objects, G_VARIANT_TYPE ("(ads)")))
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                           "The shared objects must be (dataset, label) as “(ads)”");
+      return NULL;
+    }
+
+  /* Unpacking the tuple gives a view of the pool's own buffer: no copy. */
+  dataset = g_variant_get_child_value (shared_objects, 0);
+  values = g_variant_get_fixed_array (dataset, &n_values, sizeof (double));
+  g_variant_get (item, "(tt)", &offset, &length);
+
+  if (offset > n_values || length > n_values - offset)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "Slice %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT " is out of the dataset (%" G_GSIZE_FORMAT " values)",
+                   offset, length, n_values);
+      return NULL;
+    }
+
+  for (guint64 i = offset; i < offset + length; i++)
+    sum += values[i];
+
+  return g_variant_new ("(utd)", wpool_worker_get_id (worker), (guint64)(gsize)values, sum);
+}

@@ -1,0 +1,26 @@
+/* example-tasks.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <wpool.h>
+
+G_BEGIN_DECLS
+
+#define EXAMPLE_EXPORT __attribute__((visibility("default")))
+
+/* Shared objects: (dataset `ad`, label `s`). Item: a slice (offset, length)
+ * as `(tt)`. Result: (worker id, address of the dataset as the worker sees
+ * it, sum of the slice) as `(utd)`. */
+#define EXAMPLE_SLICE_SUM_RESULT_TYPE "(utd)"
+
+EXAMPLE_EXPORT
+GVariant *wpool_example_slice_sum (WpoolWorker  *worker,
+                                   GVariant     *shared_objects,
+                                   GVariant     *item,
+                                   gpointer      user_data,
+                                   GError      **error);
+
+G_END_DECLS
