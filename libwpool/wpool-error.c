@@ -7,4 +7,11 @@
 
 #include "wpool-error.h"
 
+/**
+ * wpool_error_quark:
+ *
+ * Gets the domain of libwpool's own errors, %WPOOL_ERROR.
+ *
+ * Returns: the error domain
+ */
 G_DEFINE_QUARK (wpool-error-quark, wpool_error)
