@@ -197,15 +197,11 @@ test_map_items_not_array (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
-  g_autoptr(GError) error = NULL;
 
-  g_assert_null (wpool_pool_map (pool, task, g_variant_new_double (1), NULL, &error));
-  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
-  g_assert_nonnull (strstr (error->message, "“d”"));
-  g_clear_error (&error);
-
-  g_assert_null (wpool_pool_map (pool, task, g_variant_new_parsed ("(1, 2)"), NULL, &error));
-  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  wpool_test_assert_map_fails (pool, task, g_variant_new_double (1), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "“d”");
+  wpool_test_assert_map_fails (pool, task, g_variant_new_parsed ("(1, 2)"), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "“(ii)”");
   g_assert_false (wpool_pool_get_workers_running (pool));
 }
 
@@ -214,11 +210,9 @@ test_map_task_without_func (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) task = g_object_new (WPOOL_TYPE_TASK, NULL);
-  g_autoptr(GError) error = NULL;
 
-  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error));
-  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
-  g_assert_nonnull (strstr (error->message, "wpool_task_new"));
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (3), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "wpool_task_new");
 }
 
 /* A task's own error keeps its domain and code, names the item and the
@@ -301,11 +295,9 @@ test_map_null_without_error (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) task = wpool_task_new (return_null, NULL, NULL);
-  g_autoptr(GError) error = NULL;
 
-  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error));
-  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
-  g_assert_nonnull (strstr (error->message, "returned NULL without setting an error"));
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (3), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_FAILED, "returned NULL without setting an error");
 }
 
 static void
@@ -313,13 +305,11 @@ test_map_wrong_result_type (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
-  g_autoptr(GError) error = NULL;
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_INT32);
-  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error));
-  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
-  g_assert_nonnull (strstr (error->message, "“d”"));
-  g_assert_nonnull (strstr (error->message, "“i”"));
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (3), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT,
+                               "returned a result of type “d”, but declares “i”");
 }
 
 static void
@@ -329,11 +319,10 @@ test_map_cancelled_before (void)
   Counter counter = { 0 };
   g_autoptr(WpoolTask) task = wpool_task_new (square_counting, &counter, NULL);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(GError) error = NULL;
 
   g_cancellable_cancel (cancellable);
-  g_assert_null (wpool_pool_map (pool, task, wpool_test_range_doubles (10), cancellable, &error));
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (10), cancellable,
+                               G_IO_ERROR, G_IO_ERROR_CANCELLED, NULL);
   g_assert_cmpint (counter.n_calls, ==, 0);
   g_assert_false (wpool_pool_get_workers_running (pool));
 }

@@ -244,14 +244,12 @@ test_worker_report_error (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) task = wpool_task_new (report_instead_of_gerror, NULL, NULL);
-  g_autoptr(GError) error = NULL;
-  GVariant *results;
 
-  results = wpool_pool_map (pool, task, wpool_test_range_doubles (8), NULL, &error);
-  g_assert_null (results);
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
-  g_assert_true (g_str_has_prefix (error->message, "Item 3 on worker "));
-  g_assert_true (g_str_has_suffix (error->message, ": reported by the binding"));
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (8), NULL,
+                               G_IO_ERROR, G_IO_ERROR_NOT_FOUND, ": reported by the binding");
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (8), NULL,
+                               G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "Item 3 on worker ");
 }
 
 /* A reported error is not left over for the worker's next item. */
@@ -273,12 +271,11 @@ test_worker_report_error_gerror_wins (void)
   g_autoptr(WpoolPool) pool = wpool_pool_new (1, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) failing = wpool_task_new (report_once, NULL, NULL);
   g_autoptr(WpoolTask) doubling = wpool_task_new (double_it, NULL, NULL);
-  g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) results = NULL;
 
   wpool_pool_set_keep_alive (pool, TRUE);
-  g_assert_null (wpool_pool_map (pool, failing, wpool_test_range_doubles (1), NULL, &error));
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+  wpool_test_assert_map_fails (pool, failing, wpool_test_range_doubles (1), NULL,
+                               G_IO_ERROR, G_IO_ERROR_EXISTS, "set through the GError");
 
   /* Same worker, next map: nothing left over. */
   results = wpool_pool_map (pool, doubling, wpool_test_range_doubles (3), NULL, NULL);

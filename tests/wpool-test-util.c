@@ -68,3 +68,21 @@ wpool_test_module_path (void)
 {
   return g_test_get_filename (G_TEST_BUILT, "libwpool-test-module.so", NULL);
 }
+
+void
+wpool_test_assert_map_fails (WpoolPool    *pool,
+                             WpoolTask    *task,
+                             GVariant     *items,
+                             GCancellable *cancellable,
+                             GQuark        domain,
+                             int           code,
+                             const char   *needle)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) results = wpool_pool_map (pool, task, items, cancellable, &error);
+
+  g_assert_null (results);
+  g_assert_error (error, domain, code);
+  if (needle != NULL && strstr (error->message, needle) == NULL)
+    g_error ("“%s” is not in the error message “%s”", needle, error->message);
+}

@@ -29,6 +29,16 @@ void       wpool_test_wait_for       (gboolean *flag);
     g_assert_cmpvariant ((actual), wpool_test_expected_); \
   } G_STMT_END
 
+/* Maps @task over @items (consumed if floating) and asserts that the map
+ * fails with @domain and @code and a message containing @needle. */
+void       wpool_test_assert_map_fails (WpoolPool    *pool,
+                                        WpoolTask    *task,
+                                        GVariant     *items,
+                                        GCancellable *cancellable,
+                                        GQuark        domain,
+                                        int           code,
+                                        const char   *needle);
+
 /* The path of the test module built beside the tests. */
 const char *wpool_test_module_path   (void);
 
