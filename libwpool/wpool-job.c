@@ -7,6 +7,7 @@
 
 #include "wpool-job-private.h"
 #include "wpool-task-private.h"
+#include "wpool-variant-private.h"
 
 struct _WpoolJob
 {
@@ -30,7 +31,11 @@ struct _WpoolJob
   /* Workers still on the job. */
   gint             n_active;
 
-  /* Each slot written by exactly one worker, read after completion. */
+  /* Each slot written by exactly one worker, read after completion: when
+   * the declared result type has a fixed size, the serialized results
+   * side by side, which is already the `a<T>` array; else the results. */
+  gsize            result_size;
+  guint8          *result_data;
   GVariant       **results;
 
   GMutex           mutex;
@@ -64,7 +69,11 @@ wpool_job_new (WpoolTask    *task,
   self->items = g_variant_ref_sink (items);
   self->n_items = g_variant_n_children (items);
   self->chunk_size = chunk_size;
-  self->results = g_new0 (GVariant *, self->n_items);
+  if (self->result_type != NULL &&
+      wpool_variant_type_get_fixed_size (self->result_type, &self->result_size))
+    self->result_data = g_malloc_n (MAX (self->n_items, 1), self->result_size);
+  else
+    self->results = g_new0 (GVariant *, self->n_items);
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
 
@@ -89,9 +98,11 @@ wpool_job_unref (WpoolJob *self)
   g_clear_object (&self->task);
   g_clear_object (&self->cancellable);
 
-  for (guint i = 0; i < self->n_items; i++)
-    g_clear_pointer (&self->results[i], g_variant_unref);
+  if (self->results != NULL)
+    for (guint i = 0; i < self->n_items; i++)
+      g_clear_pointer (&self->results[i], g_variant_unref);
   g_free (self->results);
+  g_free (self->result_data);
   g_clear_pointer (&self->items, g_variant_unref);
   g_clear_pointer (&self->result_type, g_variant_type_free);
   g_clear_error (&self->error);
@@ -198,8 +209,21 @@ wpool_job_work (WpoolJob    *self,
               return;
             }
 
-          /* Without a declared type the results are boxed here, in
-           * parallel, rather than one by one on the caller's thread. */
+          /* Results are serialized or boxed here, in parallel, rather
+           * than one by one on the caller's thread. */
+          if (self->result_data != NULL)
+            {
+              /* g_variant_store() relies on the size being computed,
+               * which a value in tree form only does on demand. The type
+               * was checked, so the size is the fixed one. */
+              gsize size G_GNUC_UNUSED = g_variant_get_size (result);
+
+              g_assert (size == self->result_size);
+              g_variant_store (result, self->result_data + (gsize)i * self->result_size);
+              g_variant_unref (result);
+              continue;
+            }
+
           if (self->result_type == NULL)
             {
               GVariant *boxed = g_variant_ref_sink (g_variant_new_variant (result));
@@ -261,6 +285,18 @@ wpool_job_finish (WpoolJob  *self,
       return NULL;
     }
   g_clear_object (&self->cancellable);
+
+  if (self->result_data != NULL)
+    {
+      g_autoptr(GVariantType) array_type = g_variant_type_new_array (self->result_type);
+      gsize size = (gsize)self->n_items * self->result_size;
+      guint8 *data = g_steal_pointer (&self->result_data);
+
+      /* Not trusted: a task may return a value that is not in normal
+       * form, and GVariant then checks before it relies on it. */
+      ret = g_variant_new_from_data (array_type, data, size, FALSE, g_free, data);
+      return g_variant_ref_sink (ret);
+    }
 
   ret = g_variant_new_array (self->result_type ? self->result_type : G_VARIANT_TYPE_VARIANT,
                              self->results, self->n_items);

@@ -114,6 +114,126 @@ test_map_variable_sized_items (void)
   g_assert_false (g_variant_is_floating (items));
 }
 
+/* A value of @type derived from @i, for any type made of basic types,
+ * tuples, dict entries, arrays and strings. */
+static GVariant *
+make_value (const GVariantType *type,
+            guint32             i)
+{
+  if (g_variant_type_is_tuple (type) || g_variant_type_is_dict_entry (type))
+    {
+      g_autoptr(GPtrArray) children = g_ptr_array_new ();
+
+      for (const GVariantType *member = g_variant_type_first (type);
+           member != NULL;
+           member = g_variant_type_next (member))
+        g_ptr_array_add (children, make_value (member, i + children->len));
+
+      if (g_variant_type_is_dict_entry (type))
+        return g_variant_new_dict_entry (children->pdata[0], children->pdata[1]);
+
+      return g_variant_new_tuple ((GVariant **)children->pdata, children->len);
+    }
+
+  if (g_variant_type_is_array (type))
+    {
+      GVariant *elements[2];
+      guint n = i % 3;
+
+      for (guint k = 0; k < n; k++)
+        elements[k] = make_value (g_variant_type_element (type), i + k);
+
+      return g_variant_new_array (g_variant_type_element (type), elements, n);
+    }
+
+  switch (g_variant_type_peek_string (type)[0])
+    {
+    case 'b': return g_variant_new_boolean (i % 2);
+    case 'y': return g_variant_new_byte (i);
+    case 'n': return g_variant_new_int16 (-(gint16)i);
+    case 'q': return g_variant_new_uint16 (i);
+    case 'i': return g_variant_new_int32 (-(gint32)i);
+    case 'u': return g_variant_new_uint32 (i);
+    case 'h': return g_variant_new_handle (i);
+    case 'x': return g_variant_new_int64 (-(gint64)i * 1000000007);
+    case 't': return g_variant_new_uint64 ((guint64)i << 40);
+    case 'd': return g_variant_new_double (i / 3.0);
+    case 's': return g_variant_new_take_string (g_strdup_printf ("item %u", i));
+    default: g_assert_not_reached ();
+    }
+}
+
+static GVariant *
+make_value_task (WpoolWorker  *worker,
+                 GVariant     *shared_objects,
+                 GVariant     *item,
+                 gpointer      user_data,
+                 GError      **error)
+{
+  GVariant *value = make_value (user_data, g_variant_get_uint32 (item));
+
+  /* Half of the results in tree form, half already serialized. */
+  if (g_variant_get_uint32 (item) % 2 == 0)
+    {
+      g_autoptr(GVariant) sunk = g_variant_ref_sink (value);
+      gpointer data = g_memdup2 (g_variant_get_data (sunk), g_variant_get_size (sunk));
+
+      return g_variant_new_from_data (g_variant_get_type (sunk), data, g_variant_get_size (sunk),
+                                      TRUE, g_free, data);
+    }
+
+  return value;
+}
+
+/* Typed results are laid out as GVariant lays out `a<T>`: padding,
+ * alignment and nesting included, for fixed- and variable-sized T. */
+static void
+test_map_typed_layouts (void)
+{
+  const char *types[] = {
+    "b", "y", "n", "q", "i", "u", "h", "x", "t", "d",
+    "(yd)", "(dy)", "(ynqiuxtdh)", "(b(yq)u)", "((y)(y))", "()", "(y())", "{yd}", "(ut)",
+    "s", "(sd)", "ay", "a(yd)", "(uas)",
+  };
+
+  for (guint t = 0; t < G_N_ELEMENTS (types); t++)
+    {
+      g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+      const GVariantType *type = G_VARIANT_TYPE (types[t]);
+      g_autoptr(WpoolTask) task = wpool_task_new (make_value_task, (gpointer)type, NULL);
+      g_autoptr(GPtrArray) expected = g_ptr_array_new ();
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GError) error = NULL;
+      guint n = 257;
+
+      g_test_message ("result type %s", types[t]);
+
+      for (guint i = 0; i < n; i++)
+        g_ptr_array_add (expected, make_value (type, i));
+
+      wpool_task_set_result_type (task, type);
+      wpool_pool_set_chunk_size (pool, 10);
+      /* No item at all. */
+      results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (0, 0), NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_variant_n_children (results), ==, 0);
+      g_clear_pointer (&results, g_variant_unref);
+
+      {
+        g_autofree guint32 *indexes = g_new (guint32, n);
+
+        for (guint i = 0; i < n; i++)
+          indexes[i] = i;
+        results = wpool_pool_map (pool, task,
+                                  g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, indexes, n, sizeof (guint32)),
+                                  NULL, &error);
+      }
+      g_assert_no_error (error);
+      g_assert_true (g_variant_is_normal_form (results));
+      wpool_test_assert_variant (results, g_variant_new_array (type, (GVariant **)expected->pdata, n));
+    }
+}
+
 static void
 test_map_empty (void)
 {
@@ -684,6 +804,7 @@ main (int   argc,
   g_test_add_func ("/map/typed-results", test_map_typed_results);
   g_test_add_func ("/map/boxed-results", test_map_boxed_results);
   g_test_add_func ("/map/variable-sized-items", test_map_variable_sized_items);
+  g_test_add_func ("/map/typed-layouts", test_map_typed_layouts);
   g_test_add_func ("/map/empty", test_map_empty);
   g_test_add_func ("/map/chunk-sizes", test_map_chunk_sizes);
   g_test_add_func ("/map/chunks-stay-on-one-worker", test_map_chunks_stay_on_one_worker);
