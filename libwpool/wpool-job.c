@@ -22,6 +22,10 @@ struct _WpoolJob
   GVariant        *items;
   guint            n_items;
   guint            chunk_size;
+  /* When the items have a fixed size: their type, size and data. */
+  const GVariantType *item_type;
+  gsize            item_size;
+  const guint8    *item_data;
 
   /* Index of the next chunk to hand out, advanced atomically: workers
    * take chunks as they become free, so uneven items balance out. */
@@ -68,6 +72,10 @@ wpool_job_new (WpoolTask    *task,
     self->result_type = g_variant_type_copy (result_type);
   self->items = g_variant_ref_sink (items);
   self->n_items = g_variant_n_children (items);
+  self->item_type = g_variant_type_element (g_variant_get_type (items));
+  if (self->n_items > 0 &&
+      wpool_variant_type_get_fixed_size (self->item_type, &self->item_size))
+    self->item_data = g_variant_get_data (items);
   self->chunk_size = chunk_size;
   if (self->result_type != NULL &&
       wpool_variant_type_get_fixed_size (self->result_type, &self->result_size))
@@ -171,6 +179,29 @@ wpool_job_begin (WpoolJob       *self,
   wpool_job_worker_done (self);
 }
 
+/* The item @index of a chunk. g_variant_get_child_value() would take a
+ * reference on the items' own buffer for every item, an atomic that all
+ * workers contend for; fixed-size items instead share a reference on a
+ * GBytes of their chunk, which only this worker touches. */
+static GVariant *
+wpool_job_get_item (WpoolJob *self,
+                    GBytes   *chunk_bytes,
+                    guint     index)
+{
+  const guint8 *data;
+
+  if (chunk_bytes == NULL)
+    return g_variant_get_child_value (self->items, index);
+
+  data = self->item_data + (gsize)index * self->item_size;
+
+  /* Untrusted, as the items may be: GVariant checks before relying on
+   * normal form, which costs little for fixed-size values. */
+  return g_variant_ref_sink (g_variant_new_from_data (self->item_type, data, self->item_size, FALSE,
+                                                      (GDestroyNotify) g_bytes_unref,
+                                                      g_bytes_ref (chunk_bytes)));
+}
+
 /* A worker's part of the job, run in the worker's own thread: take chunks
  * until none is left or an error or a cancellation stops the hand-out,
  * which is checked between items. */
@@ -180,6 +211,7 @@ wpool_job_work (WpoolJob    *self,
 {
   for (;;)
     {
+      g_autoptr(GBytes) chunk_bytes = NULL;
       guint first;
       guint last;
 
@@ -191,6 +223,14 @@ wpool_job_work (WpoolJob    *self,
         return;
       last = MIN (first + self->chunk_size, self->n_items);
 
+      /* Not a sub-GBytes of the items': g_bytes_new_from_bytes() would
+       * reference their root buffer again. */
+      if (self->item_data != NULL)
+        chunk_bytes = g_bytes_new_with_free_func (self->item_data + (gsize)first * self->item_size,
+                                                  (gsize)(last - first) * self->item_size,
+                                                  (GDestroyNotify) g_variant_unref,
+                                                  g_variant_ref (self->items));
+
       for (guint i = first; i < last; i++)
         {
           g_autoptr(GVariant) item = NULL;
@@ -200,7 +240,7 @@ wpool_job_work (WpoolJob    *self,
           if (i > first && wpool_job_should_stop (self))
             return;
 
-          item = g_variant_get_child_value (self->items, i);
+          item = wpool_job_get_item (self, chunk_bytes, i);
           result = wpool_task_invoke (self->task, worker, item, i, self->result_type, &error);
 
           if (result == NULL)

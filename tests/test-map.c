@@ -185,8 +185,19 @@ make_value_task (WpoolWorker  *worker,
   return value;
 }
 
-/* Typed results are laid out as GVariant lays out `a<T>`: padding,
- * alignment and nesting included, for fixed- and variable-sized T. */
+static GVariant *
+return_item (WpoolWorker  *worker,
+             GVariant     *shared_objects,
+             GVariant     *item,
+             gpointer      user_data,
+             GError      **error)
+{
+  return g_variant_ref (item);
+}
+
+/* Typed results are laid out as GVariant lays out `a<T>`, and items are
+ * sliced from it: padding, alignment and nesting included, for fixed- and
+ * variable-sized T. */
 static void
 test_map_typed_layouts (void)
 {
@@ -231,6 +242,17 @@ test_map_typed_layouts (void)
       g_assert_no_error (error);
       g_assert_true (g_variant_is_normal_form (results));
       wpool_test_assert_variant (results, g_variant_new_array (type, (GVariant **)expected->pdata, n));
+
+      /* The same values as items: each task gets its own element back. */
+      {
+        g_autoptr(WpoolTask) identity = wpool_task_new (return_item, NULL, NULL);
+        g_autoptr(GVariant) echoed = NULL;
+
+        wpool_task_set_result_type (identity, type);
+        echoed = wpool_pool_map (pool, identity, results, NULL, &error);
+        g_assert_no_error (error);
+        g_assert_cmpvariant (echoed, results);
+      }
     }
 }
 
