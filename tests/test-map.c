@@ -367,10 +367,8 @@ test_map_task_error (void)
   g_autoptr(GVariant) results = NULL;
   g_autoptr(GError) error = NULL;
   double values[] = { 1, 2, 3, -4, 5, 6 };
-  g_autofree char *expected = NULL;
 
-  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_fail_on_negative", &error);
-  g_assert_no_error (error);
+  task = wpool_test_module_task ("wpool_test_fail_on_negative");
 
   g_assert_null (wpool_pool_map (pool, task,
                                  g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 6, sizeof (double)),
@@ -538,8 +536,7 @@ test_map_cancelled_from_other_thread (void)
   GThread *canceller;
   gint64 start = g_get_monotonic_time ();
 
-  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_sleep_ms", &error);
-  g_assert_no_error (error);
+  task = wpool_test_module_task ("wpool_test_sleep_ms");
   wpool_pool_set_chunk_size (pool, 1);
 
   /* 2 000 items of 10 ms on 2 workers: 10 s uncancelled. */
@@ -668,8 +665,7 @@ test_map_async_errors (void)
   AsyncResult ar = { 0 };
   double values[] = { 1, -2, 3 };
 
-  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_fail_on_negative", &error);
-  g_assert_no_error (error);
+  task = wpool_test_module_task ("wpool_test_fail_on_negative");
 
   /* Bad arguments come back through the callback too. */
   wpool_pool_map_async (pool, task, g_variant_new_string ("no"), NULL, async_done, &ar);
@@ -710,8 +706,7 @@ test_map_async_cancelled (void)
   g_autoptr(GError) error = NULL;
   AsyncResult ar = { 0 };
 
-  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_sleep_ms", &error);
-  g_assert_no_error (error);
+  task = wpool_test_module_task ("wpool_test_sleep_ms");
   wpool_pool_set_chunk_size (pool, 1);
 
   wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (2000, 10), cancellable, async_done, &ar);
@@ -796,8 +791,7 @@ test_map_no_leaks (void)
   guint base_threads = wpool_test_count_threads ();
   double values[] = { 1, -2, 3 };
 
-  failing = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_fail_on_negative", NULL);
-  g_assert_nonnull (failing);
+  failing = wpool_test_module_task ("wpool_test_fail_on_negative");
 
   for (guint i = 0; i < 200; i++)
     {

@@ -25,8 +25,7 @@ test_shared_objects_no_copy (void)
   guint64 address;
   guint seen_ids = 0;
 
-  task = wpool_task_new_for_symbol (wpool_test_module_path (), "wpool_test_shared_address", &error);
-  g_assert_no_error (error);
+  task = wpool_test_module_task ("wpool_test_shared_address");
   wpool_task_set_result_type (task, G_VARIANT_TYPE ("(ut)"));
 
   g_assert_true (wpool_pool_set_shared_objects (pool, dataset, &error));

@@ -175,7 +175,6 @@ test_task_for_symbol_main_program (void)
   g_autoptr(WpoolTask) task = NULL;
   g_autoptr(WpoolPool) pool = NULL;
   g_autoptr(GVariant) results = NULL;
-  g_autofree double *expected = NULL;
 
   task = wpool_task_new_for_symbol (NULL, "wpool_test_main_program_task", &error);
   g_assert_no_error (error);

@@ -69,6 +69,18 @@ wpool_test_module_path (void)
   return g_test_get_filename (G_TEST_BUILT, "libwpool-test-module.so", NULL);
 }
 
+WpoolTask *
+wpool_test_module_task (const char *symbol)
+{
+  g_autoptr(GError) error = NULL;
+  WpoolTask *task = wpool_task_new_for_symbol (wpool_test_module_path (), symbol, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (WPOOL_IS_TASK (task));
+
+  return task;
+}
+
 void
 wpool_test_assert_map_fails (WpoolPool    *pool,
                              WpoolTask    *task,

@@ -41,5 +41,7 @@ void       wpool_test_assert_map_fails (WpoolPool    *pool,
 
 /* The path of the test module built beside the tests. */
 const char *wpool_test_module_path   (void);
+/* A task running @symbol of the test module. */
+WpoolTask  *wpool_test_module_task   (const char *symbol);
 
 G_END_DECLS
