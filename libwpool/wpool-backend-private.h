@@ -16,8 +16,13 @@ G_BEGIN_DECLS
 /* A backend is one start method's set of running workers. It starts
  * n-jobs workers that each hold the shared objects (sent once, however the
  * start method moves them), hands each map's job to them, and stops them.
- * It assumes no fork, socket or thread: a start method is one subclass in
- * one file, registered in wpool_backend_type_for_start_method(). */
+ *
+ * Every worker slot has a driver thread in this process, fed through its
+ * own queue: under THREADING it is the worker itself; for a worker
+ * elsewhere (a process) it is the proxy that streams chunks to it and
+ * results back. The base class owns the drivers; a start method is one
+ * subclass in one file, registered in wpool_backend_type_for_start_method(),
+ * and assumes nothing of fork, sockets or threads beyond its own. */
 #define WPOOL_TYPE_BACKEND (wpool_backend_get_type ())
 
 G_DECLARE_DERIVABLE_TYPE (WpoolBackend, wpool_backend, WPOOL, BACKEND, GObject)
@@ -28,39 +33,52 @@ struct _WpoolBackendClass
 
   /* Whether this start method can run @task at all; checked on every map
    * before any worker starts. */
-  gboolean (*check_task) (WpoolBackendClass  *klass,
-                          WpoolTask          *task,
-                          GError            **error);
-  /* Starts the workers, once. */
-  gboolean (*start)      (WpoolBackend       *self,
-                          GError            **error);
-  /* Hands @job to the first @n_workers workers; each calls
-   * wpool_job_worker_done() exactly once. */
-  void     (*dispatch)   (WpoolBackend       *self,
-                          WpoolJob           *job,
-                          guint               n_workers);
-  /* Stops the workers and waits until they are gone. */
-  void     (*stop)       (WpoolBackend       *self);
+  gboolean (*check_task)   (WpoolBackendClass  *klass,
+                            WpoolTask          *task,
+                            GError            **error);
+  /* Starts worker @index for @task, on the caller's thread. */
+  gboolean (*start_worker) (WpoolBackend       *self,
+                            guint               index,
+                            WpoolTask          *task,
+                            GError            **error);
+  /* Before every map but the first, on the caller's thread: make the
+   * workers ready to run @task. @idle says no map runs. */
+  gboolean (*prepare)      (WpoolBackend       *self,
+                            WpoolTask          *task,
+                            gboolean            idle,
+                            GError            **error);
+  /* Worker @index's part of @job, on its driver thread. */
+  void     (*work)         (WpoolBackend       *self,
+                            guint               index,
+                            WpoolJob           *job);
+  /* Stops worker @index, on the caller's thread, its driver joined. */
+  void     (*stop_worker)  (WpoolBackend       *self,
+                            guint               index);
 };
 
 GType         wpool_backend_threading_get_type (void) G_GNUC_CONST;
+GType         wpool_backend_fork_get_type      (void) G_GNUC_CONST;
 
-WpoolBackend *wpool_backend_new              (WpoolStartMethod   start_method,
-                                              guint              n_jobs,
-                                              GVariant          *shared_objects,
-                                              gpointer           shared_data,
-                                              GError           **error);
-gboolean      wpool_backend_check_task       (WpoolStartMethod   start_method,
-                                              WpoolTask         *task,
-                                              GError           **error);
-guint         wpool_backend_get_n_jobs       (WpoolBackend      *self);
-GVariant     *wpool_backend_get_shared_objects (WpoolBackend    *self);
-gpointer      wpool_backend_get_shared_data  (WpoolBackend      *self);
-void          wpool_backend_dispatch         (WpoolBackend      *self,
-                                              WpoolJob          *job,
-                                              guint              n_workers);
-void          wpool_backend_stop             (WpoolBackend      *self);
-void          wpool_backend_set_current      (WpoolBackend      *self);
-gboolean      wpool_backend_is_current       (WpoolBackend      *self);
+WpoolBackend *wpool_backend_new                (WpoolStartMethod   start_method,
+                                                guint              n_jobs,
+                                                GVariant          *shared_objects,
+                                                gpointer           shared_data,
+                                                WpoolTask         *task,
+                                                GError           **error);
+gboolean      wpool_backend_check_task         (WpoolStartMethod   start_method,
+                                                WpoolTask         *task,
+                                                GError           **error);
+guint         wpool_backend_get_n_jobs         (WpoolBackend      *self);
+GVariant     *wpool_backend_get_shared_objects (WpoolBackend      *self);
+gpointer      wpool_backend_get_shared_data    (WpoolBackend      *self);
+gboolean      wpool_backend_prepare            (WpoolBackend      *self,
+                                                WpoolTask         *task,
+                                                gboolean           idle,
+                                                GError           **error);
+void          wpool_backend_dispatch           (WpoolBackend      *self,
+                                                WpoolJob          *job,
+                                                guint              n_workers);
+void          wpool_backend_stop               (WpoolBackend      *self);
+gboolean      wpool_backend_is_current         (WpoolBackend      *self);
 
 G_END_DECLS

@@ -10,55 +10,19 @@
 #include "wpool-task-private.h"
 #include "wpool-worker-private.h"
 
-/* THREADING: n-jobs threads of this process, each bound to one
- * WpoolWorker for its whole life (which later brings per-worker state and
- * init/exit functions for free), fed through its own queue. Every worker
- * holds the very same shared-objects GVariant: no copy. */
-
-typedef struct
-{
-  WpoolBackend *backend;
-  WpoolWorker  *worker;
-  GThread      *thread;
-  GAsyncQueue  *queue;
-} ThreadWorker;
+/* THREADING: every worker is its own driver thread, bound to one
+ * WpoolWorker for its whole life, running the job in this process. Every
+ * worker holds the very same shared-objects GVariant: no copy. */
 
 struct _WpoolBackendThreading
 {
-  WpoolBackend  parent_instance;
+  WpoolBackend   parent_instance;
 
-  ThreadWorker *workers;
-  guint         n_workers;
+  WpoolWorker  **workers;
 };
 
 G_DECLARE_FINAL_TYPE (WpoolBackendThreading, wpool_backend_threading, WPOOL, BACKEND_THREADING, WpoolBackend)
 G_DEFINE_FINAL_TYPE (WpoolBackendThreading, wpool_backend_threading, WPOOL_TYPE_BACKEND)
-
-/* Told apart from every job by its address. */
-static const int quit_message;
-#define QUIT_MESSAGE ((gpointer)&quit_message)
-
-static gpointer
-thread_worker_main (gpointer data)
-{
-  ThreadWorker *tw = data;
-  gpointer message;
-
-  wpool_backend_set_current (tw->backend);
-
-  while ((message = g_async_queue_pop (tw->queue)) != QUIT_MESSAGE)
-    {
-      WpoolJob *job = message;
-
-      wpool_job_work (job, tw->worker);
-      wpool_job_worker_done (job);
-      wpool_job_unref (job);
-    }
-
-  wpool_backend_set_current (NULL);
-
-  return NULL;
-}
 
 static gboolean
 wpool_backend_threading_check_task (WpoolBackendClass  *klass,
@@ -77,86 +41,64 @@ wpool_backend_threading_check_task (WpoolBackendClass  *klass,
   return TRUE;
 }
 
-static void
-wpool_backend_threading_stop (WpoolBackend *backend)
-{
-  WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
-
-  for (guint i = 0; i < self->n_workers; i++)
-    g_async_queue_push (self->workers[i].queue, QUIT_MESSAGE);
-
-  for (guint i = 0; i < self->n_workers; i++)
-    {
-      ThreadWorker *tw = &self->workers[i];
-
-      g_thread_join (tw->thread);
-      g_async_queue_unref (tw->queue);
-      g_object_unref (tw->worker);
-    }
-
-  g_clear_pointer (&self->workers, g_free);
-  self->n_workers = 0;
-}
-
 static gboolean
-wpool_backend_threading_start (WpoolBackend  *backend,
-                               GError       **error)
+wpool_backend_threading_start_worker (WpoolBackend  *backend,
+                                      guint          index,
+                                      WpoolTask     *task,
+                                      GError       **error)
 {
   WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
-  guint n_jobs = wpool_backend_get_n_jobs (backend);
 
-  self->workers = g_new0 (ThreadWorker, n_jobs);
+  if (self->workers == NULL)
+    self->workers = g_new0 (WpoolWorker *, wpool_backend_get_n_jobs (backend));
 
-  for (guint i = 0; i < n_jobs; i++)
-    {
-      ThreadWorker *tw = &self->workers[i];
-      g_autofree char *name = g_strdup_printf ("wpool-worker-%u", i);
-      GError *local_error = NULL;
-
-      tw->backend = backend;
-      tw->worker = wpool_worker_new (i,
-                                     wpool_backend_get_shared_objects (backend),
-                                     wpool_backend_get_shared_data (backend));
-      tw->queue = g_async_queue_new ();
-
-      if (!(tw->thread = g_thread_try_new (name, thread_worker_main, tw, &local_error)))
-        {
-          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                       "Cannot start worker thread %u of %u: %s",
-                       i, n_jobs, local_error->message);
-          g_clear_error (&local_error);
-          g_async_queue_unref (tw->queue);
-          g_object_unref (tw->worker);
-          wpool_backend_threading_stop (backend);
-          return FALSE;
-        }
-
-      self->n_workers++;
-    }
-
+  self->workers[index] = wpool_worker_new (index,
+                                           wpool_backend_get_shared_objects (backend),
+                                           wpool_backend_get_shared_data (backend));
   return TRUE;
 }
 
 static void
-wpool_backend_threading_dispatch (WpoolBackend *backend,
-                                  WpoolJob     *job,
-                                  guint         n_workers)
+wpool_backend_threading_work (WpoolBackend *backend,
+                              guint         index,
+                              WpoolJob     *job)
 {
   WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
 
-  for (guint i = 0; i < n_workers; i++)
-    g_async_queue_push (self->workers[i].queue, wpool_job_ref (job));
+  wpool_job_work (job, self->workers[index]);
+}
+
+static void
+wpool_backend_threading_stop_worker (WpoolBackend *backend,
+                                     guint         index)
+{
+  WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
+
+  g_clear_object (&self->workers[index]);
+}
+
+static void
+wpool_backend_threading_finalize (GObject *object)
+{
+  WpoolBackendThreading *self = (WpoolBackendThreading *)object;
+
+  g_free (self->workers);
+
+  G_OBJECT_CLASS (wpool_backend_threading_parent_class)->finalize (object);
 }
 
 static void
 wpool_backend_threading_class_init (WpoolBackendThreadingClass *klass)
 {
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
   WpoolBackendClass *backend_class = WPOOL_BACKEND_CLASS (klass);
 
+  object_class->finalize = wpool_backend_threading_finalize;
+
   backend_class->check_task = wpool_backend_threading_check_task;
-  backend_class->start = wpool_backend_threading_start;
-  backend_class->dispatch = wpool_backend_threading_dispatch;
-  backend_class->stop = wpool_backend_threading_stop;
+  backend_class->start_worker = wpool_backend_threading_start_worker;
+  backend_class->work = wpool_backend_threading_work;
+  backend_class->stop_worker = wpool_backend_threading_stop_worker;
 }
 
 static void

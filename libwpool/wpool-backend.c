@@ -11,9 +11,20 @@
 
 typedef struct
 {
+  WpoolBackend *backend;
+  guint         index;
+  GThread      *thread;
+  GAsyncQueue  *queue;
+} Driver;
+
+typedef struct
+{
   guint     n_jobs;
   GVariant *shared_objects;
   gpointer  shared_data;
+
+  Driver   *drivers;
+  guint     n_started;
   guint     stopped : 1;
 } WpoolBackendPrivate;
 
@@ -29,6 +40,10 @@ static GParamSpec *properties[N_PROPS];
 
 /* The backend whose worker runs on this thread, if any. */
 static GPrivate current_backend;
+
+/* Told apart from every job by its address. */
+static const int quit_message;
+#define QUIT_MESSAGE ((gpointer)&quit_message)
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (WpoolBackend, wpool_backend, G_TYPE_OBJECT)
 
@@ -65,7 +80,11 @@ wpool_backend_set_property (GObject      *object,
       break;
 
     case PROP_SHARED_OBJECTS:
-      priv->shared_objects = g_value_dup_variant (value);
+      /* Serialized here, once, before any worker starts: a GVariant in
+       * tree form serializes on first use, which would give every forked
+       * worker its own copy and make threads contend for its lock. */
+      if ((priv->shared_objects = g_value_dup_variant (value)))
+        g_variant_get_data (priv->shared_objects);
       break;
 
     case PROP_SHARED_DATA:
@@ -85,6 +104,15 @@ wpool_backend_real_check_task (WpoolBackendClass  *klass,
   return TRUE;
 }
 
+static gboolean
+wpool_backend_real_prepare (WpoolBackend  *self,
+                            WpoolTask     *task,
+                            gboolean       idle,
+                            GError       **error)
+{
+  return TRUE;
+}
+
 static void
 wpool_backend_class_init (WpoolBackendClass *klass)
 {
@@ -95,6 +123,7 @@ wpool_backend_class_init (WpoolBackendClass *klass)
   object_class->set_property = wpool_backend_set_property;
 
   klass->check_task = wpool_backend_real_check_task;
+  klass->prepare = wpool_backend_real_prepare;
 
   properties[PROP_N_JOBS] =
     g_param_spec_uint ("n-jobs", NULL, NULL,
@@ -128,6 +157,8 @@ wpool_backend_type_for_start_method (WpoolStartMethod   start_method,
       return wpool_backend_threading_get_type ();
 
     case WPOOL_START_METHOD_FORK:
+      return wpool_backend_fork_get_type ();
+
     case WPOOL_START_METHOD_FORKSERVER:
     case WPOOL_START_METHOD_SPAWN:
     default:
@@ -137,7 +168,7 @@ wpool_backend_type_for_start_method (WpoolStartMethod   start_method,
 
         g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
                      "The start method “%s” is not implemented in libwpool %s; "
-                     "only WPOOL_START_METHOD_THREADING can run maps",
+                     "WPOOL_START_METHOD_THREADING and WPOOL_START_METHOD_FORK can run maps",
                      value ? value->value_nick : "unknown", WPOOL_VERSION_S);
         return G_TYPE_INVALID;
       }
@@ -160,11 +191,77 @@ wpool_backend_check_task (WpoolStartMethod   start_method,
   return klass->check_task (klass, task, error);
 }
 
+static gpointer
+wpool_backend_driver_main (gpointer data)
+{
+  Driver *driver = data;
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (driver->backend);
+  gpointer message;
+
+  /* A task that maps on its own pool from here would wait for itself. */
+  g_private_set (&current_backend, driver->backend);
+
+  while ((message = g_async_queue_pop (driver->queue)) != QUIT_MESSAGE)
+    {
+      WpoolJob *job = message;
+
+      klass->work (driver->backend, driver->index, job);
+      wpool_job_worker_done (job);
+      wpool_job_unref (job);
+    }
+
+  g_private_set (&current_backend, NULL);
+
+  return NULL;
+}
+
+static gboolean
+wpool_backend_start (WpoolBackend  *self,
+                     WpoolTask     *task,
+                     GError       **error)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
+
+  priv->drivers = g_new0 (Driver, priv->n_jobs);
+
+  for (guint i = 0; i < priv->n_jobs; i++)
+    {
+      Driver *driver = &priv->drivers[i];
+      g_autofree char *name = g_strdup_printf ("wpool-worker-%u", i);
+      GError *local_error = NULL;
+
+      if (!klass->start_worker (self, i, task, error))
+        return FALSE;
+
+      driver->backend = self;
+      driver->index = i;
+      driver->queue = g_async_queue_new ();
+
+      if (!(driver->thread = g_thread_try_new (name, wpool_backend_driver_main, driver, &local_error)))
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                       "Cannot start the thread of worker %u of %u: %s",
+                       i, priv->n_jobs, local_error->message);
+          g_clear_error (&local_error);
+          g_clear_pointer (&driver->queue, g_async_queue_unref);
+          klass->stop_worker (self, i);
+          return FALSE;
+        }
+
+      priv->n_started++;
+    }
+
+  return TRUE;
+}
+
+/* Starts @n_jobs workers of @start_method for @task. */
 WpoolBackend *
 wpool_backend_new (WpoolStartMethod   start_method,
                    guint              n_jobs,
                    GVariant          *shared_objects,
                    gpointer           shared_data,
+                   WpoolTask         *task,
                    GError           **error)
 {
   g_autoptr(WpoolBackend) self = NULL;
@@ -179,7 +276,8 @@ wpool_backend_new (WpoolStartMethod   start_method,
                        "shared-data", shared_data,
                        NULL);
 
-  if (!WPOOL_BACKEND_GET_CLASS (self)->start (self, error))
+  /* On failure, dispose stops the workers that did start. */
+  if (!wpool_backend_start (self, task, error))
     return NULL;
 
   return g_steal_pointer (&self);
@@ -209,6 +307,17 @@ wpool_backend_get_shared_data (WpoolBackend *self)
   return priv->shared_data;
 }
 
+gboolean
+wpool_backend_prepare (WpoolBackend  *self,
+                       WpoolTask     *task,
+                       gboolean       idle,
+                       GError       **error)
+{
+  return WPOOL_BACKEND_GET_CLASS (self)->prepare (self, task, idle, error);
+}
+
+/* Hands @job to the first @n_workers workers; each calls
+ * wpool_job_worker_done() exactly once. */
 void
 wpool_backend_dispatch (WpoolBackend *self,
                         WpoolJob     *job,
@@ -217,9 +326,10 @@ wpool_backend_dispatch (WpoolBackend *self,
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
 
   g_assert (!priv->stopped);
-  g_assert (n_workers > 0 && n_workers <= priv->n_jobs);
+  g_assert (n_workers > 0 && n_workers <= priv->n_started);
 
-  WPOOL_BACKEND_GET_CLASS (self)->dispatch (self, job, n_workers);
+  for (guint i = 0; i < n_workers; i++)
+    g_async_queue_push (priv->drivers[i].queue, wpool_job_ref (job));
 }
 
 /* Idempotent: the pool stops the workers when it is done with them, and
@@ -228,22 +338,29 @@ void
 wpool_backend_stop (WpoolBackend *self)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
 
   if (priv->stopped)
     return;
 
   priv->stopped = TRUE;
-  WPOOL_BACKEND_GET_CLASS (self)->stop (self);
+
+  for (guint i = 0; i < priv->n_started; i++)
+    g_async_queue_push (priv->drivers[i].queue, QUIT_MESSAGE);
+
+  for (guint i = 0; i < priv->n_started; i++)
+    {
+      g_thread_join (priv->drivers[i].thread);
+      g_async_queue_unref (priv->drivers[i].queue);
+      klass->stop_worker (self, i);
+    }
+
+  g_clear_pointer (&priv->drivers, g_free);
+  priv->n_started = 0;
 }
 
-/* Backends mark their worker threads, so that a task mapping on its own
+/* Whether this thread is a driver of @self: a task mapping on its own
  * pool is refused instead of waiting forever for itself. */
-void
-wpool_backend_set_current (WpoolBackend *self)
-{
-  g_private_set (&current_backend, self);
-}
-
 gboolean
 wpool_backend_is_current (WpoolBackend *self)
 {

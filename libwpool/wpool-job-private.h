@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 
 /* One map: its items, how they are handed out in chunks, the results in
  * input order, the first error, and the completion that the last worker
- * signals. Every backend shares it; a worker thread only touches it
+ * signals. Every backend shares it; a worker's thread only touches it
  * between being dispatched and calling wpool_job_worker_done(). */
 typedef struct _WpoolJob WpoolJob;
 
@@ -22,24 +22,40 @@ typedef struct _WpoolJob WpoolJob;
 typedef void (*WpoolJobNotify) (WpoolJob *job,
                                 gpointer  user_data);
 
-WpoolJob *wpool_job_new          (WpoolTask      *task,
-                                  GVariant       *items,
-                                  guint           chunk_size,
-                                  GCancellable   *cancellable);
-WpoolJob *wpool_job_ref          (WpoolJob       *self);
-void      wpool_job_unref        (WpoolJob       *self);
-guint     wpool_job_get_n_items  (WpoolJob       *self);
-guint     wpool_job_get_n_chunks (WpoolJob       *self);
-void      wpool_job_begin        (WpoolJob       *self,
-                                  guint           n_workers,
-                                  WpoolJobNotify  notify,
-                                  gpointer        notify_data);
-void      wpool_job_work         (WpoolJob       *self,
-                                  WpoolWorker    *worker);
-void      wpool_job_worker_done  (WpoolJob       *self);
-void      wpool_job_wait         (WpoolJob       *self);
-GVariant *wpool_job_finish       (WpoolJob       *self,
-                                  GError        **error);
+WpoolJob           *wpool_job_new               (WpoolTask      *task,
+                                                 GVariant       *items,
+                                                 guint           chunk_size,
+                                                 GCancellable   *cancellable);
+WpoolJob           *wpool_job_ref               (WpoolJob       *self);
+void                wpool_job_unref             (WpoolJob       *self);
+WpoolTask          *wpool_job_get_task          (WpoolJob       *self);
+GCancellable       *wpool_job_get_cancellable   (WpoolJob       *self);
+const GVariantType *wpool_job_get_result_type   (WpoolJob       *self);
+guint               wpool_job_get_n_items       (WpoolJob       *self);
+guint               wpool_job_get_n_chunks      (WpoolJob       *self);
+void                wpool_job_begin             (WpoolJob       *self,
+                                                 guint           n_workers,
+                                                 WpoolJobNotify  notify,
+                                                 gpointer        notify_data);
+gboolean            wpool_job_next_chunk        (WpoolJob       *self,
+                                                 guint          *first,
+                                                 guint          *last);
+gboolean            wpool_job_should_stop       (WpoolJob       *self);
+GVariant           *wpool_job_dup_chunk_items   (WpoolJob       *self,
+                                                 guint           first,
+                                                 guint           last);
+gboolean            wpool_job_take_chunk_results (WpoolJob      *self,
+                                                 guint           first,
+                                                 GVariant       *results,
+                                                 GError        **error);
+void                wpool_job_fail              (WpoolJob       *self,
+                                                 GError         *error);
+void                wpool_job_work              (WpoolJob       *self,
+                                                 WpoolWorker    *worker);
+void                wpool_job_worker_done       (WpoolJob       *self);
+void                wpool_job_wait              (WpoolJob       *self);
+GVariant           *wpool_job_finish            (WpoolJob       *self,
+                                                 GError        **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpoolJob, wpool_job_unref)
 

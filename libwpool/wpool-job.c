@@ -6,48 +6,44 @@
 #include "config.h"
 
 #include "wpool-job-private.h"
+#include "wpool-results-private.h"
 #include "wpool-task-private.h"
 #include "wpool-variant-private.h"
 
 struct _WpoolJob
 {
-  gatomicrefcount  ref_count;
+  gatomicrefcount     ref_count;
 
   /* The caller's objects: released by wpool_job_finish() on the caller's
    * thread, so that no destroy notify runs on a worker thread. */
-  WpoolTask       *task;
-  GCancellable    *cancellable;
+  WpoolTask          *task;
+  GCancellable       *cancellable;
 
-  GVariantType    *result_type;
-  GVariant        *items;
-  guint            n_items;
-  guint            chunk_size;
+  GVariant           *items;
+  guint               n_items;
+  guint               chunk_size;
   /* When the items have a fixed size: their type, size and data. */
   const GVariantType *item_type;
-  gsize            item_size;
-  const guint8    *item_data;
+  gsize               item_size;
+  const guint8       *item_data;
 
   /* Index of the next chunk to hand out, advanced atomically: workers
    * take chunks as they become free, so uneven items balance out. */
-  gint             next;
+  gint                next;
   /* Set once an error ends the hand-out. */
-  gint             stopped;
+  gint                stopped;
   /* Workers still on the job. */
-  gint             n_active;
+  gint                n_active;
 
-  /* Each slot written by exactly one worker, read after completion: when
-   * the declared result type has a fixed size, the serialized results
-   * side by side, which is already the `a<T>` array; else the results. */
-  gsize            result_size;
-  guint8          *result_data;
-  GVariant       **results;
+  /* Each index set by the one worker that ran it, read after completion. */
+  WpoolResults        results;
 
-  GMutex           mutex;
-  GCond            cond;
-  GError          *error;
-  gboolean         done;
-  WpoolJobNotify   notify;
-  gpointer         notify_data;
+  GMutex              mutex;
+  GCond               cond;
+  GError             *error;
+  gboolean            done;
+  WpoolJobNotify      notify;
+  gpointer            notify_data;
 };
 
 WpoolJob *
@@ -57,7 +53,6 @@ wpool_job_new (WpoolTask    *task,
                GCancellable *cancellable)
 {
   WpoolJob *self;
-  const GVariantType *result_type;
 
   g_assert (WPOOL_IS_TASK (task));
   g_assert (items != NULL && g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY));
@@ -68,20 +63,14 @@ wpool_job_new (WpoolTask    *task,
   g_atomic_ref_count_init (&self->ref_count);
   self->task = g_object_ref (task);
   self->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
-  if ((result_type = wpool_task_get_result_type (task)))
-    self->result_type = g_variant_type_copy (result_type);
   self->items = g_variant_ref_sink (items);
   self->n_items = g_variant_n_children (items);
+  self->chunk_size = chunk_size;
   self->item_type = g_variant_type_element (g_variant_get_type (items));
   if (self->n_items > 0 &&
       wpool_variant_type_get_fixed_size (self->item_type, &self->item_size))
     self->item_data = g_variant_get_data (items);
-  self->chunk_size = chunk_size;
-  if (self->result_type != NULL &&
-      wpool_variant_type_get_fixed_size (self->result_type, &self->result_size))
-    self->result_data = g_malloc_n (MAX (self->n_items, 1), self->result_size);
-  else
-    self->results = g_new0 (GVariant *, self->n_items);
+  wpool_results_init (&self->results, wpool_task_get_result_type (task), self->n_items);
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
 
@@ -101,22 +90,35 @@ wpool_job_unref (WpoolJob *self)
   if (!g_atomic_ref_count_dec (&self->ref_count))
     return;
 
-  /* Must have been finished on the caller's thread already, unless the
-   * map never started. */
+  /* Released on the caller's thread already, unless the map never
+   * started. */
   g_clear_object (&self->task);
   g_clear_object (&self->cancellable);
 
-  if (self->results != NULL)
-    for (guint i = 0; i < self->n_items; i++)
-      g_clear_pointer (&self->results[i], g_variant_unref);
-  g_free (self->results);
-  g_free (self->result_data);
+  wpool_results_clear (&self->results);
   g_clear_pointer (&self->items, g_variant_unref);
-  g_clear_pointer (&self->result_type, g_variant_type_free);
   g_clear_error (&self->error);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
   g_free (self);
+}
+
+WpoolTask *
+wpool_job_get_task (WpoolJob *self)
+{
+  return self->task;
+}
+
+GCancellable *
+wpool_job_get_cancellable (WpoolJob *self)
+{
+  return self->cancellable;
+}
+
+const GVariantType *
+wpool_job_get_result_type (WpoolJob *self)
+{
+  return self->results.type;
 }
 
 guint
@@ -132,9 +134,9 @@ wpool_job_get_n_chunks (WpoolJob *self)
 }
 
 /* The first error wins and stops the hand-out; later ones are dropped. */
-static void
-wpool_job_take_error (WpoolJob *self,
-                      GError   *error)
+void
+wpool_job_fail (WpoolJob *self,
+                GError   *error)
 {
   g_mutex_lock (&self->mutex);
   if (self->error == NULL)
@@ -147,7 +149,7 @@ wpool_job_take_error (WpoolJob *self,
   g_clear_error (&error);
 }
 
-static gboolean
+gboolean
 wpool_job_should_stop (WpoolJob *self)
 {
   GError *error = NULL;
@@ -157,11 +159,64 @@ wpool_job_should_stop (WpoolJob *self)
 
   if (g_cancellable_set_error_if_cancelled (self->cancellable, &error))
     {
-      wpool_job_take_error (self, error);
+      wpool_job_fail (self, error);
       return TRUE;
     }
 
   return FALSE;
+}
+
+/* The next chunk to run, [first, last), unless the items are all handed
+ * out or the job stopped. */
+gboolean
+wpool_job_next_chunk (WpoolJob *self,
+                      guint    *first,
+                      guint    *last)
+{
+  if (wpool_job_should_stop (self))
+    return FALSE;
+
+  *first = (guint)g_atomic_int_add (&self->next, (gint)self->chunk_size);
+  if (*first >= self->n_items)
+    return FALSE;
+
+  *last = MIN (*first + self->chunk_size, self->n_items);
+  return TRUE;
+}
+
+/* The items [first, last) as an array of the items' type: a view for
+ * fixed-size items, a new array otherwise. */
+GVariant *
+wpool_job_dup_chunk_items (WpoolJob *self,
+                           guint     first,
+                           guint     last)
+{
+  g_autofree GVariant **children = NULL;
+
+  if (self->item_data != NULL)
+    return g_variant_ref_sink (g_variant_new_from_data (g_variant_get_type (self->items),
+                                                        self->item_data + (gsize)first * self->item_size,
+                                                        (gsize)(last - first) * self->item_size,
+                                                        FALSE,
+                                                        (GDestroyNotify) g_variant_unref,
+                                                        g_variant_ref (self->items)));
+
+  children = g_new (GVariant *, last - first);
+  for (guint i = first; i < last; i++)
+    children[i - first] = g_variant_get_child_value (self->items, i);
+
+  return g_variant_ref_sink (g_variant_new_array (self->item_type, children, last - first));
+}
+
+/* The results of the chunk starting at @first, as a worker process sent
+ * them. */
+gboolean
+wpool_job_take_chunk_results (WpoolJob  *self,
+                              guint      first,
+                              GVariant  *results,
+                              GError   **error)
+{
+  return wpool_results_take_array (&self->results, first, results, error);
 }
 
 /* The number of workers that will each call wpool_job_worker_done() once.
@@ -202,26 +257,19 @@ wpool_job_get_item (WpoolJob *self,
                                                       g_bytes_ref (chunk_bytes)));
 }
 
-/* A worker's part of the job, run in the worker's own thread: take chunks
- * until none is left or an error or a cancellation stops the hand-out,
- * which is checked between items. */
+/* A worker's part of the job when it runs in this process, on the
+ * worker's own thread: take chunks until none is left or an error or a
+ * cancellation stops the hand-out, which is checked between items. */
 void
 wpool_job_work (WpoolJob    *self,
                 WpoolWorker *worker)
 {
-  for (;;)
+  guint first;
+  guint last;
+
+  while (wpool_job_next_chunk (self, &first, &last))
     {
       g_autoptr(GBytes) chunk_bytes = NULL;
-      guint first;
-      guint last;
-
-      if (wpool_job_should_stop (self))
-        return;
-
-      first = (guint)g_atomic_int_add (&self->next, (gint)self->chunk_size);
-      if (first >= self->n_items)
-        return;
-      last = MIN (first + self->chunk_size, self->n_items);
 
       /* Not a sub-GBytes of the items': g_bytes_new_from_bytes() would
        * reference their root buffer again. */
@@ -241,37 +289,17 @@ wpool_job_work (WpoolJob    *self,
             return;
 
           item = wpool_job_get_item (self, chunk_bytes, i);
-          result = wpool_task_invoke (self->task, worker, item, i, self->result_type, &error);
+          result = wpool_task_invoke (self->task, worker, item, i, self->results.type, &error);
 
           if (result == NULL)
             {
-              wpool_job_take_error (self, error);
+              wpool_job_fail (self, error);
               return;
             }
 
-          /* Results are serialized or boxed here, in parallel, rather
-           * than one by one on the caller's thread. */
-          if (self->result_data != NULL)
-            {
-              /* g_variant_store() relies on the size being computed,
-               * which a value in tree form only does on demand. The type
-               * was checked, so the size is the fixed one. */
-              gsize size G_GNUC_UNUSED = g_variant_get_size (result);
-
-              g_assert (size == self->result_size);
-              g_variant_store (result, self->result_data + (gsize)i * self->result_size);
-              g_variant_unref (result);
-              continue;
-            }
-
-          if (self->result_type == NULL)
-            {
-              GVariant *boxed = g_variant_ref_sink (g_variant_new_variant (result));
-              g_variant_unref (result);
-              result = boxed;
-            }
-
-          self->results[i] = result;
+          /* Serialized or boxed here, in parallel, rather than one by one
+           * on the caller's thread. */
+          wpool_results_take (&self->results, i, result);
         }
     }
 }
@@ -306,7 +334,7 @@ GVariant *
 wpool_job_finish (WpoolJob  *self,
                   GError   **error)
 {
-  GVariant *ret;
+  g_autoptr(GCancellable) cancellable = g_steal_pointer (&self->cancellable);
 
   g_assert (self->done);
 
@@ -315,34 +343,11 @@ wpool_job_finish (WpoolJob  *self,
   if (self->error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&self->error));
-      g_clear_object (&self->cancellable);
       return NULL;
     }
 
-  if (g_cancellable_set_error_if_cancelled (self->cancellable, error))
-    {
-      g_clear_object (&self->cancellable);
-      return NULL;
-    }
-  g_clear_object (&self->cancellable);
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
 
-  if (self->result_data != NULL)
-    {
-      g_autoptr(GVariantType) array_type = g_variant_type_new_array (self->result_type);
-      gsize size = (gsize)self->n_items * self->result_size;
-      guint8 *data = g_steal_pointer (&self->result_data);
-
-      /* Not trusted: a task may return a value that is not in normal
-       * form, and GVariant then checks before it relies on it. */
-      ret = g_variant_new_from_data (array_type, data, size, FALSE, g_free, data);
-      return g_variant_ref_sink (ret);
-    }
-
-  ret = g_variant_new_array (self->result_type ? self->result_type : G_VARIANT_TYPE_VARIANT,
-                             self->results, self->n_items);
-
-  for (guint i = 0; i < self->n_items; i++)
-    g_clear_pointer (&self->results[i], g_variant_unref);
-
-  return g_variant_ref_sink (ret);
+  return wpool_results_end (&self->results);
 }

@@ -642,10 +642,17 @@ wpool_pool_start_map (WpoolPool       *self,
                                                self->n_jobs,
                                                self->shared_objects,
                                                self->shared_data,
+                                               wpool_job_get_task (job),
                                                error)))
         return FALSE;
 
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
+    }
+  else if (n_workers > 0 &&
+           !wpool_backend_prepare (self->backend, wpool_job_get_task (job),
+                                   self->n_maps_running == 0, error))
+    {
+      return FALSE;
     }
 
   self->n_maps_running++;

@@ -156,7 +156,7 @@ class TestPool(unittest.TestCase):
             Wpool.Task.new(42)
 
     def test_process_start_method_not_supported(self):
-        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK)
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)
         with self.assertRaises(GLib.Error) as caught:
             pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
         self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED))

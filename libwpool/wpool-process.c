@@ -1,0 +1,146 @@
+/* wpool-process.c: the pool's side of worker processes.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "wpool-error.h"
+#include "wpool-process-private.h"
+
+/* Every socket libwpool holds to a worker process, in any pool. A forked
+ * child closes them all but its own: a copy of another worker's socket
+ * would keep that worker from seeing its pool close it. */
+static GMutex registry_lock;
+static GArray *registry;
+
+static void
+registry_add (int fd)
+{
+  g_mutex_lock (&registry_lock);
+  if (registry == NULL)
+    registry = g_array_new (FALSE, FALSE, sizeof (int));
+  g_array_append_val (registry, fd);
+  g_mutex_unlock (&registry_lock);
+}
+
+/* A socketpair for a worker: fds[0] is the pool's end, fds[1] the
+ * worker's. Both close on exec; both are registered. */
+gboolean
+wpool_process_socketpair (int      fds[2],
+                          GError **error)
+{
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot create a socket for a worker: %s", g_strerror (errsv));
+      return FALSE;
+    }
+
+  registry_add (fds[0]);
+  registry_add (fds[1]);
+
+  return TRUE;
+}
+
+void
+wpool_process_close_fd (int fd)
+{
+  if (fd < 0)
+    return;
+
+  g_mutex_lock (&registry_lock);
+  for (guint i = 0; registry != NULL && i < registry->len; i++)
+    if (g_array_index (registry, int, i) == fd)
+      {
+        g_array_remove_index_fast (registry, i);
+        break;
+      }
+  close (fd);
+  g_mutex_unlock (&registry_lock);
+}
+
+/* fork(), keeping in the child only @keep_fd of the registered sockets.
+ * The registry stays locked across the fork, so no socket appears between
+ * the snapshot and the child; the child only reads its copy. Standard
+ * streams are flushed first, or the child would print the parent's
+ * buffered output again. */
+pid_t
+wpool_process_fork (int      keep_fd,
+                    GError **error)
+{
+  pid_t pid;
+
+  fflush (stdout);
+  fflush (stderr);
+
+  g_mutex_lock (&registry_lock);
+  pid = fork ();
+
+  if (pid == 0)
+    {
+      for (guint i = 0; registry != NULL && i < registry->len; i++)
+        if (g_array_index (registry, int, i) != keep_fd)
+          close (g_array_index (registry, int, i));
+      return 0;
+    }
+
+  g_mutex_unlock (&registry_lock);
+
+  if (pid < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot fork a worker: %s", g_strerror (errsv));
+    }
+
+  return pid;
+}
+
+/* Waits for @pid, which was told to exit or whose socket closed, and
+ * returns its wait status. One that does not end within a second is
+ * killed. */
+int
+wpool_process_reap (pid_t pid)
+{
+  int status = 0;
+
+  for (guint tries = 0; tries < 200; tries++)
+    {
+      pid_t ret = waitpid (pid, &status, WNOHANG);
+
+      if (ret == pid || (ret < 0 && errno != EINTR))
+        return ret == pid ? status : 0;
+
+      g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+    }
+
+  kill (pid, SIGKILL);
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+
+  return status;
+}
+
+char *
+wpool_process_describe_status (int status)
+{
+  if (WIFSIGNALED (status))
+    return g_strdup_printf ("killed by signal %d (%s)", WTERMSIG (status), g_strsignal (WTERMSIG (status)));
+
+  if (WIFEXITED (status))
+    return g_strdup_printf ("exited with status %d", WEXITSTATUS (status));
+
+  return g_strdup_printf ("ended with wait status %d", status);
+}

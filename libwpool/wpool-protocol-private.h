@@ -1,0 +1,38 @@
+/* wpool-protocol-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* What a pool and a worker process say to each other over their socket:
+ * frames of a fixed header and a serialized GVariant whose type each kind
+ * fixes. */
+typedef enum
+{
+  /* pool → worker, "(uusv)": first item, number of items, declared
+   * result type ("" for none), the items as an array */
+  WPOOL_FRAME_RUN_CHUNK = 1,
+  /* worker → pool, "(uv)": first item, the results as `a<T>` or `av` */
+  WPOOL_FRAME_RESULTS,
+  /* worker → pool, "(usis)": the failed item, the error's domain, code
+   * and message */
+  WPOOL_FRAME_ERROR,
+} WpoolFrameKind;
+
+/* Frames larger than this are refused, whoever sends them. */
+#define WPOOL_FRAME_MAX_SIZE ((guint64)1 << 32)
+
+gboolean  wpool_frame_write (int               fd,
+                             WpoolFrameKind    kind,
+                             GVariant         *payload,
+                             GError          **error);
+GVariant *wpool_frame_read  (int               fd,
+                             WpoolFrameKind   *kind,
+                             GError          **error);
+
+G_END_DECLS

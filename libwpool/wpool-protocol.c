@@ -1,0 +1,169 @@
+/* wpool-protocol.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "wpool-error.h"
+#include "wpool-protocol-private.h"
+
+typedef struct
+{
+  guint32 kind;
+  guint32 reserved;
+  guint64 size;
+} FrameHeader;
+
+static const char *
+frame_type_string (WpoolFrameKind kind)
+{
+  switch (kind)
+    {
+    case WPOOL_FRAME_RUN_CHUNK: return "(uusv)";
+    case WPOOL_FRAME_RESULTS:   return "(uv)";
+    case WPOOL_FRAME_ERROR:     return "(usis)";
+    default:                    return NULL;
+    }
+}
+
+static gboolean
+write_all (int            fd,
+           gconstpointer  data,
+           gsize          size,
+           GError       **error)
+{
+  const guint8 *p = data;
+
+  while (size > 0)
+    {
+      /* MSG_NOSIGNAL: a dead peer is an error here, not a SIGPIPE. */
+      gssize n = send (fd, p, size, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "Cannot write to the worker socket: %s", g_strerror (errsv));
+          return FALSE;
+        }
+
+      p += n;
+      size -= n;
+    }
+
+  return TRUE;
+}
+
+/* Reads exactly @size bytes; FALSE with no error on end of file before
+ * the first byte. */
+static gboolean
+read_all (int       fd,
+          gpointer  data,
+          gsize     size,
+          GError  **error)
+{
+  guint8 *p = data;
+  gsize done = 0;
+
+  while (done < size)
+    {
+      gssize n = recv (fd, p + done, size - done, 0);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "Cannot read from the worker socket: %s", g_strerror (errsv));
+          return FALSE;
+        }
+
+      if (n == 0)
+        {
+          if (done > 0)
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                         "The worker socket closed in the middle of a frame");
+          return FALSE;
+        }
+
+      done += n;
+    }
+
+  return TRUE;
+}
+
+gboolean
+wpool_frame_write (int              fd,
+                   WpoolFrameKind   kind,
+                   GVariant        *payload,
+                   GError         **error)
+{
+  g_autoptr(GVariant) sunk = g_variant_ref_sink (payload);
+  FrameHeader header = { kind, 0, g_variant_get_size (sunk) };
+
+  g_assert (g_variant_is_of_type (sunk, G_VARIANT_TYPE (frame_type_string (kind))));
+
+  if (header.size > WPOOL_FRAME_MAX_SIZE)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "A frame of %" G_GUINT64_FORMAT " bytes is too large to send to a worker "
+                   "(at most %" G_GUINT64_FORMAT "): use smaller chunks",
+                   header.size, WPOOL_FRAME_MAX_SIZE);
+      return FALSE;
+    }
+
+  return write_all (fd, &header, sizeof header, error) &&
+         write_all (fd, g_variant_get_data (sunk), header.size, error);
+}
+
+/* The next frame's payload, of the type its kind fixes, or NULL: with
+ * @error set on a bad frame, without on a clean end of file. */
+GVariant *
+wpool_frame_read (int              fd,
+                  WpoolFrameKind  *kind,
+                  GError         **error)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  FrameHeader header;
+  const char *type_string;
+  gpointer data;
+
+  if (!read_all (fd, &header, sizeof header, error))
+    return NULL;
+
+  if (!(type_string = frame_type_string (header.kind)) || header.size > WPOOL_FRAME_MAX_SIZE)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Received a bad frame (kind %u, %" G_GUINT64_FORMAT " bytes)",
+                   header.kind, header.size);
+      return NULL;
+    }
+
+  data = g_malloc (MAX (header.size, 1));
+  if (!read_all (fd, data, header.size, error))
+    {
+      g_free (data);
+      if (error != NULL && *error == NULL)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                     "The worker socket closed in the middle of a frame");
+      return NULL;
+    }
+
+  *kind = header.kind;
+  bytes = g_bytes_new_take (data, header.size);
+
+  /* Not trusted: GVariant checks what it reads from it. */
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (type_string), bytes, FALSE));
+}

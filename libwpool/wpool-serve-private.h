@@ -1,0 +1,18 @@
+/* wpool-serve-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "wpool-task.h"
+#include "wpool-worker.h"
+
+G_BEGIN_DECLS
+
+int wpool_serve (WpoolWorker *worker,
+                 WpoolTask   *task,
+                 int          fd,
+                 gint        *progress);
+
+G_END_DECLS
