@@ -192,6 +192,7 @@ wpool_job_dup_chunk_items (WpoolJob *self,
                            guint     last)
 {
   g_autofree GVariant **children = NULL;
+  GVariant *ret;
 
   if (self->item_data != NULL)
     return g_variant_ref_sink (g_variant_new_from_data (g_variant_get_type (self->items),
@@ -205,7 +206,12 @@ wpool_job_dup_chunk_items (WpoolJob *self,
   for (guint i = first; i < last; i++)
     children[i - first] = g_variant_get_child_value (self->items, i);
 
-  return g_variant_ref_sink (g_variant_new_array (self->item_type, children, last - first));
+  /* The children are not floating: the array takes references of its own. */
+  ret = g_variant_ref_sink (g_variant_new_array (self->item_type, children, last - first));
+  for (guint i = 0; i < last - first; i++)
+    g_variant_unref (children[i]);
+
+  return ret;
 }
 
 /* The results of the chunk starting at @first, as a worker process sent

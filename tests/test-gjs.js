@@ -151,6 +151,29 @@ const tests = {
         assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
     },
 
+    async 'symbol task under FORK'() {
+        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.FORK});
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_whoami');
+        task.set_result_type(new GLib.VariantType('(uut)'));
+        const results = await pool.map_async(task, new GLib.Variant('ad', [1, 2, 3, 4]), null);
+        const pids = new Set(results.deepUnpack().map(([, pid]) => pid));
+        assert(pids.size >= 1 && pids.size <= 2, `pids ${[...pids]}`);
+        assert(!pids.has(new Gio.Credentials().get_unix_pid()), 'the tasks ran in other processes');
+    },
+
+    'a JS function is refused under FORK'() {
+        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.FORK});
+        const task = Wpool.Task.new(() => new GLib.Variant('i', 0));
+        try {
+            pool.map(task, new GLib.Variant('ai', [1]), null);
+            assert(false, 'map should fail');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
+            assert(error.message.includes('new_for_symbol'), error.message);
+        }
+        assert(!pool.workers_running, 'no worker started');
+    },
+
     'missing symbol'() {
         try {
             Wpool.Task.new_for_symbol(MODULE, 'no_such_symbol');

@@ -214,5 +214,73 @@ class TestPool(unittest.TestCase):
         self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT))
 
 
+class TestFork(unittest.TestCase):
+    """Python functions in forked workers: real parallelism, copy-on-write."""
+
+    def setUp(self):
+        self.pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, chunk_size=1)
+
+    def test_map_in_worker_processes(self):
+        def where(worker, shared_objects, item):
+            return GLib.Variant('(uu)', (os.getpid(), item.unpack() ** 2))
+
+        task = Wpool.Task.new(where)
+        task.set_result_type(GLib.VariantType.new('(uu)'))
+        results = self.pool.map(task, GLib.Variant('au', range(40)), None).unpack()
+        self.assertEqual([square for _, square in results], [x * x for x in range(40)])
+        pids = {pid for pid, _ in results}
+        self.assertNotIn(os.getpid(), pids)
+        self.assertLessEqual(len(pids), 2)
+
+    def test_shared_objects_and_closure(self):
+        # The closure and the shared objects are inherited, not sent.
+        offsets = {'offset': 1000}
+
+        def scale(worker, shared_objects, item):
+            table, label = shared_objects.unpack()
+            return GLib.Variant('(sd)', (label, table[item.unpack()] + offsets['offset']))
+
+        self.pool.props.shared_objects = GLib.Variant('(ads)', ([1.0, 2.0, 3.0], 'x'))
+        task = Wpool.Task.new(scale)
+        task.set_result_type(GLib.VariantType.new('(sd)'))
+        results = self.pool.map(task, GLib.Variant('au', [2, 0]), None)
+        self.assertEqual(results.unpack(), [('x', 1003.0), ('x', 1001.0)])
+
+    def test_exception_crosses_the_process(self):
+        def fail_on_three(worker, shared, item):
+            if item.unpack() == 3:
+                raise ValueError('three, in pid {}'.format(os.getpid()))
+            return GLib.Variant('i', item.unpack())
+
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.map(Wpool.Task.new(fail_on_three), GLib.Variant('ai', range(10)), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.FAILED))
+        self.assertTrue(caught.exception.message.startswith('Item 3 on worker '))
+        self.assertIn('ValueError: three, in pid', caught.exception.message)
+        self.assertIn('Traceback (most recent call last)', caught.exception.message)
+
+    def test_worker_death(self):
+        def die_on_two(worker, shared, item):
+            if item.unpack() == 2:
+                os._exit(7)
+            return GLib.Variant('i', item.unpack())
+
+        self.pool.props.keep_alive = True
+        task = Wpool.Task.new(die_on_two)
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.map(task, GLib.Variant('ai', range(5)), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.WORKER_DIED))
+        self.assertIn('Item 2: worker ', caught.exception.message)
+        self.assertIn('exited with status 7', caught.exception.message)
+        self.assertEqual(self.pool.map(task, GLib.Variant('ai', [0, 1]), None).unpack(), [0, 1])
+        self.pool.props.keep_alive = False
+
+    def test_map_async(self):
+        task = Wpool.Task.new(lambda worker, shared, item: GLib.Variant('i', os.getpid()))
+        results, error = run_async(self.pool, task, GLib.Variant('ai', range(10)))
+        self.assertIsNone(error)
+        self.assertNotIn(os.getpid(), results.unpack())
+
+
 if __name__ == '__main__':
     taptestrunner.main()

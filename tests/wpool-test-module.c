@@ -4,6 +4,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <wpool.h>
 
 #define WPOOL_TEST_EXPORT __attribute__((visibility("default")))
@@ -13,6 +16,9 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_scaled (WpoolWorker *, GVariant *, GVaria
 WPOOL_TEST_EXPORT GVariant *wpool_test_shared_address (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_fail_on_negative (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_sleep_ms (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_whoami (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_die (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_read_shared_slice (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
 GVariant *
@@ -96,4 +102,63 @@ wpool_test_sleep_ms (WpoolWorker  *worker,
   g_usleep (ms * G_TIME_SPAN_MILLISECOND);
 
   return g_variant_new_uint32 (ms);
+}
+
+/* any → (uut): the worker's id, its process id, and the address of the
+ * shared objects' data as the worker sees it. */
+GVariant *
+wpool_test_whoami (WpoolWorker  *worker,
+                   GVariant     *shared_objects,
+                   GVariant     *item,
+                   gpointer      user_data,
+                   GError      **error)
+{
+  gconstpointer data = shared_objects ? g_variant_get_data (shared_objects) : NULL;
+
+  return g_variant_new ("(uut)", wpool_worker_get_id (worker), (guint32)getpid (), (guint64)(gsize)data);
+}
+
+/* s → s: "segv", "abort" and "exit" end the worker that way (exit
+ * status 3); anything else comes back. */
+GVariant *
+wpool_test_die (WpoolWorker  *worker,
+                GVariant     *shared_objects,
+                GVariant     *item,
+                gpointer      user_data,
+                GError      **error)
+{
+  const char *how = g_variant_get_string (item, NULL);
+
+  if (g_str_equal (how, "segv"))
+    raise (SIGSEGV);
+  else if (g_str_equal (how, "abort"))
+    abort ();
+  else if (g_str_equal (how, "exit"))
+    _exit (3);
+
+  return g_variant_new_string (how);
+}
+
+/* (uu) → t: reads slice k of n of the shared `ay` and sums its bytes,
+ * so that n items together read all of it. */
+GVariant *
+wpool_test_read_shared_slice (WpoolWorker  *worker,
+                              GVariant     *shared_objects,
+                              GVariant     *item,
+                              gpointer      user_data,
+                              GError      **error)
+{
+  const guint8 *data;
+  gsize size;
+  guint32 k;
+  guint32 n;
+  guint64 sum = 0;
+
+  g_variant_get (item, "(uu)", &k, &n);
+  data = g_variant_get_fixed_array (shared_objects, &size, 1);
+
+  for (gsize i = size / n * k; i < (k + 1 == n ? size : size / n * (k + 1)); i++)
+    sum += data[i];
+
+  return g_variant_new_uint64 (sum);
 }

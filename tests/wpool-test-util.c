@@ -3,6 +3,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "wpool-test-util.h"
 
 static guint
@@ -29,6 +33,48 @@ guint
 wpool_test_count_threads (void)
 {
   return count_entries ("/proc/self/task");
+}
+
+guint
+wpool_test_count_children (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
+      g_autofree char *stat = NULL;
+      const char *after_comm;
+      int ppid;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &stat, NULL, NULL))
+        continue;
+
+      /* pid (comm) state ppid …; comm may hold spaces and parentheses. */
+      if ((after_comm = strrchr (stat, ')')) != NULL &&
+          sscanf (after_comm + 1, " %*c %d", &ppid) == 1 &&
+          ppid == getpid ())
+        n++;
+    }
+
+  return n;
+}
+
+guint64
+wpool_test_private_dirty_kib (int pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/smaps_rollup", pid);
+  g_autofree char *contents = NULL;
+  const char *line;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL) ||
+      !(line = strstr (contents, "\nPrivate_Dirty:")))
+    g_error ("cannot read Private_Dirty from %s", path);
+
+  return g_ascii_strtoull (line + strlen ("\nPrivate_Dirty:"), NULL, 10);
 }
 
 GVariant *

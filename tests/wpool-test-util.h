@@ -12,6 +12,10 @@ G_BEGIN_DECLS
 /* Entries of a /proc/self directory: open fds, threads. */
 guint      wpool_test_count_fds      (void);
 guint      wpool_test_count_threads  (void);
+/* Processes whose parent is this one, zombies included. */
+guint      wpool_test_count_children (void);
+/* Private_Dirty of @pid from /proc/PID/smaps_rollup, in KiB. */
+guint64    wpool_test_private_dirty_kib (int pid);
 
 /* `ad` with 0, 1, …, n - 1. */
 GVariant  *wpool_test_range_doubles  (guint n);

@@ -1,0 +1,461 @@
+/* test-start-methods.c: the semantics every start method must keep, run
+ * once per start method, measured where they differ: which process runs
+ * the task, where it finds the shared objects, what memory they cost, and
+ * what survives a worker's death.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <unistd.h>
+
+#include "wpool-test-util.h"
+
+#define IS_PROCESS(method) ((method) != WPOOL_START_METHOD_THREADING)
+
+/* Under valgrind a worker process's exit status is valgrind's, and its
+ * memory is mostly valgrind's own. */
+static gboolean
+under_valgrind (void)
+{
+  return g_getenv ("WPOOL_TEST_UNDER_VALGRIND") != NULL;
+}
+
+static WpoolPool *
+new_pool (gconstpointer data,
+          guint         n_jobs)
+{
+  return wpool_pool_new (n_jobs, GPOINTER_TO_INT (data));
+}
+
+static void
+test_results (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GVariant) typed = NULL;
+  g_autoptr(GVariant) boxed = NULL;
+  g_autoptr(GVariant) strings = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize n;
+  const double *values;
+
+  boxed = wpool_pool_map (pool, task, wpool_test_range_doubles (1000), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (boxed), ==, "av");
+  g_assert_cmpuint (g_variant_n_children (boxed), ==, 1000);
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_set_chunk_size (pool, 7);
+  typed = wpool_pool_map (pool, task, wpool_test_range_doubles (1000), NULL, &error);
+  g_assert_no_error (error);
+  values = g_variant_get_fixed_array (typed, &n, sizeof (double));
+  g_assert_cmpuint (n, ==, 1000);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpfloat (values[i], ==, (double)i * i);
+
+  /* Variable-sized items and results cross too. */
+  {
+    g_autoptr(WpoolTask) echo = wpool_test_module_task ("wpool_test_die");
+
+    wpool_task_set_result_type (echo, G_VARIANT_TYPE_STRING);
+    strings = wpool_pool_map (pool, echo, g_variant_new_parsed ("['a', 'bb', '', 'ccc']"), NULL, &error);
+    g_assert_no_error (error);
+    wpool_test_assert_variant (strings, g_variant_new_parsed ("['a', 'bb', '', 'ccc']"));
+  }
+}
+
+/* MPIRE's semantics, measured: which process runs each task, and where
+ * it finds the shared objects' data. THREADING: this process, the
+ * caller's buffer. FORK: other processes, each at the caller's address
+ * (copy-on-write). */
+static void
+test_shared_objects_where (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_whoami");
+  g_autoptr(GVariant) dataset = g_variant_ref_sink (wpool_test_range_doubles (1 << 16));
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GHashTable) pids = g_hash_table_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  guint64 caller_address = (guint64)(gsize)g_variant_get_data (dataset);
+  GVariantIter iter;
+  guint32 id;
+  guint32 pid;
+  guint64 address;
+
+  g_assert_true (wpool_pool_set_shared_objects (pool, dataset, NULL));
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uut)"));
+  wpool_pool_set_chunk_size (pool, 1);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (200), NULL, &error);
+  g_assert_no_error (error);
+
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "(uut)", &id, &pid, &address))
+    {
+      g_hash_table_add (pids, GUINT_TO_POINTER (pid));
+      g_assert_cmpuint (id, <, 2);
+
+      if (IS_PROCESS (method))
+        g_assert_cmpuint (pid, !=, getpid ());
+      else
+        g_assert_cmpuint (pid, ==, getpid ());
+
+      g_assert_cmpuint (address, ==, caller_address);
+    }
+
+  g_assert_cmpuint (g_hash_table_size (pids), <=, 2);
+  g_test_message ("%u process(es) ran the 200 tasks", g_hash_table_size (pids));
+}
+
+static void
+test_shared_objects_tuple (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_scaled");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_object_set (pool, "shared-objects", g_variant_new ("(dd)", 10.0, 0.5), NULL);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[0.5, 10.5, 20.5, 30.5]"));
+}
+
+static void
+test_errors (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) failing = wpool_test_module_task ("wpool_test_fail_on_negative");
+  g_autoptr(WpoolTask) square = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  double values[] = { 1, 2, 3, -4, 5, 6 };
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  /* A task's own error keeps its domain and code, names item and worker. */
+  wpool_test_assert_map_fails (pool, failing,
+                               g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 6, sizeof (double)),
+                               NULL, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Item 3 on worker ");
+
+  /* A result of another type than declared. */
+  wpool_task_set_result_type (square, G_VARIANT_TYPE_INT32);
+  wpool_test_assert_map_fails (pool, square, wpool_test_range_doubles (3), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT, "but declares “i”");
+
+  /* The pool, and its workers, stay usable. */
+  wpool_task_set_result_type (square, G_VARIANT_TYPE_DOUBLE);
+  results = wpool_pool_map (pool, square, wpool_test_range_doubles (3), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[0.0, 1.0, 4.0]"));
+}
+
+static gpointer
+cancel_soon (gpointer data)
+{
+  g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+static void
+test_cancel (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) sleeper = wpool_test_module_task ("wpool_test_sleep_ms");
+  g_autoptr(WpoolTask) square = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  GThread *canceller;
+
+  wpool_pool_set_chunk_size (pool, 1);
+  canceller = g_thread_new ("canceller", cancel_soon, cancellable);
+  /* 2 000 items of 10 ms on 2 workers: 10 s uncancelled. */
+  wpool_test_assert_map_fails (pool, sleeper, wpool_test_repeat_uint32 (2000, 10), cancellable,
+                               G_IO_ERROR, G_IO_ERROR_CANCELLED, NULL);
+  g_thread_join (canceller);
+  /* A generous bound: only proves it did not run to the end. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+
+  results = wpool_pool_map (pool, square, wpool_test_range_doubles (5), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 5);
+}
+
+/* keep-alive keeps the very workers, and their shared objects, which can
+ * then not change; without it nothing is left after a map. */
+static void
+test_keep_alive (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_whoami");
+  g_autoptr(GVariant) first = NULL;
+  g_autoptr(GVariant) second = NULL;
+  g_autoptr(GError) error = NULL;
+  guint base_children = wpool_test_count_children ();
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uut)"));
+  wpool_pool_set_chunk_size (pool, 1);
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_string ("kept"), NULL));
+
+  first = wpool_pool_map (pool, task, wpool_test_range_doubles (2), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+  g_clear_pointer (&first, g_variant_unref);
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  first = wpool_pool_map (pool, task, wpool_test_range_doubles (64), NULL, &error);
+  g_assert_no_error (error);
+  if (IS_PROCESS (method))
+    g_assert_cmpuint (wpool_test_count_children (), ==, base_children + 2);
+
+  g_assert_false (wpool_pool_set_shared_objects (pool, g_variant_new_string ("changed"), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_clear_error (&error);
+
+  second = wpool_pool_map (pool, task, wpool_test_range_doubles (64), NULL, &error);
+  g_assert_no_error (error);
+
+  /* The same worker, the same process, for every worker id. */
+  for (guint i = 0; i < 64; i++)
+    {
+      guint32 id1, pid1, id2, pid2;
+      guint64 address1, address2;
+
+      g_variant_get_child (first, i, "(uut)", &id1, &pid1, &address1);
+      for (guint j = 0; j < 64; j++)
+        {
+          g_variant_get_child (second, j, "(uut)", &id2, &pid2, &address2);
+          if (id1 == id2)
+            {
+              g_assert_cmpuint (pid1, ==, pid2);
+              g_assert_cmpuint (address1, ==, address2);
+            }
+        }
+    }
+
+  wpool_pool_set_keep_alive (pool, FALSE);
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+}
+
+/* A worker that dies fails the map with which item, which worker and how;
+ * it is replaced and the next map works. */
+static void
+test_worker_death (gconstpointer data)
+{
+  const struct { const char *how; const char *says; } deaths[] = {
+    { "segv", "killed by signal 11" },
+    { "abort", "killed by signal 6" },
+    { "exit", "exited with status 3" },
+  };
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
+  guint base_children = wpool_test_count_children ();
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  for (guint d = 0; d < G_N_ELEMENTS (deaths); d++)
+    {
+      const char *items[] = { "a", "b", "c", deaths[d].how, "e", "f" };
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GError) error = NULL;
+
+      results = wpool_pool_map (pool, task, g_variant_new_strv (items, 6), NULL, &error);
+      g_assert_null (results);
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+      g_test_message ("%s: %s", deaths[d].how, error->message);
+      g_assert_true (g_str_has_prefix (error->message, "Item 3: worker "));
+      if (under_valgrind () && g_str_equal (deaths[d].how, "exit"))
+        g_assert_nonnull (strstr (error->message, "exited with status"));
+      else
+        g_assert_nonnull (strstr (error->message, deaths[d].says));
+      g_clear_error (&error);
+
+      /* Replaced: two live workers, and the next map works on both. */
+      results = wpool_pool_map (pool, task, g_variant_new_strv (items, 3), NULL, &error);
+      g_assert_no_error (error);
+      wpool_test_assert_variant (results, g_variant_new_parsed ("['a', 'b', 'c']"));
+      g_assert_cmpuint (wpool_test_count_children (), ==, base_children + 2);
+    }
+}
+
+/* Disposing a pool leaves no thread, fd or process behind. */
+static void
+test_no_leftovers (gconstpointer data)
+{
+  guint base_fds = wpool_test_count_fds ();
+  guint base_threads = wpool_test_count_threads ();
+  guint base_children = wpool_test_count_children ();
+
+  for (guint round = 0; round < 5; round++)
+    {
+      g_autoptr(WpoolPool) pool = new_pool (data, 3);
+      g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+      g_autoptr(WpoolTask) dying = wpool_test_module_task ("wpool_test_die");
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GError) error = NULL;
+
+      wpool_pool_set_keep_alive (pool, TRUE);
+      results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
+      g_assert_no_error (error);
+
+      if (IS_PROCESS (GPOINTER_TO_INT (data)))
+        {
+          /* A dead worker, not replaced yet, when the pool goes. */
+          g_assert_null (wpool_pool_map (pool, dying, g_variant_new_parsed ("['exit']"), NULL, &error));
+          g_clear_error (&error);
+        }
+    }
+
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+}
+
+/* MPIRE's promise for a big dataset, measured from /proc/PID/smaps_rollup:
+ * 2 workers, 200 tasks that together read every byte of 512 MiB. */
+#define DATASET_MIB 512
+
+static void
+test_memory (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_read_shared_slice");
+  g_autoptr(GVariantBuilder) slices = g_variant_builder_new (G_VARIANT_TYPE ("a(uu)"));
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GVariant) pids = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WpoolTask) whoami = wpool_test_module_task ("wpool_test_whoami");
+  gsize size = (gsize)DATASET_MIB << 20;
+  guint8 *bytes = g_malloc (size);
+  guint64 expected = 0;
+  guint64 total = 0;
+
+  for (gsize i = 0; i < size; i++)
+    bytes[i] = i % 251;
+  for (gsize i = 0; i < size; i++)
+    expected += bytes[i];
+
+  g_assert_true (wpool_pool_set_shared_objects (pool,
+                                                g_variant_new_from_data (G_VARIANT_TYPE_BYTESTRING, bytes, size,
+                                                                         TRUE, g_free, bytes),
+                                                NULL));
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  for (guint k = 0; k < 200; k++)
+    g_variant_builder_add (slices, "(uu)", k, 200);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT64);
+  results = wpool_pool_map (pool, task, g_variant_builder_end (slices), NULL, &error);
+  g_assert_no_error (error);
+  for (guint k = 0; k < 200; k++)
+    {
+      g_autoptr(GVariant) sum = g_variant_get_child_value (results, k);
+      total += g_variant_get_uint64 (sum);
+    }
+  g_assert_cmpuint (total, ==, expected);
+
+  if (!IS_PROCESS (method))
+    {
+      g_test_message ("%s: the workers are threads of this process: no copy to measure",
+                      "threading");
+      return;
+    }
+
+  wpool_task_set_result_type (whoami, G_VARIANT_TYPE ("(uut)"));
+  pids = wpool_pool_map (pool, whoami, wpool_test_range_doubles (2), NULL, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < g_variant_n_children (pids); i++)
+    {
+      guint32 id, pid;
+      guint64 address;
+      guint64 dirty_kib;
+
+      g_variant_get_child (pids, i, "(uut)", &id, &pid, &address);
+      dirty_kib = wpool_test_private_dirty_kib (pid);
+      g_test_message ("worker %u (pid %u): Private_Dirty %" G_GUINT64_FORMAT " KiB for a %u MiB dataset",
+                      id, pid, dirty_kib, DATASET_MIB);
+
+      if (under_valgrind ())
+        continue;
+
+      if (method == WPOOL_START_METHOD_SPAWN)
+        g_assert_cmpuint (dirty_kib, >=, (guint64)DATASET_MIB * 1024 * 9 / 10);
+      else
+        g_assert_cmpuint (dirty_kib, <, (guint64)DATASET_MIB * 1024 / 20);
+    }
+}
+
+static void
+async_done (GObject      *object,
+            GAsyncResult *result,
+            gpointer      data)
+{
+  GVariant **results = data;
+  g_autoptr(GError) error = NULL;
+
+  *results = wpool_pool_map_finish (WPOOL_POOL (object), result, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_async (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GVariant) results = NULL;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_map_async (pool, task, wpool_test_range_doubles (100), NULL, async_done, &results);
+  while (results == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 100);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  const struct { WpoolStartMethod method; const char *name; } methods[] = {
+    { WPOOL_START_METHOD_THREADING, "threading" },
+    { WPOOL_START_METHOD_FORK, "fork" },
+  };
+  const struct { const char *name; GTestDataFunc func; gboolean process_only; } tests[] = {
+    { "results", test_results, FALSE },
+    { "shared-objects/where", test_shared_objects_where, FALSE },
+    { "shared-objects/tuple", test_shared_objects_tuple, FALSE },
+    { "errors", test_errors, FALSE },
+    { "cancel", test_cancel, FALSE },
+    { "keep-alive", test_keep_alive, FALSE },
+    { "worker-death", test_worker_death, TRUE },
+    { "no-leftovers", test_no_leftovers, FALSE },
+    { "memory", test_memory, FALSE },
+    { "async", test_async, FALSE },
+  };
+
+  g_test_init (&argc, &argv, NULL);
+
+  for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
+    for (guint t = 0; t < G_N_ELEMENTS (tests); t++)
+      {
+        g_autofree char *path = NULL;
+
+        if (tests[t].process_only && !IS_PROCESS (methods[m].method))
+          continue;
+
+        path = g_strdup_printf ("/%s/%s", methods[m].name, tests[t].name);
+        g_test_add_data_func (path, GINT_TO_POINTER (methods[m].method), tests[t].func);
+      }
+
+  return g_test_run ();
+}
