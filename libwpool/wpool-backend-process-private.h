@@ -1,0 +1,55 @@
+/* wpool-backend-process-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "wpool-backend-private.h"
+#include "wpool-worker.h"
+
+G_BEGIN_DECLS
+
+/* The pool's side of workers that are processes: each is reached through
+ * a socket, streamed chunks of items and read back results by its driver
+ * thread, seen to die when its socket ends, killed when its map is
+ * cancelled and replaced before the next map. The item each runs is in a
+ * page of memory it shares with the pool. Subclasses say how a worker
+ * process starts and how it is reaped. */
+#define WPOOL_TYPE_BACKEND_PROCESS (wpool_backend_process_get_type ())
+
+G_DECLARE_DERIVABLE_TYPE (WpoolBackendProcess, wpool_backend_process, WPOOL, BACKEND_PROCESS, WpoolBackend)
+
+struct _WpoolBackendProcessClass
+{
+  WpoolBackendClass parent_class;
+
+  /* Starts worker process @index for @task. It serves on @child_fd,
+   * which @spawn owns; the pool keeps @fd, the other end. Returns its
+   * pid, or 0 with @error set. */
+  GPid (*spawn) (WpoolBackendProcess  *self,
+                 guint                 index,
+                 WpoolTask            *task,
+                 int                   fd,
+                 int                   child_fd,
+                 GError              **error);
+  /* Kills worker process @index now. */
+  void (*kill)  (WpoolBackendProcess  *self,
+                 guint                 index);
+  /* Waits for worker process @index, which ended or was told to, and
+   * returns its wait status. */
+  int  (*reap)  (WpoolBackendProcess  *self,
+                 guint                 index);
+};
+
+GType        wpool_backend_spawn_get_type       (void) G_GNUC_CONST;
+
+GPid         wpool_backend_process_get_pid      (WpoolBackendProcess *self,
+                                                 guint                index);
+WpoolWorker *wpool_backend_process_get_worker   (WpoolBackendProcess *self,
+                                                 guint                index);
+gint        *wpool_backend_process_get_progress (WpoolBackendProcess *self,
+                                                 guint                index);
+int          wpool_backend_process_get_progress_fd (WpoolBackendProcess *self);
+
+G_END_DECLS

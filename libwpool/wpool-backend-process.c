@@ -1,0 +1,419 @@
+/* wpool-backend-process.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "wpool-backend-process-private.h"
+#include "wpool-error.h"
+#include "wpool-process-private.h"
+#include "wpool-protocol-private.h"
+#include "wpool-task-private.h"
+#include "wpool-worker-private.h"
+
+typedef struct
+{
+  GPid         pid;
+  int          fd;
+  WpoolWorker *worker;
+} ProcessWorker;
+
+typedef struct
+{
+  /* The task the workers started with: they run no other. */
+  WpoolTask     *task;
+  ProcessWorker *workers;
+  /* One gint per worker, in memory shared with them: the item each runs. */
+  int            progress_fd;
+  gint          *progress;
+  gsize          progress_size;
+} WpoolBackendProcessPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (WpoolBackendProcess, wpool_backend_process, WPOOL_TYPE_BACKEND)
+
+static gboolean
+wpool_backend_process_check_task (WpoolBackendClass  *klass,
+                                  WpoolTask          *task,
+                                  GError            **error)
+{
+  /* SpiderMonkey's helper threads do not survive a fork, and a closure
+   * cannot reach another program: a JS function runs on GJS's thread only. */
+  if (wpool_task_is_javascript_func (task))
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                           "A JavaScript function cannot run in a worker process: GJS's "
+                           "engine does not survive fork() and cannot be started anew. "
+                           "Export the task from a C module and create it with "
+                           "Wpool.Task.new_for_symbol()");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+wpool_backend_process_init_shared (WpoolBackendProcess  *self,
+                                   GError              **error)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  guint n_jobs = wpool_backend_get_n_jobs (WPOOL_BACKEND (self));
+  int errsv;
+
+  priv->workers = g_new0 (ProcessWorker, n_jobs);
+  for (guint i = 0; i < n_jobs; i++)
+    priv->workers[i].fd = -1;
+
+  /* A memfd rather than anonymous memory: spawned workers map it too. */
+  priv->progress_size = n_jobs * sizeof (gint);
+  if ((priv->progress_fd = memfd_create ("wpool-progress", MFD_CLOEXEC)) >= 0 &&
+      ftruncate (priv->progress_fd, priv->progress_size) == 0 &&
+      (priv->progress = mmap (NULL, priv->progress_size, PROT_READ | PROT_WRITE,
+                              MAP_SHARED, priv->progress_fd, 0)) != MAP_FAILED)
+    return TRUE;
+
+  errsv = errno;
+  priv->progress = NULL;
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+               "Cannot make memory to share with the workers: %s", g_strerror (errsv));
+  return FALSE;
+}
+
+static gboolean
+wpool_backend_process_start_worker (WpoolBackend  *backend,
+                                    guint          index,
+                                    WpoolTask     *task,
+                                    GError       **error)
+{
+  WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  ProcessWorker *pw;
+  int fds[2];
+
+  if (priv->workers == NULL && !wpool_backend_process_init_shared (self, error))
+    return FALSE;
+
+  if (priv->task != task)
+    g_set_object (&priv->task, task);
+
+  pw = &priv->workers[index];
+
+  /* Made here, so that a forked child does not allocate GObjects. */
+  g_clear_object (&pw->worker);
+  pw->worker = wpool_worker_new (index,
+                                 wpool_backend_get_shared_objects (backend),
+                                 wpool_backend_get_shared_data (backend));
+  g_atomic_int_set (&priv->progress[index], -1);
+
+  if (!wpool_process_socketpair (fds, error))
+    return FALSE;
+
+  pw->fd = fds[0];
+  if (!(pw->pid = WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1], error)))
+    {
+      wpool_process_close_fd (g_steal_fd (&pw->fd));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static void
+wpool_backend_process_stop_worker (WpoolBackend *backend,
+                                   guint         index)
+{
+  WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  ProcessWorker *pw = &priv->workers[index];
+
+  /* A worker exits when it reads the end of its socket. */
+  wpool_process_close_fd (g_steal_fd (&pw->fd));
+
+  if (pw->pid > 0)
+    WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
+  pw->pid = 0;
+
+  g_clear_object (&pw->worker);
+}
+
+/* An idle worker says nothing: anything to read, or the end of its
+ * socket, means it died since its last map. */
+static gboolean
+process_worker_is_alive (ProcessWorker *pw)
+{
+  struct pollfd pfd = { pw->fd, POLLIN, 0 };
+
+  if (pw->pid <= 0 || pw->fd < 0)
+    return FALSE;
+
+  while (poll (&pfd, 1, 0) < 0 && errno == EINTR)
+    ;
+
+  return pfd.revents == 0;
+}
+
+static gboolean
+wpool_backend_process_prepare (WpoolBackend  *backend,
+                               WpoolTask     *task,
+                               gboolean       idle,
+                               GError       **error)
+{
+  WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  guint n_jobs = wpool_backend_get_n_jobs (backend);
+  gboolean new_task = task != priv->task;
+
+  /* Workers are only started while no driver runs a job: forking is
+   * unsafe otherwise. Until then dead workers sit maps out. */
+  if (!idle)
+    {
+      if (new_task)
+        {
+          g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
+                               "The worker processes were started for another task and a map "
+                               "still runs on them: wait for it to finish");
+          return FALSE;
+        }
+      return TRUE;
+    }
+
+  /* A worker process knows the task it started with only: a new task
+   * means new workers. Dead workers are replaced. */
+  for (guint i = 0; i < n_jobs; i++)
+    {
+      if (new_task || !process_worker_is_alive (&priv->workers[i]))
+        {
+          wpool_backend_process_stop_worker (backend, i);
+          if (!wpool_backend_process_start_worker (backend, i, task, error))
+            return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+/* Waits until @fd can be read or @cancellable is cancelled. */
+static gboolean
+wait_readable (int           fd,
+               GCancellable *cancellable)
+{
+  GPollFD fds[2] = { { fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
+  guint n_fds = 1;
+  gboolean ret;
+
+  if (g_cancellable_make_pollfd (cancellable, &fds[1]))
+    n_fds = 2;
+
+  while (g_poll (fds, n_fds, -1) < 0 && errno == EINTR)
+    ;
+
+  ret = !g_cancellable_is_cancelled (cancellable);
+
+  if (n_fds == 2)
+    g_cancellable_release_fd (cancellable);
+
+  return ret;
+}
+
+/* Worker @index ended while it ran a chunk of @job: the map fails with
+ * what happened to it, or as cancelled if that is why. Its socket stays
+ * open so that it is seen dead, and replaced, before the next map. */
+static void
+process_worker_died (WpoolBackendProcess *self,
+                     guint                index,
+                     WpoolJob            *job,
+                     gboolean             cancelled)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  ProcessWorker *pw = &priv->workers[index];
+  int status = WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
+  GPid pid = pw->pid;
+  GError *error = NULL;
+
+  pw->pid = 0;
+
+  if (cancelled)
+    {
+      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+    }
+  else
+    {
+      g_autofree char *how = wpool_process_describe_status (status);
+
+      g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                   "Item %d: worker %u (pid %d) died: %s",
+                   g_atomic_int_get (&priv->progress[index]), index, (int)pid, how);
+    }
+
+  wpool_job_fail (job, error);
+}
+
+static void
+wpool_backend_process_work (WpoolBackend *backend,
+                            guint         index,
+                            WpoolJob     *job)
+{
+  WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  ProcessWorker *pw = &priv->workers[index];
+  const GVariantType *result_type = wpool_job_get_result_type (job);
+  g_autofree char *result_type_string = result_type ? g_variant_type_dup_string (result_type) : g_strdup ("");
+  GCancellable *cancellable = wpool_job_get_cancellable (job);
+  guint first;
+  guint last;
+
+  /* A worker that died in an earlier map is replaced before the next one
+   * that finds no map running; until then it sits this one out. */
+  if (pw->pid <= 0)
+    return;
+
+  while (wpool_job_next_chunk (job, &first, &last))
+    {
+      g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, first, last);
+      g_autoptr(GVariant) reply = NULL;
+      g_autoptr(GError) error = NULL;
+      WpoolFrameKind kind = 0;
+
+      g_atomic_int_set (&priv->progress[index], (gint)first);
+
+      if (!wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
+                              g_variant_new ("(uusv)", first, last - first, result_type_string, items),
+                              &error))
+        {
+          if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT))
+            wpool_job_fail (job, g_steal_pointer (&error));
+          else
+            process_worker_died (self, index, job, FALSE);
+          return;
+        }
+
+      /* A cancelled map does not wait for its workers' items: they are
+       * killed, and replaced before the next map. */
+      if (!wait_readable (pw->fd, cancellable))
+        {
+          WPOOL_BACKEND_PROCESS_GET_CLASS (self)->kill (self, index);
+          process_worker_died (self, index, job, TRUE);
+          return;
+        }
+
+      if (!(reply = wpool_frame_read (pw->fd, &kind, &error)))
+        {
+          process_worker_died (self, index, job, FALSE);
+          return;
+        }
+
+      if (kind == WPOOL_FRAME_RESULTS)
+        {
+          g_autoptr(GVariant) results = NULL;
+          guint32 reply_first;
+
+          g_variant_get (reply, "(uv)", &reply_first, &results);
+          if (reply_first != first ||
+              !wpool_job_take_chunk_results (job, first, results, &error))
+            {
+              if (error == NULL)
+                g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                             "Worker %u answered for item %u instead of %u", index, reply_first, first);
+              wpool_job_fail (job, g_steal_pointer (&error));
+              return;
+            }
+        }
+      else if (kind == WPOOL_FRAME_ERROR)
+        {
+          const char *domain;
+          const char *message;
+          guint32 item;
+          gint32 code;
+
+          /* The task's own error, its domain and code kept. */
+          g_variant_get (reply, "(u&si&s)", &item, &domain, &code, &message);
+          wpool_job_fail (job, g_error_new_literal (g_quark_from_string (domain), code, message));
+          return;
+        }
+      else
+        {
+          wpool_job_fail (job, g_error_new (WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                                            "Worker %u sent an unexpected frame (kind %u)", index, kind));
+          return;
+        }
+    }
+}
+
+static void
+wpool_backend_process_finalize (GObject *object)
+{
+  WpoolBackendProcess *self = (WpoolBackendProcess *)object;
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+
+  if (priv->progress != NULL)
+    munmap (priv->progress, priv->progress_size);
+  if (priv->progress_fd >= 0)
+    close (priv->progress_fd);
+  g_free (priv->workers);
+  g_clear_object (&priv->task);
+
+  G_OBJECT_CLASS (wpool_backend_process_parent_class)->finalize (object);
+}
+
+static void
+wpool_backend_process_class_init (WpoolBackendProcessClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  WpoolBackendClass *backend_class = WPOOL_BACKEND_CLASS (klass);
+
+  object_class->finalize = wpool_backend_process_finalize;
+
+  backend_class->check_task = wpool_backend_process_check_task;
+  backend_class->start_worker = wpool_backend_process_start_worker;
+  backend_class->prepare = wpool_backend_process_prepare;
+  backend_class->work = wpool_backend_process_work;
+  backend_class->stop_worker = wpool_backend_process_stop_worker;
+}
+
+static void
+wpool_backend_process_init (WpoolBackendProcess *self)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+
+  priv->progress_fd = -1;
+}
+
+GPid
+wpool_backend_process_get_pid (WpoolBackendProcess *self,
+                               guint                index)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+
+  return priv->workers[index].pid;
+}
+
+WpoolWorker *
+wpool_backend_process_get_worker (WpoolBackendProcess *self,
+                                  guint                index)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+
+  return priv->workers[index].worker;
+}
+
+gint *
+wpool_backend_process_get_progress (WpoolBackendProcess *self,
+                                    guint                index)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+
+  return &priv->progress[index];
+}
+
+int
+wpool_backend_process_get_progress_fd (WpoolBackendProcess *self)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+
+  return priv->progress_fd;
+}
