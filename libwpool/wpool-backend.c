@@ -5,7 +5,7 @@
 
 #include "config.h"
 
-#include "wpool-backend-private.h"
+#include "wpool-backend-process-private.h"
 #include "wpool-enums.h"
 #include "wpool-error.h"
 
@@ -159,8 +159,10 @@ wpool_backend_type_for_start_method (WpoolStartMethod   start_method,
     case WPOOL_START_METHOD_FORK:
       return wpool_backend_fork_get_type ();
 
-    case WPOOL_START_METHOD_FORKSERVER:
     case WPOOL_START_METHOD_SPAWN:
+      return wpool_backend_spawn_get_type ();
+
+    case WPOOL_START_METHOD_FORKSERVER:
     default:
       {
         g_autoptr(GEnumClass) enum_class = g_type_class_ref (WPOOL_TYPE_START_METHOD);
@@ -168,7 +170,7 @@ wpool_backend_type_for_start_method (WpoolStartMethod   start_method,
 
         g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
                      "The start method “%s” is not implemented in libwpool %s; "
-                     "WPOOL_START_METHOD_THREADING and WPOOL_START_METHOD_FORK can run maps",
+                     "WPOOL_START_METHOD_THREADING, FORK and SPAWN can run maps",
                      value ? value->value_nick : "unknown", WPOOL_VERSION_S);
         return G_TYPE_INVALID;
       }

@@ -53,6 +53,17 @@ wpool_process_socketpair (int      fds[2],
   return TRUE;
 }
 
+static void
+registry_remove (int fd)
+{
+  for (guint i = 0; registry != NULL && i < registry->len; i++)
+    if (g_array_index (registry, int, i) == fd)
+      {
+        g_array_remove_index_fast (registry, i);
+        break;
+      }
+}
+
 void
 wpool_process_close_fd (int fd)
 {
@@ -60,14 +71,21 @@ wpool_process_close_fd (int fd)
     return;
 
   g_mutex_lock (&registry_lock);
-  for (guint i = 0; registry != NULL && i < registry->len; i++)
-    if (g_array_index (registry, int, i) == fd)
-      {
-        g_array_remove_index_fast (registry, i);
-        break;
-      }
+  registry_remove (fd);
   close (fd);
   g_mutex_unlock (&registry_lock);
+}
+
+/* Takes @fd out of the registry, for whoever closes it next, such as a
+ * GSubprocessLauncher: the registry must not name an fd once closed. */
+int
+wpool_process_release_fd (int fd)
+{
+  g_mutex_lock (&registry_lock);
+  registry_remove (fd);
+  g_mutex_unlock (&registry_lock);
+
+  return fd;
 }
 
 /* fork(), keeping in the child only @keep_fd of the registered sockets.

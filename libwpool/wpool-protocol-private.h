@@ -22,17 +22,34 @@ typedef enum
   /* worker → pool, "(usis)": the failed item, the error's domain, code
    * and message */
   WPOOL_FRAME_ERROR,
+  /* pool → spawned worker, first, "(usss)": the worker's id, the task's
+   * module and symbol, the shared objects' type ("" for none) */
+  WPOOL_FRAME_SETUP,
+  /* pool → spawned worker, after SETUP when there are shared objects:
+   * their serialized data, of the type SETUP gave */
+  WPOOL_FRAME_SHARED_OBJECTS,
+  /* spawned worker → pool, "(s)": "" once it is ready to serve, else why
+   * it cannot */
+  WPOOL_FRAME_READY,
 } WpoolFrameKind;
 
 /* Frames larger than this are refused, whoever sends them. */
 #define WPOOL_FRAME_MAX_SIZE ((guint64)1 << 32)
 
-gboolean  wpool_frame_write (int               fd,
-                             WpoolFrameKind    kind,
-                             GVariant         *payload,
-                             GError          **error);
-GVariant *wpool_frame_read  (int               fd,
-                             WpoolFrameKind   *kind,
-                             GError          **error);
+gboolean  wpool_frame_write      (int               fd,
+                                  WpoolFrameKind    kind,
+                                  GVariant         *payload,
+                                  GError          **error);
+gboolean  wpool_frame_write_data (int               fd,
+                                  WpoolFrameKind    kind,
+                                  gconstpointer     data,
+                                  guint64           size,
+                                  GError          **error);
+GVariant *wpool_frame_read       (int               fd,
+                                  WpoolFrameKind   *kind,
+                                  GError          **error);
+GBytes   *wpool_frame_read_data  (int               fd,
+                                  WpoolFrameKind   *kind,
+                                  GError          **error);
 
 G_END_DECLS

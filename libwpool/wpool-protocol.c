@@ -27,6 +27,8 @@ frame_type_string (WpoolFrameKind kind)
     case WPOOL_FRAME_RUN_CHUNK: return "(uusv)";
     case WPOOL_FRAME_RESULTS:   return "(uv)";
     case WPOOL_FRAME_ERROR:     return "(usis)";
+    case WPOOL_FRAME_SETUP:     return "(usss)";
+    case WPOOL_FRAME_READY:     return "(s)";
     default:                    return NULL;
     }
 }
@@ -104,6 +106,30 @@ read_all (int       fd,
   return TRUE;
 }
 
+/* A frame of raw data, such as the shared objects, written from where
+ * they are: no copy. */
+gboolean
+wpool_frame_write_data (int             fd,
+                        WpoolFrameKind  kind,
+                        gconstpointer   data,
+                        guint64         size,
+                        GError        **error)
+{
+  FrameHeader header = { kind, 0, size };
+
+  if (size > WPOOL_FRAME_MAX_SIZE)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "A frame of %" G_GUINT64_FORMAT " bytes is too large to send to a worker "
+                   "(at most %" G_GUINT64_FORMAT "): use smaller chunks",
+                   size, WPOOL_FRAME_MAX_SIZE);
+      return FALSE;
+    }
+
+  return write_all (fd, &header, sizeof header, error) &&
+         write_all (fd, data, size, error);
+}
+
 gboolean
 wpool_frame_write (int              fd,
                    WpoolFrameKind   kind,
@@ -111,39 +137,27 @@ wpool_frame_write (int              fd,
                    GError         **error)
 {
   g_autoptr(GVariant) sunk = g_variant_ref_sink (payload);
-  FrameHeader header = { kind, 0, g_variant_get_size (sunk) };
 
   g_assert (g_variant_is_of_type (sunk, G_VARIANT_TYPE (frame_type_string (kind))));
 
-  if (header.size > WPOOL_FRAME_MAX_SIZE)
-    {
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
-                   "A frame of %" G_GUINT64_FORMAT " bytes is too large to send to a worker "
-                   "(at most %" G_GUINT64_FORMAT "): use smaller chunks",
-                   header.size, WPOOL_FRAME_MAX_SIZE);
-      return FALSE;
-    }
-
-  return write_all (fd, &header, sizeof header, error) &&
-         write_all (fd, g_variant_get_data (sunk), header.size, error);
+  return wpool_frame_write_data (fd, kind, g_variant_get_data (sunk), g_variant_get_size (sunk), error);
 }
 
-/* The next frame's payload, of the type its kind fixes, or NULL: with
- * @error set on a bad frame, without on a clean end of file. */
-GVariant *
-wpool_frame_read (int              fd,
-                  WpoolFrameKind  *kind,
-                  GError         **error)
+/* The next frame's data, or NULL: with @error set on a bad frame, without
+ * on a clean end of file. */
+GBytes *
+wpool_frame_read_data (int              fd,
+                       WpoolFrameKind  *kind,
+                       GError         **error)
 {
-  g_autoptr(GBytes) bytes = NULL;
   FrameHeader header;
-  const char *type_string;
   gpointer data;
 
   if (!read_all (fd, &header, sizeof header, error))
     return NULL;
 
-  if (!(type_string = frame_type_string (header.kind)) || header.size > WPOOL_FRAME_MAX_SIZE)
+  if (header.kind < WPOOL_FRAME_RUN_CHUNK || header.kind > WPOOL_FRAME_READY ||
+      header.size > WPOOL_FRAME_MAX_SIZE)
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                    "Received a bad frame (kind %u, %" G_GUINT64_FORMAT " bytes)",
@@ -151,7 +165,14 @@ wpool_frame_read (int              fd,
       return NULL;
     }
 
-  data = g_malloc (MAX (header.size, 1));
+  data = g_try_malloc (MAX (header.size, 1));
+  if (data == NULL)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot allocate %" G_GUINT64_FORMAT " bytes for a frame", header.size);
+      return NULL;
+    }
+
   if (!read_all (fd, data, header.size, error))
     {
       g_free (data);
@@ -162,7 +183,28 @@ wpool_frame_read (int              fd,
     }
 
   *kind = header.kind;
-  bytes = g_bytes_new_take (data, header.size);
+  return g_bytes_new_take (data, header.size);
+}
+
+/* The next frame's payload, of the type its kind fixes, or NULL: with
+ * @error set on a bad frame, without on a clean end of file. */
+GVariant *
+wpool_frame_read (int              fd,
+                  WpoolFrameKind  *kind,
+                  GError         **error)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  const char *type_string;
+
+  if (!(bytes = wpool_frame_read_data (fd, kind, error)))
+    return NULL;
+
+  if (!(type_string = frame_type_string (*kind)))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Received a frame of raw data (kind %u) where a message belongs", *kind);
+      return NULL;
+    }
 
   /* Not trusted: GVariant checks what it reads from it. */
   return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (type_string), bytes, FALSE));

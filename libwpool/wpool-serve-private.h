@@ -6,6 +6,7 @@
 #pragma once
 
 #include "wpool-task.h"
+#include "wpool-version-macros.h"
 #include "wpool-worker.h"
 
 G_BEGIN_DECLS
@@ -14,5 +15,11 @@ int wpool_serve (WpoolWorker *worker,
                  WpoolTask   *task,
                  int          fd,
                  gint        *progress);
+
+/* The wpool-worker helper's main(). Exported, though private, so that
+ * the helper and the task modules it loads share one libwpool. */
+_WPOOL_EXTERN
+int _wpool_worker_main (int    argc,
+                        char **argv);
 
 G_END_DECLS

@@ -12,6 +12,10 @@ G_BEGIN_DECLS
 gboolean  wpool_task_check                (WpoolTask    *self,
                                            GError      **error);
 gboolean  wpool_task_is_javascript_func   (WpoolTask    *self);
+gboolean  wpool_task_locate               (WpoolTask    *self,
+                                           const char  **module_path,
+                                           const char  **symbol,
+                                           GError      **error);
 GVariant *wpool_task_invoke               (WpoolTask          *self,
                                            WpoolWorker        *worker,
                                            GVariant           *item,

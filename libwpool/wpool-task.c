@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <gmodule.h>
+#include <sys/stat.h>
 
 #include "wpool-error.h"
 #include "wpool-task-private.h"
@@ -46,6 +47,11 @@ struct _WpoolTask
   char           *module_path;
   char           *symbol;
 
+  /* Where dladdr() found the function of a task made with
+   * wpool_task_new(), once asked. */
+  char           *located_module_path;
+  char           *located_symbol;
+
   GVariantType   *result_type;
 };
 
@@ -72,6 +78,8 @@ wpool_task_finalize (GObject *object)
   g_clear_pointer (&self->module, g_module_close);
   g_clear_pointer (&self->module_path, g_free);
   g_clear_pointer (&self->symbol, g_free);
+  g_clear_pointer (&self->located_module_path, g_free);
+  g_clear_pointer (&self->located_symbol, g_free);
   g_clear_pointer (&self->result_type, g_variant_type_free);
 
   G_OBJECT_CLASS (wpool_task_parent_class)->finalize (object);
@@ -357,6 +365,80 @@ wpool_task_is_javascript_func (WpoolTask *self)
     return FALSE;
 
   return dlsym (RTLD_DEFAULT, "gjs_context_get_current") != NULL;
+}
+
+static gboolean
+is_main_program (const char *path)
+{
+  struct stat program;
+  struct stat object;
+
+  return stat ("/proc/self/exe", &program) == 0 && stat (path, &object) == 0 &&
+         program.st_dev == object.st_dev && program.st_ino == object.st_ino;
+}
+
+/* Where a new process finds the task: the shared library and the symbol
+ * of a task made with wpool_task_new_for_symbol(), or those dladdr() gives
+ * for the function of one made with wpool_task_new(). */
+gboolean
+wpool_task_locate (WpoolTask   *self,
+                   const char **module_path,
+                   const char **symbol,
+                   GError     **error)
+{
+  Dl_info info;
+
+  g_assert (WPOOL_IS_TASK (self));
+
+  if (self->symbol != NULL && self->module_path != NULL)
+    {
+      *module_path = self->module_path;
+      *symbol = self->symbol;
+      return TRUE;
+    }
+
+  if (self->symbol != NULL)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                   "The task “%s” comes from the main program, which a new process cannot "
+                   "load: export it from a shared library and name that library in "
+                   "wpool_task_new_for_symbol(), or use WPOOL_START_METHOD_FORK",
+                   self->symbol);
+      return FALSE;
+    }
+
+  if (self->located_symbol == NULL)
+    {
+      if (dladdr ((gpointer)self->func, &info) == 0 || info.dli_sname == NULL ||
+          info.dli_saddr != (gpointer)self->func || info.dli_fname == NULL ||
+          is_main_program (info.dli_fname))
+        {
+          g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                               "A new process cannot find the task's function: it is not an "
+                               "exported symbol of a shared library (a Python or JavaScript "
+                               "function never is). Create the task with "
+                               "wpool_task_new_for_symbol(), or use WPOOL_START_METHOD_FORK "
+                               "or WPOOL_START_METHOD_THREADING");
+          return FALSE;
+        }
+
+      if (self->user_data != NULL)
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                       "The user data of the task “%s” points into this process, which a new "
+                       "process cannot see: give the task what it needs as shared objects, "
+                       "or use WPOOL_START_METHOD_FORK",
+                       info.dli_sname);
+          return FALSE;
+        }
+
+      self->located_module_path = g_strdup (info.dli_fname);
+      self->located_symbol = g_strdup (info.dli_sname);
+    }
+
+  *module_path = self->located_module_path;
+  *symbol = self->located_symbol;
+  return TRUE;
 }
 
 /* The checks every start method makes before it hands a task out. */

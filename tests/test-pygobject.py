@@ -156,7 +156,7 @@ class TestPool(unittest.TestCase):
             Wpool.Task.new(42)
 
     def test_process_start_method_not_supported(self):
-        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORKSERVER)
         with self.assertRaises(GLib.Error) as caught:
             pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
         self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED))
@@ -280,6 +280,23 @@ class TestFork(unittest.TestCase):
         results, error = run_async(self.pool, task, GLib.Variant('ai', range(10)))
         self.assertIsNone(error)
         self.assertNotIn(os.getpid(), results.unpack())
+
+
+class TestSpawn(unittest.TestCase):
+    def test_python_function_refused(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)
+        with self.assertRaises(GLib.Error) as caught:
+            pool.map(Wpool.Task.new(lambda worker, shared, item: item), GLib.Variant('ai', [1]), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED))
+        self.assertIn('new_for_symbol', caught.exception.message)
+        self.assertFalse(pool.props.workers_running)
+
+    def test_symbol_task_with_shared_objects(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN,
+                          shared_objects=GLib.Variant('(dd)', (10.0, 0.5)))
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_scaled')
+        task.set_result_type(GLib.VariantType.new('d'))
+        self.assertEqual(pool.map(task, GLib.Variant('ad', [1.0, 2.0]), None).unpack(), [10.5, 20.5])
 
 
 if __name__ == '__main__':

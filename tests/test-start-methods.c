@@ -67,7 +67,8 @@ test_results (gconstpointer data)
 /* MPIRE's semantics, measured: which process runs each task, and where
  * it finds the shared objects' data. THREADING: this process, the
  * caller's buffer. FORK: other processes, each at the caller's address
- * (copy-on-write). */
+ * (copy-on-write). SPAWN: other processes, each at one address of its
+ * own for all its tasks (copied once per worker, not per task). */
 static void
 test_shared_objects_where (gconstpointer data)
 {
@@ -93,7 +94,8 @@ test_shared_objects_where (gconstpointer data)
   g_variant_iter_init (&iter, results);
   while (g_variant_iter_next (&iter, "(uut)", &id, &pid, &address))
     {
-      g_hash_table_add (pids, GUINT_TO_POINTER (pid));
+      gpointer seen;
+
       g_assert_cmpuint (id, <, 2);
 
       if (IS_PROCESS (method))
@@ -101,7 +103,19 @@ test_shared_objects_where (gconstpointer data)
       else
         g_assert_cmpuint (pid, ==, getpid ());
 
-      g_assert_cmpuint (address, ==, caller_address);
+      if (method == WPOOL_START_METHOD_SPAWN)
+        {
+          /* Its own copy, made once: one address for all its tasks. */
+          g_assert_cmpuint (address, !=, caller_address);
+          if (g_hash_table_lookup_extended (pids, GUINT_TO_POINTER (pid), NULL, &seen))
+            g_assert_cmpuint ((gsize)seen, ==, (gsize)address);
+        }
+      else
+        {
+          g_assert_cmpuint (address, ==, caller_address);
+        }
+
+      g_hash_table_insert (pids, GUINT_TO_POINTER (pid), GSIZE_TO_POINTER ((gsize)address));
     }
 
   g_assert_cmpuint (g_hash_table_size (pids), <=, 2);
@@ -429,6 +443,7 @@ main (int   argc,
   const struct { WpoolStartMethod method; const char *name; } methods[] = {
     { WPOOL_START_METHOD_THREADING, "threading" },
     { WPOOL_START_METHOD_FORK, "fork" },
+    { WPOOL_START_METHOD_SPAWN, "spawn" },
   };
   const struct { const char *name; GTestDataFunc func; gboolean process_only; } tests[] = {
     { "results", test_results, FALSE },

@@ -353,6 +353,60 @@ test_worker_accessors (void)
   g_mutex_clear (&record.mutex);
 }
 
+/* SPAWN runs what a new process can find, and says how to fix the rest. */
+static void
+test_task_spawnable (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_SPAWN);
+  GModule *module = g_module_open (wpool_test_module_path (), G_MODULE_BIND_LAZY);
+  gpointer square = NULL;
+  int user_data;
+
+  g_assert_nonnull (module);
+  g_assert_true (g_module_symbol (module, "wpool_test_square", &square));
+
+  /* A function pointer that dladdr() resolves to an exported symbol. */
+  {
+    g_autoptr(WpoolTask) task = wpool_task_new ((WpoolTaskFunc)square, NULL, NULL);
+    g_autoptr(GVariant) results = NULL;
+    g_autoptr(GError) error = NULL;
+
+    wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+    results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+    g_assert_no_error (error);
+    wpool_test_assert_variant (results, g_variant_new_parsed ("[0.0, 1.0, 4.0, 9.0]"));
+  }
+
+  /* With user data, which a new process cannot see. */
+  {
+    g_autoptr(WpoolTask) task = wpool_task_new ((WpoolTaskFunc)square, &user_data, NULL);
+
+    wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (1), NULL,
+                                 WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "give the task what it needs as shared objects");
+  }
+
+  /* A function of the program, not of a shared library. */
+  {
+    g_autoptr(WpoolTask) task = wpool_task_new (double_it, NULL, NULL);
+
+    wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (1), NULL,
+                                 WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "wpool_task_new_for_symbol()");
+  }
+
+  /* A symbol of the main program. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(WpoolTask) task = wpool_task_new_for_symbol (NULL, "wpool_test_main_program_task", &error);
+
+    g_assert_no_error (error);
+    wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (1), NULL,
+                                 WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "comes from the main program");
+  }
+
+  g_assert_false (wpool_pool_get_workers_running (pool));
+  g_module_close (module);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -368,6 +422,7 @@ main (int   argc,
   g_test_add_func ("/task/for-symbol/missing-symbol", test_task_for_symbol_missing_symbol);
   g_test_add_func ("/task/for-symbol/main-program", test_task_for_symbol_main_program);
   g_test_add_func ("/task/destroy-on-caller-thread", test_task_destroy_on_caller_thread);
+  g_test_add_func ("/task/spawnable", test_task_spawnable);
   g_test_add_func ("/worker/report-error", test_worker_report_error);
   g_test_add_func ("/worker/report-error/gerror-wins", test_worker_report_error_gerror_wins);
   g_test_add_func ("/worker/accessors", test_worker_accessors);
