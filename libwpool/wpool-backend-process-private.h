@@ -43,6 +43,7 @@ struct _WpoolBackendProcessClass
 };
 
 GType        wpool_backend_spawn_get_type       (void) G_GNUC_CONST;
+GType        wpool_backend_forkserver_get_type  (void) G_GNUC_CONST;
 
 GPid         wpool_backend_process_get_pid      (WpoolBackendProcess *self,
                                                  guint                index);

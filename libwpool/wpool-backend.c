@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include "wpool-backend-process-private.h"
-#include "wpool-enums.h"
 #include "wpool-error.h"
 
 typedef struct
@@ -163,17 +162,12 @@ wpool_backend_type_for_start_method (WpoolStartMethod   start_method,
       return wpool_backend_spawn_get_type ();
 
     case WPOOL_START_METHOD_FORKSERVER:
-    default:
-      {
-        g_autoptr(GEnumClass) enum_class = g_type_class_ref (WPOOL_TYPE_START_METHOD);
-        GEnumValue *value = g_enum_get_value (enum_class, start_method);
+      return wpool_backend_forkserver_get_type ();
 
-        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
-                     "The start method “%s” is not implemented in libwpool %s; "
-                     "WPOOL_START_METHOD_THREADING, FORK and SPAWN can run maps",
-                     value ? value->value_nick : "unknown", WPOOL_VERSION_S);
-        return G_TYPE_INVALID;
-      }
+    default:
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "Unknown start method %d", start_method);
+      return G_TYPE_INVALID;
     }
 }
 

@@ -19,4 +19,17 @@ pid_t     wpool_process_fork              (int       keep_fd,
 int       wpool_process_reap              (pid_t     pid);
 char     *wpool_process_describe_status   (int       status);
 
+const char  *wpool_process_helper_path        (void);
+GSubprocess *wpool_process_spawn_helper       (int           socket_fd,
+                                               int           progress_fd,
+                                               const char   *mode,
+                                               GError      **error);
+gboolean     wpool_process_setup              (int           fd,
+                                               guint         id,
+                                               const char   *module_path,
+                                               const char   *symbol,
+                                               GVariant     *shared_objects,
+                                               GError      **error);
+int          wpool_process_reap_subprocess    (GSubprocess  *subprocess);
+
 G_END_DECLS

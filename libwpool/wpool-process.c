@@ -15,6 +15,7 @@
 
 #include "wpool-error.h"
 #include "wpool-process-private.h"
+#include "wpool-protocol-private.h"
 
 /* Every socket libwpool holds to a worker process, in any pool. A forked
  * child closes them all but its own: a copy of another worker's socket
@@ -161,4 +162,100 @@ wpool_process_describe_status (int status)
     return g_strdup_printf ("exited with status %d", WEXITSTATUS (status));
 
   return g_strdup_printf ("ended with wait status %d", status);
+}
+
+/* The wpool-worker helper; WPOOL_WORKER names it in a build tree. */
+const char *
+wpool_process_helper_path (void)
+{
+  const char *path = g_getenv ("WPOOL_WORKER");
+
+  return path != NULL ? path : LIBEXECDIR "/wpool-worker";
+}
+
+/* Starts the helper in @mode ("worker" or "server") on @socket_fd, which
+ * it takes, with a copy of @progress_fd. */
+GSubprocess *
+wpool_process_spawn_helper (int          socket_fd,
+                            int          progress_fd,
+                            const char  *mode,
+                            GError     **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *mode_arg = g_strdup_printf ("--mode=%s", mode);
+  GSubprocess *subprocess;
+
+  /* The launcher closes the socket: the registry must forget it first. */
+  g_subprocess_launcher_take_fd (launcher, wpool_process_release_fd (socket_fd), 3);
+  g_subprocess_launcher_take_fd (launcher, dup (progress_fd), 4);
+
+  if (!(subprocess = g_subprocess_launcher_spawn (launcher, &local_error, wpool_process_helper_path (),
+                                                  mode_arg, "--socket-fd=3", "--progress-fd=4", NULL)))
+    g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                 "Cannot start %s: %s", wpool_process_helper_path (), local_error->message);
+
+  return subprocess;
+}
+
+/* Tells a started helper its id and its task, sends it the shared objects
+ * once, from their own buffer, and waits until it is ready. */
+gboolean
+wpool_process_setup (int          fd,
+                     guint        id,
+                     const char  *module_path,
+                     const char  *symbol,
+                     GVariant    *shared_objects,
+                     GError     **error)
+{
+  g_autoptr(GVariant) ready = NULL;
+  const char *problem;
+  WpoolFrameKind kind = 0;
+
+  if (!wpool_frame_write (fd, WPOOL_FRAME_SETUP,
+                          g_variant_new ("(usss)", id, module_path, symbol,
+                                         shared_objects ? g_variant_get_type_string (shared_objects) : ""),
+                          error))
+    return FALSE;
+
+  if (shared_objects != NULL &&
+      !wpool_frame_write_data (fd, WPOOL_FRAME_SHARED_OBJECTS,
+                               g_variant_get_data (shared_objects), g_variant_get_size (shared_objects),
+                               error))
+    return FALSE;
+
+  if (!(ready = wpool_frame_read (fd, &kind, error)) || kind != WPOOL_FRAME_READY)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                     "%s ended before it was ready", wpool_process_helper_path ());
+      return FALSE;
+    }
+
+  g_variant_get (ready, "(&s)", &problem);
+  if (*problem != '\0')
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "%s cannot start: %s",
+                   wpool_process_helper_path (), problem);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Waits for a helper told to exit and returns its wait status. GLib reaps
+ * its children, so waitpid() is not ours to call; the identifier goes
+ * once it has. One that does not end within a second is killed. */
+int
+wpool_process_reap_subprocess (GSubprocess *subprocess)
+{
+  for (guint tries = 0; tries < 200 && g_subprocess_get_identifier (subprocess) != NULL; tries++)
+    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+
+  if (g_subprocess_get_identifier (subprocess) != NULL)
+    g_subprocess_force_exit (subprocess);
+
+  g_subprocess_wait (subprocess, NULL, NULL);
+
+  return g_subprocess_get_status (subprocess);
 }

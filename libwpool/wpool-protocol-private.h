@@ -31,6 +31,16 @@ typedef enum
   /* spawned worker → pool, "(s)": "" once it is ready to serve, else why
    * it cannot */
   WPOOL_FRAME_READY,
+  /* pool → fork server, "(uss)" and a socket passed along: fork worker
+   * <id> to run <symbol> of <module> on that socket */
+  WPOOL_FRAME_FORK_WORKER,
+  /* fork server → pool, "(i)": the worker's pid, or minus an errno */
+  WPOOL_FRAME_STARTED,
+  /* pool → fork server, "(i)": wait for this worker, which ended or was
+   * told to */
+  WPOOL_FRAME_REAP,
+  /* fork server → pool, "(i)": its wait status */
+  WPOOL_FRAME_REAPED,
 } WpoolFrameKind;
 
 /* Frames larger than this are refused, whoever sends them. */
@@ -45,11 +55,26 @@ gboolean  wpool_frame_write_data (int               fd,
                                   gconstpointer     data,
                                   guint64           size,
                                   GError          **error);
+gboolean  wpool_frame_write_fd   (int               fd,
+                                  WpoolFrameKind    kind,
+                                  GVariant         *payload,
+                                  int               passed_fd,
+                                  GError          **error);
 GVariant *wpool_frame_read       (int               fd,
                                   WpoolFrameKind   *kind,
                                   GError          **error);
 GBytes   *wpool_frame_read_data  (int               fd,
                                   WpoolFrameKind   *kind,
+                                  GError          **error);
+GVariant *wpool_frame_read_fd    (int               fd,
+                                  WpoolFrameKind   *kind,
+                                  int              *passed_fd,
+                                  GError          **error);
+GVariant *wpool_frame_call       (int               fd,
+                                  WpoolFrameKind    kind,
+                                  GVariant         *payload,
+                                  int               passed_fd,
+                                  WpoolFrameKind    reply_kind,
                                   GError          **error);
 
 G_END_DECLS

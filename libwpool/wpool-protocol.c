@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,10 @@ frame_type_string (WpoolFrameKind kind)
     case WPOOL_FRAME_ERROR:     return "(usis)";
     case WPOOL_FRAME_SETUP:     return "(usss)";
     case WPOOL_FRAME_READY:     return "(s)";
+    case WPOOL_FRAME_FORK_WORKER: return "(uss)";
+    case WPOOL_FRAME_STARTED:   return "(i)";
+    case WPOOL_FRAME_REAP:      return "(i)";
+    case WPOOL_FRAME_REAPED:    return "(i)";
     default:                    return NULL;
     }
 }
@@ -66,11 +71,13 @@ write_all (int            fd,
 }
 
 /* Reads exactly @size bytes; FALSE with no error on end of file before
- * the first byte. */
+ * the first byte. A file descriptor passed along is stored in @passed_fd
+ * when given, else closed. */
 static gboolean
 read_all (int       fd,
           gpointer  data,
           gsize     size,
+          int      *passed_fd,
           GError  **error)
 {
   guint8 *p = data;
@@ -78,7 +85,14 @@ read_all (int       fd,
 
   while (done < size)
     {
-      gssize n = recv (fd, p + done, size - done, 0);
+      union {
+        struct cmsghdr header;
+        char buffer[CMSG_SPACE (sizeof (int))];
+      } control;
+      struct iovec iov = { p + done, size - done };
+      struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                            .msg_control = &control, .msg_controllen = sizeof control };
+      gssize n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
 
       if (n < 0 && errno == EINTR)
         continue;
@@ -91,6 +105,18 @@ read_all (int       fd,
                        "Cannot read from the worker socket: %s", g_strerror (errsv));
           return FALSE;
         }
+
+      for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+          {
+            int received;
+
+            memcpy (&received, CMSG_DATA (cmsg), sizeof received);
+            if (passed_fd != NULL && *passed_fd < 0)
+              *passed_fd = received;
+            else
+              close (received);
+          }
 
       if (n == 0)
         {
@@ -143,20 +169,65 @@ wpool_frame_write (int              fd,
   return wpool_frame_write_data (fd, kind, g_variant_get_data (sunk), g_variant_get_size (sunk), error);
 }
 
-/* The next frame's data, or NULL: with @error set on a bad frame, without
- * on a clean end of file. */
-GBytes *
-wpool_frame_read_data (int              fd,
-                       WpoolFrameKind  *kind,
-                       GError         **error)
+/* A frame with @passed_fd passed along (SCM_RIGHTS), as the fork server
+ * gets each worker's socket. */
+gboolean
+wpool_frame_write_fd (int              fd,
+                      WpoolFrameKind   kind,
+                      GVariant        *payload,
+                      int              passed_fd,
+                      GError         **error)
+{
+  g_autoptr(GVariant) sunk = g_variant_ref_sink (payload);
+  FrameHeader header = { kind, 0, g_variant_get_size (sunk) };
+  union {
+    struct cmsghdr header;
+    char buffer[CMSG_SPACE (sizeof (int))];
+  } control;
+  struct iovec iov = { &header, sizeof header };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = &control, .msg_controllen = sizeof control };
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR (&msg);
+  gssize n;
+
+  g_assert (g_variant_is_of_type (sunk, G_VARIANT_TYPE (frame_type_string (kind))));
+
+  memset (&control, 0, sizeof control);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cmsg), &passed_fd, sizeof (int));
+
+  while ((n = sendmsg (fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+
+  if (n < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot write to the worker socket: %s", g_strerror (errsv));
+      return FALSE;
+    }
+
+  /* The descriptor went with the first byte; the rest is plain data. */
+  return write_all (fd, (const guint8 *)&header + n, sizeof header - n, error) &&
+         write_all (fd, g_variant_get_data (sunk), header.size, error);
+}
+
+static GBytes *
+read_data (int              fd,
+           WpoolFrameKind  *kind,
+           int             *passed_fd,
+           GError         **error)
 {
   FrameHeader header;
   gpointer data;
 
-  if (!read_all (fd, &header, sizeof header, error))
+  if (!read_all (fd, &header, sizeof header, passed_fd, error))
     return NULL;
 
-  if (header.kind < WPOOL_FRAME_RUN_CHUNK || header.kind > WPOOL_FRAME_READY ||
+  if (header.kind < WPOOL_FRAME_RUN_CHUNK || header.kind > WPOOL_FRAME_REAPED ||
       header.size > WPOOL_FRAME_MAX_SIZE)
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
@@ -173,7 +244,7 @@ wpool_frame_read_data (int              fd,
       return NULL;
     }
 
-  if (!read_all (fd, data, header.size, error))
+  if (!read_all (fd, data, header.size, NULL, error))
     {
       g_free (data);
       if (error != NULL && *error == NULL)
@@ -186,17 +257,32 @@ wpool_frame_read_data (int              fd,
   return g_bytes_new_take (data, header.size);
 }
 
-/* The next frame's payload, of the type its kind fixes, or NULL: with
- * @error set on a bad frame, without on a clean end of file. */
+/* The next frame's data, or NULL: with @error set on a bad frame, without
+ * on a clean end of file. */
+GBytes *
+wpool_frame_read_data (int              fd,
+                       WpoolFrameKind  *kind,
+                       GError         **error)
+{
+  return read_data (fd, kind, NULL, error);
+}
+
+/* The next frame's payload, of the type its kind fixes, and the file
+ * descriptor passed along if any (else -1), or NULL: with @error set on a
+ * bad frame, without on a clean end of file. */
 GVariant *
-wpool_frame_read (int              fd,
-                  WpoolFrameKind  *kind,
-                  GError         **error)
+wpool_frame_read_fd (int              fd,
+                     WpoolFrameKind  *kind,
+                     int             *passed_fd,
+                     GError         **error)
 {
   g_autoptr(GBytes) bytes = NULL;
   const char *type_string;
 
-  if (!(bytes = wpool_frame_read_data (fd, kind, error)))
+  if (passed_fd != NULL)
+    *passed_fd = -1;
+
+  if (!(bytes = read_data (fd, kind, passed_fd, error)))
     return NULL;
 
   if (!(type_string = frame_type_string (*kind)))
@@ -208,4 +294,41 @@ wpool_frame_read (int              fd,
 
   /* Not trusted: GVariant checks what it reads from it. */
   return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (type_string), bytes, FALSE));
+}
+
+GVariant *
+wpool_frame_read (int              fd,
+                  WpoolFrameKind  *kind,
+                  GError         **error)
+{
+  return wpool_frame_read_fd (fd, kind, NULL, error);
+}
+
+/* Sends a request, with @passed_fd unless it is -1, and reads its reply,
+ * which must be of @reply_kind. */
+GVariant *
+wpool_frame_call (int              fd,
+                  WpoolFrameKind   kind,
+                  GVariant        *payload,
+                  int              passed_fd,
+                  WpoolFrameKind   reply_kind,
+                  GError         **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  WpoolFrameKind kind_read = 0;
+
+  if (!(passed_fd >= 0 ? wpool_frame_write_fd (fd, kind, payload, passed_fd, error)
+                       : wpool_frame_write (fd, kind, payload, error)))
+    return NULL;
+
+  if (!(reply = wpool_frame_read (fd, &kind_read, error)) || kind_read != reply_kind)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                     "The worker process ended, or answered with a frame of kind %u instead of %u",
+                     kind_read, reply_kind);
+      return NULL;
+    }
+
+  return g_steal_pointer (&reply);
 }

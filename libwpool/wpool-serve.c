@@ -8,9 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "wpool-process-private.h"
 #include "wpool-protocol-private.h"
 #include "wpool-results-private.h"
 #include "wpool-serve-private.h"
@@ -157,13 +161,12 @@ receive_setup (int            fd,
 
 static gint *
 map_progress (int     fd,
-              guint   id,
               gsize  *size)
 {
   struct stat st;
   gint *progress;
 
-  if (fstat (fd, &st) < 0 || (gsize)st.st_size < (id + 1) * sizeof (gint))
+  if (fstat (fd, &st) < 0 || st.st_size <= 0)
     return NULL;
 
   progress = mmap (NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -174,6 +177,103 @@ map_progress (int     fd,
   return progress;
 }
 
+/* The task a fork server runs for a worker, loaded once per module and
+ * symbol. */
+static WpoolTask *
+lookup_task (GHashTable  *tasks,
+             const char  *module_path,
+             const char  *symbol,
+             GError     **error)
+{
+  g_autofree char *key = g_strconcat (module_path, "\n", symbol, NULL);
+  WpoolTask *task;
+
+  if ((task = g_hash_table_lookup (tasks, key)) == NULL &&
+      (task = wpool_task_new_for_symbol (module_path, symbol, error)) != NULL)
+    g_hash_table_insert (tasks, g_steal_pointer (&key), task);
+
+  return task;
+}
+
+/* The fork server, a clean single-threaded process holding the shared
+ * objects: forks a worker for every request, on the socket passed along,
+ * so that workers share the server's one copy copy-on-write, and reaps
+ * them for the pool, which is not their parent. */
+static int
+serve_forks (int        control_fd,
+             GVariant  *shared_objects,
+             gint      *progress,
+             gsize      n_slots)
+{
+  g_autoptr(GHashTable) tasks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+
+  for (;;)
+    {
+      g_autoptr(GVariant) request = NULL;
+      g_autoptr(GVariant) reply = NULL;
+      WpoolFrameKind kind = 0;
+      WpoolFrameKind reply_kind;
+      int worker_fd = -1;
+
+      if (!(request = wpool_frame_read_fd (control_fd, &kind, &worker_fd, NULL)))
+        break;
+
+      if (kind == WPOOL_FRAME_FORK_WORKER)
+        {
+          const char *module_path;
+          const char *symbol;
+          WpoolTask *task;
+          guint32 id;
+          pid_t pid = -EINVAL;
+
+          g_variant_get (request, "(u&s&s)", &id, &module_path, &symbol);
+
+          if (worker_fd >= 0 && id < n_slots &&
+              (task = lookup_task (tasks, module_path, symbol, NULL)) != NULL)
+            {
+              g_autoptr(WpoolWorker) worker = wpool_worker_new (id, shared_objects, NULL);
+
+              if ((pid = fork ()) == 0)
+                {
+                  close (control_fd);
+                  _exit (wpool_serve (worker, task, worker_fd, &progress[id]));
+                }
+              if (pid < 0)
+                pid = -errno;
+            }
+
+          if (worker_fd >= 0)
+            close (worker_fd);
+
+          reply_kind = WPOOL_FRAME_STARTED;
+          reply = g_variant_new ("(i)", (gint32)pid);
+        }
+      else if (kind == WPOOL_FRAME_REAP)
+        {
+          gint32 pid;
+
+          g_variant_get (request, "(i)", &pid);
+          reply_kind = WPOOL_FRAME_REAPED;
+          reply = g_variant_new ("(i)", (gint32)wpool_process_reap (pid));
+        }
+      else
+        {
+          if (worker_fd >= 0)
+            close (worker_fd);
+          break;
+        }
+
+      if (!wpool_frame_write (control_fd, reply_kind, g_steal_pointer (&reply), NULL))
+        break;
+    }
+
+  /* The pool is gone: its workers see their sockets end as well. */
+  while (waitpid (-1, NULL, 0) > 0 || errno == EINTR)
+    ;
+
+  return 0;
+}
+
 int
 _wpool_worker_main (int    argc,
                     char **argv)
@@ -181,25 +281,30 @@ _wpool_worker_main (int    argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(WpoolTask) task = NULL;
   g_autoptr(GVariant) shared_objects = NULL;
-  g_autoptr(WpoolWorker) worker = NULL;
   struct stat st;
+  const char *mode = "worker";
   int fd = -1;
   int progress_fd = -1;
-  gint *progress;
+  gint *progress = NULL;
   gsize progress_size = 0;
   guint id = 0;
+  gboolean server;
   int status;
 
   for (int i = 1; i < argc; i++)
     {
-      if (g_str_has_prefix (argv[i], "--socket-fd="))
+      if (g_str_has_prefix (argv[i], "--mode="))
+        mode = argv[i] + strlen ("--mode=");
+      else if (g_str_has_prefix (argv[i], "--socket-fd="))
         fd = atoi (argv[i] + strlen ("--socket-fd="));
       else if (g_str_has_prefix (argv[i], "--progress-fd="))
         progress_fd = atoi (argv[i] + strlen ("--progress-fd="));
     }
 
   /* Nothing to do but for a pool, which hands over a socket. */
-  if (fd < 0 || progress_fd < 0 || fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode))
+  server = g_str_equal (mode, "server");
+  if ((!server && !g_str_equal (mode, "worker")) ||
+      fd < 0 || progress_fd < 0 || fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode))
     {
       fprintf (stderr, "wpool-worker: libwpool starts this program for its SPAWN and FORKSERVER "
                        "pools; it does nothing on its own\n");
@@ -207,7 +312,8 @@ _wpool_worker_main (int    argc,
     }
 
   if (!receive_setup (fd, &id, &task, &shared_objects, &error) ||
-      !(progress = map_progress (progress_fd, id, &progress_size)))
+      !(progress = map_progress (progress_fd, &progress_size)) ||
+      (!server && (id + 1) * sizeof (gint) > progress_size))
     {
       wpool_frame_write (fd, WPOOL_FRAME_READY,
                          g_variant_new ("(s)", error ? error->message : "Cannot map the progress page"),
@@ -216,12 +322,20 @@ _wpool_worker_main (int    argc,
     }
   close (progress_fd);
 
-  worker = wpool_worker_new (id, shared_objects, NULL);
-
   if (!wpool_frame_write (fd, WPOOL_FRAME_READY, g_variant_new ("(s)", ""), &error))
     return 1;
 
-  status = wpool_serve (worker, task, fd, &progress[id]);
+  if (server)
+    {
+      status = serve_forks (fd, shared_objects, progress, progress_size / sizeof (gint));
+    }
+  else
+    {
+      g_autoptr(WpoolWorker) worker = wpool_worker_new (id, shared_objects, NULL);
+
+      status = wpool_serve (worker, task, fd, &progress[id]);
+    }
+
   munmap (progress, progress_size);
 
   return status;

@@ -660,6 +660,8 @@ test_map_async_errors (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolPool) forkserver = wpool_pool_new (2, WPOOL_START_METHOD_FORKSERVER);
+  /* A function of this program, which a fork server cannot load. */
+  g_autoptr(WpoolTask) unlocatable = wpool_task_new (square_counting, NULL, NULL);
   g_autoptr(WpoolTask) task = NULL;
   g_autoptr(GError) error = NULL;
   AsyncResult ar = { 0 };
@@ -675,7 +677,7 @@ test_map_async_errors (void)
   async_result_clear (&ar);
 
   ar.done = FALSE;
-  wpool_pool_map_async (forkserver, task, wpool_test_range_doubles (3), NULL, async_done, &ar);
+  wpool_pool_map_async (forkserver, unlocatable, wpool_test_range_doubles (3), NULL, async_done, &ar);
   wpool_test_wait_for (&ar.done);
   g_assert_error (ar.error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
   async_result_clear (&ar);

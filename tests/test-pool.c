@@ -360,30 +360,6 @@ test_pool_shared_data_process_methods (void)
   }
 }
 
-/* FORKSERVER is not implemented yet: a map says so, and nothing silently
- * falls back to another start method. */
-static void
-test_pool_process_methods_not_supported (void)
-{
-  const WpoolStartMethod methods[] = { WPOOL_START_METHOD_FORKSERVER };
-  const char *nicks[] = { "forkserver" };
-
-  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
-    {
-      g_autoptr(WpoolPool) pool = wpool_pool_new (2, methods[i]);
-      g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
-      g_autofree char *expected = g_strdup_printf ("“%s” is not implemented", nicks[i]);
-      guint base_threads = wpool_test_count_threads ();
-
-      wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (4), NULL,
-                                   WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, expected);
-      wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (4), NULL,
-                                   WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "THREADING, FORK and SPAWN can run maps");
-      g_assert_false (wpool_pool_get_workers_running (pool));
-      g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
-    }
-}
-
 static void
 test_pool_enums_and_error (void)
 {
@@ -418,7 +394,6 @@ main (int   argc,
   g_test_add_func ("/pool/shared-objects/property-refused", test_pool_shared_objects_property_refused);
   g_test_add_func ("/pool/shared-data", test_pool_shared_data);
   g_test_add_func ("/pool/shared-data/process-methods", test_pool_shared_data_process_methods);
-  g_test_add_func ("/pool/process-methods-not-supported", test_pool_process_methods_not_supported);
   g_test_add_func ("/pool/enums-and-error", test_pool_enums_and_error);
 
   return g_test_run ();

@@ -155,7 +155,7 @@ class TestPool(unittest.TestCase):
         with self.assertRaises(TypeError):
             Wpool.Task.new(42)
 
-    def test_process_start_method_not_supported(self):
+    def test_python_function_needs_a_forked_or_threaded_worker(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORKSERVER)
         with self.assertRaises(GLib.Error) as caught:
             pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)

@@ -6,11 +6,29 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "wpool-test-util.h"
 
 #define IS_PROCESS(method) ((method) != WPOOL_START_METHOD_THREADING)
+
+/* The processes a pool of @n_jobs adds to this one's children: its
+ * workers, or the fork server whose children they are. */
+static guint
+expected_children (WpoolStartMethod method,
+                   guint            n_jobs)
+{
+  switch (method)
+    {
+    case WPOOL_START_METHOD_THREADING:
+      return 0;
+    case WPOOL_START_METHOD_FORKSERVER:
+      return 1;
+    default:
+      return n_jobs;
+    }
+}
 
 /* Under valgrind a worker process's exit status is valgrind's, and its
  * memory is mostly valgrind's own. */
@@ -68,7 +86,8 @@ test_results (gconstpointer data)
  * it finds the shared objects' data. THREADING: this process, the
  * caller's buffer. FORK: other processes, each at the caller's address
  * (copy-on-write). SPAWN: other processes, each at one address of its
- * own for all its tasks (copied once per worker, not per task). */
+ * own for all its tasks (copied once per worker, not per task).
+ * FORKSERVER: other processes, all at the server's one copy. */
 static void
 test_shared_objects_where (gconstpointer data)
 {
@@ -80,6 +99,7 @@ test_shared_objects_where (gconstpointer data)
   g_autoptr(GHashTable) pids = g_hash_table_new (NULL, NULL);
   g_autoptr(GError) error = NULL;
   guint64 caller_address = (guint64)(gsize)g_variant_get_data (dataset);
+  guint64 server_address = 0;
   GVariantIter iter;
   guint32 id;
   guint32 pid;
@@ -109,6 +129,14 @@ test_shared_objects_where (gconstpointer data)
           g_assert_cmpuint (address, !=, caller_address);
           if (g_hash_table_lookup_extended (pids, GUINT_TO_POINTER (pid), NULL, &seen))
             g_assert_cmpuint ((gsize)seen, ==, (gsize)address);
+        }
+      else if (method == WPOOL_START_METHOD_FORKSERVER)
+        {
+          /* The server's one copy, shared by every worker. */
+          g_assert_cmpuint (address, !=, caller_address);
+          if (server_address == 0)
+            server_address = address;
+          g_assert_cmpuint (address, ==, server_address);
         }
       else
         {
@@ -226,8 +254,7 @@ test_keep_alive (gconstpointer data)
   wpool_pool_set_keep_alive (pool, TRUE);
   first = wpool_pool_map (pool, task, wpool_test_range_doubles (64), NULL, &error);
   g_assert_no_error (error);
-  if (IS_PROCESS (method))
-    g_assert_cmpuint (wpool_test_count_children (), ==, base_children + 2);
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children + expected_children (method, 2));
 
   g_assert_false (wpool_pool_set_shared_objects (pool, g_variant_new_string ("changed"), &error));
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
@@ -297,7 +324,8 @@ test_worker_death (gconstpointer data)
       results = wpool_pool_map (pool, task, g_variant_new_strv (items, 3), NULL, &error);
       g_assert_no_error (error);
       wpool_test_assert_variant (results, g_variant_new_parsed ("['a', 'b', 'c']"));
-      g_assert_cmpuint (wpool_test_count_children (), ==, base_children + 2);
+      g_assert_cmpuint (wpool_test_count_children (), ==,
+                        base_children + expected_children (GPOINTER_TO_INT (data), 2));
     }
 }
 
@@ -444,6 +472,7 @@ main (int   argc,
     { WPOOL_START_METHOD_THREADING, "threading" },
     { WPOOL_START_METHOD_FORK, "fork" },
     { WPOOL_START_METHOD_SPAWN, "spawn" },
+    { WPOOL_START_METHOD_FORKSERVER, "forkserver" },
   };
   const struct { const char *name; GTestDataFunc func; gboolean process_only; } tests[] = {
     { "results", test_results, FALSE },
@@ -459,6 +488,10 @@ main (int   argc,
   };
 
   g_test_init (&argc, &argv, NULL);
+
+  /* Workers orphaned by their fork server come to this process, and are
+   * counted as left over. */
+  prctl (PR_SET_CHILD_SUBREAPER, 1);
 
   for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
     for (guint t = 0; t < G_N_ELEMENTS (tests); t++)
