@@ -79,11 +79,9 @@ wpool_backend_set_property (GObject      *object,
       break;
 
     case PROP_SHARED_OBJECTS:
-      /* Serialized here, once, before any worker starts: a GVariant in
-       * tree form serializes on first use, which would give every forked
-       * worker its own copy and make threads contend for its lock. */
-      if ((priv->shared_objects = g_value_dup_variant (value)))
-        g_variant_get_data (priv->shared_objects);
+      /* Left as they are: serializing a tuple built of big children would
+       * copy them all, where reaching a child copies nothing. */
+      priv->shared_objects = g_value_dup_variant (value);
       break;
 
     case PROP_SHARED_DATA:

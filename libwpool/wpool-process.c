@@ -198,8 +198,35 @@ wpool_process_spawn_helper (int          socket_fd,
   return subprocess;
 }
 
+/* Several shared objects travel as a tuple, typically of big datasets:
+ * its members go one by one, each from its own buffer, since serializing
+ * the tuple would copy them all into a new one. */
+static gboolean
+send_shared_objects (int        fd,
+                     GVariant  *shared_objects,
+                     GError   **error)
+{
+  gsize n = g_variant_is_of_type (shared_objects, G_VARIANT_TYPE_TUPLE) ? g_variant_n_children (shared_objects) : 0;
+
+  if (n == 0)
+    return wpool_frame_write_data (fd, WPOOL_FRAME_SHARED_OBJECTS,
+                                   g_variant_get_data (shared_objects), g_variant_get_size (shared_objects),
+                                   error);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) member = g_variant_get_child_value (shared_objects, i);
+
+      if (!wpool_frame_write_data (fd, WPOOL_FRAME_SHARED_OBJECTS,
+                                   g_variant_get_data (member), g_variant_get_size (member), error))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
 /* Tells a started helper its id and its task, sends it the shared objects
- * once, from their own buffer, and waits until it is ready. */
+ * once, from their own buffers, and waits until it is ready. */
 gboolean
 wpool_process_setup (int          fd,
                      guint        id,
@@ -218,10 +245,7 @@ wpool_process_setup (int          fd,
                           error))
     return FALSE;
 
-  if (shared_objects != NULL &&
-      !wpool_frame_write_data (fd, WPOOL_FRAME_SHARED_OBJECTS,
-                               g_variant_get_data (shared_objects), g_variant_get_size (shared_objects),
-                               error))
+  if (shared_objects != NULL && !send_shared_objects (fd, shared_objects, error))
     return FALSE;
 
   if (!(ready = wpool_frame_read (fd, &kind, error)) || kind != WPOOL_FRAME_READY)

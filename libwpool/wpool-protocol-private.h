@@ -26,7 +26,8 @@ typedef enum
    * module and symbol, the shared objects' type ("" for none) */
   WPOOL_FRAME_SETUP,
   /* pool → spawned worker, after SETUP when there are shared objects:
-   * their serialized data, of the type SETUP gave */
+   * their serialized data, of the type SETUP gave; for a tuple, one frame
+   * per member */
   WPOOL_FRAME_SHARED_OBJECTS,
   /* spawned worker → pool, "(s)": "" once it is ready to serve, else why
    * it cannot */

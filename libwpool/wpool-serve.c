@@ -115,6 +115,46 @@ wpool_serve (WpoolWorker *worker,
     }
 }
 
+static GVariant *
+receive_one (int                 fd,
+             const GVariantType *type,
+             GError            **error)
+{
+  g_autoptr(GBytes) data = NULL;
+  WpoolFrameKind kind = 0;
+
+  if (!(data = wpool_frame_read_data (fd, &kind, error)) || kind != WPOOL_FRAME_SHARED_OBJECTS)
+    return NULL;
+
+  /* This process's one copy: the frame's own buffer. */
+  return g_variant_new_from_bytes (type, data, FALSE);
+}
+
+/* The shared objects, or the members of a tuple one by one, as
+ * send_shared_objects() sent them. */
+static GVariant *
+receive_shared_objects (int                 fd,
+                        const GVariantType *type,
+                        GError            **error)
+{
+  g_autoptr(GPtrArray) members = NULL;
+
+  if (!g_variant_type_is_tuple (type) || g_variant_type_n_items (type) == 0)
+    return receive_one (fd, type, error);
+
+  members = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  for (const GVariantType *member = g_variant_type_first (type); member != NULL; member = g_variant_type_next (member))
+    {
+      GVariant *value = receive_one (fd, member, error);
+
+      if (value == NULL)
+        return NULL;
+      g_ptr_array_add (members, g_variant_ref_sink (value));
+    }
+
+  return g_variant_ref_sink (g_variant_new_tuple ((GVariant **)members->pdata, members->len));
+}
+
 /* What a pool sends a spawned worker before the first chunk: its id, its
  * task, and the shared objects, once. */
 static gboolean
@@ -139,21 +179,13 @@ receive_setup (int            fd,
 
   g_variant_get (setup, "(u&s&s&s)", id, &module_path, &symbol, &shared_type);
 
-  if (*shared_type != '\0')
+  if (*shared_type != '\0' &&
+      (!g_variant_type_string_is_valid (shared_type) ||
+       !(*shared_objects = receive_shared_objects (fd, G_VARIANT_TYPE (shared_type), error))))
     {
-      g_autoptr(GBytes) data = NULL;
-
-      if (!g_variant_type_string_is_valid (shared_type) ||
-          !(data = wpool_frame_read_data (fd, &kind, error)) ||
-          kind != WPOOL_FRAME_SHARED_OBJECTS)
-        {
-          if (error != NULL && *error == NULL)
-            g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Expected the shared objects");
-          return FALSE;
-        }
-
-      /* The one copy of this worker: the frame's own buffer. */
-      *shared_objects = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (shared_type), data, FALSE));
+      if (error != NULL && *error == NULL)
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Expected the shared objects");
+      return FALSE;
     }
 
   return (*task = wpool_task_new_for_symbol (module_path, symbol, error)) != NULL;

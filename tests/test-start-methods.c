@@ -105,7 +105,9 @@ test_shared_objects_where (gconstpointer data)
   guint32 pid;
   guint64 address;
 
-  g_assert_true (wpool_pool_set_shared_objects (pool, dataset, NULL));
+  /* Several objects as one tuple, built around the dataset: its members
+   * must reach the workers as they are, not serialized into a copy. */
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new ("(@ads)", dataset, "label"), NULL));
   wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uut)"));
   wpool_pool_set_chunk_size (pool, 1);
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (200), NULL, &error);

@@ -105,7 +105,8 @@ wpool_test_sleep_ms (WpoolWorker  *worker,
 }
 
 /* any → (uut): the worker's id, its process id, and the address of the
- * shared objects' data as the worker sees it. */
+ * shared objects' data as the worker sees it; of a tuple's first member,
+ * reached as a task should, without serializing the tuple. */
 GVariant *
 wpool_test_whoami (WpoolWorker  *worker,
                    GVariant     *shared_objects,
@@ -113,7 +114,14 @@ wpool_test_whoami (WpoolWorker  *worker,
                    gpointer      user_data,
                    GError      **error)
 {
-  gconstpointer data = shared_objects ? g_variant_get_data (shared_objects) : NULL;
+  g_autoptr(GVariant) first = NULL;
+  gconstpointer data = NULL;
+
+  if (shared_objects != NULL && g_variant_is_of_type (shared_objects, G_VARIANT_TYPE_TUPLE) &&
+      g_variant_n_children (shared_objects) > 0)
+    data = g_variant_get_data ((first = g_variant_get_child_value (shared_objects, 0)));
+  else if (shared_objects != NULL)
+    data = g_variant_get_data (shared_objects);
 
   return g_variant_new ("(uut)", wpool_worker_get_id (worker), (guint32)getpid (), (guint64)(gsize)data);
 }

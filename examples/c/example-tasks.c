@@ -1,9 +1,11 @@
-/* example-tasks.c: the task of the shared-dataset examples. The C demo
- * links it; the JavaScript example loads it by symbol, since a JS function
- * cannot run on a worker thread.
+/* example-tasks.c: the task of the shared-dataset examples, built as a
+ * module that every example loads by symbol: so can SPAWN and FORKSERVER
+ * workers, and GJS, which cannot run a JS function on a worker.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+
+#include <unistd.h>
 
 #include "example-tasks.h"
 
@@ -44,5 +46,6 @@ wpool_example_slice_sum (WpoolWorker  *worker,
   for (guint64 i = offset; i < offset + length; i++)
     sum += values[i];
 
-  return g_variant_new ("(utd)", wpool_worker_get_id (worker), (guint64)(gsize)values, sum);
+  return g_variant_new ("(uutd)", wpool_worker_get_id (worker), (guint32)getpid (),
+                        (guint64)(gsize)values, sum);
 }

@@ -12,9 +12,9 @@ G_BEGIN_DECLS
 #define EXAMPLE_EXPORT __attribute__((visibility("default")))
 
 /* Shared objects: (dataset `ad`, label `s`). Item: a slice (offset, length)
- * as `(tt)`. Result: (worker id, address of the dataset as the worker sees
- * it, sum of the slice) as `(utd)`. */
-#define EXAMPLE_SLICE_SUM_RESULT_TYPE "(utd)"
+ * as `(tt)`. Result: (worker id, process id, address of the dataset as the
+ * worker sees it, sum of the slice) as `(uutd)`. */
+#define EXAMPLE_SLICE_SUM_RESULT_TYPE "(uutd)"
 
 EXAMPLE_EXPORT
 GVariant *wpool_example_slice_sum (WpoolWorker  *worker,

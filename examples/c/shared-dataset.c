@@ -1,8 +1,10 @@
 /* shared-dataset.c: the first example of MPIRE's "Shared objects" page in
- * C. A big dataset is given to the pool once as its shared objects, and
- * many tasks read it. Under THREADING every worker reads the caller's own
- * buffer: the demo prints the address each worker sees and the process's
- * RSS, which does not grow by a copy of the dataset.
+ * C, under all four start methods side by side. A big dataset is given to
+ * the pool once, as its shared objects, and 100 tasks on 4 workers read
+ * it. For each start method the demo prints the worker processes, the
+ * address at which each sees the dataset, and the memory each worker adds
+ * (Private_Dirty from /proc/PID/smaps_rollup; for threads, the growth of
+ * this process's RSS).
  *
  *   def task(dataset, x): ...
  *   with WorkerPool(n_jobs=4, shared_objects=dataset, start_method=...) as pool:
@@ -13,22 +15,38 @@
 
 #include <locale.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "example-tasks.h"
 
 #define N_TASKS 100
+#define N_JOBS 4
+
+static double
+kib_field (const char *path,
+           const char *field)
+{
+  g_autofree char *contents = NULL;
+  const char *line;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL) || !(line = strstr (contents, field)))
+    return -1;
+
+  return g_ascii_strtod (line + strlen (field), NULL);
+}
 
 static double
 rss_mib (void)
 {
-  g_autofree char *status = NULL;
-  const char *line;
+  return kib_field ("/proc/self/status", "VmRSS:") / 1024.0;
+}
 
-  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL) ||
-      !(line = strstr (status, "VmRSS:")))
-    return -1;
+static double
+private_dirty_mib (guint32 pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/smaps_rollup", pid);
 
-  return g_ascii_strtod (line + strlen ("VmRSS:"), NULL) / 1024.0;
+  return kib_field (path, "\nPrivate_Dirty:") / 1024.0;
 }
 
 static GVariant *
@@ -65,91 +83,147 @@ start_method_name (WpoolStartMethod start_method)
   return g_enum_get_value (klass, start_method)->value_nick;
 }
 
+static char *
+module_path (const char *argv0)
+{
+  const char *path = g_getenv ("WPOOL_EXAMPLE_MODULE");
+  g_autofree char *dir = NULL;
+
+  if (path != NULL)
+    return g_strdup (path);
+
+  /* Built beside this program. */
+  dir = g_path_get_dirname (argv0);
+  return g_build_filename (dir, "libwpool-example-tasks.so", NULL);
+}
+
+/* One map of the 100 tasks; prints what each worker saw. FALSE if a
+ * worker saw the dataset where the start method says it must not. */
+static gboolean
+run (WpoolStartMethod  start_method,
+     WpoolTask        *task,
+     GVariant         *shared_objects,
+     gconstpointer     caller_address,
+     gsize             n_values)
+{
+  g_autoptr(WpoolPool) pool = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  double dataset_mib = n_values * sizeof (double) / 1048576.0;
+  double rss_before = rss_mib ();
+  guint32 pids[N_JOBS] = { 0 };
+  guint64 addresses[N_JOBS] = { 0 };
+  guint tasks[N_JOBS] = { 0 };
+  GVariantIter iter;
+  guint32 worker_id;
+  guint32 pid;
+  guint64 address;
+  double slice_sum;
+  double total = 0;
+  gboolean ok = TRUE;
+
+  /* Kept alive, so that the workers' memory can be read after the map. */
+  pool = g_object_new (WPOOL_TYPE_POOL,
+                       "n-jobs", N_JOBS,
+                       "start-method", start_method,
+                       "shared-objects", shared_objects,
+                       "keep-alive", TRUE,
+                       NULL);
+
+  g_print ("start method %s:\n", start_method_name (start_method));
+  if (!(results = wpool_pool_map (pool, task, make_slices (n_values), NULL, &error)))
+    {
+      g_print ("  %s\n\n", error->message);
+      return FALSE;
+    }
+
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "(uutd)", &worker_id, &pid, &address, &slice_sum))
+    {
+      /* One process and one address per worker, for all its tasks. */
+      if ((pids[worker_id] != 0 && pids[worker_id] != pid) ||
+          (addresses[worker_id] != 0 && addresses[worker_id] != address))
+        ok = FALSE;
+
+      pids[worker_id] = pid;
+      addresses[worker_id] = address;
+      tasks[worker_id]++;
+      total += slice_sum;
+    }
+
+  for (guint w = 0; w < N_JOBS; w++)
+    {
+      gboolean callers = addresses[w] == (guint64)(gsize)caller_address;
+
+      if (pids[w] == 0)
+        {
+          g_print ("  worker %u: no task\n", w);
+          continue;
+        }
+
+      if (pids[w] == (guint32)getpid ())
+        g_print ("  worker %u: %3u tasks, this process (pid %u), dataset at 0x%" G_GINT64_MODIFIER "x (%s)\n",
+                 w, tasks[w], pids[w], addresses[w], callers ? "the caller's: no copy" : "a copy");
+      else
+        g_print ("  worker %u: %3u tasks, pid %u, dataset at 0x%" G_GINT64_MODIFIER "x (%s), "
+                 "private memory %.1f MiB\n",
+                 w, tasks[w], pids[w], addresses[w],
+                 callers ? "the caller's, copy-on-write" :
+                 start_method == WPOOL_START_METHOD_FORKSERVER ? "the server's, copy-on-write" : "its own copy",
+                 private_dirty_mib (pids[w]));
+
+      /* THREADING and FORK read the caller's buffer; SPAWN and FORKSERVER
+       * a copy, one per worker or one in the server. */
+      if (callers != (start_method == WPOOL_START_METHOD_THREADING ||
+                      start_method == WPOOL_START_METHOD_FORK))
+        ok = FALSE;
+    }
+
+  if (start_method == WPOOL_START_METHOD_THREADING)
+    g_print ("  this process's RSS grew by %.1f MiB during the map\n", rss_mib () - rss_before);
+  else if (start_method == WPOOL_START_METHOD_FORKSERVER)
+    g_print ("  the fork server holds the one copy of the %.0f MiB dataset\n", dataset_mib);
+
+  g_print ("  sum of the dataset: %.0f\n\n", total);
+
+  return ok;
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   gsize n_values = (argc > 1 ? g_ascii_strtoull (argv[1], NULL, 10) : 256) * 1024 * 1024 / sizeof (double);
-  g_autoptr(GVariant) dataset = NULL;
-  g_autoptr(GVariant) shared_objects = NULL;
-  g_autoptr(WpoolTask) task = wpool_task_new (wpool_example_slice_sum, NULL, NULL);
   const WpoolStartMethod start_methods[] = {
     WPOOL_START_METHOD_THREADING, WPOOL_START_METHOD_FORK,
     WPOOL_START_METHOD_FORKSERVER, WPOOL_START_METHOD_SPAWN,
   };
-  double rss_before;
-  double rss_with_dataset;
-  gconstpointer caller_address;
+  g_autofree char *module = module_path (argv[0]);
+  g_autoptr(GVariant) dataset = NULL;
+  g_autoptr(GVariant) shared_objects = NULL;
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GError) error = NULL;
   int status = EXIT_SUCCESS;
 
   setlocale (LC_ALL, "");
 
-  rss_before = rss_mib ();
-  dataset = g_variant_ref_sink (make_dataset (n_values));
-  shared_objects = g_variant_ref_sink (g_variant_new ("(@ads)", dataset, "a big dataset"));
-  rss_with_dataset = rss_mib ();
-  caller_address = g_variant_get_data (dataset);
+  if (!(task = wpool_task_new_for_symbol (module, "wpool_example_slice_sum", &error)))
+    {
+      g_printerr ("%s\n", error->message);
+      return EXIT_FAILURE;
+    }
   wpool_task_set_result_type (task, G_VARIANT_TYPE (EXAMPLE_SLICE_SUM_RESULT_TYPE));
 
-  g_print ("libwpool %s — shared objects demo\n", WPOOL_VERSION_S);
-  g_print ("dataset: %" G_GSIZE_FORMAT " doubles (%.0f MiB) at %p in the caller\n",
-           n_values, n_values * sizeof (double) / 1048576.0, caller_address);
-  g_print ("RSS: %.1f MiB before the dataset, %.1f MiB with it\n\n", rss_before, rss_with_dataset);
+  g_print ("libwpool %s — shared objects demo, %u workers, %u tasks\n", WPOOL_VERSION_S, N_JOBS, N_TASKS);
+  g_print ("RSS before the dataset: %.1f MiB\n", rss_mib ());
+  dataset = g_variant_ref_sink (make_dataset (n_values));
+  shared_objects = g_variant_ref_sink (g_variant_new ("(@ads)", dataset, "a big dataset"));
+  g_print ("dataset: %" G_GSIZE_FORMAT " doubles (%.0f MiB) at %p in the caller (pid %d); RSS %.1f MiB\n\n",
+           n_values, n_values * sizeof (double) / 1048576.0, g_variant_get_data (dataset), getpid (), rss_mib ());
 
   for (guint m = 0; m < G_N_ELEMENTS (start_methods); m++)
-    {
-      g_autoptr(WpoolPool) pool = NULL;
-      g_autoptr(GVariant) results = NULL;
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GHashTable) addresses = g_hash_table_new (NULL, NULL);
-      guint tasks_per_worker[4] = { 0 };
-      GVariantIter iter;
-      guint32 worker_id;
-      guint64 address;
-      double slice_sum;
-      double total = 0;
-      double rss_after;
-
-      pool = g_object_new (WPOOL_TYPE_POOL,
-                           "n-jobs", 4,
-                           "start-method", start_methods[m],
-                           "shared-objects", shared_objects,
-                           NULL);
-
-      g_print ("start method %s:\n", start_method_name (start_methods[m]));
-      results = wpool_pool_map (pool, task, make_slices (n_values), NULL, &error);
-      rss_after = rss_mib ();
-
-      if (results == NULL)
-        {
-          g_print ("  %s\n\n", error->message);
-          /* Only THREADING is implemented so far; anything else is a bug. */
-          if (!g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED))
-            status = EXIT_FAILURE;
-          continue;
-        }
-
-      g_variant_iter_init (&iter, results);
-      while (g_variant_iter_next (&iter, "(utd)", &worker_id, &address, &slice_sum))
-        {
-          g_hash_table_add (addresses, GSIZE_TO_POINTER ((gsize)address));
-          tasks_per_worker[worker_id]++;
-          total += slice_sum;
-        }
-
-      g_print ("  %u tasks; per worker: %u, %u, %u, %u\n", N_TASKS,
-               tasks_per_worker[0], tasks_per_worker[1], tasks_per_worker[2], tasks_per_worker[3]);
-      g_print ("  dataset addresses seen by the workers: %u distinct, %s the caller's\n",
-               g_hash_table_size (addresses),
-               g_hash_table_size (addresses) == 1 &&
-               g_hash_table_contains (addresses, caller_address) ? "all equal to" : "NOT");
-      g_print ("  sum of the dataset: %.0f\n", total);
-      g_print ("  RSS after the map: %.1f MiB (%+.1f MiB): no copy of the %.0f MiB dataset\n\n",
-               rss_after, rss_after - rss_with_dataset, n_values * sizeof (double) / 1048576.0);
-
-      if (g_hash_table_size (addresses) != 1 || !g_hash_table_contains (addresses, caller_address))
-        status = EXIT_FAILURE;
-    }
+    if (!run (start_methods[m], task, shared_objects, g_variant_get_data (dataset), n_values))
+      status = EXIT_FAILURE;
 
   return status;
 }

@@ -30,7 +30,7 @@ const pool = new Wpool.Pool({
 });
 
 const task = Wpool.Task.new_for_symbol(module, 'wpool_example_slice_sum');
-task.set_result_type(new GLib.VariantType('(utd)'));
+task.set_result_type(new GLib.VariantType('(uutd)'));
 
 const perTask = nValues / nTasks;
 const slices = new GLib.Variant('a(tt)',
@@ -40,12 +40,12 @@ const loop = new GLib.MainLoop(null, false);
 let status = 0;
 pool.map_async(task, slices, null).then(results => {
     const rows = results.deepUnpack();
-    const addresses = new Set(rows.map(([, address]) => address));
+    const addresses = new Set(rows.map(([, , address]) => address));
     const perWorker = [0, 0, 0, 0];
     rows.forEach(([worker]) => perWorker[worker]++);
     print(`JS: ${rows.length} tasks; per worker: ${perWorker.join(', ')}`);
     print(`JS: dataset addresses seen by the workers: ${addresses.size} distinct`);
-    print(`JS: sum of the dataset: ${rows.reduce((sum, [, , s]) => sum + s, 0)}`);
+    print(`JS: sum of the dataset: ${rows.reduce((sum, [, , , s]) => sum + s, 0)}`);
 }).catch(error => {
     printerr(`JS: ${error.message}`);
     status = 1;
