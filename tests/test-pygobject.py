@@ -282,6 +282,57 @@ class TestFork(unittest.TestCase):
         self.assertNotIn(os.getpid(), results.unpack())
 
 
+class TestStartMethods(unittest.TestCase):
+    """MPIRE's shared-objects semantics, measured from Python for every start
+    method: which process runs each task, and where it sees the dataset."""
+
+    dataset = GLib.Variant('ad', [float(x) for x in range(1 << 14)])
+
+    def whoami(self, start_method, keep_alive=False, n_maps=1):
+        dataset = self.dataset
+        pool = Wpool.Pool(n_jobs=2, start_method=start_method, chunk_size=1, keep_alive=keep_alive,
+                          shared_objects=GLib.Variant.new_tuple(dataset, GLib.Variant('s', 'label')))
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_whoami')
+        task.set_result_type(GLib.VariantType.new('(uut)'))
+        maps = [pool.map(task, GLib.Variant('au', range(100)), None).unpack() for _ in range(n_maps)]
+        return maps[0] if n_maps == 1 else maps
+
+    def test_where(self):
+        threading_rows = self.whoami(Wpool.StartMethod.THREADING)
+        caller_addresses = {address for _, _, address in threading_rows}
+        self.assertEqual({pid for _, pid, _ in threading_rows}, {os.getpid()})
+        self.assertEqual(len(caller_addresses), 1)
+
+        # FORK: other processes, at the caller's address (copy-on-write).
+        rows = self.whoami(Wpool.StartMethod.FORK)
+        self.assertNotIn(os.getpid(), {pid for _, pid, _ in rows})
+        self.assertEqual({address for _, _, address in rows}, caller_addresses)
+
+        # FORKSERVER: other processes, all at the server's one copy.
+        rows = self.whoami(Wpool.StartMethod.FORKSERVER)
+        self.assertNotIn(os.getpid(), {pid for _, pid, _ in rows})
+        self.assertEqual(len({address for _, _, address in rows}), 1)
+        self.assertNotEqual({address for _, _, address in rows}, caller_addresses)
+
+        # SPAWN: each process at one address of its own for all its tasks.
+        rows = self.whoami(Wpool.StartMethod.SPAWN)
+        by_pid = {}
+        for _, pid, address in rows:
+            by_pid.setdefault(pid, set()).add(address)
+        self.assertNotIn(os.getpid(), by_pid)
+        self.assertTrue(all(len(addresses) == 1 for addresses in by_pid.values()))
+
+    def test_keep_alive_reuses_the_processes(self):
+        for start_method in (Wpool.StartMethod.FORK, Wpool.StartMethod.SPAWN, Wpool.StartMethod.FORKSERVER):
+            first, second = self.whoami(start_method, keep_alive=True, n_maps=2)
+            # Each worker id is served by one process, the same in both maps.
+            first_pids = dict((worker_id, pid) for worker_id, pid, _ in first)
+            second_pids = dict((worker_id, pid) for worker_id, pid, _ in second)
+            for worker_id, pid in second_pids.items():
+                if worker_id in first_pids:
+                    self.assertEqual(first_pids[worker_id], pid, start_method)
+            self.assertNotIn(os.getpid(), first_pids.values())
+
 class TestSpawn(unittest.TestCase):
     def test_python_function_refused(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)
