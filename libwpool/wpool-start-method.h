@@ -16,20 +16,26 @@ G_BEGIN_DECLS
 /**
  * WpoolStartMethod:
  * @WPOOL_START_METHOD_FORK: workers are fork()ed from the calling process
- *   at the first map; they see the shared objects copy-on-write
- * @WPOOL_START_METHOD_FORKSERVER: a clean server process receives the shared
- *   objects once and forks the workers from itself
+ *   at the first map; they see the shared objects copy-on-write, at the
+ *   caller's own addresses, and can run any task
+ * @WPOOL_START_METHOD_FORKSERVER: a clean server process, started with the
+ *   `wpool-worker` helper, receives the shared objects once and forks the
+ *   workers, which share its one copy copy-on-write; safe in a threaded
+ *   caller. Tasks must be findable by a new process, as with SPAWN
  * @WPOOL_START_METHOD_SPAWN: every worker is a fresh `wpool-worker` process;
- *   the shared objects are sent to it once, at its start
+ *   the shared objects are sent to it once, at its start, never per task.
+ *   Tasks must be findable by a new process: see wpool_task_new_for_symbol()
  * @WPOOL_START_METHOD_THREADING: workers are threads of the calling process;
  *   they read and write the very same shared objects, with no copy
  *
  * How a #WpoolPool starts its workers, and so how the shared objects reach
- * them. See the "Shared objects" guide for the full table.
+ * them. See the "Shared objects" guide for the full table and what each
+ * costs in memory.
  *
- * In this version only %WPOOL_START_METHOD_THREADING runs maps: a map on a
- * pool with a process start method fails with %WPOOL_ERROR_NOT_SUPPORTED.
- * There is no silent fallback to threads.
+ * A worker process that dies while it runs an item fails that map with
+ * %WPOOL_ERROR_WORKER_DIED and is replaced before the next one. Python
+ * functions run under THREADING and FORK, JavaScript functions under
+ * neither: GJS programs use symbol tasks.
  */
 typedef enum
 {

@@ -3,16 +3,18 @@
 #
 # The first example of MPIRE's "Shared objects" page with libwpool from
 # Python: the dataset is given once as the pool's shared objects and every
-# task reads it. Under THREADING all workers see the very same GVariant.
-# (Python tasks on threads run one at a time because of the GIL; FORK
-# brings real parallelism once the process start methods land.)
+# task reads it. Under THREADING all workers see the very same GVariant,
+# and the GIL runs Python tasks one at a time; under FORK each worker is a
+# forked process that sees the dataset copy-on-write, in parallel.
 #
 #   def task(dataset, x): ...
-#   with WorkerPool(n_jobs=4, shared_objects=dataset) as pool:
+#   with WorkerPool(n_jobs=4, shared_objects=dataset, start_method='fork') as pool:
 #       pool.map(task, range(100))
 
 import array
+import os
 import sys
+import time
 
 import gi
 gi.require_version('Wpool', '1')
@@ -34,30 +36,35 @@ def task(worker, shared_objects, x):
     n = dataset.n_children()
     start, end = x.unpack() * n // 100, (x.unpack() + 1) * n // 100
     sampled = sum(dataset.get_child_value(i).get_double() for i in range(start, end, 100))
-    return GLib.Variant('(ud)', (worker.get_id(), sampled))
+    return GLib.Variant('(uud)', (worker.get_id(), os.getpid(), sampled))
 
 
 def main():
-    n_values = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    n_values = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
     before = rss_mib()
     values = array.array('d', (float(i % 1000) for i in range(n_values)))
     dataset = GLib.Variant.new_from_bytes(GLib.VariantType.new('ad'), GLib.Bytes.new(values.tobytes()), True)
     shared_objects = GLib.Variant.new_tuple(dataset, GLib.Variant('s', 'a big dataset'))
-    with_dataset = rss_mib()
+    print('Python: {} values; RSS {:.1f} MiB before the dataset, {:.1f} MiB with it'.format(
+        n_values, before, rss_mib()))
 
-    pool = Wpool.Pool(n_jobs=4, start_method=Wpool.StartMethod.THREADING,
-                      shared_objects=shared_objects)
     wpool_task = Wpool.Task.new(task)
-    wpool_task.set_result_type(GLib.VariantType.new('(ud)'))
-    results = pool.map(wpool_task, GLib.Variant('au', range(100)), None).unpack()
+    wpool_task.set_result_type(GLib.VariantType.new('(uud)'))
 
-    per_worker = [0] * pool.props.n_jobs
-    for worker_id, _ in results:
-        per_worker[worker_id] += 1
-    print('Python: {} tasks over {} values; per worker: {}'.format(len(results), n_values, per_worker))
-    print('Python: sampled sum {:.0f}'.format(sum(s for _, s in results)))
-    print('Python: RSS {:.1f} MiB before the dataset, {:.1f} MiB with it, {:.1f} MiB after the map'.format(
-        before, with_dataset, rss_mib()))
+    for start_method in (Wpool.StartMethod.THREADING, Wpool.StartMethod.FORK):
+        pool = Wpool.Pool(n_jobs=4, start_method=start_method, shared_objects=shared_objects)
+        started = time.monotonic()
+        results = pool.map(wpool_task, GLib.Variant('au', range(100)), None).unpack()
+        elapsed = time.monotonic() - started
+
+        per_worker = {}
+        for worker_id, pid, _ in results:
+            per_worker.setdefault((worker_id, pid), 0)
+            per_worker[(worker_id, pid)] += 1
+        print('Python, {}: sampled sum {:.0f} in {:.2f} s; tasks per (worker, pid): {}{}'.format(
+            start_method.value_nick, sum(s for _, _, s in results), elapsed,
+            ', '.join('{}/{}: {}'.format(w, p, n) for (w, p), n in sorted(per_worker.items())),
+            ' (this process)' if all(p == os.getpid() for _, p in per_worker) else ''))
 
 
 if __name__ == '__main__':
