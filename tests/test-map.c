@@ -274,7 +274,7 @@ test_map_empty (void)
   wpool_test_assert_variant (typed, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0));
 
   g_assert_cmpint (counter.n_calls, ==, 0);
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
 }
 
 /* Every chunk size, explicit or automatic, covers every item once. */
@@ -748,7 +748,7 @@ test_map_async_concurrent (void)
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_assert_false (wpool_pool_get_workers_running (pool));
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
 }
 
 /* The callback runs on the thread-default main context of the caller,
@@ -810,7 +810,7 @@ test_map_no_leaks (void)
     }
 
   g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
 }
 
 int

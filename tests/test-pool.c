@@ -174,13 +174,13 @@ test_pool_worker_lifecycle (void)
   g_signal_connect (pool, "notify::workers-running", G_CALLBACK (count_notify), &n_running_notify);
 
   g_assert_false (wpool_pool_get_workers_running (pool));
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
 
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
   g_assert_no_error (error);
   g_clear_pointer (&results, g_variant_unref);
   g_assert_false (wpool_pool_get_workers_running (pool));
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
   g_assert_cmpuint (n_running_notify, ==, 2);
 
   wpool_pool_set_keep_alive (pool, TRUE);
@@ -188,18 +188,18 @@ test_pool_worker_lifecycle (void)
   g_assert_no_error (error);
   g_clear_pointer (&results, g_variant_unref);
   g_assert_true (wpool_pool_get_workers_running (pool));
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads + 3);
+  wpool_test_assert_threads (base_threads + 3);
 
   /* The next map reuses them. */
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
   g_assert_no_error (error);
   g_clear_pointer (&results, g_variant_unref);
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads + 3);
+  wpool_test_assert_threads (base_threads + 3);
   g_assert_cmpuint (n_running_notify, ==, 3);
 
   wpool_pool_set_keep_alive (pool, FALSE);
   g_assert_false (wpool_pool_get_workers_running (pool));
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
   g_assert_cmpuint (n_running_notify, ==, 4);
 }
 
@@ -218,10 +218,10 @@ test_pool_dispose_joins_workers (void)
       wpool_pool_set_keep_alive (pool, TRUE);
       results = wpool_pool_map (pool, task, wpool_test_range_doubles (50), NULL, NULL);
       g_assert_nonnull (results);
-      g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads + 4);
+      wpool_test_assert_threads (base_threads + 4);
     }
 
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
   g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
 }
 

@@ -360,7 +360,7 @@ test_no_leftovers (gconstpointer data)
     }
 
   g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
-  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+  wpool_test_assert_threads (base_threads);
   g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
 }
 

@@ -29,10 +29,39 @@ wpool_test_count_fds (void)
   return count_entries ("/proc/self/fd") - 1;
 }
 
+static guint
+count_threads_now (void)
+{
+  return count_entries ("/proc/self/task");
+}
+
+/* Once the count held for 20 ms: a thread just joined may still be
+ * listed for a moment while it exits. */
 guint
 wpool_test_count_threads (void)
 {
-  return count_entries ("/proc/self/task");
+  guint count = count_threads_now ();
+
+  for (guint steady = 0; steady < 4; )
+    {
+      guint now;
+
+      g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+      now = count_threads_now ();
+      steady = now == count ? steady + 1 : 0;
+      count = now;
+    }
+
+  return count;
+}
+
+void
+wpool_test_assert_threads (guint expected)
+{
+  for (guint tries = 0; tries < 400 && count_threads_now () != expected; tries++)
+    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+
+  g_assert_cmpuint (count_threads_now (), ==, expected);
 }
 
 guint

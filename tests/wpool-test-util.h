@@ -12,6 +12,9 @@ G_BEGIN_DECLS
 /* Entries of a /proc/self directory: open fds, threads. */
 guint      wpool_test_count_fds      (void);
 guint      wpool_test_count_threads  (void);
+/* Asserts that this process has @expected threads once exiting ones are
+ * gone: a joined thread may still be listed in /proc for a moment. */
+void       wpool_test_assert_threads (guint expected);
 /* Processes whose parent is this one, zombies included. */
 guint      wpool_test_count_children (void);
 /* Private_Dirty of @pid from /proc/PID/smaps_rollup, in KiB. */
