@@ -466,6 +466,92 @@ test_async (gconstpointer data)
   g_assert_cmpuint (g_variant_n_children (results), ==, 100);
 }
 
+/* Maps queue up on the same workers; a map with another task while the
+ * worker processes run one is refused rather than mixed. */
+static void
+test_concurrent_maps (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) square = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolTask) other = wpool_test_module_task ("wpool_test_square");
+  GVariant *results[4] = { NULL };
+
+  wpool_task_set_result_type (square, G_VARIANT_TYPE_DOUBLE);
+  wpool_task_set_result_type (other, G_VARIANT_TYPE_DOUBLE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    wpool_pool_map_async (pool, square, wpool_test_range_doubles (100 * (i + 1)), NULL,
+                          async_done, &results[i]);
+
+  if (IS_PROCESS (method))
+    wpool_test_assert_map_fails (pool, other, wpool_test_range_doubles (3), NULL,
+                                 WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING, "another task");
+
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    {
+      gsize n;
+      const double *values;
+
+      while (results[i] == NULL)
+        g_main_context_iteration (NULL, TRUE);
+
+      values = g_variant_get_fixed_array (results[i], &n, sizeof (double));
+      g_assert_cmpuint (n, ==, 100 * (i + 1));
+      g_assert_cmpfloat (values[n - 1], ==, (double)(n - 1) * (n - 1));
+      g_variant_unref (results[i]);
+    }
+}
+
+/* FORK's copy-on-write, for the C pointer shared with set_shared_data():
+ * each worker reads the caller's memory and writes into its own copy. */
+static GVariant *
+read_and_scribble (WpoolWorker  *worker,
+                   GVariant     *shared_objects,
+                   GVariant     *item,
+                   gpointer      user_data,
+                   GError      **error)
+{
+  guint32 *numbers = wpool_worker_get_shared_data (worker);
+  guint32 i = g_variant_get_uint32 (item);
+  guint32 seen = numbers[i];
+
+  numbers[i] = 0xdead;
+
+  return g_variant_new_uint32 (seen);
+}
+
+static void
+test_fork_shared_data (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+  g_autoptr(WpoolTask) task = wpool_task_new (read_and_scribble, NULL, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 *numbers = g_new (guint32, 64);
+  guint32 indexes[64];
+  const guint32 *seen;
+  gsize n;
+
+  for (guint i = 0; i < 64; i++)
+    numbers[i] = indexes[i] = i;
+
+  g_assert_true (wpool_pool_set_shared_data (pool, numbers, g_free, &error));
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  results = wpool_pool_map (pool, task,
+                            g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, indexes, 64, sizeof (guint32)),
+                            NULL, &error);
+  g_assert_no_error (error);
+
+  seen = g_variant_get_fixed_array (results, &n, sizeof (guint32));
+  for (guint i = 0; i < 64; i++)
+    {
+      g_assert_cmpuint (seen[i], ==, i);
+      /* The workers' writes stayed in their copies. */
+      g_assert_cmpuint (numbers[i], ==, i);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -487,6 +573,7 @@ main (int   argc,
     { "no-leftovers", test_no_leftovers, FALSE },
     { "memory", test_memory, FALSE },
     { "async", test_async, FALSE },
+    { "concurrent-maps", test_concurrent_maps, FALSE },
   };
 
   g_test_init (&argc, &argv, NULL);
@@ -506,6 +593,8 @@ main (int   argc,
         path = g_strdup_printf ("/%s/%s", methods[m].name, tests[t].name);
         g_test_add_data_func (path, GINT_TO_POINTER (methods[m].method), tests[t].func);
       }
+
+  g_test_add_func ("/fork/shared-data", test_fork_shared_data);
 
   return g_test_run ();
 }
