@@ -5,7 +5,6 @@
 
 #include "config.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -52,13 +51,6 @@ wpool_backend_fork_spawn (WpoolBackendProcess  *self,
   return MAX (pid, 0);
 }
 
-static void
-wpool_backend_fork_kill (WpoolBackendProcess *self,
-                         guint                index)
-{
-  kill (wpool_backend_process_get_pid (self, index), SIGKILL);
-}
-
 static int
 wpool_backend_fork_reap (WpoolBackendProcess *self,
                          guint                index)
@@ -72,7 +64,6 @@ wpool_backend_fork_class_init (WpoolBackendForkClass *klass)
   WpoolBackendProcessClass *process_class = WPOOL_BACKEND_PROCESS_CLASS (klass);
 
   process_class->spawn = wpool_backend_fork_spawn;
-  process_class->kill = wpool_backend_fork_kill;
   process_class->reap = wpool_backend_fork_reap;
 }
 

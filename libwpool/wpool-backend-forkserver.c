@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include "wpool-backend-process-private.h"
@@ -141,13 +140,6 @@ wpool_backend_forkserver_spawn (WpoolBackendProcess  *process,
   return MAX (pid, 0);
 }
 
-static void
-wpool_backend_forkserver_kill (WpoolBackendProcess *process,
-                               guint                index)
-{
-  kill (wpool_backend_process_get_pid (process, index), SIGKILL);
-}
-
 static int
 wpool_backend_forkserver_reap (WpoolBackendProcess *process,
                                guint                index)
@@ -190,7 +182,6 @@ wpool_backend_forkserver_class_init (WpoolBackendForkserverClass *klass)
   backend_class->check_task = wpool_backend_forkserver_check_task;
 
   process_class->spawn = wpool_backend_forkserver_spawn;
-  process_class->kill = wpool_backend_forkserver_kill;
   process_class->reap = wpool_backend_forkserver_reap;
 }
 

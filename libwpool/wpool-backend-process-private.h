@@ -33,7 +33,7 @@ struct _WpoolBackendProcessClass
                  int                   fd,
                  int                   child_fd,
                  GError              **error);
-  /* Kills worker process @index now. */
+  /* Kills worker process @index now; by default, signals its pid. */
   void (*kill)  (WpoolBackendProcess  *self,
                  guint                 index);
   /* Waits for worker process @index, which ended or was told to, and

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -344,6 +345,15 @@ wpool_backend_process_work (WpoolBackend *backend,
     }
 }
 
+/* Workers that the pool, or its fork server, reaps itself: no other
+ * process can have taken their pid in the meantime. */
+static void
+wpool_backend_process_real_kill (WpoolBackendProcess *self,
+                                 guint                index)
+{
+  kill (wpool_backend_process_get_pid (self, index), SIGKILL);
+}
+
 static void
 wpool_backend_process_finalize (GObject *object)
 {
@@ -373,6 +383,8 @@ wpool_backend_process_class_init (WpoolBackendProcessClass *klass)
   backend_class->prepare = wpool_backend_process_prepare;
   backend_class->work = wpool_backend_process_work;
   backend_class->stop_worker = wpool_backend_process_stop_worker;
+
+  klass->kill = wpool_backend_process_real_kill;
 }
 
 static void

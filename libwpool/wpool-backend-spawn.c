@@ -82,6 +82,8 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
   return (GPid)g_ascii_strtoll (g_subprocess_get_identifier (self->processes[index]), NULL, 10);
 }
 
+/* Through GSubprocess, which knows whether GLib reaped the process and
+ * its pid may be another's. */
 static void
 wpool_backend_spawn_kill (WpoolBackendProcess *process,
                           guint                index)

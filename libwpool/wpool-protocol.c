@@ -39,6 +39,17 @@ frame_type_string (WpoolFrameKind kind)
 }
 
 static gboolean
+socket_failed (GError     **error,
+               const char  *what)
+{
+  int errsv = errno;
+
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+               "Cannot %s the worker socket: %s", what, g_strerror (errsv));
+  return FALSE;
+}
+
+static gboolean
 write_all (int            fd,
            gconstpointer  data,
            gsize          size,
@@ -55,13 +66,7 @@ write_all (int            fd,
         continue;
 
       if (n < 0)
-        {
-          int errsv = errno;
-
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                       "Cannot write to the worker socket: %s", g_strerror (errsv));
-          return FALSE;
-        }
+        return socket_failed (error, "write to");
 
       p += n;
       size -= n;
@@ -98,13 +103,7 @@ read_all (int       fd,
         continue;
 
       if (n < 0)
-        {
-          int errsv = errno;
-
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                       "Cannot read from the worker socket: %s", g_strerror (errsv));
-          return FALSE;
-        }
+        return socket_failed (error, "read from");
 
       for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
         if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
@@ -202,13 +201,7 @@ wpool_frame_write_fd (int              fd,
     ;
 
   if (n < 0)
-    {
-      int errsv = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Cannot write to the worker socket: %s", g_strerror (errsv));
-      return FALSE;
-    }
+    return socket_failed (error, "write to");
 
   /* The descriptor went with the first byte; the rest is plain data. */
   return write_all (fd, (const guint8 *)&header + n, sizeof header - n, error) &&

@@ -518,14 +518,6 @@ test_map_cancelled_during (void)
 
 /* Cancelled from another thread while slow items run: the map returns
  * once the running items end, long before the whole map could. */
-static gpointer
-cancel_soon (gpointer data)
-{
-  g_usleep (50 * G_TIME_SPAN_MILLISECOND);
-  g_cancellable_cancel (data);
-  return NULL;
-}
-
 static void
 test_map_cancelled_from_other_thread (void)
 {
@@ -540,7 +532,7 @@ test_map_cancelled_from_other_thread (void)
   wpool_pool_set_chunk_size (pool, 1);
 
   /* 2 000 items of 10 ms on 2 workers: 10 s uncancelled. */
-  canceller = g_thread_new ("canceller", cancel_soon, cancellable);
+  canceller = wpool_test_cancel_later (cancellable, 50);
   g_assert_null (wpool_pool_map (pool, task, wpool_test_repeat_uint32 (2000, 10), cancellable, &error));
   g_thread_join (canceller);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);

@@ -196,14 +196,6 @@ test_errors (gconstpointer data)
   wpool_test_assert_variant (results, g_variant_new_parsed ("[0.0, 1.0, 4.0]"));
 }
 
-static gpointer
-cancel_soon (gpointer data)
-{
-  g_usleep (50 * G_TIME_SPAN_MILLISECOND);
-  g_cancellable_cancel (data);
-  return NULL;
-}
-
 static void
 test_cancel (gconstpointer data)
 {
@@ -217,7 +209,7 @@ test_cancel (gconstpointer data)
   GThread *canceller;
 
   wpool_pool_set_chunk_size (pool, 1);
-  canceller = g_thread_new ("canceller", cancel_soon, cancellable);
+  canceller = wpool_test_cancel_later (cancellable, 50);
   /* 2 000 items of 10 ms on 2 workers: 10 s uncancelled. */
   wpool_test_assert_map_fails (pool, sleeper, wpool_test_repeat_uint32 (2000, 10), cancellable,
                                G_IO_ERROR, G_IO_ERROR_CANCELLED, NULL);

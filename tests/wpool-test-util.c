@@ -129,6 +129,37 @@ wpool_test_repeat_uint32 (guint   n,
   return g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, values, n, sizeof (guint32));
 }
 
+typedef struct
+{
+  GCancellable *cancellable;
+  guint         ms;
+} CancelLater;
+
+static gpointer
+cancel_later_main (gpointer data)
+{
+  CancelLater *later = data;
+
+  g_usleep (later->ms * G_TIME_SPAN_MILLISECOND);
+  g_cancellable_cancel (later->cancellable);
+  g_object_unref (later->cancellable);
+  g_free (later);
+
+  return NULL;
+}
+
+GThread *
+wpool_test_cancel_later (GCancellable *cancellable,
+                         guint         ms)
+{
+  CancelLater *later = g_new (CancelLater, 1);
+
+  later->cancellable = g_object_ref (cancellable);
+  later->ms = ms;
+
+  return g_thread_new ("canceller", cancel_later_main, later);
+}
+
 void
 wpool_test_wait_for (gboolean *flag)
 {

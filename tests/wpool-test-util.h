@@ -26,6 +26,11 @@ GVariant  *wpool_test_range_doubles  (guint n);
 GVariant  *wpool_test_repeat_uint32  (guint n,
                                       guint32 value);
 
+/* Cancels @cancellable @ms milliseconds from now, from another thread,
+ * which the caller joins. */
+GThread   *wpool_test_cancel_later   (GCancellable *cancellable,
+                                      guint         ms);
+
 /* Runs the thread-default main context until *flag is set. */
 void       wpool_test_wait_for       (gboolean *flag);
 
