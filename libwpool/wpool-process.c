@@ -15,7 +15,9 @@
 
 #include "wpool-error.h"
 #include "wpool-process-private.h"
+#include "wpool-lock-private.h"
 #include "wpool-protocol-private.h"
+#include "wpool-shared-array-private.h"
 
 /* Every socket libwpool holds to a worker process, in any pool. A forked
  * child closes them all but its own: a copy of another worker's socket
@@ -225,8 +227,41 @@ send_shared_objects (int        fd,
   return TRUE;
 }
 
+/* The memfd of every shared array and lock among the shared objects, for
+ * the worker to map the very same memory. */
+static gboolean
+send_shared_memory (int        fd,
+                    GVariant  *shared_objects,
+                    GError   **error)
+{
+  g_autoptr(GPtrArray) members = wpool_shared_objects_members (shared_objects);
+
+  for (guint i = 0; i < members->len; i++)
+    {
+      g_autoptr(GObject) object = NULL;
+      WpoolSharedMemory *memory = NULL;
+      const char *kind_name;
+      guint64 id;
+
+      if (!wpool_shared_memory_parse_handle (members->pdata[i], &kind_name, &id))
+        continue;
+
+      if ((object = wpool_shared_memory_lookup (id)) != NULL)
+        memory = WPOOL_IS_SHARED_ARRAY (object) ? wpool_shared_array_get_memory (WPOOL_SHARED_ARRAY (object))
+                                                : wpool_lock_get_memory (WPOOL_LOCK (object));
+
+      if (!(memory != NULL ? wpool_frame_write_fd (fd, WPOOL_FRAME_SHARED_MEMORY, g_variant_new ("(t)", id),
+                                                   wpool_shared_memory_get_fd (memory), error)
+                           : wpool_frame_write (fd, WPOOL_FRAME_SHARED_MEMORY, g_variant_new ("(t)", id), error)))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
 /* Tells a started helper its id and its task, sends it the shared objects
- * once, from their own buffers, and waits until it is ready. */
+ * once, from their own buffers, and the memory of their shared arrays and
+ * locks, and waits until it is ready. */
 gboolean
 wpool_process_setup (int          fd,
                      guint        id,
@@ -245,7 +280,9 @@ wpool_process_setup (int          fd,
                           error))
     return FALSE;
 
-  if (shared_objects != NULL && !send_shared_objects (fd, shared_objects, error))
+  if (shared_objects != NULL &&
+      (!send_shared_objects (fd, shared_objects, error) ||
+       !send_shared_memory (fd, shared_objects, error)))
     return FALSE;
 
   if (!(ready = wpool_frame_read (fd, &kind, error)) || kind != WPOOL_FRAME_READY)

@@ -42,7 +42,13 @@ typedef enum
   WPOOL_FRAME_REAP,
   /* fork server → pool, "(i)": its wait status */
   WPOOL_FRAME_REAPED,
+  /* pool → spawned worker, after the shared objects, one for each member
+   * that is the handle of a shared array or lock, "(t)": its id, and its
+   * memfd passed along (none when it no longer exists) */
+  WPOOL_FRAME_SHARED_MEMORY,
 } WpoolFrameKind;
+
+#define WPOOL_FRAME_LAST WPOOL_FRAME_SHARED_MEMORY
 
 /* Frames larger than this are refused, whoever sends them. */
 #define WPOOL_FRAME_MAX_SIZE ((guint64)1 << 32)

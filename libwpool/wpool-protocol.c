@@ -34,6 +34,7 @@ frame_type_string (WpoolFrameKind kind)
     case WPOOL_FRAME_STARTED:   return "(i)";
     case WPOOL_FRAME_REAP:      return "(i)";
     case WPOOL_FRAME_REAPED:    return "(i)";
+    case WPOOL_FRAME_SHARED_MEMORY: return "(t)";
     default:                    return NULL;
     }
 }
@@ -220,7 +221,7 @@ read_data (int              fd,
   if (!read_all (fd, &header, sizeof header, passed_fd, error))
     return NULL;
 
-  if (header.kind < WPOOL_FRAME_RUN_CHUNK || header.kind > WPOOL_FRAME_REAPED ||
+  if (header.kind < WPOOL_FRAME_RUN_CHUNK || header.kind > WPOOL_FRAME_LAST ||
       header.size > WPOOL_FRAME_MAX_SIZE)
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,

@@ -18,6 +18,9 @@
 #include "wpool-protocol-private.h"
 #include "wpool-results-private.h"
 #include "wpool-serve-private.h"
+#include "wpool-lock-private.h"
+#include "wpool-shared-array-private.h"
+#include "wpool-shared-memory-private.h"
 #include "wpool-task-private.h"
 #include "wpool-worker-private.h"
 
@@ -155,6 +158,54 @@ receive_shared_objects (int                 fd,
   return g_variant_ref_sink (g_variant_new_tuple ((GVariant **)members->pdata, members->len));
 }
 
+/* The shared arrays and locks among the shared objects, as memory the
+ * pool passed along: made into objects of this process, with the same ids,
+ * kept for its whole life. */
+static gboolean
+receive_shared_memory (int         fd,
+                       GVariant   *shared_objects,
+                       GError    **error)
+{
+  g_autoptr(GPtrArray) members = wpool_shared_objects_members (shared_objects);
+
+  for (guint i = 0; i < members->len; i++)
+    {
+      g_autoptr(GVariant) frame = NULL;
+      g_autoptr(WpoolSharedMemory) memory = NULL;
+      WpoolFrameKind kind = 0;
+      const char *kind_name;
+      guint64 id;
+      int memory_fd = -1;
+      GObject *object;
+
+      if (!wpool_shared_memory_parse_handle (members->pdata[i], &kind_name, &id))
+        continue;
+
+      if (!(frame = wpool_frame_read_fd (fd, &kind, &memory_fd, error)) || kind != WPOOL_FRAME_SHARED_MEMORY)
+        {
+          if (memory_fd >= 0)
+            close (memory_fd);
+          return FALSE;
+        }
+
+      /* Gone in the pool already: the task will be told so. */
+      if (memory_fd < 0)
+        continue;
+
+      if (!(memory = wpool_shared_memory_new_for_fd (memory_fd, error)))
+        return FALSE;
+
+      if (wpool_shared_memory_get_header (memory)->kind == WPOOL_SHARED_MEMORY_LOCK)
+        object = G_OBJECT (wpool_lock_new_for_memory (memory, TRUE));
+      else if (!(object = G_OBJECT (wpool_shared_array_new_for_memory (memory, error))))
+        return FALSE;
+
+      wpool_shared_memory_take_object (object);
+    }
+
+  return TRUE;
+}
+
 /* What a pool sends a spawned worker before the first chunk: its id, its
  * task, and the shared objects, once. */
 static gboolean
@@ -181,7 +232,8 @@ receive_setup (int            fd,
 
   if (*shared_type != '\0' &&
       (!g_variant_type_string_is_valid (shared_type) ||
-       !(*shared_objects = receive_shared_objects (fd, G_VARIANT_TYPE (shared_type), error))))
+       !(*shared_objects = receive_shared_objects (fd, G_VARIANT_TYPE (shared_type), error)) ||
+       !receive_shared_memory (fd, *shared_objects, error)))
     {
       if (error != NULL && *error == NULL)
         g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Expected the shared objects");

@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include "wpool-error.h"
+#include "wpool-shared-memory-private.h"
 #include "wpool-worker-private.h"
 
 /**
@@ -29,6 +31,10 @@ struct _WpoolWorker
   /* Owned by the pool's backend, which outlives every task call. */
   GVariant *shared_objects;
   gpointer  shared_data;
+  /* What each member of the shared objects stands for, if it is the
+   * handle of a shared array or lock: resolved when the worker is made,
+   * in the pool's process, so that a forked worker takes no lock. */
+  GPtrArray *shared_members;
 
   /* Set by wpool_worker_report_error() during a task call. A worker runs
    * one item at a time, on its own thread, so this needs no lock. */
@@ -52,6 +58,7 @@ wpool_worker_finalize (GObject *object)
   WpoolWorker *self = (WpoolWorker *)object;
 
   g_clear_pointer (&self->shared_objects, g_variant_unref);
+  g_clear_pointer (&self->shared_members, g_ptr_array_unref);
   g_clear_error (&self->reported_error);
 
   G_OBJECT_CLASS (wpool_worker_parent_class)->finalize (object);
@@ -116,6 +123,13 @@ wpool_worker_init (WpoolWorker *self)
 {
 }
 
+static void
+unref_if_set (gpointer object)
+{
+  if (object != NULL)
+    g_object_unref (object);
+}
+
 WpoolWorker *
 wpool_worker_new (guint     id,
                   GVariant *shared_objects,
@@ -124,8 +138,13 @@ wpool_worker_new (guint     id,
   WpoolWorker *self = g_object_new (WPOOL_TYPE_WORKER, NULL);
 
   self->id = id;
+  g_autoptr(GPtrArray) members = wpool_shared_objects_members (shared_objects);
+
   self->shared_objects = shared_objects ? g_variant_ref (shared_objects) : NULL;
   self->shared_data = shared_data;
+  self->shared_members = g_ptr_array_new_with_free_func ((GDestroyNotify) unref_if_set);
+  for (guint i = 0; i < members->len; i++)
+    g_ptr_array_add (self->shared_members, wpool_shared_objects_resolve (members->pdata[i]));
 
   return self;
 }
@@ -215,4 +234,70 @@ GError *
 wpool_worker_take_reported_error (WpoolWorker *self)
 {
   return g_steal_pointer (&self->reported_error);
+}
+
+static GObject *
+shared_member (WpoolWorker  *self,
+               guint         index,
+               GType         type,
+               const char   *what,
+               GError      **error)
+{
+  GObject *object = index < self->shared_members->len ? self->shared_members->pdata[index] : NULL;
+
+  if (object == NULL || !G_TYPE_CHECK_INSTANCE_TYPE (object, type))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "Shared object %u is not the handle of a %s", index, what);
+      return NULL;
+    }
+
+  return object;
+}
+
+/**
+ * wpool_worker_get_shared_array:
+ * @self: a #WpoolWorker
+ * @index: the position of the array's handle in the shared objects' tuple
+ *   (0 when the shared objects are the handle alone)
+ * @error: return location for a #GError
+ *
+ * Gets the #WpoolSharedArray whose handle, wpool_shared_array_get_handle(),
+ * is member @index of the pool's shared objects: the very array the caller
+ * made, whatever the start method.
+ *
+ * Returns: (transfer none): the array, or %NULL with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when that member is no such handle
+ */
+WpoolSharedArray *
+wpool_worker_get_shared_array (WpoolWorker  *self,
+                               guint         index,
+                               GError      **error)
+{
+  g_return_val_if_fail (WPOOL_IS_WORKER (self), NULL);
+
+  return (WpoolSharedArray *)shared_member (self, index, WPOOL_TYPE_SHARED_ARRAY, "shared array", error);
+}
+
+/**
+ * wpool_worker_get_lock:
+ * @self: a #WpoolWorker
+ * @index: the position of the lock's handle in the shared objects' tuple
+ *   (0 when the shared objects are the handle alone)
+ * @error: return location for a #GError
+ *
+ * Gets the #WpoolLock whose handle, wpool_lock_get_handle(), is member
+ * @index of the pool's shared objects.
+ *
+ * Returns: (transfer none): the lock, or %NULL with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when that member is no such handle
+ */
+WpoolLock *
+wpool_worker_get_lock (WpoolWorker  *self,
+                       guint         index,
+                       GError      **error)
+{
+  g_return_val_if_fail (WPOOL_IS_WORKER (self), NULL);
+
+  return (WpoolLock *)shared_member (self, index, WPOOL_TYPE_LOCK, "lock", error);
 }

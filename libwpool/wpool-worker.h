@@ -11,6 +11,8 @@
 
 #include <glib-object.h>
 
+#include "wpool-lock.h"
+#include "wpool-shared-array.h"
 #include "wpool-version-macros.h"
 
 G_BEGIN_DECLS
@@ -26,6 +28,14 @@ WPOOL_AVAILABLE_IN_ALL
 GVariant *wpool_worker_get_shared_objects (WpoolWorker *self);
 WPOOL_AVAILABLE_IN_ALL
 gpointer  wpool_worker_get_shared_data    (WpoolWorker *self);
+WPOOL_AVAILABLE_IN_ALL
+WpoolSharedArray *wpool_worker_get_shared_array (WpoolWorker  *self,
+                                                 guint         index,
+                                                 GError      **error);
+WPOOL_AVAILABLE_IN_ALL
+WpoolLock        *wpool_worker_get_lock         (WpoolWorker  *self,
+                                                 guint         index,
+                                                 GError      **error);
 WPOOL_AVAILABLE_IN_ALL
 void      wpool_worker_report_error       (WpoolWorker *self,
                                            GQuark       domain,

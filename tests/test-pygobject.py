@@ -333,6 +333,52 @@ class TestStartMethods(unittest.TestCase):
                     self.assertEqual(first_pids[worker_id], pid, start_method)
             self.assertNotIn(os.getpid(), first_pids.values())
 
+class TestSharedArrays(unittest.TestCase):
+    """The reference page's copy-on-write alternative, with a Python task."""
+
+    def square_add_and_modulo_with_index(self, start_method):
+        square_results = Wpool.SharedArray.new(Wpool.SharedArrayType.FLOAT, 100, False)
+        add_results = Wpool.SharedArray.new(Wpool.SharedArrayType.FLOAT, 100, False)
+
+        def task(worker, shared_objects, item):
+            # Unpack the results containers, as in the reference.
+            square_results_container = worker.get_shared_array(0)
+            add_results_container = worker.get_shared_array(1)
+            idx, x = item.unpack()
+            square_results_container.set_double(idx, x * x)
+            add_results_container.set_double(idx, x + x)
+            return GLib.Variant('i', x % 2)
+
+        pool = Wpool.Pool(n_jobs=2, start_method=start_method,
+                          shared_objects=GLib.Variant.new_tuple(square_results.get_handle(),
+                                                                add_results.get_handle()))
+        wpool_task = Wpool.Task.new(task)
+        wpool_task.set_result_type(GLib.VariantType.new('i'))
+        modulo = pool.map(wpool_task, GLib.Variant('a(ui)', list(enumerate(range(100)))), None)
+
+        self.assertEqual(modulo.unpack(), [x % 2 for x in range(100)])
+        self.assertEqual(square_results.dup_values().unpack(), [float(x * x) for x in range(100)])
+        self.assertEqual(add_results.dup_values().unpack(), [float(x + x) for x in range(100)])
+
+    def test_threading(self):
+        self.square_add_and_modulo_with_index(Wpool.StartMethod.THREADING)
+
+    def test_fork(self):
+        self.square_add_and_modulo_with_index(Wpool.StartMethod.FORK)
+
+    def test_bad_index(self):
+        array = Wpool.SharedArray.new(Wpool.SharedArrayType.INT32, 3, False)
+        with self.assertRaises(GLib.Error) as caught:
+            array.set_int64(3, 1)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT))
+
+    def test_lock(self):
+        lock = Wpool.Lock.new()
+        self.assertTrue(lock.try_acquire())
+        self.assertFalse(lock.try_acquire())
+        lock.release()
+
+
 class TestSpawn(unittest.TestCase):
     def test_python_function_refused(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)

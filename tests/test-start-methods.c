@@ -544,6 +544,127 @@ test_fork_shared_data (void)
     }
 }
 
+/* The reference page's copy-on-write alternative: two float arrays
+ * without locks as the shared objects, a map over (index, value) pairs
+ * that stores x*x and x+x at index and returns x % 2. */
+static void
+test_shared_array_reference (gconstpointer data)
+{
+  guint base_fds = wpool_test_count_fds ();
+
+  {
+    g_autoptr(WpoolPool) pool = new_pool (data, 2);
+    g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square_add_and_modulo_with_index");
+    g_autoptr(WpoolSharedArray) square_results = NULL;
+    g_autoptr(WpoolSharedArray) add_results = NULL;
+    g_autoptr(GVariantBuilder) pairs = g_variant_builder_new (G_VARIANT_TYPE ("a(ui)"));
+    g_autoptr(GVariant) modulo = NULL;
+    GVariant *handles[2];
+    g_autoptr(GError) error = NULL;
+
+    square_results = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_FLOAT, 100, FALSE, &error);
+    g_assert_no_error (error);
+    add_results = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_FLOAT, 100, FALSE, &error);
+    g_assert_no_error (error);
+
+    handles[0] = wpool_shared_array_get_handle (square_results);
+    handles[1] = wpool_shared_array_get_handle (add_results);
+    g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_tuple (handles, 2), &error));
+
+    for (guint i = 0; i < 100; i++)
+      g_variant_builder_add (pairs, "(ui)", i, (gint32)i);
+
+    wpool_task_set_result_type (task, G_VARIANT_TYPE_INT32);
+    wpool_pool_set_chunk_size (pool, 7);
+    modulo = wpool_pool_map (pool, task, g_variant_builder_end (pairs), NULL, &error);
+    g_assert_no_error (error);
+
+    for (guint i = 0; i < 100; i++)
+      {
+        g_autoptr(GVariant) m = g_variant_get_child_value (modulo, i);
+
+        g_assert_cmpfloat (wpool_shared_array_get_double (square_results, i, NULL), ==, (double)(i * i));
+        g_assert_cmpfloat (wpool_shared_array_get_double (add_results, i, NULL), ==, (double)(i + i));
+        g_assert_cmpint (g_variant_get_int32 (m), ==, i % 2);
+      }
+  }
+
+  /* Neither the pool nor the arrays leave a memfd behind. */
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+}
+
+/* With the array's lock, 100 000 increments across workers end exact. */
+static void
+test_shared_array_locked_counter (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_locked_increments");
+  g_autoptr(WpoolSharedArray) counter = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  counter = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_INT64, 1, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (wpool_shared_array_get_lock (counter));
+
+  g_object_set (pool, "shared-objects", wpool_shared_array_get_handle (counter), "chunk-size", 1, NULL);
+  results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (100, 1000), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (wpool_shared_array_get_int64 (counter, 0, NULL), ==, 100000);
+}
+
+/* A worker killed while it holds the lock does not hang the others. */
+static void
+test_lock_dead_holder (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_hold_lock");
+  g_autoptr(WpoolLock) lock = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *dying[] = { "a", "die", "b" };
+  const char *living[] = { "c", "d", "e", "f" };
+
+  lock = wpool_lock_new (&error);
+  g_assert_no_error (error);
+  g_object_set (pool, "shared-objects", wpool_lock_get_handle (lock), "chunk-size", 1, "keep-alive", TRUE, NULL);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
+
+  wpool_test_assert_map_fails (pool, task, g_variant_new_strv (dying, 3), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED, "Item 1: worker");
+
+  results = wpool_pool_map (pool, task, g_variant_new_strv (living, 4), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (results, g_variant_new_parsed ("['c', 'd', 'e', 'f']"));
+
+  /* And the caller can take it too. */
+  wpool_lock_acquire (lock);
+  wpool_lock_release (lock);
+}
+
+/* A bad index is an error, never a write out of bounds; a member that is
+ * not a handle is an error too. */
+static void
+test_shared_array_bad_access (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_store_at");
+  g_autoptr(WpoolSharedArray) array = NULL;
+  g_autoptr(GError) error = NULL;
+
+  array = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_DOUBLE, 10, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (wpool_pool_set_shared_objects (pool, wpool_shared_array_get_handle (array), NULL));
+
+  wpool_test_assert_map_fails (pool, task, g_variant_new_parsed ("[(uint32 3, 1.5), (10, 2.5)]"), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "Index 10 is out of the shared array");
+  g_assert_cmpfloat (wpool_shared_array_get_double (array, 3, NULL), ==, 1.5);
+
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_string ("no handle"), NULL));
+  wpool_test_assert_map_fails (pool, task, g_variant_new_parsed ("[(uint32 0, 1.0)]"), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "is not the handle of a shared array");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -566,6 +687,10 @@ main (int   argc,
     { "memory", test_memory, FALSE },
     { "async", test_async, FALSE },
     { "concurrent-maps", test_concurrent_maps, FALSE },
+    { "shared-array/reference", test_shared_array_reference, FALSE },
+    { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
+    { "shared-array/bad-access", test_shared_array_bad_access, FALSE },
+    { "lock/dead-holder", test_lock_dead_holder, TRUE },
   };
 
   g_test_init (&argc, &argv, NULL);

@@ -19,6 +19,10 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_sleep_ms (WpoolWorker *, GVariant *, GVar
 WPOOL_TEST_EXPORT GVariant *wpool_test_whoami (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_die (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_read_shared_slice (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_square_add_and_modulo_with_index (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_locked_increments (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_hold_lock (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_store_at (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
 GVariant *
@@ -169,4 +173,103 @@ wpool_test_read_shared_slice (WpoolWorker  *worker,
     sum += data[i];
 
   return g_variant_new_uint64 (sum);
+}
+
+/* The reference page's example. Shared objects: (square results, add
+ * results), two float arrays without locks. Item: (index, x) as "(ui)".
+ * Stores x*x and x+x at index; returns x % 2. */
+GVariant *
+wpool_test_square_add_and_modulo_with_index (WpoolWorker  *worker,
+                                             GVariant     *shared_objects,
+                                             GVariant     *item,
+                                             gpointer      user_data,
+                                             GError      **error)
+{
+  WpoolSharedArray *square_results = wpool_worker_get_shared_array (worker, 0, error);
+  WpoolSharedArray *add_results = square_results ? wpool_worker_get_shared_array (worker, 1, error) : NULL;
+  guint32 idx;
+  gint32 x;
+
+  if (add_results == NULL)
+    return NULL;
+
+  g_variant_get (item, "(ui)", &idx, &x);
+
+  if (!wpool_shared_array_set_double (square_results, idx, x * x, error) ||
+      !wpool_shared_array_set_double (add_results, idx, x + x, error))
+    return NULL;
+
+  return g_variant_new_int32 (x % 2);
+}
+
+/* u → u: adds 1 that many times to element 0 of the shared int64 array
+ * (shared objects member 0), each time under the array's lock. */
+GVariant *
+wpool_test_locked_increments (WpoolWorker  *worker,
+                              GVariant     *shared_objects,
+                              GVariant     *item,
+                              gpointer      user_data,
+                              GError      **error)
+{
+  WpoolSharedArray *counter = wpool_worker_get_shared_array (worker, 0, error);
+  guint32 n = g_variant_get_uint32 (item);
+  WpoolLock *lock;
+  gint64 *value;
+
+  if (counter == NULL)
+    return NULL;
+
+  lock = wpool_shared_array_get_lock (counter);
+  value = wpool_shared_array_get_data (counter, NULL);
+
+  for (guint32 i = 0; i < n; i++)
+    {
+      wpool_lock_acquire (lock);
+      *value = *value + 1;
+      wpool_lock_release (lock);
+    }
+
+  return g_variant_new_uint32 (n);
+}
+
+/* s → s: takes the lock (shared objects member 0); "die" ends the worker
+ * while it holds it, anything else releases it and comes back. */
+GVariant *
+wpool_test_hold_lock (WpoolWorker  *worker,
+                      GVariant     *shared_objects,
+                      GVariant     *item,
+                      gpointer      user_data,
+                      GError      **error)
+{
+  WpoolLock *lock = wpool_worker_get_lock (worker, 0, error);
+
+  if (lock == NULL)
+    return NULL;
+
+  wpool_lock_acquire (lock);
+  if (g_str_equal (g_variant_get_string (item, NULL), "die"))
+    _exit (9);
+  wpool_lock_release (lock);
+
+  return g_variant_ref (item);
+}
+
+/* (ud) → b: stores the value at the index of the shared array (member 0). */
+GVariant *
+wpool_test_store_at (WpoolWorker  *worker,
+                     GVariant     *shared_objects,
+                     GVariant     *item,
+                     gpointer      user_data,
+                     GError      **error)
+{
+  WpoolSharedArray *array = wpool_worker_get_shared_array (worker, 0, error);
+  guint32 index;
+  double value;
+
+  g_variant_get (item, "(ud)", &index, &value);
+
+  if (array == NULL || !wpool_shared_array_set_double (array, index, value, error))
+    return NULL;
+
+  return g_variant_new_boolean (TRUE);
 }

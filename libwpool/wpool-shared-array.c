@@ -1,0 +1,454 @@
+/* wpool-shared-array.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "wpool-enums.h"
+#include "wpool-error.h"
+#include "wpool-lock-private.h"
+#include "wpool-shared-array-private.h"
+
+/**
+ * WpoolSharedArray:
+ *
+ * A typed array of fixed length in shared memory that every worker of a
+ * #WpoolPool reads and writes, under every start method: the reference's
+ * "copy-on-write alternative", `multiprocessing.Array`. Tasks store their
+ * results in it instead of returning them; workers writing different
+ * indexes need no lock.
+ *
+ * Put its handle, wpool_shared_array_get_handle(), in the pool's shared
+ * objects; a task gets the array with wpool_worker_get_shared_array().
+ * The memory is a memfd: forked workers inherit it and spawned ones are
+ * handed it, so there is one array for all, never a copy.
+ *
+ * Accessors check the index: a bad one is an error, never a write out of
+ * bounds. C code may use the elements directly with
+ * wpool_shared_array_get_data().
+ */
+
+struct _WpoolSharedArray
+{
+  GObject            parent_instance;
+
+  WpoolSharedMemory *memory;
+  WpoolLock         *lock;
+};
+
+G_DEFINE_FINAL_TYPE (WpoolSharedArray, wpool_shared_array, G_TYPE_OBJECT)
+
+static gsize
+element_size (WpoolSharedArrayType type)
+{
+  switch (type)
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32: return sizeof (gint32);
+    case WPOOL_SHARED_ARRAY_TYPE_INT64: return sizeof (gint64);
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8: return sizeof (guint8);
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: return sizeof (float);
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE: return sizeof (double);
+    default: return 0;
+    }
+}
+
+static void
+wpool_shared_array_finalize (GObject *object)
+{
+  WpoolSharedArray *self = (WpoolSharedArray *)object;
+
+  wpool_shared_memory_unregister (wpool_shared_memory_get_header (self->memory)->id);
+  g_clear_object (&self->lock);
+  g_clear_pointer (&self->memory, wpool_shared_memory_unref);
+
+  G_OBJECT_CLASS (wpool_shared_array_parent_class)->finalize (object);
+}
+
+static void
+wpool_shared_array_class_init (WpoolSharedArrayClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = wpool_shared_array_finalize;
+}
+
+static void
+wpool_shared_array_init (WpoolSharedArray *self)
+{
+}
+
+WpoolSharedArray *
+wpool_shared_array_new_for_memory (WpoolSharedMemory  *memory,
+                                   GError            **error)
+{
+  WpoolSharedMemoryHeader *header = wpool_shared_memory_get_header (memory);
+  WpoolSharedArray *self;
+
+  if (header->kind != WPOOL_SHARED_MEMORY_ARRAY ||
+      header->element_size != element_size (header->element_type))
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Bad shared array");
+      return NULL;
+    }
+
+  self = g_object_new (WPOOL_TYPE_SHARED_ARRAY, NULL);
+  self->memory = wpool_shared_memory_ref (memory);
+  if (header->flags & WPOOL_SHARED_MEMORY_WITH_LOCK)
+    self->lock = wpool_lock_new_for_memory (memory, FALSE);
+  wpool_shared_memory_register (header->id, G_OBJECT (self));
+
+  return self;
+}
+
+WpoolSharedMemory *
+wpool_shared_array_get_memory (WpoolSharedArray *self)
+{
+  return self->memory;
+}
+
+/**
+ * wpool_shared_array_new:
+ * @element_type: the type of the elements
+ * @length: the number of elements
+ * @with_lock: whether the array comes with a lock, wpool_shared_array_get_lock()
+ * @error: return location for a #GError
+ *
+ * Creates an array of @length elements of @element_type in shared memory,
+ * all zero. As in the reference, leave @with_lock unset when every task
+ * writes its own indexes: that is much faster.
+ *
+ * Returns: (transfer full): a new #WpoolSharedArray, or %NULL with @error
+ *   set when the memory cannot be had or @element_type is not one
+ */
+WpoolSharedArray *
+wpool_shared_array_new (WpoolSharedArrayType   element_type,
+                        gsize                  length,
+                        gboolean               with_lock,
+                        GError               **error)
+{
+  g_autoptr(WpoolSharedMemory) memory = NULL;
+  gsize size = element_size (element_type);
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (size == 0)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "%d is not a WpoolSharedArrayType", element_type);
+      return NULL;
+    }
+
+  if (!(memory = wpool_shared_memory_new (WPOOL_SHARED_MEMORY_ARRAY, element_type, size, length, error)))
+    return NULL;
+
+  if (with_lock)
+    wpool_shared_memory_get_header (memory)->flags |= WPOOL_SHARED_MEMORY_WITH_LOCK;
+
+  return wpool_shared_array_new_for_memory (memory, error);
+}
+
+/**
+ * wpool_shared_array_get_element_type:
+ * @self: a #WpoolSharedArray
+ *
+ * Gets the type of the elements.
+ *
+ * Returns: the element type
+ */
+WpoolSharedArrayType
+wpool_shared_array_get_element_type (WpoolSharedArray *self)
+{
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
+
+  return wpool_shared_memory_get_header (self->memory)->element_type;
+}
+
+/**
+ * wpool_shared_array_get_length:
+ * @self: a #WpoolSharedArray
+ *
+ * Gets the number of elements.
+ *
+ * Returns: the length
+ */
+gsize
+wpool_shared_array_get_length (WpoolSharedArray *self)
+{
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
+
+  return wpool_shared_memory_get_header (self->memory)->length;
+}
+
+/**
+ * wpool_shared_array_get_lock:
+ * @self: a #WpoolSharedArray
+ *
+ * Gets the lock the array was created with, which every worker shares.
+ *
+ * Returns: (transfer none) (nullable): the lock, or %NULL for an array
+ *   created without one
+ */
+WpoolLock *
+wpool_shared_array_get_lock (WpoolSharedArray *self)
+{
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), NULL);
+
+  return self->lock;
+}
+
+static gpointer
+element_at (WpoolSharedArray  *self,
+            gsize              index,
+            GError           **error)
+{
+  WpoolSharedMemoryHeader *header = wpool_shared_memory_get_header (self->memory);
+
+  if (index >= header->length)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "Index %" G_GSIZE_FORMAT " is out of the shared array (%" G_GUINT64_FORMAT " elements)",
+                   index, header->length);
+      return NULL;
+    }
+
+  return (guint8 *)wpool_shared_memory_get_data (self->memory) + index * header->element_size;
+}
+
+/**
+ * wpool_shared_array_get_double:
+ * @self: a #WpoolSharedArray
+ * @index: the index of an element
+ * @error: return location for a #GError
+ *
+ * Gets element @index as a double, whatever the element type.
+ *
+ * Returns: the element, or 0 with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ */
+double
+wpool_shared_array_get_double (WpoolSharedArray  *self,
+                               gsize              index,
+                               GError           **error)
+{
+  gpointer p;
+
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
+
+  if (!(p = element_at (self, index, error)))
+    return 0;
+
+  switch (wpool_shared_array_get_element_type (self))
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32: return *(gint32 *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_INT64: return *(gint64 *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8: return *(guint8 *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: return *(float *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
+    default: return *(double *)p;
+    }
+}
+
+/**
+ * wpool_shared_array_set_double:
+ * @self: a #WpoolSharedArray
+ * @index: the index of an element
+ * @value: the value to store, converted to the element type
+ * @error: return location for a #GError
+ *
+ * Sets element @index.
+ *
+ * Returns: %TRUE, or %FALSE with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ */
+gboolean
+wpool_shared_array_set_double (WpoolSharedArray  *self,
+                               gsize              index,
+                               double             value,
+                               GError           **error)
+{
+  gpointer p;
+
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), FALSE);
+
+  if (!(p = element_at (self, index, error)))
+    return FALSE;
+
+  switch (wpool_shared_array_get_element_type (self))
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32: *(gint32 *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_INT64: *(gint64 *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8: *(guint8 *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: *(float *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
+    default: *(double *)p = value; break;
+    }
+
+  return TRUE;
+}
+
+/**
+ * wpool_shared_array_get_int64:
+ * @self: a #WpoolSharedArray
+ * @index: the index of an element
+ * @error: return location for a #GError
+ *
+ * Gets element @index as a 64-bit integer, whatever the element type
+ * (floats are truncated).
+ *
+ * Returns: the element, or 0 with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ */
+gint64
+wpool_shared_array_get_int64 (WpoolSharedArray  *self,
+                              gsize              index,
+                              GError           **error)
+{
+  gpointer p;
+
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
+
+  if (!(p = element_at (self, index, error)))
+    return 0;
+
+  switch (wpool_shared_array_get_element_type (self))
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32: return *(gint32 *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_INT64: return *(gint64 *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8: return *(guint8 *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: return (gint64)*(float *)p;
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
+    default: return (gint64)*(double *)p;
+    }
+}
+
+/**
+ * wpool_shared_array_set_int64:
+ * @self: a #WpoolSharedArray
+ * @index: the index of an element
+ * @value: the value to store, converted to the element type
+ * @error: return location for a #GError
+ *
+ * Sets element @index; integer elements take it exactly when it fits.
+ *
+ * Returns: %TRUE, or %FALSE with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ */
+gboolean
+wpool_shared_array_set_int64 (WpoolSharedArray  *self,
+                              gsize              index,
+                              gint64             value,
+                              GError           **error)
+{
+  gpointer p;
+
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), FALSE);
+
+  if (!(p = element_at (self, index, error)))
+    return FALSE;
+
+  switch (wpool_shared_array_get_element_type (self))
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32: *(gint32 *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_INT64: *(gint64 *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8: *(guint8 *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: *(float *)p = value; break;
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
+    default: *(double *)p = value; break;
+    }
+
+  return TRUE;
+}
+
+/**
+ * wpool_shared_array_dup_values:
+ * @self: a #WpoolSharedArray
+ *
+ * Copies the elements into a #GVariant array: `ai`, `ax`, `ay`, or `ad`
+ * for both float types (GVariant has no single-precision type).
+ *
+ * Returns: (transfer full): a copy of the elements
+ */
+GVariant *
+wpool_shared_array_dup_values (WpoolSharedArray *self)
+{
+  WpoolSharedMemoryHeader *header;
+  gconstpointer data;
+  GVariant *ret;
+
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), NULL);
+
+  header = wpool_shared_memory_get_header (self->memory);
+  data = wpool_shared_memory_get_data (self->memory);
+
+  switch (header->element_type)
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32:
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, data, header->length, sizeof (gint32));
+      break;
+
+    case WPOOL_SHARED_ARRAY_TYPE_INT64:
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_INT64, data, header->length, sizeof (gint64));
+      break;
+
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8:
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, header->length, sizeof (guint8));
+      break;
+
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT:
+      {
+        g_autofree double *values = g_new (double, MAX (header->length, 1));
+
+        for (gsize i = 0; i < header->length; i++)
+          values[i] = ((const float *)data)[i];
+        ret = g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, header->length, sizeof (double));
+      }
+      break;
+
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
+    default:
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, data, header->length, sizeof (double));
+      break;
+    }
+
+  return g_variant_ref_sink (ret);
+}
+
+/**
+ * wpool_shared_array_get_data: (skip)
+ * @self: a #WpoolSharedArray
+ * @length: (out) (optional): return location for the number of elements
+ *
+ * Gets the elements themselves, in the shared memory, for C code: no copy.
+ * Bounds are the caller's to keep.
+ *
+ * Returns: the first element
+ */
+gpointer
+wpool_shared_array_get_data (WpoolSharedArray *self,
+                             gsize            *length)
+{
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), NULL);
+
+  if (length != NULL)
+    *length = wpool_shared_memory_get_header (self->memory)->length;
+
+  return wpool_shared_memory_get_data (self->memory);
+}
+
+/**
+ * wpool_shared_array_get_handle:
+ * @self: a #WpoolSharedArray
+ *
+ * Gets the value that stands for the array in a pool's shared objects,
+ * alone or as a member of their tuple. A task gets the array back with
+ * wpool_worker_get_shared_array().
+ *
+ * Returns: (transfer none): a new floating reference to the handle, of
+ *   type `(st)`, which the shared objects (or a tuple of them) take
+ */
+GVariant *
+wpool_shared_array_get_handle (WpoolSharedArray *self)
+{
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), NULL);
+
+  return wpool_shared_memory_handle ("wpool-shared-array", wpool_shared_memory_get_header (self->memory)->id);
+}

@@ -1,0 +1,81 @@
+/* wpool-shared-array.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (WPOOL_INSIDE) && !defined (WPOOL_COMPILATION)
+# error "Only <wpool.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+
+#include "wpool-lock.h"
+#include "wpool-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * WpoolSharedArrayType:
+ * @WPOOL_SHARED_ARRAY_TYPE_INT32: 32-bit signed integers
+ * @WPOOL_SHARED_ARRAY_TYPE_INT64: 64-bit signed integers
+ * @WPOOL_SHARED_ARRAY_TYPE_UINT8: bytes
+ * @WPOOL_SHARED_ARRAY_TYPE_FLOAT: single-precision floats, as Python's
+ *   `multiprocessing.Array('f', …)`
+ * @WPOOL_SHARED_ARRAY_TYPE_DOUBLE: double-precision floats
+ *
+ * The type of the elements of a #WpoolSharedArray.
+ */
+typedef enum
+{
+  WPOOL_SHARED_ARRAY_TYPE_INT32,
+  WPOOL_SHARED_ARRAY_TYPE_INT64,
+  WPOOL_SHARED_ARRAY_TYPE_UINT8,
+  WPOOL_SHARED_ARRAY_TYPE_FLOAT,
+  WPOOL_SHARED_ARRAY_TYPE_DOUBLE,
+} WpoolSharedArrayType;
+
+#define WPOOL_TYPE_SHARED_ARRAY (wpool_shared_array_get_type ())
+
+WPOOL_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (WpoolSharedArray, wpool_shared_array, WPOOL, SHARED_ARRAY, GObject)
+
+WPOOL_AVAILABLE_IN_ALL
+WpoolSharedArray     *wpool_shared_array_new              (WpoolSharedArrayType   element_type,
+                                                           gsize                  length,
+                                                           gboolean               with_lock,
+                                                           GError               **error);
+WPOOL_AVAILABLE_IN_ALL
+WpoolSharedArrayType  wpool_shared_array_get_element_type (WpoolSharedArray      *self);
+WPOOL_AVAILABLE_IN_ALL
+gsize                 wpool_shared_array_get_length       (WpoolSharedArray      *self);
+WPOOL_AVAILABLE_IN_ALL
+WpoolLock            *wpool_shared_array_get_lock         (WpoolSharedArray      *self);
+WPOOL_AVAILABLE_IN_ALL
+double                wpool_shared_array_get_double       (WpoolSharedArray      *self,
+                                                           gsize                  index,
+                                                           GError               **error);
+WPOOL_AVAILABLE_IN_ALL
+gboolean              wpool_shared_array_set_double       (WpoolSharedArray      *self,
+                                                           gsize                  index,
+                                                           double                 value,
+                                                           GError               **error);
+WPOOL_AVAILABLE_IN_ALL
+gint64                wpool_shared_array_get_int64        (WpoolSharedArray      *self,
+                                                           gsize                  index,
+                                                           GError               **error);
+WPOOL_AVAILABLE_IN_ALL
+gboolean              wpool_shared_array_set_int64        (WpoolSharedArray      *self,
+                                                           gsize                  index,
+                                                           gint64                 value,
+                                                           GError               **error);
+WPOOL_AVAILABLE_IN_ALL
+GVariant             *wpool_shared_array_dup_values       (WpoolSharedArray      *self);
+WPOOL_AVAILABLE_IN_ALL
+gpointer              wpool_shared_array_get_data         (WpoolSharedArray      *self,
+                                                           gsize                 *length);
+WPOOL_AVAILABLE_IN_ALL
+GVariant             *wpool_shared_array_get_handle       (WpoolSharedArray      *self);
+
+G_END_DECLS

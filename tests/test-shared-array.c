@@ -1,0 +1,156 @@
+/* test-shared-array.c: WpoolSharedArray and WpoolLock on their own.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "wpool-test-util.h"
+
+static void
+test_shared_array_accessors (void)
+{
+  const struct { WpoolSharedArrayType type; const char *values; } types[] = {
+    { WPOOL_SHARED_ARRAY_TYPE_INT32, "[0, -7, 0, 0]" },
+    { WPOOL_SHARED_ARRAY_TYPE_INT64, "[int64 0, -7, 0, 0]" },
+    { WPOOL_SHARED_ARRAY_TYPE_UINT8, "[byte 0, 249, 0, 0]" },
+    { WPOOL_SHARED_ARRAY_TYPE_FLOAT, "[0.0, -7.0, 0.0, 2.5]" },
+    { WPOOL_SHARED_ARRAY_TYPE_DOUBLE, "[0.0, -7.0, 0.0, 2.5]" },
+  };
+
+  for (guint t = 0; t < G_N_ELEMENTS (types); t++)
+    {
+      g_autoptr(WpoolSharedArray) array = NULL;
+      g_autoptr(GVariant) values = NULL;
+      g_autoptr(GError) error = NULL;
+      gboolean is_float = types[t].type == WPOOL_SHARED_ARRAY_TYPE_FLOAT ||
+                          types[t].type == WPOOL_SHARED_ARRAY_TYPE_DOUBLE;
+      gsize length;
+
+      array = wpool_shared_array_new (types[t].type, 4, FALSE, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (wpool_shared_array_get_element_type (array), ==, types[t].type);
+      g_assert_cmpuint (wpool_shared_array_get_length (array), ==, 4);
+      g_assert_null (wpool_shared_array_get_lock (array));
+      g_assert_nonnull (wpool_shared_array_get_data (array, &length));
+      g_assert_cmpuint (length, ==, 4);
+
+      /* All zero at first; every accessor converts. */
+      g_assert_cmpfloat (wpool_shared_array_get_double (array, 2, &error), ==, 0);
+      g_assert_true (wpool_shared_array_set_int64 (array, 1, -7, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (wpool_shared_array_get_int64 (array, 1, &error), ==,
+                       types[t].type == WPOOL_SHARED_ARRAY_TYPE_UINT8 ? 249 : -7);
+      g_assert_true (wpool_shared_array_set_double (array, 3, 2.5, &error));
+      g_assert_cmpfloat (wpool_shared_array_get_double (array, 3, &error), ==, is_float ? 2.5 : 2);
+      g_assert_no_error (error);
+
+      if (!is_float)
+        g_assert_true (wpool_shared_array_set_int64 (array, 3, 0, &error));
+      values = wpool_shared_array_dup_values (array);
+      wpool_test_assert_variant (values, g_variant_new_parsed (types[t].values));
+
+      /* Out of bounds: an error, and nothing written. */
+      g_assert_false (wpool_shared_array_set_double (array, 4, 1, &error));
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+      g_assert_cmpfloat (wpool_shared_array_get_double (array, 100, &error), ==, 0);
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+      g_clear_error (&error);
+      g_assert_false (wpool_shared_array_set_int64 (array, G_MAXSIZE, 1, &error));
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+    }
+}
+
+static void
+test_shared_array_bad_type (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (wpool_shared_array_new (42, 4, FALSE, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_shared_array_empty (void)
+{
+  g_autoptr(WpoolSharedArray) array = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_DOUBLE, 0, TRUE, NULL);
+  g_autoptr(GVariant) values = NULL;
+
+  g_assert_nonnull (array);
+  g_assert_cmpuint (wpool_shared_array_get_length (array), ==, 0);
+  values = wpool_shared_array_dup_values (array);
+  g_assert_cmpuint (g_variant_n_children (values), ==, 0);
+}
+
+static void
+test_lock (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WpoolLock) lock = wpool_lock_new (&error);
+  g_autoptr(WpoolSharedArray) array = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_INT32, 1, TRUE, &error);
+  WpoolLock *array_lock;
+
+  g_assert_no_error (error);
+
+  g_assert_true (wpool_lock_try_acquire (lock));
+  g_assert_false (wpool_lock_try_acquire (lock));
+  wpool_lock_release (lock);
+  wpool_lock_acquire (lock);
+  wpool_lock_release (lock);
+
+  /* An array's own lock is separate from any other. */
+  array_lock = wpool_shared_array_get_lock (array);
+  g_assert_true (WPOOL_IS_LOCK (array_lock));
+  g_assert_true (wpool_lock_try_acquire (array_lock));
+  g_assert_true (wpool_lock_try_acquire (lock));
+  wpool_lock_release (lock);
+  wpool_lock_release (array_lock);
+}
+
+static void
+test_handles (void)
+{
+  g_autoptr(WpoolSharedArray) a = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_INT32, 1, FALSE, NULL);
+  g_autoptr(WpoolSharedArray) b = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_INT32, 1, FALSE, NULL);
+  g_autoptr(WpoolLock) lock = wpool_lock_new (NULL);
+  g_autoptr(GVariant) ha = g_variant_ref_sink (wpool_shared_array_get_handle (a));
+  g_autoptr(GVariant) hb = g_variant_ref_sink (wpool_shared_array_get_handle (b));
+  g_autoptr(GVariant) hl = g_variant_ref_sink (wpool_lock_get_handle (lock));
+
+  g_assert_cmpstr (g_variant_get_type_string (ha), ==, "(st)");
+  g_assert_false (g_variant_equal (ha, hb));
+  g_assert_false (g_variant_equal (ha, hl));
+}
+
+/* Creating and dropping arrays and locks leaves no memfd behind. */
+static void
+test_no_leak (void)
+{
+  guint base_fds = wpool_test_count_fds ();
+
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autoptr(WpoolSharedArray) array = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_DOUBLE, 1000, TRUE, NULL);
+      g_autoptr(WpoolLock) lock = wpool_lock_new (NULL);
+
+      g_assert_nonnull (array);
+      g_assert_nonnull (lock);
+    }
+
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/shared-array/accessors", test_shared_array_accessors);
+  g_test_add_func ("/shared-array/bad-type", test_shared_array_bad_type);
+  g_test_add_func ("/shared-array/empty", test_shared_array_empty);
+  g_test_add_func ("/lock/acquire-release", test_lock);
+  g_test_add_func ("/shared-memory/handles", test_handles);
+  g_test_add_func ("/shared-memory/no-leak", test_no_leak);
+
+  return g_test_run ();
+}
