@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 # include "wpool-enums.h"
 # include "wpool-error.h"
 # include "wpool-start-method.h"
+# include "wpool-items.h"
 # include "wpool-lock.h"
 # include "wpool-shared-array.h"
 # include "wpool-worker.h"

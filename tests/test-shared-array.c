@@ -139,6 +139,26 @@ test_no_leak (void)
   g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
 }
 
+static void
+test_items_enumerate (void)
+{
+  g_autoptr(GVariant) pairs = NULL;
+  g_autoptr(GVariant) empty = NULL;
+  g_autoptr(GError) error = NULL;
+
+  pairs = wpool_items_enumerate (g_variant_new_parsed ("[10, 20, 30]"), &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (pairs, g_variant_new_parsed ("[(uint32 0, 10), (1, 20), (2, 30)]"));
+
+  empty = wpool_items_enumerate (g_variant_new_array (G_VARIANT_TYPE_STRING, NULL, 0), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (empty), ==, "a(us)");
+  g_assert_cmpuint (g_variant_n_children (empty), ==, 0);
+
+  g_assert_null (wpool_items_enumerate (g_variant_new_int32 (3), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -151,6 +171,7 @@ main (int   argc,
   g_test_add_func ("/lock/acquire-release", test_lock);
   g_test_add_func ("/shared-memory/handles", test_handles);
   g_test_add_func ("/shared-memory/no-leak", test_no_leak);
+  g_test_add_func ("/items/enumerate", test_items_enumerate);
 
   return g_test_run ();
 }

@@ -49,3 +49,30 @@ wpool_example_slice_sum (WpoolWorker  *worker,
   return g_variant_new ("(uutd)", wpool_worker_get_id (worker), (guint32)getpid (),
                         (guint64)(gsize)values, sum);
 }
+
+GVariant *
+wpool_example_square_add_and_modulo_with_index (WpoolWorker  *worker,
+                                                GVariant     *shared_objects,
+                                                GVariant     *item,
+                                                gpointer      user_data,
+                                                GError      **error)
+{
+  WpoolSharedArray *square_results_container;
+  WpoolSharedArray *add_results_container;
+  guint32 idx;
+  gint32 x;
+
+  /* Unpack results containers */
+  if (!(square_results_container = wpool_worker_get_shared_array (worker, 0, error)) ||
+      !(add_results_container = wpool_worker_get_shared_array (worker, 1, error)))
+    return NULL;
+
+  g_variant_get (item, "(ui)", &idx, &x);
+
+  /* Square, add and modulo */
+  if (!wpool_shared_array_set_double (square_results_container, idx, x * x, error) ||
+      !wpool_shared_array_set_double (add_results_container, idx, x + x, error))
+    return NULL;
+
+  return g_variant_new_int32 (x % 2);
+}

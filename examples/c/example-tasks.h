@@ -23,4 +23,15 @@ GVariant *wpool_example_slice_sum (WpoolWorker  *worker,
                                    gpointer      user_data,
                                    GError      **error);
 
+/* The reference page's second example. Shared objects: (square results,
+ * add results), two WpoolSharedArray handles. Item: (index, x) as "(ui)",
+ * as wpool_items_enumerate() makes them. Stores x*x and x+x at index and
+ * returns x % 2 as an int32. */
+EXAMPLE_EXPORT
+GVariant *wpool_example_square_add_and_modulo_with_index (WpoolWorker  *worker,
+                                                          GVariant     *shared_objects,
+                                                          GVariant     *item,
+                                                          gpointer      user_data,
+                                                          GError      **error);
+
 G_END_DECLS
