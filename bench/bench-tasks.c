@@ -1,0 +1,52 @@
+/* bench-tasks.c: the tasks of the benchmarks, loaded by symbol so that
+ * every start method runs them.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <wpool.h>
+
+#define BENCH_EXPORT __attribute__((visibility("default")))
+
+BENCH_EXPORT GVariant *bench_return_result (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+BENCH_EXPORT GVariant *bench_store_result (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+
+/* (ud) → d: x*x + 1, returned. */
+GVariant *
+bench_return_result (WpoolWorker  *worker,
+                     GVariant     *shared_objects,
+                     GVariant     *item,
+                     gpointer      user_data,
+                     GError      **error)
+{
+  guint32 index;
+  double x;
+
+  g_variant_get (item, "(ud)", &index, &x);
+
+  return g_variant_new_double (x * x + 1);
+}
+
+/* (ud) → b: x*x + 1, stored at index in the shared double array that is
+ * the shared objects, without a lock; returns TRUE. */
+GVariant *
+bench_store_result (WpoolWorker  *worker,
+                    GVariant     *shared_objects,
+                    GVariant     *item,
+                    gpointer      user_data,
+                    GError      **error)
+{
+  WpoolSharedArray *results = wpool_worker_get_shared_array (worker, 0, error);
+  guint32 index;
+  double x;
+
+  if (results == NULL)
+    return NULL;
+
+  g_variant_get (item, "(ud)", &index, &x);
+
+  if (!wpool_shared_array_set_double (results, index, x * x + 1, error))
+    return NULL;
+
+  return g_variant_new_boolean (TRUE);
+}
