@@ -126,6 +126,7 @@ static void
 test_no_leak (void)
 {
   guint base_fds = wpool_test_count_fds ();
+  guint base_mappings = wpool_test_count_mappings ("memfd:wpool-shared");
 
   for (guint i = 0; i < 100; i++)
     {
@@ -134,9 +135,11 @@ test_no_leak (void)
 
       g_assert_nonnull (array);
       g_assert_nonnull (lock);
+      g_assert_cmpuint (wpool_test_count_mappings ("memfd:wpool-shared"), ==, base_mappings + 2);
     }
 
   g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  g_assert_cmpuint (wpool_test_count_mappings ("memfd:wpool-shared"), ==, base_mappings);
 }
 
 static void

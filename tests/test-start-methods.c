@@ -551,6 +551,7 @@ static void
 test_shared_array_reference (gconstpointer data)
 {
   guint base_fds = wpool_test_count_fds ();
+  guint base_mappings = wpool_test_count_mappings ("memfd:wpool-shared");
 
   {
     g_autoptr(WpoolPool) pool = new_pool (data, 2);
@@ -589,8 +590,9 @@ test_shared_array_reference (gconstpointer data)
       }
   }
 
-  /* Neither the pool nor the arrays leave a memfd behind. */
+  /* Neither the pool nor the arrays leave a memfd or a mapping behind. */
   g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  g_assert_cmpuint (wpool_test_count_mappings ("memfd:wpool-shared"), ==, base_mappings);
 }
 
 /* With the array's lock, 100 000 increments across workers end exact. */

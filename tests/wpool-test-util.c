@@ -65,6 +65,22 @@ wpool_test_assert_threads (guint expected)
 }
 
 guint
+wpool_test_count_mappings (const char *name)
+{
+  g_autofree char *maps = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint n = 0;
+
+  g_assert_true (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  lines = g_strsplit (maps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], name) != NULL)
+      n++;
+
+  return n;
+}
+
+guint
 wpool_test_count_children (void)
 {
   g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);

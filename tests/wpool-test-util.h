@@ -15,6 +15,8 @@ guint      wpool_test_count_threads  (void);
 /* Asserts that this process has @expected threads once exiting ones are
  * gone: a joined thread may still be listed in /proc for a moment. */
 void       wpool_test_assert_threads (guint expected);
+/* Mappings of this process whose name contains @name (/proc/self/maps). */
+guint      wpool_test_count_mappings (const char *name);
 /* Processes whose parent is this one, zombies included. */
 guint      wpool_test_count_children (void);
 /* Private_Dirty of @pid from /proc/PID/smaps_rollup, in KiB. */
