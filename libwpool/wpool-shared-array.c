@@ -213,6 +213,46 @@ element_at (WpoolSharedArray  *self,
   return (guint8 *)wpool_shared_memory_get_data (self->memory) + index * header->element_size;
 }
 
+/* Element @p of @type, as a double and as an integer: each accessor
+ * converts from what the element is. */
+static void
+load (WpoolSharedArrayType  type,
+      gconstpointer         p,
+      double               *as_double,
+      gint64               *as_int64)
+{
+  switch (type)
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32: *as_int64 = *(const gint32 *)p; break;
+    case WPOOL_SHARED_ARRAY_TYPE_INT64: *as_int64 = *(const gint64 *)p; break;
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8: *as_int64 = *(const guint8 *)p; break;
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: *as_double = *(const float *)p; *as_int64 = (gint64)*as_double; return;
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
+    default: *as_double = *(const double *)p; *as_int64 = (gint64)*as_double; return;
+    }
+
+  *as_double = *as_int64;
+}
+
+/* Stores @as_double, or @as_int64 when @is_integer, converted to @type. */
+static void
+store (WpoolSharedArrayType  type,
+       gpointer              p,
+       double                as_double,
+       gint64                as_int64,
+       gboolean              is_integer)
+{
+  switch (type)
+    {
+    case WPOOL_SHARED_ARRAY_TYPE_INT32: *(gint32 *)p = is_integer ? as_int64 : as_double; break;
+    case WPOOL_SHARED_ARRAY_TYPE_INT64: *(gint64 *)p = is_integer ? as_int64 : as_double; break;
+    case WPOOL_SHARED_ARRAY_TYPE_UINT8: *(guint8 *)p = is_integer ? as_int64 : as_double; break;
+    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: *(float *)p = is_integer ? as_int64 : as_double; break;
+    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
+    default: *(double *)p = is_integer ? as_int64 : as_double; break;
+    }
+}
+
 /**
  * wpool_shared_array_get_double:
  * @self: a #WpoolSharedArray
@@ -229,22 +269,16 @@ wpool_shared_array_get_double (WpoolSharedArray  *self,
                                gsize              index,
                                GError           **error)
 {
+  double as_double = 0;
+  gint64 as_int64;
   gpointer p;
 
   g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
 
-  if (!(p = element_at (self, index, error)))
-    return 0;
+  if ((p = element_at (self, index, error)))
+    load (wpool_shared_array_get_element_type (self), p, &as_double, &as_int64);
 
-  switch (wpool_shared_array_get_element_type (self))
-    {
-    case WPOOL_SHARED_ARRAY_TYPE_INT32: return *(gint32 *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_INT64: return *(gint64 *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_UINT8: return *(guint8 *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: return *(float *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
-    default: return *(double *)p;
-    }
+  return as_double;
 }
 
 /**
@@ -272,16 +306,7 @@ wpool_shared_array_set_double (WpoolSharedArray  *self,
   if (!(p = element_at (self, index, error)))
     return FALSE;
 
-  switch (wpool_shared_array_get_element_type (self))
-    {
-    case WPOOL_SHARED_ARRAY_TYPE_INT32: *(gint32 *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_INT64: *(gint64 *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_UINT8: *(guint8 *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: *(float *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
-    default: *(double *)p = value; break;
-    }
-
+  store (wpool_shared_array_get_element_type (self), p, value, 0, FALSE);
   return TRUE;
 }
 
@@ -302,22 +327,16 @@ wpool_shared_array_get_int64 (WpoolSharedArray  *self,
                               gsize              index,
                               GError           **error)
 {
+  double as_double;
+  gint64 as_int64 = 0;
   gpointer p;
 
   g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
 
-  if (!(p = element_at (self, index, error)))
-    return 0;
+  if ((p = element_at (self, index, error)))
+    load (wpool_shared_array_get_element_type (self), p, &as_double, &as_int64);
 
-  switch (wpool_shared_array_get_element_type (self))
-    {
-    case WPOOL_SHARED_ARRAY_TYPE_INT32: return *(gint32 *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_INT64: return *(gint64 *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_UINT8: return *(guint8 *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: return (gint64)*(float *)p;
-    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
-    default: return (gint64)*(double *)p;
-    }
+  return as_int64;
 }
 
 /**
@@ -345,16 +364,7 @@ wpool_shared_array_set_int64 (WpoolSharedArray  *self,
   if (!(p = element_at (self, index, error)))
     return FALSE;
 
-  switch (wpool_shared_array_get_element_type (self))
-    {
-    case WPOOL_SHARED_ARRAY_TYPE_INT32: *(gint32 *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_INT64: *(gint64 *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_UINT8: *(guint8 *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_FLOAT: *(float *)p = value; break;
-    case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
-    default: *(double *)p = value; break;
-    }
-
+  store (wpool_shared_array_get_element_type (self), p, 0, value, TRUE);
   return TRUE;
 }
 

@@ -3,6 +3,7 @@
 """libwpool through PyGObject: Python functions as tasks under THREADING."""
 
 import os
+import sys
 import threading
 import unittest
 
@@ -12,6 +13,9 @@ gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib, Wpool  # noqa: E402
 
 import taptestrunner  # noqa: E402
+
+# The examples' Python modules, which some tests run as they are.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'examples', 'python'))
 
 
 def square(worker, shared_objects, item):
@@ -337,22 +341,15 @@ class TestSharedArrays(unittest.TestCase):
     """The reference page's copy-on-write alternative, with a Python task."""
 
     def square_add_and_modulo_with_index(self, start_method):
+        # The reference task, as the Python example writes it.
+        from result_containers import square_add_and_modulo_with_index
+
         square_results = Wpool.SharedArray.new(Wpool.SharedArrayType.FLOAT, 100, False)
         add_results = Wpool.SharedArray.new(Wpool.SharedArrayType.FLOAT, 100, False)
-
-        def task(worker, shared_objects, item):
-            # Unpack the results containers, as in the reference.
-            square_results_container = worker.get_shared_array(0)
-            add_results_container = worker.get_shared_array(1)
-            idx, x = item.unpack()
-            square_results_container.set_double(idx, x * x)
-            add_results_container.set_double(idx, x + x)
-            return GLib.Variant('i', x % 2)
-
         pool = Wpool.Pool(n_jobs=2, start_method=start_method,
                           shared_objects=GLib.Variant.new_tuple(square_results.get_handle(),
                                                                 add_results.get_handle()))
-        wpool_task = Wpool.Task.new(task)
+        wpool_task = Wpool.Task.new(square_add_and_modulo_with_index)
         wpool_task.set_result_type(GLib.VariantType.new('i'))
         modulo = pool.map(wpool_task, GLib.Variant('a(ui)', list(enumerate(range(100)))), None)
 
