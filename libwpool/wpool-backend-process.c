@@ -317,7 +317,7 @@ wpool_backend_process_work (WpoolBackend *backend,
 
           g_variant_get (reply, "(uv)", &reply_first, &results);
           if (reply_first != first ||
-              !wpool_job_take_chunk_results (job, first, results, &error))
+              !wpool_job_take_chunk_results (job, first, last, results, &error))
             {
               if (error == NULL)
                 g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_FAILED,

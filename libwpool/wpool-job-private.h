@@ -46,6 +46,7 @@ GVariant           *wpool_job_dup_chunk_items   (WpoolJob       *self,
                                                  guint           last);
 gboolean            wpool_job_take_chunk_results (WpoolJob      *self,
                                                  guint           first,
+                                                 guint           last,
                                                  GVariant       *results,
                                                  GError        **error);
 void                wpool_job_fail              (WpoolJob       *self,

@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include "wpool-error.h"
 #include "wpool-job-private.h"
 #include "wpool-results-private.h"
 #include "wpool-task-private.h"
@@ -214,14 +215,25 @@ wpool_job_dup_chunk_items (WpoolJob *self,
   return ret;
 }
 
-/* The results of the chunk starting at @first, as a worker process sent
- * them. */
+/* The results of the chunk [first, last), as a worker process sent them:
+ * exactly one for each item, or none is taken. */
 gboolean
 wpool_job_take_chunk_results (WpoolJob  *self,
                               guint      first,
+                              guint      last,
                               GVariant  *results,
                               GError   **error)
 {
+  gsize n = g_variant_is_container (results) ? g_variant_n_children (results) : 0;
+
+  if (n != last - first)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "A worker sent %" G_GSIZE_FORMAT " results for the %u items from item %u",
+                   n, last - first, first);
+      return FALSE;
+    }
+
   return wpool_results_take_array (&self->results, first, results, error);
 }
 
@@ -354,6 +366,18 @@ wpool_job_finish (WpoolJob  *self,
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
+
+  /* Items nobody took, without an error: every worker had died before
+   * this map, and none could be replaced while other maps ran. Their
+   * results were never written. */
+  if ((guint)g_atomic_int_get (&self->next) < self->n_items)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                   "Item %d: no live worker took it; the workers died in an earlier map "
+                   "and are replaced once no map runs",
+                   g_atomic_int_get (&self->next));
+      return NULL;
+    }
 
   return wpool_results_end (&self->results);
 }

@@ -323,6 +323,72 @@ test_worker_death (gconstpointer data)
     }
 }
 
+typedef struct
+{
+  GVariant *results;
+  GError   *error;
+  gboolean  done;
+} Outcome;
+
+static void
+outcome_done (GObject      *object,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  Outcome *outcome = data;
+
+  outcome->results = wpool_pool_map_finish (WPOOL_POOL (object), result, &outcome->error);
+  outcome->done = TRUE;
+}
+
+/* A map queued behind one in which every worker dies never returns
+ * results that nobody computed: it fails, or a worker that survived
+ * computed them all. Once no map runs, the dead are replaced. */
+static void
+test_all_workers_died_before (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
+  g_autoptr(GVariant) third = NULL;
+  g_autoptr(GError) error = NULL;
+  Outcome first = { 0 };
+  Outcome second = { 0 };
+  const char *dying[] = { "exit", "exit" };
+  const char *living[] = { "a", "b", "c", "d" };
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  wpool_pool_map_async (pool, task, g_variant_new_strv (dying, 2), NULL, outcome_done, &first);
+  wpool_pool_map_async (pool, task, g_variant_new_strv (living, 4), NULL, outcome_done, &second);
+  while (!first.done || !second.done)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_null (first.results);
+  g_assert_error (first.error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+
+  if (second.error != NULL)
+    {
+      g_test_message ("queued map: %s", second.error->message);
+      g_assert_error (second.error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+      g_assert_null (second.results);
+    }
+  else
+    {
+      g_test_message ("queued map: computed by a worker that survived");
+      wpool_test_assert_variant (second.results, g_variant_new_parsed ("['a', 'b', 'c', 'd']"));
+    }
+
+  third = wpool_pool_map (pool, task, g_variant_new_strv (living, 4), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (third, g_variant_new_parsed ("['a', 'b', 'c', 'd']"));
+
+  g_clear_error (&first.error);
+  g_clear_error (&second.error);
+  g_clear_pointer (&second.results, g_variant_unref);
+}
+
 /* Disposing a pool leaves no thread, fd or process behind. */
 static void
 test_no_leftovers (gconstpointer data)
@@ -685,6 +751,7 @@ main (int   argc,
     { "cancel", test_cancel, FALSE },
     { "keep-alive", test_keep_alive, FALSE },
     { "worker-death", test_worker_death, TRUE },
+    { "worker-death/queued-map", test_all_workers_died_before, TRUE },
     { "no-leftovers", test_no_leftovers, FALSE },
     { "memory", test_memory, FALSE },
     { "async", test_async, FALSE },
