@@ -24,6 +24,8 @@ typedef struct
 
   Driver   *drivers;
   guint     n_started;
+  /* The worker the next job starts with. */
+  guint     next_worker;
   guint     stopped : 1;
 } WpoolBackendPrivate;
 
@@ -310,8 +312,8 @@ wpool_backend_prepare (WpoolBackend  *self,
   return WPOOL_BACKEND_GET_CLASS (self)->prepare (self, task, idle, error);
 }
 
-/* Hands @job to the first @n_workers workers; each calls
- * wpool_job_worker_done() exactly once. */
+/* Hands @job to @n_workers workers; each calls wpool_job_worker_done()
+ * exactly once. Called on the caller's thread. */
 void
 wpool_backend_dispatch (WpoolBackend *self,
                         WpoolJob     *job,
@@ -322,8 +324,12 @@ wpool_backend_dispatch (WpoolBackend *self,
   g_assert (!priv->stopped);
   g_assert (n_workers > 0 && n_workers <= priv->n_started);
 
+  /* Jobs of fewer chunks than workers start where the last one ended, so
+   * that small maps in flight together spread over all the workers. */
   for (guint i = 0; i < n_workers; i++)
-    g_async_queue_push (priv->drivers[i].queue, wpool_job_ref (job));
+    g_async_queue_push (priv->drivers[(priv->next_worker + i) % priv->n_started].queue, wpool_job_ref (job));
+
+  priv->next_worker = (priv->next_worker + n_workers) % priv->n_started;
 }
 
 /* Idempotent: the pool stops the workers when it is done with them, and

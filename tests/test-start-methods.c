@@ -561,6 +561,37 @@ test_concurrent_maps (gconstpointer data)
     }
 }
 
+/* One-item maps in flight together spread over the workers instead of
+ * queueing on the first one. */
+static void
+test_small_maps_spread (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_whoami");
+  g_autoptr(GHashTable) ids = g_hash_table_new (NULL, NULL);
+  GVariant *results[6] = { NULL };
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uut)"));
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    wpool_pool_map_async (pool, task, wpool_test_range_doubles (1), NULL, async_done, &results[i]);
+
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    {
+      guint32 id, pid;
+      guint64 address;
+
+      while (results[i] == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      g_variant_get_child (results[i], 0, "(uut)", &id, &pid, &address);
+      g_hash_table_add (ids, GUINT_TO_POINTER (id));
+      g_variant_unref (results[i]);
+    }
+
+  g_assert_cmpuint (g_hash_table_size (ids), ==, 2);
+}
+
 /* FORK's copy-on-write, for the C pointer shared with set_shared_data():
  * each worker reads the caller's memory and writes into its own copy. */
 static GVariant *
@@ -756,6 +787,7 @@ main (int   argc,
     { "memory", test_memory, FALSE },
     { "async", test_async, FALSE },
     { "concurrent-maps", test_concurrent_maps, FALSE },
+    { "small-maps-spread", test_small_maps_spread, FALSE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
     { "shared-array/bad-access", test_shared_array_bad_access, FALSE },
