@@ -47,6 +47,10 @@ struct _WpoolBackendClass
                             WpoolTask          *task,
                             gboolean            idle,
                             GError            **error);
+  /* Whether worker @index can take work; read from any driver thread.
+   * A driver whose worker is dead passes its jobs on to a live one. */
+  gboolean (*is_alive)     (WpoolBackend       *self,
+                            guint               index);
   /* Worker @index's part of @job, on its driver thread. */
   void     (*work)         (WpoolBackend       *self,
                             guint               index,

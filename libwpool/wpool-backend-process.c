@@ -20,6 +20,7 @@
 
 typedef struct
 {
+  /* Read by other drivers, to pass jobs on: accessed atomically. */
   GPid         pid;
   int          fd;
   WpoolWorker *worker;
@@ -117,7 +118,8 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
     return FALSE;
 
   pw->fd = fds[0];
-  if (!(pw->pid = WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1], error)))
+  g_atomic_int_set (&pw->pid, WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1], error));
+  if (g_atomic_int_get (&pw->pid) <= 0)
     {
       wpool_process_close_fd (g_steal_fd (&pw->fd));
       return FALSE;
@@ -139,7 +141,7 @@ wpool_backend_process_stop_worker (WpoolBackend *backend,
 
   if (pw->pid > 0)
     WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
-  pw->pid = 0;
+  g_atomic_int_set (&pw->pid, 0);
 
   g_clear_object (&pw->worker);
 }
@@ -238,7 +240,7 @@ process_worker_died (WpoolBackendProcess *self,
   GPid pid = pw->pid;
   GError *error = NULL;
 
-  pw->pid = 0;
+  g_atomic_int_set (&pw->pid, 0);
 
   if (cancelled)
     {
@@ -270,9 +272,8 @@ wpool_backend_process_work (WpoolBackend *backend,
   guint first;
   guint last;
 
-  /* A worker that died in an earlier map is replaced before the next one
-   * that finds no map running; until then it sits this one out. */
-  if (pw->pid <= 0)
+  /* Dead since the base class checked: it sits this one out. */
+  if (g_atomic_int_get (&pw->pid) <= 0)
     return;
 
   while (wpool_job_next_chunk (job, &first, &last))
@@ -356,6 +357,17 @@ wpool_backend_process_real_kill (WpoolBackendProcess *self,
   kill (wpool_backend_process_get_pid (self, index), SIGKILL);
 }
 
+/* A worker that died in an earlier map is replaced before the next one
+ * that finds no map running; until then its driver passes jobs on. */
+static gboolean
+wpool_backend_process_is_alive (WpoolBackend *backend,
+                                guint         index)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (WPOOL_BACKEND_PROCESS (backend));
+
+  return g_atomic_int_get (&priv->workers[index].pid) > 0;
+}
+
 static void
 wpool_backend_process_finalize (GObject *object)
 {
@@ -383,6 +395,7 @@ wpool_backend_process_class_init (WpoolBackendProcessClass *klass)
   backend_class->check_task = wpool_backend_process_check_task;
   backend_class->start_worker = wpool_backend_process_start_worker;
   backend_class->prepare = wpool_backend_process_prepare;
+  backend_class->is_alive = wpool_backend_process_is_alive;
   backend_class->work = wpool_backend_process_work;
   backend_class->stop_worker = wpool_backend_process_stop_worker;
 

@@ -112,6 +112,13 @@ wpool_backend_real_prepare (WpoolBackend  *self,
   return TRUE;
 }
 
+static gboolean
+wpool_backend_real_is_alive (WpoolBackend *self,
+                             guint         index)
+{
+  return TRUE;
+}
+
 static void
 wpool_backend_class_init (WpoolBackendClass *klass)
 {
@@ -123,6 +130,7 @@ wpool_backend_class_init (WpoolBackendClass *klass)
 
   klass->check_task = wpool_backend_real_check_task;
   klass->prepare = wpool_backend_real_prepare;
+  klass->is_alive = wpool_backend_real_is_alive;
 
   properties[PROP_N_JOBS] =
     g_param_spec_uint ("n-jobs", NULL, NULL,
@@ -187,6 +195,31 @@ wpool_backend_check_task (WpoolStartMethod   start_method,
   return klass->check_task (klass, task, error);
 }
 
+/* A dead worker's share of @job goes to the next live worker, so that a
+ * job handed to it before it could be replaced still runs: a one-item map
+ * would otherwise fail with nobody to take its item. Each forward needs a
+ * new death, so this ends. */
+static gboolean
+wpool_backend_forward (Driver   *driver,
+                       WpoolJob *job)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (driver->backend);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (driver->backend);
+
+  for (guint i = 1; i < priv->n_started; i++)
+    {
+      Driver *other = &priv->drivers[(driver->index + i) % priv->n_started];
+
+      if (klass->is_alive (driver->backend, other->index))
+        {
+          g_async_queue_push (other->queue, job);
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
 static gpointer
 wpool_backend_driver_main (gpointer data)
 {
@@ -200,6 +233,10 @@ wpool_backend_driver_main (gpointer data)
   while ((message = g_async_queue_pop (driver->queue)) != QUIT_MESSAGE)
     {
       WpoolJob *job = message;
+
+      /* Our reference, and our share of the job, go with it. */
+      if (!klass->is_alive (driver->backend, driver->index) && wpool_backend_forward (driver, job))
+        continue;
 
       klass->work (driver->backend, driver->index, job);
       wpool_job_worker_done (job);

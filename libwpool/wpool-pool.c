@@ -843,3 +843,136 @@ wpool_pool_map_finish (WpoolPool     *self,
 
   return g_task_propagate_pointer (G_TASK (result), error);
 }
+
+/* One item as an array of one, for a map. */
+static GVariant *
+items_of_one (GVariant *item)
+{
+  return g_variant_new_array (NULL, &item, 1);
+}
+
+/* The result of a map of one item: as the task returned it. */
+static GVariant *
+result_of_one (GVariant *results)
+{
+  g_autoptr(GVariant) result = g_variant_get_child_value (results, 0);
+
+  if (g_variant_is_of_type (results, G_VARIANT_TYPE ("av")))
+    return g_variant_get_variant (result);
+
+  return g_steal_pointer (&result);
+}
+
+/**
+ * wpool_pool_apply:
+ * @self: a #WpoolPool
+ * @task: the task to run
+ * @item: the item to run it on; if floating, it is consumed
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs @task on @item on one of the pool's workers and waits for its
+ * result, as MPIRE's `apply()`. This blocks the calling thread: in an
+ * application, use wpool_pool_apply_async(), of which many can be in
+ * flight, spread over the workers.
+ *
+ * Errors are those of wpool_pool_map(), the item being item 0.
+ *
+ * Returns: (transfer full): the result, as the task returned it, or %NULL
+ *   with @error set
+ */
+GVariant *
+wpool_pool_apply (WpoolPool     *self,
+                  WpoolTask     *task,
+                  GVariant      *item,
+                  GCancellable  *cancellable,
+                  GError       **error)
+{
+  g_autoptr(GVariant) results = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (WPOOL_IS_TASK (task), NULL);
+  g_return_val_if_fail (item != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!(results = wpool_pool_map (self, task, items_of_one (item), cancellable, error)))
+    return NULL;
+
+  return result_of_one (results);
+}
+
+static void
+wpool_pool_apply_map_done (GObject      *object,
+                           GAsyncResult *result,
+                           gpointer      data)
+{
+  g_autoptr(GTask) task = data;
+  g_autoptr(GVariant) results = NULL;
+  GError *error = NULL;
+
+  if ((results = wpool_pool_map_finish (WPOOL_POOL (object), result, &error)))
+    g_task_return_pointer (task, result_of_one (results), (GDestroyNotify) g_variant_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * wpool_pool_apply_async:
+ * @self: a #WpoolPool
+ * @task: the task to run
+ * @item: the item to run it on; if floating, it is consumed
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the result is ready
+ * @user_data: data for @callback
+ *
+ * Runs @task on @item on one of the pool's workers, as MPIRE's
+ * `apply_async()`, without blocking. @callback runs on the thread-default
+ * main context of the caller; call wpool_pool_apply_finish() from it.
+ *
+ * Each apply is a map of its own: many can be in flight, and a worker
+ * process that dies fails only the apply it ran.
+ */
+void
+wpool_pool_apply_async (WpoolPool           *self,
+                        WpoolTask           *task,
+                        GVariant            *item,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  GTask *gtask;
+
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (WPOOL_IS_TASK (task));
+  g_return_if_fail (item != NULL);
+  g_return_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable));
+
+  gtask = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (gtask, wpool_pool_apply_async);
+  g_task_set_name (gtask, "[wpool] apply");
+
+  wpool_pool_map_async (self, task, items_of_one (item), cancellable, wpool_pool_apply_map_done, gtask);
+}
+
+/**
+ * wpool_pool_apply_finish:
+ * @self: a #WpoolPool
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Gets the result of wpool_pool_apply_async().
+ *
+ * Returns: (transfer full): the result, as the task returned it, or %NULL
+ *   with @error set
+ */
+GVariant *
+wpool_pool_apply_finish (WpoolPool     *self,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == wpool_pool_apply_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

@@ -77,4 +77,22 @@ GVariant         *wpool_pool_map_finish         (WpoolPool            *self,
                                                  GAsyncResult         *result,
                                                  GError              **error);
 
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_apply              (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 GVariant             *item,
+                                                 GCancellable         *cancellable,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_apply_async        (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 GVariant             *item,
+                                                 GCancellable         *cancellable,
+                                                 GAsyncReadyCallback   callback,
+                                                 gpointer              user_data);
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_apply_finish       (WpoolPool            *self,
+                                                 GAsyncResult         *result,
+                                                 GError              **error);
+
 G_END_DECLS

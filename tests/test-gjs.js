@@ -9,6 +9,7 @@ import Wpool from 'gi://Wpool?version=1';
 import System from 'system';
 
 Gio._promisify(Wpool.Pool.prototype, 'map_async', 'map_finish');
+Gio._promisify(Wpool.Pool.prototype, 'apply_async', 'apply_finish');
 
 const MODULE = GLib.getenv('WPOOL_TEST_MODULE');
 
@@ -172,6 +173,15 @@ const tests = {
             assert(error.message.includes('new_for_symbol'), error.message);
         }
         assert(!pool.workers_running, 'no worker started');
+    },
+
+    async 'apply_async, many in flight, under FORKSERVER'() {
+        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.FORKSERVER, keep_alive: true});
+        const task = squareTask();
+        const results = await Promise.all([1, 2, 3, 4, 5].map(x =>
+            pool.apply_async(task, new GLib.Variant('d', x), null)));
+        assertEqual(results.map(r => r.deepUnpack()), [1, 4, 9, 16, 25]);
+        pool.keep_alive = false;
     },
 
     'missing symbol'() {

@@ -376,6 +376,39 @@ class TestSharedArrays(unittest.TestCase):
         lock.release()
 
 
+class TestApply(unittest.TestCase):
+    def test_apply(self):
+        for start_method in (Wpool.StartMethod.THREADING, Wpool.StartMethod.FORK):
+            pool = Wpool.Pool(n_jobs=2, start_method=start_method)
+            task = Wpool.Task.new(lambda worker, shared, item: GLib.Variant('s', item.unpack().upper()))
+            self.assertEqual(pool.apply(task, GLib.Variant('s', 'abc'), None).unpack(), 'ABC')
+
+    def test_apply_async_many_in_flight(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, keep_alive=True)
+        task = Wpool.Task.new(lambda worker, shared, item: GLib.Variant('i', item.unpack() * 10))
+        loop = GLib.MainLoop()
+        results = {}
+
+        def done(source, result, i):
+            results[i] = source.apply_finish(result).unpack()
+            if len(results) == 8:
+                loop.quit()
+
+        for i in range(8):
+            pool.apply_async(task, GLib.Variant('i', i), None, done, i)
+        loop.run()
+        self.assertEqual(results, {i: i * 10 for i in range(8)})
+
+    def test_apply_exception(self):
+        def boom(worker, shared, item):
+            raise KeyError('missing')
+
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.THREADING)
+        with self.assertRaises(GLib.Error) as caught:
+            pool.apply(Wpool.Task.new(boom), GLib.Variant('i', 1), None)
+        self.assertIn("KeyError: 'missing'", caught.exception.message)
+
+
 class TestSpawn(unittest.TestCase):
     def test_python_function_refused(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)

@@ -592,6 +592,102 @@ test_small_maps_spread (gconstpointer data)
   g_assert_cmpuint (g_hash_table_size (ids), ==, 2);
 }
 
+static void
+apply_done (GObject      *object,
+            GAsyncResult *result,
+            gpointer      data)
+{
+  Outcome *outcome = data;
+
+  outcome->results = wpool_pool_apply_finish (WPOOL_POOL (object), result, &outcome->error);
+  outcome->done = TRUE;
+}
+
+/* MPIRE's apply(): one item, its result as the task returned it. */
+static void
+test_apply (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) square = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolTask) failing = wpool_test_module_task ("wpool_test_fail_on_negative");
+  g_autoptr(GVariant) boxed = NULL;
+  g_autoptr(GVariant) typed = NULL;
+  g_autoptr(GError) error = NULL;
+  Outcome outcomes[8] = { { 0 } };
+
+  boxed = wpool_pool_apply (pool, square, g_variant_new_double (3), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (boxed, g_variant_new_double (9));
+
+  wpool_task_set_result_type (square, G_VARIANT_TYPE_DOUBLE);
+  typed = wpool_pool_apply (pool, square, g_variant_new_double (4), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (typed, g_variant_new_double (16));
+
+  g_assert_null (wpool_pool_apply (pool, failing, g_variant_new_double (-1), NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_assert_true (g_str_has_prefix (error->message, "Item 0 on worker "));
+
+  /* Many in flight, each with its own result. */
+  wpool_pool_set_keep_alive (pool, TRUE);
+  for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
+    wpool_pool_apply_async (pool, square, g_variant_new_double (i), NULL, apply_done, &outcomes[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
+    {
+      while (!outcomes[i].done)
+        g_main_context_iteration (NULL, TRUE);
+      g_assert_no_error (outcomes[i].error);
+      g_assert_cmpfloat (g_variant_get_double (outcomes[i].results), ==, (double)i * i);
+      g_variant_unref (outcomes[i].results);
+    }
+}
+
+/* Better than MPIRE: a worker killed under apply_async fails exactly its
+ * own apply, and no finished result is lost. */
+static void
+test_apply_dead_worker (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
+  const char *items[] = { "a", "b", "segv", "c", "d", "e" };
+  Outcome outcomes[G_N_ELEMENTS (items)] = { { 0 } };
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    wpool_pool_apply_async (pool, task, g_variant_new_string (items[i]), NULL, apply_done, &outcomes[i]);
+
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    {
+      while (!outcomes[i].done)
+        g_main_context_iteration (NULL, TRUE);
+
+      if (g_str_equal (items[i], "segv"))
+        {
+          g_assert_error (outcomes[i].error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+          g_clear_error (&outcomes[i].error);
+        }
+      else
+        {
+          /* Those queued on the worker that died went to the other one. */
+          g_assert_no_error (outcomes[i].error);
+          g_assert_cmpstr (g_variant_get_string (outcomes[i].results, NULL), ==, items[i]);
+          g_variant_unref (outcomes[i].results);
+        }
+    }
+
+  /* Replaced, the next apply works. */
+  {
+    g_autoptr(GVariant) result = NULL;
+    g_autoptr(GError) error = NULL;
+
+    result = wpool_pool_apply (pool, task, g_variant_new_string ("after"), NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (g_variant_get_string (result, NULL), ==, "after");
+  }
+}
+
 /* FORK's copy-on-write, for the C pointer shared with set_shared_data():
  * each worker reads the caller's memory and writes into its own copy. */
 static GVariant *
@@ -788,6 +884,8 @@ main (int   argc,
     { "async", test_async, FALSE },
     { "concurrent-maps", test_concurrent_maps, FALSE },
     { "small-maps-spread", test_small_maps_spread, FALSE },
+    { "apply", test_apply, FALSE },
+    { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
     { "shared-array/bad-access", test_shared_array_bad_access, FALSE },
