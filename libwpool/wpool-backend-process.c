@@ -326,6 +326,8 @@ wpool_backend_process_work (WpoolBackend *backend,
               wpool_job_fail (job, g_steal_pointer (&error));
               return;
             }
+
+          wpool_job_add_completed (job, last - first);
         }
       else if (kind == WPOOL_FRAME_ERROR)
         {

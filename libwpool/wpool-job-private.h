@@ -33,6 +33,9 @@ GCancellable       *wpool_job_get_cancellable   (WpoolJob       *self);
 const GVariantType *wpool_job_get_result_type   (WpoolJob       *self);
 guint               wpool_job_get_n_items       (WpoolJob       *self);
 guint               wpool_job_get_n_chunks      (WpoolJob       *self);
+guint               wpool_job_get_n_completed   (WpoolJob       *self);
+void                wpool_job_add_completed     (WpoolJob       *self,
+                                                 guint           n);
 void                wpool_job_begin             (WpoolJob       *self,
                                                  guint           n_workers,
                                                  WpoolJobNotify  notify,

@@ -35,6 +35,8 @@ struct _WpoolJob
   gint                stopped;
   /* Workers still on the job. */
   gint                n_active;
+  /* Items done, published by the workers now and then, for progress. */
+  gint                n_completed;
 
   /* Each index set by the one worker that ran it, read after completion. */
   WpoolResults        results;
@@ -126,6 +128,19 @@ guint
 wpool_job_get_n_items (WpoolJob *self)
 {
   return self->n_items;
+}
+
+guint
+wpool_job_get_n_completed (WpoolJob *self)
+{
+  return g_atomic_int_get (&self->n_completed);
+}
+
+void
+wpool_job_add_completed (WpoolJob *self,
+                         guint     n)
+{
+  g_atomic_int_add (&self->n_completed, (gint)n);
 }
 
 guint
@@ -284,6 +299,7 @@ wpool_job_work (WpoolJob    *self,
 {
   guint first;
   guint last;
+  guint done = 0;
 
   while (wpool_job_next_chunk (self, &first, &last))
     {
@@ -304,7 +320,7 @@ wpool_job_work (WpoolJob    *self,
           GVariant *result;
 
           if (i > first && wpool_job_should_stop (self))
-            return;
+            break;
 
           item = wpool_job_get_item (self, chunk_bytes, i);
           result = wpool_task_invoke (self->task, worker, item, i, self->results.type, &error);
@@ -312,13 +328,24 @@ wpool_job_work (WpoolJob    *self,
           if (result == NULL)
             {
               wpool_job_fail (self, error);
-              return;
+              break;
             }
 
           /* Serialized or boxed here, in parallel, rather than one by one
            * on the caller's thread. */
           wpool_results_take (&self->results, i, result);
+
+          /* Published in batches: one counter for all workers would be a
+           * contended cache line on every item. */
+          if (++done == 64)
+            {
+              wpool_job_add_completed (self, done);
+              done = 0;
+            }
         }
+
+      wpool_job_add_completed (self, done);
+      done = 0;
     }
 }
 

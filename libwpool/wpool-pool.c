@@ -51,6 +51,15 @@ struct _WpoolPool
   WpoolBackend     *backend;
   /* Maps handed to the workers and not finished yet. */
   guint             n_maps_running;
+
+  /* Progress since the pool last became busy: the items of every map
+   * started since, those completed by the maps that finished, the maps
+   * still running, and the source that reports on the caller's context. */
+  guint64           n_total;
+  guint64           n_completed_finished;
+  guint64           n_completed_reported;
+  GPtrArray        *running_jobs;
+  GSource          *progress_source;
 };
 
 enum {
@@ -61,10 +70,21 @@ enum {
   PROP_KEEP_ALIVE,
   PROP_CHUNK_SIZE,
   PROP_WORKERS_RUNNING,
+  PROP_N_COMPLETED,
+  PROP_N_TOTAL,
   N_PROPS
 };
 
+enum {
+  PROGRESS,
+  N_SIGNALS
+};
+
 static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+/* At most 20 progress reports a second. */
+#define PROGRESS_INTERVAL_MS 50
 
 G_DEFINE_FINAL_TYPE (WpoolPool, wpool_pool, G_TYPE_OBJECT)
 
@@ -94,15 +114,61 @@ wpool_pool_clear_shared_data (WpoolPool *self)
     destroy (data);
 }
 
+static guint64
+wpool_pool_count_completed (WpoolPool *self)
+{
+  guint64 n = self->n_completed_finished;
+
+  for (guint i = 0; i < self->running_jobs->len; i++)
+    n += wpool_job_get_n_completed (self->running_jobs->pdata[i]);
+
+  return n;
+}
+
+/* On the caller's context: reports what changed since the last report. */
+static void
+wpool_pool_report_progress (WpoolPool *self)
+{
+  guint64 n_completed = wpool_pool_count_completed (self);
+
+  if (n_completed == self->n_completed_reported)
+    return;
+
+  self->n_completed_reported = n_completed;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_COMPLETED]);
+  g_signal_emit (self, signals[PROGRESS], 0, n_completed, self->n_total);
+}
+
+static gboolean
+wpool_pool_progress_tick (gpointer data)
+{
+  wpool_pool_report_progress (WPOOL_POOL (data));
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+wpool_pool_stop_progress (WpoolPool *self)
+{
+  if (self->progress_source == NULL)
+    return;
+
+  g_source_destroy (self->progress_source);
+  g_clear_pointer (&self->progress_source, g_source_unref);
+}
+
 static void
 wpool_pool_dispose (GObject *object)
 {
   WpoolPool *self = (WpoolPool *)object;
 
+  wpool_pool_stop_progress (self);
+
   /* A running map holds a reference to the pool, so nothing runs here. */
   wpool_pool_stop_workers (self);
   wpool_pool_clear_shared_data (self);
   g_clear_pointer (&self->shared_objects, g_variant_unref);
+  g_clear_pointer (&self->running_jobs, g_ptr_array_unref);
 
   G_OBJECT_CLASS (wpool_pool_parent_class)->dispose (object);
 }
@@ -139,6 +205,14 @@ wpool_pool_get_property (GObject    *object,
 
     case PROP_WORKERS_RUNNING:
       g_value_set_boolean (value, self->backend != NULL);
+      break;
+
+    case PROP_N_COMPLETED:
+      g_value_set_uint64 (value, self->n_completed_reported);
+      break;
+
+    case PROP_N_TOTAL:
+      g_value_set_uint64 (value, self->n_total);
       break;
 
     default:
@@ -274,12 +348,59 @@ wpool_pool_class_init (WpoolPoolClass *klass)
                           FALSE,
                           (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * WpoolPool:n-completed:
+   *
+   * How many items the maps started since the pool was last idle have
+   * completed, as last reported on the caller's main context: at most 20
+   * times a second while maps run, and once more when the last one ends.
+   * Worker threads publish their count every 64 items, worker processes
+   * at the end of each chunk.
+   */
+  properties[PROP_N_COMPLETED] =
+    g_param_spec_uint64 ("n-completed", NULL, NULL,
+                         0, G_MAXUINT64, 0,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:n-total:
+   *
+   * How many items the maps started since the pool was last idle have in
+   * all. A map started on an idle pool starts the count anew.
+   */
+  properties[PROP_N_TOTAL] =
+    g_param_spec_uint64 ("n-total", NULL, NULL,
+                         0, G_MAXUINT64, 0,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * WpoolPool::progress:
+   * @self: a #WpoolPool
+   * @n_completed: the items completed, #WpoolPool:n-completed
+   * @n_total: the items in all, #WpoolPool:n-total
+   *
+   * Emitted on the thread-default main context of the caller that started
+   * the maps, at most 20 times a second while they run and once when the
+   * last one ends, whenever items were completed since the last emission.
+   * During a blocking wpool_pool_map() the caller's context does not run:
+   * only the last emission comes, when the map returns.
+   */
+  signals[PROGRESS] =
+    g_signal_new ("progress",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0,
+                  NULL, NULL,
+                  NULL,
+                  G_TYPE_NONE, 2, G_TYPE_UINT64, G_TYPE_UINT64);
 }
 
 static void
 wpool_pool_init (WpoolPool *self)
 {
+  self->running_jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) wpool_job_unref);
   self->n_jobs = MIN (g_get_num_processors (), WPOOL_MAX_N_JOBS);
   self->start_method = WPOOL_START_METHOD_FORK;
 }
@@ -545,6 +666,40 @@ wpool_pool_set_shared_data (WpoolPool       *self,
 }
 
 /**
+ * wpool_pool_get_n_completed:
+ * @self: a #WpoolPool
+ *
+ * Gets how many items were completed, as last reported: see
+ * #WpoolPool:n-completed.
+ *
+ * Returns: the items completed
+ */
+guint64
+wpool_pool_get_n_completed (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->n_completed_reported;
+}
+
+/**
+ * wpool_pool_get_n_total:
+ * @self: a #WpoolPool
+ *
+ * Gets how many items the maps started since the pool was last idle have
+ * in all: see #WpoolPool:n-total.
+ *
+ * Returns: the items in all
+ */
+guint64
+wpool_pool_get_n_total (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->n_total;
+}
+
+/**
  * wpool_pool_get_workers_running:
  * @self: a #WpoolPool
  *
@@ -655,7 +810,23 @@ wpool_pool_start_map (WpoolPool       *self,
       return FALSE;
     }
 
-  self->n_maps_running++;
+  /* A map on an idle pool starts the progress count anew. */
+  if (self->n_maps_running++ == 0)
+    {
+      self->n_total = 0;
+      self->n_completed_finished = 0;
+      self->n_completed_reported = 0;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_COMPLETED]);
+
+      self->progress_source = g_timeout_source_new (PROGRESS_INTERVAL_MS);
+      g_source_set_static_name (self->progress_source, "[wpool] progress");
+      g_source_set_callback (self->progress_source, wpool_pool_progress_tick, self, NULL);
+      g_source_attach (self->progress_source, g_main_context_get_thread_default ());
+    }
+
+  self->n_total += wpool_job_get_n_items (job);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_TOTAL]);
+  g_ptr_array_add (self->running_jobs, wpool_job_ref (job));
 
   wpool_job_begin (job, n_workers, notify, notify_data);
   if (n_workers > 0)
@@ -674,8 +845,17 @@ wpool_pool_end_map (WpoolPool  *self,
 
   g_assert (self->n_maps_running > 0);
 
-  if (--self->n_maps_running == 0 && !self->keep_alive)
-    wpool_pool_stop_workers (self);
+  self->n_completed_finished += wpool_job_get_n_completed (job);
+  g_ptr_array_remove_fast (self->running_jobs, job);
+
+  if (--self->n_maps_running == 0)
+    {
+      wpool_pool_stop_progress (self);
+      wpool_pool_report_progress (self);
+
+      if (!self->keep_alive)
+        wpool_pool_stop_workers (self);
+    }
 
   return ret;
 }

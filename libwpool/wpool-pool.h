@@ -60,6 +60,10 @@ gboolean          wpool_pool_set_shared_data    (WpoolPool            *self,
 WPOOL_AVAILABLE_IN_ALL
 gboolean          wpool_pool_get_workers_running (WpoolPool           *self);
 WPOOL_AVAILABLE_IN_ALL
+guint64           wpool_pool_get_n_completed    (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+guint64           wpool_pool_get_n_total        (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
 GVariant         *wpool_pool_map                (WpoolPool            *self,
                                                  WpoolTask            *task,
                                                  GVariant             *items,

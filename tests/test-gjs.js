@@ -184,6 +184,16 @@ const tests = {
         pool.keep_alive = false;
     },
 
+    async 'progress as property notifications'() {
+        const pool = threadingPool({chunk_size: 1});
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_sleep_ms');
+        const seen = [];
+        pool.connect('notify::n-completed', () => seen.push(pool.n_completed));
+        await pool.map_async(task, new GLib.Variant('au', Array(40).fill(3)), null);
+        assertEqual(seen[seen.length - 1], 40);
+        assertEqual(pool.n_total, 40);
+    },
+
     'missing symbol'() {
         try {
             Wpool.Task.new_for_symbol(MODULE, 'no_such_symbol');

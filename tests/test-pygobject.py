@@ -409,6 +409,19 @@ class TestApply(unittest.TestCase):
         self.assertIn("KeyError: 'missing'", caught.exception.message)
 
 
+class TestProgress(unittest.TestCase):
+    def test_progress_signal(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, chunk_size=1)
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_sleep_ms')
+        reports = []
+        pool.connect('progress', lambda pool, completed, total: reports.append((completed, total)))
+        results, error = run_async(pool, task, GLib.Variant('au', [3] * 60))
+        self.assertIsNone(error)
+        self.assertEqual(reports[-1], (60, 60))
+        self.assertEqual([c for c, _ in reports], sorted(set(c for c, _ in reports)))
+        self.assertEqual((pool.props.n_completed, pool.props.n_total), (60, 60))
+
+
 class TestSpawn(unittest.TestCase):
     def test_python_function_refused(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)

@@ -688,6 +688,75 @@ test_apply_dead_worker (gconstpointer data)
   }
 }
 
+typedef struct
+{
+  GArray  *completed;
+  guint64  total;
+  GThread *thread;
+  gboolean wrong_thread;
+} Progress;
+
+static void
+on_progress (WpoolPool *pool,
+             guint64    n_completed,
+             guint64    n_total,
+             gpointer   data)
+{
+  Progress *progress = data;
+
+  g_array_append_val (progress->completed, n_completed);
+  progress->total = n_total;
+  if (g_thread_self () != progress->thread)
+    progress->wrong_thread = TRUE;
+}
+
+/* Progress is reported on the caller's context, in order, at most 20
+ * times a second, and ends at the total. */
+static void
+test_progress (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) completed = g_array_new (FALSE, FALSE, sizeof (guint64));
+  Progress progress = { completed, 0, g_thread_self (), FALSE };
+  Outcome outcome = { 0 };
+  gint64 start;
+  gint64 elapsed_ms;
+
+  g_signal_connect (pool, "progress", G_CALLBACK (on_progress), &progress);
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+
+  start = g_get_monotonic_time ();
+  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (100, 5), NULL, outcome_done, &outcome);
+  g_assert_cmpuint (wpool_pool_get_n_total (pool), ==, 100);
+  while (!outcome.done)
+    g_main_context_iteration (NULL, TRUE);
+  elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+  g_assert_no_error (outcome.error);
+  g_clear_pointer (&outcome.results, g_variant_unref);
+
+  g_assert_false (progress.wrong_thread);
+  g_assert_cmpuint (completed->len, >=, 1);
+  g_assert_cmpuint (completed->len, <=, elapsed_ms / 50 + 2);
+  for (guint i = 1; i < completed->len; i++)
+    g_assert_cmpuint (g_array_index (completed, guint64, i), >, g_array_index (completed, guint64, i - 1));
+  g_assert_cmpuint (g_array_index (completed, guint64, completed->len - 1), ==, 100);
+  g_assert_cmpuint (progress.total, ==, 100);
+  g_assert_cmpuint (wpool_pool_get_n_completed (pool), ==, 100);
+  g_test_message ("%u progress reports in %" G_GINT64_FORMAT " ms", completed->len, elapsed_ms);
+
+  /* A blocking map reports once, when it returns; the count starts anew. */
+  g_array_set_size (completed, 0);
+  results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (10, 1), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (completed->len, ==, 1);
+  g_assert_cmpuint (g_array_index (completed, guint64, 0), ==, 10);
+  g_assert_cmpuint (wpool_pool_get_n_total (pool), ==, 10);
+}
+
 /* FORK's copy-on-write, for the C pointer shared with set_shared_data():
  * each worker reads the caller's memory and writes into its own copy. */
 static GVariant *
@@ -885,6 +954,7 @@ main (int   argc,
     { "concurrent-maps", test_concurrent_maps, FALSE },
     { "small-maps-spread", test_small_maps_spread, FALSE },
     { "apply", test_apply, FALSE },
+    { "progress", test_progress, FALSE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
