@@ -584,43 +584,16 @@ test_map_reentrant (void)
 
 /* Async */
 
-typedef struct
-{
-  GVariant *results;
-  GError   *error;
-  GThread  *thread;
-  gboolean  done;
-} AsyncResult;
-
-static void
-async_done (GObject      *object,
-            GAsyncResult *result,
-            gpointer      data)
-{
-  AsyncResult *ar = data;
-
-  ar->results = wpool_pool_map_finish (WPOOL_POOL (object), result, &ar->error);
-  ar->thread = g_thread_self ();
-  ar->done = TRUE;
-}
-
-static void
-async_result_clear (AsyncResult *ar)
-{
-  g_clear_pointer (&ar->results, g_variant_unref);
-  g_clear_error (&ar->error);
-}
-
 static void
 test_map_async (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   Counter counter = { .caller = g_thread_self () };
   g_autoptr(WpoolTask) task = wpool_task_new (square_counting, &counter, NULL);
-  AsyncResult ar = { 0 };
+  WpoolTestOutcome ar = { 0 };
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
-  wpool_pool_map_async (pool, task, wpool_test_range_doubles (500), NULL, async_done, &ar);
+  wpool_pool_map_async (pool, task, wpool_test_range_doubles (500), NULL, wpool_test_map_done, &ar);
   /* Never called back from inside the call. */
   g_assert_false (ar.done);
 
@@ -629,7 +602,7 @@ test_map_async (void)
   assert_squares (ar.results, 500, FALSE);
   g_assert_true (ar.thread == g_thread_self ());
   g_assert_cmpint (counter.on_caller_thread, ==, 0);
-  async_result_clear (&ar);
+  wpool_test_outcome_clear (&ar);
 }
 
 static void
@@ -637,14 +610,14 @@ test_map_async_empty (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
-  AsyncResult ar = { 0 };
+  WpoolTestOutcome ar = { 0 };
 
-  wpool_pool_map_async (pool, task, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0), NULL, async_done, &ar);
+  wpool_pool_map_async (pool, task, g_variant_new_array (G_VARIANT_TYPE_DOUBLE, NULL, 0), NULL, wpool_test_map_done, &ar);
   g_assert_false (ar.done);
   wpool_test_wait_for (&ar.done);
   g_assert_no_error (ar.error);
   g_assert_cmpuint (g_variant_n_children (ar.results), ==, 0);
-  async_result_clear (&ar);
+  wpool_test_outcome_clear (&ar);
 }
 
 static void
@@ -656,32 +629,30 @@ test_map_async_errors (void)
   g_autoptr(WpoolTask) unlocatable = wpool_task_new (square_counting, NULL, NULL);
   g_autoptr(WpoolTask) task = NULL;
   g_autoptr(GError) error = NULL;
-  AsyncResult ar = { 0 };
+  WpoolTestOutcome ar = { 0 };
   double values[] = { 1, -2, 3 };
 
   task = wpool_test_module_task ("wpool_test_fail_on_negative");
 
   /* Bad arguments come back through the callback too. */
-  wpool_pool_map_async (pool, task, g_variant_new_string ("no"), NULL, async_done, &ar);
+  wpool_pool_map_async (pool, task, g_variant_new_string ("no"), NULL, wpool_test_map_done, &ar);
   g_assert_false (ar.done);
   wpool_test_wait_for (&ar.done);
   g_assert_error (ar.error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
-  async_result_clear (&ar);
+  wpool_test_outcome_clear (&ar);
 
-  ar.done = FALSE;
-  wpool_pool_map_async (forkserver, unlocatable, wpool_test_range_doubles (3), NULL, async_done, &ar);
+    wpool_pool_map_async (forkserver, unlocatable, wpool_test_range_doubles (3), NULL, wpool_test_map_done, &ar);
   wpool_test_wait_for (&ar.done);
   g_assert_error (ar.error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
-  async_result_clear (&ar);
+  wpool_test_outcome_clear (&ar);
 
-  ar.done = FALSE;
-  wpool_pool_map_async (pool, task,
+    wpool_pool_map_async (pool, task,
                         g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 3, sizeof (double)),
-                        NULL, async_done, &ar);
+                        NULL, wpool_test_map_done, &ar);
   wpool_test_wait_for (&ar.done);
   g_assert_error (ar.error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_assert_true (g_str_has_prefix (ar.error->message, "Item 1 on worker "));
-  async_result_clear (&ar);
+  wpool_test_outcome_clear (&ar);
 }
 
 static gboolean
@@ -698,17 +669,17 @@ test_map_async_cancelled (void)
   g_autoptr(WpoolTask) task = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
-  AsyncResult ar = { 0 };
+  WpoolTestOutcome ar = { 0 };
 
   task = wpool_test_module_task ("wpool_test_sleep_ms");
   wpool_pool_set_chunk_size (pool, 1);
 
-  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (2000, 10), cancellable, async_done, &ar);
+  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (2000, 10), cancellable, wpool_test_map_done, &ar);
   g_timeout_add (30, cancel_idle, cancellable);
   wpool_test_wait_for (&ar.done);
   g_assert_error (ar.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_null (ar.results);
-  async_result_clear (&ar);
+  wpool_test_outcome_clear (&ar);
 
   /* Workers were stopped after the cancelled map (no keep-alive). */
   g_assert_false (wpool_pool_get_workers_running (pool));
@@ -721,19 +692,19 @@ test_map_async_concurrent (void)
 {
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
   g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
-  AsyncResult ar[5] = { { 0 } };
+  WpoolTestOutcome ar[5] = { { 0 } };
   guint base_threads = wpool_test_count_threads ();
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
   for (guint i = 0; i < G_N_ELEMENTS (ar); i++)
-    wpool_pool_map_async (pool, task, wpool_test_range_doubles (100 * (i + 1)), NULL, async_done, &ar[i]);
+    wpool_pool_map_async (pool, task, wpool_test_range_doubles (100 * (i + 1)), NULL, wpool_test_map_done, &ar[i]);
 
   for (guint i = 0; i < G_N_ELEMENTS (ar); i++)
     {
       wpool_test_wait_for (&ar[i].done);
       g_assert_no_error (ar[i].error);
       assert_squares (ar[i].results, 100 * (i + 1), FALSE);
-      async_result_clear (&ar[i]);
+      wpool_test_outcome_clear (&ar[i]);
     }
 
   /* The last map to finish stopped the workers. */
@@ -751,16 +722,16 @@ map_in_thread (gpointer data)
   WpoolPool *pool = data;
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(WpoolTask) task = wpool_task_new (square_counting, NULL, NULL);
-  AsyncResult ar = { 0 };
+  WpoolTestOutcome ar = { 0 };
 
   g_main_context_push_thread_default (context);
-  wpool_pool_map_async (pool, task, wpool_test_range_doubles (50), NULL, async_done, &ar);
+  wpool_pool_map_async (pool, task, wpool_test_range_doubles (50), NULL, wpool_test_map_done, &ar);
   wpool_test_wait_for (&ar.done);
   g_main_context_pop_thread_default (context);
 
   g_assert_no_error (ar.error);
   g_assert_true (ar.thread == g_thread_self ());
-  async_result_clear (&ar);
+  wpool_test_outcome_clear (&ar);
 
   return NULL;
 }

@@ -323,24 +323,6 @@ test_worker_death (gconstpointer data)
     }
 }
 
-typedef struct
-{
-  GVariant *results;
-  GError   *error;
-  gboolean  done;
-} Outcome;
-
-static void
-outcome_done (GObject      *object,
-              GAsyncResult *result,
-              gpointer      data)
-{
-  Outcome *outcome = data;
-
-  outcome->results = wpool_pool_map_finish (WPOOL_POOL (object), result, &outcome->error);
-  outcome->done = TRUE;
-}
-
 /* A map queued behind one in which every worker dies never returns
  * results that nobody computed: it fails, or a worker that survived
  * computed them all. Once no map runs, the dead are replaced. */
@@ -351,8 +333,8 @@ test_all_workers_died_before (gconstpointer data)
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
   g_autoptr(GVariant) third = NULL;
   g_autoptr(GError) error = NULL;
-  Outcome first = { 0 };
-  Outcome second = { 0 };
+  WpoolTestOutcome first = { 0 };
+  WpoolTestOutcome second = { 0 };
   const char *dying[] = { "exit", "exit" };
   const char *living[] = { "a", "b", "c", "d" };
 
@@ -360,8 +342,8 @@ test_all_workers_died_before (gconstpointer data)
   wpool_pool_set_chunk_size (pool, 1);
   wpool_pool_set_keep_alive (pool, TRUE);
 
-  wpool_pool_map_async (pool, task, g_variant_new_strv (dying, 2), NULL, outcome_done, &first);
-  wpool_pool_map_async (pool, task, g_variant_new_strv (living, 4), NULL, outcome_done, &second);
+  wpool_pool_map_async (pool, task, g_variant_new_strv (dying, 2), NULL, wpool_test_map_done, &first);
+  wpool_pool_map_async (pool, task, g_variant_new_strv (living, 4), NULL, wpool_test_map_done, &second);
   while (!first.done || !second.done)
     g_main_context_iteration (NULL, TRUE);
 
@@ -499,29 +481,19 @@ test_memory (gconstpointer data)
 }
 
 static void
-async_done (GObject      *object,
-            GAsyncResult *result,
-            gpointer      data)
-{
-  GVariant **results = data;
-  g_autoptr(GError) error = NULL;
-
-  *results = wpool_pool_map_finish (WPOOL_POOL (object), result, &error);
-  g_assert_no_error (error);
-}
-
-static void
 test_async (gconstpointer data)
 {
   g_autoptr(WpoolPool) pool = new_pool (data, 2);
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
-  g_autoptr(GVariant) results = NULL;
+  WpoolTestOutcome outcome = { 0 };
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
-  wpool_pool_map_async (pool, task, wpool_test_range_doubles (100), NULL, async_done, &results);
-  while (results == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_cmpuint (g_variant_n_children (results), ==, 100);
+  wpool_pool_map_async (pool, task, wpool_test_range_doubles (100), NULL, wpool_test_map_done, &outcome);
+  wpool_test_wait_for (&outcome.done);
+  g_assert_no_error (outcome.error);
+  g_assert_true (outcome.thread == g_thread_self ());
+  g_assert_cmpuint (g_variant_n_children (outcome.results), ==, 100);
+  wpool_test_outcome_clear (&outcome);
 }
 
 /* Maps queue up on the same workers; a map with another task while the
@@ -533,31 +505,30 @@ test_concurrent_maps (gconstpointer data)
   g_autoptr(WpoolPool) pool = new_pool (data, 2);
   g_autoptr(WpoolTask) square = wpool_test_module_task ("wpool_test_square");
   g_autoptr(WpoolTask) other = wpool_test_module_task ("wpool_test_square");
-  GVariant *results[4] = { NULL };
+  WpoolTestOutcome outcomes[4] = { { 0 } };
 
   wpool_task_set_result_type (square, G_VARIANT_TYPE_DOUBLE);
   wpool_task_set_result_type (other, G_VARIANT_TYPE_DOUBLE);
 
-  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
     wpool_pool_map_async (pool, square, wpool_test_range_doubles (100 * (i + 1)), NULL,
-                          async_done, &results[i]);
+                          wpool_test_map_done, &outcomes[i]);
 
   if (IS_PROCESS (method))
     wpool_test_assert_map_fails (pool, other, wpool_test_range_doubles (3), NULL,
                                  WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING, "another task");
 
-  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
     {
       gsize n;
       const double *values;
 
-      while (results[i] == NULL)
-        g_main_context_iteration (NULL, TRUE);
-
-      values = g_variant_get_fixed_array (results[i], &n, sizeof (double));
+      wpool_test_wait_for (&outcomes[i].done);
+      g_assert_no_error (outcomes[i].error);
+      values = g_variant_get_fixed_array (outcomes[i].results, &n, sizeof (double));
       g_assert_cmpuint (n, ==, 100 * (i + 1));
       g_assert_cmpfloat (values[n - 1], ==, (double)(n - 1) * (n - 1));
-      g_variant_unref (results[i]);
+      wpool_test_outcome_clear (&outcomes[i]);
     }
 }
 
@@ -569,38 +540,27 @@ test_small_maps_spread (gconstpointer data)
   g_autoptr(WpoolPool) pool = new_pool (data, 2);
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_whoami");
   g_autoptr(GHashTable) ids = g_hash_table_new (NULL, NULL);
-  GVariant *results[6] = { NULL };
+  WpoolTestOutcome outcomes[6] = { { 0 } };
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uut)"));
   wpool_pool_set_keep_alive (pool, TRUE);
 
-  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
-    wpool_pool_map_async (pool, task, wpool_test_range_doubles (1), NULL, async_done, &results[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
+    wpool_pool_map_async (pool, task, wpool_test_range_doubles (1), NULL, wpool_test_map_done, &outcomes[i]);
 
-  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
     {
       guint32 id, pid;
       guint64 address;
 
-      while (results[i] == NULL)
-        g_main_context_iteration (NULL, TRUE);
-      g_variant_get_child (results[i], 0, "(uut)", &id, &pid, &address);
+      wpool_test_wait_for (&outcomes[i].done);
+      g_assert_no_error (outcomes[i].error);
+      g_variant_get_child (outcomes[i].results, 0, "(uut)", &id, &pid, &address);
       g_hash_table_add (ids, GUINT_TO_POINTER (id));
-      g_variant_unref (results[i]);
+      wpool_test_outcome_clear (&outcomes[i]);
     }
 
   g_assert_cmpuint (g_hash_table_size (ids), ==, 2);
-}
-
-static void
-apply_done (GObject      *object,
-            GAsyncResult *result,
-            gpointer      data)
-{
-  Outcome *outcome = data;
-
-  outcome->results = wpool_pool_apply_finish (WPOOL_POOL (object), result, &outcome->error);
-  outcome->done = TRUE;
 }
 
 /* MPIRE's apply(): one item, its result as the task returned it. */
@@ -613,7 +573,7 @@ test_apply (gconstpointer data)
   g_autoptr(GVariant) boxed = NULL;
   g_autoptr(GVariant) typed = NULL;
   g_autoptr(GError) error = NULL;
-  Outcome outcomes[8] = { { 0 } };
+  WpoolTestOutcome outcomes[8] = { { 0 } };
 
   boxed = wpool_pool_apply (pool, square, g_variant_new_double (3), NULL, &error);
   g_assert_no_error (error);
@@ -631,7 +591,7 @@ test_apply (gconstpointer data)
   /* Many in flight, each with its own result. */
   wpool_pool_set_keep_alive (pool, TRUE);
   for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
-    wpool_pool_apply_async (pool, square, g_variant_new_double (i), NULL, apply_done, &outcomes[i]);
+    wpool_pool_apply_async (pool, square, g_variant_new_double (i), NULL, wpool_test_apply_done, &outcomes[i]);
   for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
     {
       while (!outcomes[i].done)
@@ -650,13 +610,13 @@ test_apply_dead_worker (gconstpointer data)
   g_autoptr(WpoolPool) pool = new_pool (data, 2);
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
   const char *items[] = { "a", "b", "segv", "c", "d", "e" };
-  Outcome outcomes[G_N_ELEMENTS (items)] = { { 0 } };
+  WpoolTestOutcome outcomes[G_N_ELEMENTS (items)] = { { 0 } };
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
   wpool_pool_set_keep_alive (pool, TRUE);
 
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-    wpool_pool_apply_async (pool, task, g_variant_new_string (items[i]), NULL, apply_done, &outcomes[i]);
+    wpool_pool_apply_async (pool, task, g_variant_new_string (items[i]), NULL, wpool_test_apply_done, &outcomes[i]);
 
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
     {
@@ -721,7 +681,7 @@ test_progress (gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(GArray) completed = g_array_new (FALSE, FALSE, sizeof (guint64));
   Progress progress = { completed, 0, g_thread_self (), FALSE };
-  Outcome outcome = { 0 };
+  WpoolTestOutcome outcome = { 0 };
   gint64 start;
   gint64 elapsed_ms;
 
@@ -730,7 +690,7 @@ test_progress (gconstpointer data)
   wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
 
   start = g_get_monotonic_time ();
-  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (100, 5), NULL, outcome_done, &outcome);
+  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (100, 5), NULL, wpool_test_map_done, &outcome);
   g_assert_cmpuint (wpool_pool_get_n_total (pool), ==, 100);
   while (!outcome.done)
     g_main_context_iteration (NULL, TRUE);

@@ -177,6 +177,38 @@ wpool_test_cancel_later (GCancellable *cancellable,
 }
 
 void
+wpool_test_map_done (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      data)
+{
+  WpoolTestOutcome *outcome = data;
+
+  outcome->results = wpool_pool_map_finish (WPOOL_POOL (object), result, &outcome->error);
+  outcome->thread = g_thread_self ();
+  outcome->done = TRUE;
+}
+
+void
+wpool_test_apply_done (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      data)
+{
+  WpoolTestOutcome *outcome = data;
+
+  outcome->results = wpool_pool_apply_finish (WPOOL_POOL (object), result, &outcome->error);
+  outcome->thread = g_thread_self ();
+  outcome->done = TRUE;
+}
+
+void
+wpool_test_outcome_clear (WpoolTestOutcome *outcome)
+{
+  g_clear_pointer (&outcome->results, g_variant_unref);
+  g_clear_error (&outcome->error);
+  outcome->done = FALSE;
+}
+
+void
 wpool_test_wait_for (gboolean *flag)
 {
   GMainContext *context = g_main_context_get_thread_default ();

@@ -33,6 +33,25 @@ GVariant  *wpool_test_repeat_uint32  (guint n,
 GThread   *wpool_test_cancel_later   (GCancellable *cancellable,
                                       guint         ms);
 
+/* What an async map or apply came to, and on which thread. */
+typedef struct
+{
+  GVariant *results;
+  GError   *error;
+  GThread  *thread;
+  gboolean  done;
+} WpoolTestOutcome;
+
+/* GAsyncReadyCallbacks of wpool_pool_map_async() and
+ * wpool_pool_apply_async() that fill the WpoolTestOutcome given. */
+void       wpool_test_map_done       (GObject          *object,
+                                      GAsyncResult     *result,
+                                      gpointer          outcome);
+void       wpool_test_apply_done     (GObject          *object,
+                                      GAsyncResult     *result,
+                                      gpointer          outcome);
+void       wpool_test_outcome_clear  (WpoolTestOutcome *outcome);
+
 /* Runs the thread-default main context until *flag is set. */
 void       wpool_test_wait_for       (gboolean *flag);
 
