@@ -33,18 +33,6 @@ struct _WpoolBackendForkserver
 G_DECLARE_FINAL_TYPE (WpoolBackendForkserver, wpool_backend_forkserver, WPOOL, BACKEND_FORKSERVER, WpoolBackendProcess)
 G_DEFINE_FINAL_TYPE (WpoolBackendForkserver, wpool_backend_forkserver, WPOOL_TYPE_BACKEND_PROCESS)
 
-static gboolean
-wpool_backend_forkserver_check_task (WpoolBackendClass  *klass,
-                                     WpoolTask          *task,
-                                     GError            **error)
-{
-  const char *module_path;
-  const char *symbol;
-
-  return WPOOL_BACKEND_CLASS (wpool_backend_forkserver_parent_class)->check_task (klass, task, error) &&
-         wpool_task_locate (task, &module_path, &symbol, error);
-}
-
 static void
 stop_server (WpoolBackendForkserver *self)
 {
@@ -174,13 +162,11 @@ static void
 wpool_backend_forkserver_class_init (WpoolBackendForkserverClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  WpoolBackendClass *backend_class = WPOOL_BACKEND_CLASS (klass);
   WpoolBackendProcessClass *process_class = WPOOL_BACKEND_PROCESS_CLASS (klass);
 
   object_class->finalize = wpool_backend_forkserver_finalize;
 
-  backend_class->check_task = wpool_backend_forkserver_check_task;
-
+  process_class->runs_new_program = TRUE;
   process_class->spawn = wpool_backend_forkserver_spawn;
   process_class->reap = wpool_backend_forkserver_reap;
 }

@@ -24,6 +24,10 @@ struct _WpoolBackendProcessClass
 {
   WpoolBackendClass parent_class;
 
+  /* Whether the workers are new programs, which find their task by
+   * module and symbol (wpool_task_locate()) rather than inheriting it. */
+  gboolean runs_new_program;
+
   /* Starts worker process @index for @task. It serves on @child_fd,
    * which @spawn owns; the pool keeps @fd, the other end. Returns its
    * pid, or 0 with @error set. */

@@ -44,6 +44,9 @@ wpool_backend_process_check_task (WpoolBackendClass  *klass,
                                   WpoolTask          *task,
                                   GError            **error)
 {
+  const char *module_path;
+  const char *symbol;
+
   /* A closure cannot reach another program, and SpiderMonkey does not
    * survive a fork: tried without this check, a JS function in forked
    * workers hung in 3 runs of 3 within 100 maps, in pthread_cond_signal()
@@ -58,7 +61,8 @@ wpool_backend_process_check_task (WpoolBackendClass  *klass,
       return FALSE;
     }
 
-  return TRUE;
+  return !WPOOL_BACKEND_PROCESS_CLASS (klass)->runs_new_program ||
+         wpool_task_locate (task, &module_path, &symbol, error);
 }
 
 static gboolean

@@ -23,18 +23,6 @@ struct _WpoolBackendSpawn
 G_DECLARE_FINAL_TYPE (WpoolBackendSpawn, wpool_backend_spawn, WPOOL, BACKEND_SPAWN, WpoolBackendProcess)
 G_DEFINE_FINAL_TYPE (WpoolBackendSpawn, wpool_backend_spawn, WPOOL_TYPE_BACKEND_PROCESS)
 
-static gboolean
-wpool_backend_spawn_check_task (WpoolBackendClass  *klass,
-                                WpoolTask          *task,
-                                GError            **error)
-{
-  const char *module_path;
-  const char *symbol;
-
-  return WPOOL_BACKEND_CLASS (wpool_backend_spawn_parent_class)->check_task (klass, task, error) &&
-         wpool_task_locate (task, &module_path, &symbol, error);
-}
-
 static int
 wpool_backend_spawn_reap (WpoolBackendProcess *process,
                           guint                index)
@@ -108,13 +96,11 @@ static void
 wpool_backend_spawn_class_init (WpoolBackendSpawnClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  WpoolBackendClass *backend_class = WPOOL_BACKEND_CLASS (klass);
   WpoolBackendProcessClass *process_class = WPOOL_BACKEND_PROCESS_CLASS (klass);
 
   object_class->finalize = wpool_backend_spawn_finalize;
 
-  backend_class->check_task = wpool_backend_spawn_check_task;
-
+  process_class->runs_new_program = TRUE;
   process_class->spawn = wpool_backend_spawn_spawn;
   process_class->kill = wpool_backend_spawn_kill;
   process_class->reap = wpool_backend_spawn_reap;
