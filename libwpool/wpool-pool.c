@@ -49,12 +49,11 @@ struct _WpoolPool
 
   /* Non-NULL while workers run. */
   WpoolBackend     *backend;
-  /* Maps handed to the workers and not finished yet. */
-  guint             n_maps_running;
 
-  /* Progress since the pool last became busy: the items of every map
-   * started since, those completed by the maps that finished, the maps
-   * still running, and the source that reports on the caller's context. */
+  /* The maps handed to the workers and not finished yet. Progress since
+   * the pool last became busy: the items of every map started since, those
+   * completed by the maps that finished, and the source that reports on
+   * the caller's context. */
   guint64           n_total;
   guint64           n_completed_finished;
   guint64           n_completed_reported;
@@ -96,7 +95,7 @@ wpool_pool_stop_workers (WpoolPool *self)
   if (backend == NULL)
     return;
 
-  g_assert (self->n_maps_running == 0);
+  g_assert (self->running_jobs->len == 0);
 
   wpool_backend_stop (backend);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
@@ -168,9 +167,18 @@ wpool_pool_dispose (GObject *object)
   wpool_pool_stop_workers (self);
   wpool_pool_clear_shared_data (self);
   g_clear_pointer (&self->shared_objects, g_variant_unref);
-  g_clear_pointer (&self->running_jobs, g_ptr_array_unref);
 
   G_OBJECT_CLASS (wpool_pool_parent_class)->dispose (object);
+}
+
+static void
+wpool_pool_finalize (GObject *object)
+{
+  WpoolPool *self = (WpoolPool *)object;
+
+  g_ptr_array_unref (self->running_jobs);
+
+  G_OBJECT_CLASS (wpool_pool_parent_class)->finalize (object);
 }
 
 static void
@@ -269,6 +277,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = wpool_pool_dispose;
+  object_class->finalize = wpool_pool_finalize;
   object_class->get_property = wpool_pool_get_property;
   object_class->set_property = wpool_pool_set_property;
 
@@ -495,7 +504,7 @@ wpool_pool_set_keep_alive (WpoolPool *self,
 
   self->keep_alive = keep_alive;
 
-  if (!keep_alive && self->n_maps_running == 0)
+  if (!keep_alive && self->running_jobs->len == 0)
     wpool_pool_stop_workers (self);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_KEEP_ALIVE]);
@@ -805,13 +814,13 @@ wpool_pool_start_map (WpoolPool       *self,
     }
   else if (n_workers > 0 &&
            !wpool_backend_prepare (self->backend, wpool_job_get_task (job),
-                                   self->n_maps_running == 0, error))
+                                   self->running_jobs->len == 0, error))
     {
       return FALSE;
     }
 
   /* A map on an idle pool starts the progress count anew. */
-  if (self->n_maps_running++ == 0)
+  if (self->running_jobs->len == 0)
     {
       self->n_total = 0;
       self->n_completed_finished = 0;
@@ -843,12 +852,11 @@ wpool_pool_end_map (WpoolPool  *self,
 {
   GVariant *ret = wpool_job_finish (job, error);
 
-  g_assert (self->n_maps_running > 0);
-
   self->n_completed_finished += wpool_job_get_n_completed (job);
-  g_ptr_array_remove_fast (self->running_jobs, job);
+  if (!g_ptr_array_remove_fast (self->running_jobs, job))
+    g_assert_not_reached ();
 
-  if (--self->n_maps_running == 0)
+  if (self->running_jobs->len == 0)
     {
       wpool_pool_stop_progress (self);
       wpool_pool_report_progress (self);
