@@ -344,8 +344,8 @@ test_all_workers_died_before (gconstpointer data)
 
   wpool_pool_map_async (pool, task, g_variant_new_strv (dying, 2), NULL, wpool_test_map_done, &first);
   wpool_pool_map_async (pool, task, g_variant_new_strv (living, 4), NULL, wpool_test_map_done, &second);
-  while (!first.done || !second.done)
-    g_main_context_iteration (NULL, TRUE);
+  wpool_test_wait_for (&first.done);
+  wpool_test_wait_for (&second.done);
 
   g_assert_null (first.results);
   g_assert_error (first.error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
@@ -594,8 +594,7 @@ test_apply (gconstpointer data)
     wpool_pool_apply_async (pool, square, g_variant_new_double (i), NULL, wpool_test_apply_done, &outcomes[i]);
   for (guint i = 0; i < G_N_ELEMENTS (outcomes); i++)
     {
-      while (!outcomes[i].done)
-        g_main_context_iteration (NULL, TRUE);
+      wpool_test_wait_for (&outcomes[i].done);
       g_assert_no_error (outcomes[i].error);
       g_assert_cmpfloat (g_variant_get_double (outcomes[i].results), ==, (double)i * i);
       g_variant_unref (outcomes[i].results);
@@ -620,8 +619,7 @@ test_apply_dead_worker (gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
     {
-      while (!outcomes[i].done)
-        g_main_context_iteration (NULL, TRUE);
+      wpool_test_wait_for (&outcomes[i].done);
 
       if (g_str_equal (items[i], "segv"))
         {
@@ -692,8 +690,7 @@ test_progress (gconstpointer data)
   start = g_get_monotonic_time ();
   wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (100, 5), NULL, wpool_test_map_done, &outcome);
   g_assert_cmpuint (wpool_pool_get_n_total (pool), ==, 100);
-  while (!outcome.done)
-    g_main_context_iteration (NULL, TRUE);
+  wpool_test_wait_for (&outcome.done);
   elapsed_ms = (g_get_monotonic_time () - start) / 1000;
   g_assert_no_error (outcome.error);
   g_clear_pointer (&outcome.results, g_variant_unref);
