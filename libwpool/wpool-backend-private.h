@@ -51,8 +51,9 @@ struct _WpoolBackendClass
    * A driver whose worker is dead passes its jobs on to a live one. */
   gboolean (*is_alive)     (WpoolBackend       *self,
                             guint               index);
-  /* Worker @index's part of @job, on its driver thread. */
-  void     (*work)         (WpoolBackend       *self,
+  /* Worker @index's part of @job, on its driver thread. FALSE if the
+   * worker was abandoned (the job went on without it). */
+  gboolean (*work)         (WpoolBackend       *self,
                             guint               index,
                             WpoolJob           *job);
   /* Stops worker @index, on the caller's thread, its driver joined. */
@@ -82,6 +83,10 @@ gboolean      wpool_backend_prepare            (WpoolBackend      *self,
 void          wpool_backend_dispatch           (WpoolBackend      *self,
                                                 WpoolJob          *job,
                                                 guint              n_workers);
+gboolean      wpool_backend_replace_worker     (WpoolBackend      *self,
+                                                guint              index,
+                                                WpoolTask         *task,
+                                                GError           **error);
 void          wpool_backend_stop               (WpoolBackend      *self);
 gboolean      wpool_backend_is_current         (WpoolBackend      *self);
 

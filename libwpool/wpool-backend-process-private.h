@@ -6,6 +6,7 @@
 #pragma once
 
 #include "wpool-backend-private.h"
+#include "wpool-process-private.h"
 #include "wpool-worker.h"
 
 G_BEGIN_DECLS
@@ -53,7 +54,7 @@ GPid         wpool_backend_process_get_pid      (WpoolBackendProcess *self,
                                                  guint                index);
 WpoolWorker *wpool_backend_process_get_worker   (WpoolBackendProcess *self,
                                                  guint                index);
-gint        *wpool_backend_process_get_progress (WpoolBackendProcess *self,
+WpoolRunning *wpool_backend_process_get_progress (WpoolBackendProcess *self,
                                                  guint                index);
 int          wpool_backend_process_get_progress_fd (WpoolBackendProcess *self);
 

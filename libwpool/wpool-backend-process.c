@@ -31,9 +31,9 @@ typedef struct
   /* The task the workers started with: they run no other. */
   WpoolTask     *task;
   ProcessWorker *workers;
-  /* One gint per worker, in memory shared with them: the item each runs. */
+  /* One slot per worker, in memory shared with them: the item each runs. */
   int            progress_fd;
-  gint          *progress;
+  WpoolRunning  *progress;
   gsize          progress_size;
 } WpoolBackendProcessPrivate;
 
@@ -78,7 +78,7 @@ wpool_backend_process_init_shared (WpoolBackendProcess  *self,
     priv->workers[i].fd = -1;
 
   /* A memfd rather than anonymous memory: spawned workers map it too. */
-  priv->progress_size = n_jobs * sizeof (gint);
+  priv->progress_size = n_jobs * sizeof (WpoolRunning);
   if ((priv->progress_fd = memfd_create ("wpool-progress", MFD_CLOEXEC)) >= 0 &&
       ftruncate (priv->progress_fd, priv->progress_size) == 0 &&
       (priv->progress = mmap (NULL, priv->progress_size, PROT_READ | PROT_WRITE,
@@ -116,7 +116,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
   pw->worker = wpool_worker_new (index,
                                  wpool_backend_get_shared_objects (backend),
                                  wpool_backend_get_shared_data (backend));
-  g_atomic_int_set (&priv->progress[index], -1);
+  wpool_running_set (&priv->progress[index], -1, 0);
 
   if (!wpool_process_socketpair (fds, error))
     return FALSE;
@@ -206,22 +206,66 @@ wpool_backend_process_prepare (WpoolBackend  *backend,
   return TRUE;
 }
 
-/* Waits until @fd can be read or @cancellable is cancelled. */
-static gboolean
-wait_readable (int           fd,
-               GCancellable *cancellable)
+typedef enum
+{
+  WAIT_READABLE,
+  WAIT_CANCELLED,
+  WAIT_TIMED_OUT,
+} WaitOutcome;
+
+/* Waits until @fd can be read, @cancellable is cancelled, or the item
+ * in @running has run for @timeout µs (0: no limit). The worker stores
+ * when each item starts, so the deadline follows the items with no
+ * wake-up per item: only an expired one is looked at again. */
+static WaitOutcome
+wait_for_worker (int           fd,
+                 GCancellable *cancellable,
+                 WpoolRunning *running,
+                 gint64        timeout)
 {
   GPollFD fds[2] = { { fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
   guint n_fds = 1;
-  gboolean ret;
+  WaitOutcome ret;
 
   if (g_cancellable_make_pollfd (cancellable, &fds[1]))
     n_fds = 2;
 
-  while (g_poll (fds, n_fds, -1) < 0 && errno == EINTR)
-    ;
+  for (;;)
+    {
+      gint timeout_ms = -1;
+      int n;
 
-  ret = !g_cancellable_is_cancelled (cancellable);
+      if (timeout > 0)
+        {
+          gint64 started;
+          gint64 left;
+
+          wpool_running_get (running, &started);
+          if ((left = started + timeout - g_get_monotonic_time ()) <= 0)
+            {
+              ret = WAIT_TIMED_OUT;
+              break;
+            }
+          timeout_ms = (gint)MIN ((left + 999) / 1000, G_MAXINT);
+        }
+
+      if ((n = g_poll (fds, n_fds, timeout_ms)) < 0 && errno == EINTR)
+        continue;
+
+      /* An answer that came in time is taken, even if the map was
+       * cancelled or the item's time ran out meanwhile. */
+      if (fds[0].revents != 0)
+        {
+          ret = WAIT_READABLE;
+          break;
+        }
+
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          ret = WAIT_CANCELLED;
+          break;
+        }
+    }
 
   if (n_fds == 2)
     g_cancellable_release_fd (cancellable);
@@ -229,26 +273,38 @@ wait_readable (int           fd,
   return ret;
 }
 
-/* Worker @index ended while it ran a chunk of @job: the map fails with
- * what happened to it, or as cancelled if that is why. Its socket stays
+/* Worker @index ended while it ran a chunk of @job, by itself or killed
+ * for @outcome: the map fails with what happened to it. Its socket stays
  * open so that it is seen dead, and replaced, before the next map. */
 static void
 process_worker_died (WpoolBackendProcess *self,
                      guint                index,
                      WpoolJob            *job,
-                     gboolean             cancelled)
+                     WaitOutcome          outcome)
 {
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   ProcessWorker *pw = &priv->workers[index];
-  int status = WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
+  gint item = wpool_running_get (&priv->progress[index], NULL);
   GPid pid = pw->pid;
   GError *error = NULL;
+  int status;
 
+  if (outcome != WAIT_READABLE)
+    WPOOL_BACKEND_PROCESS_GET_CLASS (self)->kill (self, index);
+
+  status = WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
   g_atomic_int_set (&pw->pid, 0);
 
-  if (cancelled)
+  if (outcome == WAIT_CANCELLED)
     {
       g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+    }
+  else if (outcome == WAIT_TIMED_OUT)
+    {
+      g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                   "Item %d: worker %u (pid %d) ran it for longer than the task timeout "
+                   "(%g s) and was killed",
+                   item, index, (int)pid, wpool_job_get_task_timeout (job) / (double)G_USEC_PER_SEC);
     }
   else
     {
@@ -256,13 +312,13 @@ process_worker_died (WpoolBackendProcess *self,
 
       g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
                    "Item %d: worker %u (pid %d) died: %s",
-                   g_atomic_int_get (&priv->progress[index]), index, (int)pid, how);
+                   item, index, (int)pid, how);
     }
 
   wpool_job_fail (job, error);
 }
 
-static void
+static gboolean
 wpool_backend_process_work (WpoolBackend *backend,
                             guint         index,
                             WpoolJob     *job)
@@ -278,7 +334,7 @@ wpool_backend_process_work (WpoolBackend *backend,
 
   /* Dead since the base class checked: it sits this one out. */
   if (g_atomic_int_get (&pw->pid) <= 0)
-    return;
+    return TRUE;
 
   while (wpool_job_next_chunk (job, &first, &last))
     {
@@ -286,8 +342,9 @@ wpool_backend_process_work (WpoolBackend *backend,
       g_autoptr(GVariant) reply = NULL;
       g_autoptr(GError) error = NULL;
       WpoolFrameKind kind = 0;
+      WaitOutcome outcome;
 
-      g_atomic_int_set (&priv->progress[index], (gint)first);
+      wpool_running_set (&priv->progress[index], (gint)first, g_get_monotonic_time ());
 
       if (!wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
                               g_variant_new ("(uusv)", first, last - first, result_type_string, items),
@@ -296,23 +353,19 @@ wpool_backend_process_work (WpoolBackend *backend,
           if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT))
             wpool_job_fail (job, g_steal_pointer (&error));
           else
-            process_worker_died (self, index, job, FALSE);
-          return;
+            process_worker_died (self, index, job, WAIT_READABLE);
+          return TRUE;
         }
 
-      /* A cancelled map does not wait for its workers' items: they are
-       * killed, and replaced before the next map. */
-      if (!wait_readable (pw->fd, cancellable))
+      /* A cancelled map does not wait for its workers' items, nor a map
+       * for an item past the task timeout: the worker is killed, and
+       * replaced before the next map. */
+      if ((outcome = wait_for_worker (pw->fd, cancellable, &priv->progress[index],
+                                      wpool_job_get_task_timeout (job))) != WAIT_READABLE ||
+          !(reply = wpool_frame_read (pw->fd, &kind, &error)))
         {
-          WPOOL_BACKEND_PROCESS_GET_CLASS (self)->kill (self, index);
-          process_worker_died (self, index, job, TRUE);
-          return;
-        }
-
-      if (!(reply = wpool_frame_read (pw->fd, &kind, &error)))
-        {
-          process_worker_died (self, index, job, FALSE);
-          return;
+          process_worker_died (self, index, job, outcome);
+          return TRUE;
         }
 
       if (kind == WPOOL_FRAME_RESULTS)
@@ -328,7 +381,7 @@ wpool_backend_process_work (WpoolBackend *backend,
                 g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                              "Worker %u answered for item %u instead of %u", index, reply_first, first);
               wpool_job_fail (job, g_steal_pointer (&error));
-              return;
+              return TRUE;
             }
 
           wpool_job_add_completed (job, last - first);
@@ -343,15 +396,17 @@ wpool_backend_process_work (WpoolBackend *backend,
           /* The task's own error, its domain and code kept. */
           g_variant_get (reply, "(u&si&s)", &item, &domain, &code, &message);
           wpool_job_fail (job, g_error_new_literal (g_quark_from_string (domain), code, message));
-          return;
+          return TRUE;
         }
       else
         {
           wpool_job_fail (job, g_error_new (WPOOL_ERROR, WPOOL_ERROR_FAILED,
                                             "Worker %u sent an unexpected frame (kind %u)", index, kind));
-          return;
+          return TRUE;
         }
     }
+
+  return TRUE;
 }
 
 /* Workers that the pool, or its fork server, reaps itself: no other
@@ -434,7 +489,7 @@ wpool_backend_process_get_worker (WpoolBackendProcess *self,
   return priv->workers[index].worker;
 }
 
-gint *
+WpoolRunning *
 wpool_backend_process_get_progress (WpoolBackendProcess *self,
                                     guint                index)
 {

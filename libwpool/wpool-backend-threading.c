@@ -18,6 +18,9 @@ struct _WpoolBackendThreading
 {
   WpoolBackend   parent_instance;
 
+  /* Replaced when a worker is abandoned while its thread, which holds a
+   * reference, still runs an item. */
+  GMutex         mutex;
   WpoolWorker  **workers;
 };
 
@@ -49,23 +52,32 @@ wpool_backend_threading_start_worker (WpoolBackend  *backend,
 {
   WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
 
+  WpoolWorker *worker = wpool_worker_new (index,
+                                          wpool_backend_get_shared_objects (backend),
+                                          wpool_backend_get_shared_data (backend));
+
+  g_mutex_lock (&self->mutex);
   if (self->workers == NULL)
     self->workers = g_new0 (WpoolWorker *, wpool_backend_get_n_jobs (backend));
+  self->workers[index] = worker;
+  g_mutex_unlock (&self->mutex);
 
-  self->workers[index] = wpool_worker_new (index,
-                                           wpool_backend_get_shared_objects (backend),
-                                           wpool_backend_get_shared_data (backend));
   return TRUE;
 }
 
-static void
+static gboolean
 wpool_backend_threading_work (WpoolBackend *backend,
                               guint         index,
                               WpoolJob     *job)
 {
   WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
+  g_autoptr(WpoolWorker) worker = NULL;
 
-  wpool_job_work (job, self->workers[index]);
+  g_mutex_lock (&self->mutex);
+  worker = g_object_ref (self->workers[index]);
+  g_mutex_unlock (&self->mutex);
+
+  return wpool_job_work (job, worker);
 }
 
 static void
@@ -73,8 +85,13 @@ wpool_backend_threading_stop_worker (WpoolBackend *backend,
                                      guint         index)
 {
   WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
+  WpoolWorker *worker;
 
-  g_clear_object (&self->workers[index]);
+  g_mutex_lock (&self->mutex);
+  worker = g_steal_pointer (&self->workers[index]);
+  g_mutex_unlock (&self->mutex);
+
+  g_clear_object (&worker);
 }
 
 static void
@@ -83,6 +100,7 @@ wpool_backend_threading_finalize (GObject *object)
   WpoolBackendThreading *self = (WpoolBackendThreading *)object;
 
   g_free (self->workers);
+  g_mutex_clear (&self->mutex);
 
   G_OBJECT_CLASS (wpool_backend_threading_parent_class)->finalize (object);
 }
@@ -104,4 +122,5 @@ wpool_backend_threading_class_init (WpoolBackendThreadingClass *klass)
 static void
 wpool_backend_threading_init (WpoolBackendThreading *self)
 {
+  g_mutex_init (&self->mutex);
 }

@@ -14,6 +14,8 @@ typedef struct
   guint         index;
   GThread      *thread;
   GAsyncQueue  *queue;
+  /* Left to finish an item on its own: it frees itself when it quits. */
+  gint          detached;
 } Driver;
 
 typedef struct
@@ -22,7 +24,9 @@ typedef struct
   GVariant *shared_objects;
   gpointer  shared_data;
 
-  Driver   *drivers;
+  /* Replaced one by one when a worker is abandoned; read by other drivers
+   * to pass jobs on. */
+  Driver  **drivers;
   guint     n_started;
   /* The worker the next job starts with. */
   guint     next_worker;
@@ -208,7 +212,7 @@ wpool_backend_forward (Driver   *driver,
 
   for (guint i = 1; i < priv->n_started; i++)
     {
-      Driver *other = &priv->drivers[(driver->index + i) % priv->n_started];
+      Driver *other = g_atomic_pointer_get (&priv->drivers[(driver->index + i) % priv->n_started]);
 
       if (klass->is_alive (driver->backend, other->index))
         {
@@ -218,6 +222,13 @@ wpool_backend_forward (Driver   *driver,
     }
 
   return FALSE;
+}
+
+static void
+wpool_backend_driver_free (Driver *driver)
+{
+  g_async_queue_unref (driver->queue);
+  g_free (driver);
 }
 
 static gpointer
@@ -238,14 +249,46 @@ wpool_backend_driver_main (gpointer data)
       if (!klass->is_alive (driver->backend, driver->index) && wpool_backend_forward (driver, job))
         continue;
 
-      klass->work (driver->backend, driver->index, job);
-      wpool_job_worker_done (job);
+      /* Abandoned, the share was finished for us. */
+      if (klass->work (driver->backend, driver->index, job))
+        wpool_job_worker_done (job);
       wpool_job_unref (job);
     }
 
   g_private_set (&current_backend, NULL);
 
+  if (g_atomic_int_get (&driver->detached))
+    wpool_backend_driver_free (driver);
+
   return NULL;
+}
+
+/* Starts a driver for worker @index, whose worker has started. */
+static Driver *
+wpool_backend_driver_new (WpoolBackend  *self,
+                          guint          index,
+                          GError       **error)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  g_autofree char *name = g_strdup_printf ("wpool-worker-%u", index);
+  Driver *driver = g_new0 (Driver, 1);
+  GError *local_error = NULL;
+
+  driver->backend = self;
+  driver->index = index;
+  driver->queue = g_async_queue_new ();
+
+  if (!(driver->thread = g_thread_try_new (name, wpool_backend_driver_main, driver, &local_error)))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot start the thread of worker %u of %u: %s",
+                   index, priv->n_jobs, local_error->message);
+      g_clear_error (&local_error);
+      wpool_backend_driver_free (driver);
+      return NULL;
+    }
+
+  return driver;
 }
 
 static gboolean
@@ -256,28 +299,15 @@ wpool_backend_start (WpoolBackend  *self,
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
 
-  priv->drivers = g_new0 (Driver, priv->n_jobs);
+  priv->drivers = g_new0 (Driver *, priv->n_jobs);
 
   for (guint i = 0; i < priv->n_jobs; i++)
     {
-      Driver *driver = &priv->drivers[i];
-      g_autofree char *name = g_strdup_printf ("wpool-worker-%u", i);
-      GError *local_error = NULL;
-
       if (!klass->start_worker (self, i, task, error))
         return FALSE;
 
-      driver->backend = self;
-      driver->index = i;
-      driver->queue = g_async_queue_new ();
-
-      if (!(driver->thread = g_thread_try_new (name, wpool_backend_driver_main, driver, &local_error)))
+      if (!(priv->drivers[i] = wpool_backend_driver_new (self, i, error)))
         {
-          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                       "Cannot start the thread of worker %u of %u: %s",
-                       i, priv->n_jobs, local_error->message);
-          g_clear_error (&local_error);
-          g_clear_pointer (&driver->queue, g_async_queue_unref);
           klass->stop_worker (self, i);
           return FALSE;
         }
@@ -364,7 +394,7 @@ wpool_backend_dispatch (WpoolBackend *self,
   /* Jobs of fewer chunks than workers start where the last one ended, so
    * that small maps in flight together spread over all the workers. */
   for (guint i = 0; i < n_workers; i++)
-    g_async_queue_push (priv->drivers[(priv->next_worker + i) % priv->n_started].queue, wpool_job_ref (job));
+    g_async_queue_push (priv->drivers[(priv->next_worker + i) % priv->n_started]->queue, wpool_job_ref (job));
 
   priv->next_worker = (priv->next_worker + n_workers) % priv->n_started;
 }
@@ -383,17 +413,57 @@ wpool_backend_stop (WpoolBackend *self)
   priv->stopped = TRUE;
 
   for (guint i = 0; i < priv->n_started; i++)
-    g_async_queue_push (priv->drivers[i].queue, QUIT_MESSAGE);
+    g_async_queue_push (priv->drivers[i]->queue, QUIT_MESSAGE);
 
   for (guint i = 0; i < priv->n_started; i++)
     {
-      g_thread_join (priv->drivers[i].thread);
-      g_async_queue_unref (priv->drivers[i].queue);
+      g_thread_join (priv->drivers[i]->thread);
+      wpool_backend_driver_free (priv->drivers[i]);
       klass->stop_worker (self, i);
     }
 
   g_clear_pointer (&priv->drivers, g_free);
   priv->n_started = 0;
+}
+
+/* Worker @index was abandoned in the middle of an item it may never
+ * finish (a thread cannot be killed): its driver is left to end on its
+ * own once it returns, and a new worker and driver take its place and its
+ * queued jobs. On the caller's thread. */
+gboolean
+wpool_backend_replace_worker (WpoolBackend  *self,
+                              guint          index,
+                              WpoolTask     *task,
+                              GError       **error)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
+  Driver *old = priv->drivers[index];
+  Driver *driver;
+  gpointer message;
+
+  g_assert (index < priv->n_started);
+
+  klass->stop_worker (self, index);
+  if (!klass->start_worker (self, index, task, error) ||
+      !(driver = wpool_backend_driver_new (self, index, error)))
+    {
+      /* The slot keeps its old driver, whose queue still takes jobs. */
+      return FALSE;
+    }
+
+  g_atomic_pointer_set (&priv->drivers[index], driver);
+
+  /* Only this thread pushes but for a forwarding driver, and a thread
+   * worker is never seen dead, so nothing is pushed meanwhile. */
+  while ((message = g_async_queue_try_pop (old->queue)) != NULL)
+    g_async_queue_push (driver->queue, message);
+
+  g_atomic_int_set (&old->detached, TRUE);
+  g_thread_unref (old->thread);
+  g_async_queue_push (old->queue, QUIT_MESSAGE);
+
+  return TRUE;
 }
 
 /* Whether this thread is a driver of @self: a task mapping on its own

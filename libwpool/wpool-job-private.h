@@ -25,12 +25,14 @@ typedef void (*WpoolJobNotify) (WpoolJob *job,
 WpoolJob           *wpool_job_new               (WpoolTask      *task,
                                                  GVariant       *items,
                                                  guint           chunk_size,
+                                                 gint64          task_timeout,
                                                  GCancellable   *cancellable);
 WpoolJob           *wpool_job_ref               (WpoolJob       *self);
 void                wpool_job_unref             (WpoolJob       *self);
 WpoolTask          *wpool_job_get_task          (WpoolJob       *self);
 GCancellable       *wpool_job_get_cancellable   (WpoolJob       *self);
 const GVariantType *wpool_job_get_result_type   (WpoolJob       *self);
+gint64              wpool_job_get_task_timeout  (WpoolJob       *self);
 guint               wpool_job_get_n_items       (WpoolJob       *self);
 guint               wpool_job_get_n_chunks      (WpoolJob       *self);
 guint               wpool_job_get_n_completed   (WpoolJob       *self);
@@ -54,8 +56,10 @@ gboolean            wpool_job_take_chunk_results (WpoolJob      *self,
                                                  GError        **error);
 void                wpool_job_fail              (WpoolJob       *self,
                                                  GError         *error);
-void                wpool_job_work              (WpoolJob       *self,
+gboolean            wpool_job_work              (WpoolJob       *self,
                                                  WpoolWorker    *worker);
+const guint        *wpool_job_get_abandoned     (WpoolJob       *self,
+                                                 guint          *n_abandoned);
 void                wpool_job_worker_done       (WpoolJob       *self);
 void                wpool_job_wait              (WpoolJob       *self);
 GVariant           *wpool_job_finish            (WpoolJob       *self,

@@ -11,6 +11,24 @@
 #include "wpool-task-private.h"
 #include "wpool-variant-private.h"
 
+/* Under a task timeout, what one worker in this process runs: the item
+ * (or one of the states below) and when it started. A worker thread cannot
+ * be killed: one past the timeout is abandoned instead, and whichever of
+ * the worker and the watchdog first moves @state off the item decides if
+ * its result counts. */
+typedef struct
+{
+  gint    state;
+  guint   worker_id;
+  gint64  started;
+} Runner;
+
+enum {
+  RUNNER_IDLE = -1,
+  RUNNER_STORING = -2,
+  RUNNER_ABANDONED = -3,
+};
+
 struct _WpoolJob
 {
   gatomicrefcount     ref_count;
@@ -41,6 +59,16 @@ struct _WpoolJob
   /* Each index set by the one worker that ran it, read after completion. */
   WpoolResults        results;
 
+  /* The task timeout in µs, 0 for none. Workers in this process take a
+   * runner each and are watched by a thread of the job; the ids of those
+   * abandoned are kept for the pool to replace. */
+  gint64              task_timeout;
+  Runner             *runners;
+  guint               n_runners_max;
+  gint                n_runners;
+  GThread            *watchdog;
+  GArray             *abandoned;
+
   GMutex              mutex;
   GCond               cond;
   GError             *error;
@@ -53,6 +81,7 @@ WpoolJob *
 wpool_job_new (WpoolTask    *task,
                GVariant     *items,
                guint         chunk_size,
+               gint64        task_timeout,
                GCancellable *cancellable)
 {
   WpoolJob *self;
@@ -69,6 +98,7 @@ wpool_job_new (WpoolTask    *task,
   self->items = g_variant_ref_sink (items);
   self->n_items = g_variant_n_children (items);
   self->chunk_size = chunk_size;
+  self->task_timeout = task_timeout;
   self->item_type = g_variant_type_element (g_variant_get_type (items));
   if (self->n_items > 0 &&
       wpool_variant_type_get_fixed_size (self->item_type, &self->item_size))
@@ -100,6 +130,8 @@ wpool_job_unref (WpoolJob *self)
 
   wpool_results_clear (&self->results);
   g_clear_pointer (&self->items, g_variant_unref);
+  g_clear_pointer (&self->runners, g_free);
+  g_clear_pointer (&self->abandoned, g_array_unref);
   g_clear_error (&self->error);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
@@ -130,6 +162,12 @@ wpool_job_get_n_items (WpoolJob *self)
   return self->n_items;
 }
 
+gint64
+wpool_job_get_task_timeout (WpoolJob *self)
+{
+  return self->task_timeout;
+}
+
 guint
 wpool_job_get_n_completed (WpoolJob *self)
 {
@@ -149,20 +187,27 @@ wpool_job_get_n_chunks (WpoolJob *self)
   return self->n_items / self->chunk_size + (self->n_items % self->chunk_size != 0);
 }
 
+static void
+wpool_job_fail_locked (WpoolJob *self,
+                       GError   *error)
+{
+  if (self->error == NULL)
+    {
+      self->error = g_steal_pointer (&error);
+      g_atomic_int_set (&self->stopped, TRUE);
+    }
+
+  g_clear_error (&error);
+}
+
 /* The first error wins and stops the hand-out; later ones are dropped. */
 void
 wpool_job_fail (WpoolJob *self,
                 GError   *error)
 {
   g_mutex_lock (&self->mutex);
-  if (self->error == NULL)
-    {
-      self->error = g_steal_pointer (&error);
-      g_atomic_int_set (&self->stopped, TRUE);
-    }
+  wpool_job_fail_locked (self, error);
   g_mutex_unlock (&self->mutex);
-
-  g_clear_error (&error);
 }
 
 gboolean
@@ -264,6 +309,14 @@ wpool_job_begin (WpoolJob       *self,
   self->notify_data = notify_data;
   g_atomic_int_set (&self->n_active, n_workers + 1);
 
+  if (self->task_timeout > 0)
+    {
+      self->runners = g_new (Runner, n_workers);
+      self->n_runners_max = n_workers;
+      for (guint i = 0; i < n_workers; i++)
+        self->runners[i].state = RUNNER_IDLE;
+    }
+
   wpool_job_worker_done (self);
 }
 
@@ -290,13 +343,167 @@ wpool_job_get_item (WpoolJob *self,
                                                       g_bytes_ref (chunk_bytes)));
 }
 
+/* Abandons every runner whose item is past the timeout, failing the job
+ * for the first; returns how many it abandoned, and when to look again. */
+static guint
+wpool_job_abandon_overdue_locked (WpoolJob *self,
+                                  gint64    now,
+                                  gint64   *next_deadline)
+{
+  guint n_runners = MIN ((guint)g_atomic_int_get (&self->n_runners), self->n_runners_max);
+  guint n_abandoned = 0;
+
+  /* With no item running, anything that starts later ends later. */
+  *next_deadline = now + self->task_timeout;
+
+  for (guint i = 0; i < n_runners; i++)
+    {
+      Runner *runner = &self->runners[i];
+      gint item = g_atomic_int_get (&runner->state);
+      gint64 deadline;
+
+      if (item < 0)
+        continue;
+
+      /* Stored before the item: this item's start or a later one's. */
+      deadline = __atomic_load_n (&runner->started, __ATOMIC_ACQUIRE) + self->task_timeout;
+      if (deadline > now)
+        {
+          *next_deadline = MIN (*next_deadline, deadline);
+          continue;
+        }
+
+      if (!g_atomic_int_compare_and_exchange (&runner->state, item, RUNNER_ABANDONED))
+        continue;
+
+      if (self->abandoned == NULL)
+        self->abandoned = g_array_new (FALSE, FALSE, sizeof (guint));
+      g_array_append_val (self->abandoned, runner->worker_id);
+      n_abandoned++;
+
+      wpool_job_fail_locked (self,
+                             g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                                          "Item %d: worker %u ran it for longer than the task timeout "
+                                          "(%g s); a thread cannot be stopped, so it was left to "
+                                          "finish the item and its result will be dropped",
+                                          item, runner->worker_id,
+                                          self->task_timeout / (double)G_USEC_PER_SEC));
+    }
+
+  return n_abandoned;
+}
+
+/* The watchdog of a job with a task timeout whose workers run in this
+ * process: it sleeps until the earliest deadline, and finishes the shares
+ * of the workers it abandons, so that the map ends without them. */
+static gpointer
+wpool_job_watch (gpointer data)
+{
+  WpoolJob *self = data;
+
+  g_mutex_lock (&self->mutex);
+  while (!self->done)
+    {
+      gint64 next_deadline;
+      guint n_abandoned = wpool_job_abandon_overdue_locked (self, g_get_monotonic_time (), &next_deadline);
+
+      if (n_abandoned > 0)
+        {
+          g_mutex_unlock (&self->mutex);
+          while (n_abandoned-- > 0)
+            wpool_job_worker_done (self);
+          g_mutex_lock (&self->mutex);
+          continue;
+        }
+
+      g_cond_wait_until (&self->cond, &self->mutex, next_deadline);
+    }
+  g_mutex_unlock (&self->mutex);
+
+  return NULL;
+}
+
+/* The runner of @worker for the job's task timeout; the first one starts
+ * the watchdog. */
+static Runner *
+wpool_job_take_runner (WpoolJob    *self,
+                       WpoolWorker *worker)
+{
+  guint index = (guint)g_atomic_int_add (&self->n_runners, 1);
+  Runner *runner;
+
+  g_assert (index < self->n_runners_max);
+
+  /* Read by the watchdog once the runner has an item. */
+  runner = &self->runners[index];
+  runner->worker_id = wpool_worker_get_id (worker);
+
+  g_mutex_lock (&self->mutex);
+  if (self->watchdog == NULL)
+    self->watchdog = g_thread_new ("wpool-watchdog", wpool_job_watch, self);
+  g_mutex_unlock (&self->mutex);
+
+  return runner;
+}
+
+typedef enum
+{
+  ITEM_DONE,
+  ITEM_FAILED,
+  /* The watchdog abandoned the runner meanwhile: the result no longer
+   * belongs to the job, which may be finished already. */
+  ITEM_ABANDONED,
+} ItemOutcome;
+
+/* Runs item @index on @worker and stores its result, or fails the job. */
+static ItemOutcome
+wpool_job_run_item (WpoolJob    *self,
+                    WpoolWorker *worker,
+                    Runner      *runner,
+                    GVariant    *item,
+                    guint        index)
+{
+  GError *error = NULL;
+  GVariant *result;
+
+  if (runner != NULL)
+    {
+      __atomic_store_n (&runner->started, g_get_monotonic_time (), __ATOMIC_RELEASE);
+      g_atomic_int_set (&runner->state, (gint)index);
+    }
+
+  result = wpool_task_invoke (self->task, worker, item, index, self->results.type, &error);
+
+  if (runner != NULL && !g_atomic_int_compare_and_exchange (&runner->state, (gint)index, RUNNER_STORING))
+    {
+      g_clear_pointer (&result, g_variant_unref);
+      g_clear_error (&error);
+      return ITEM_ABANDONED;
+    }
+
+  if (result == NULL)
+    wpool_job_fail (self, error);
+  else
+    /* Serialized or boxed here, in parallel, rather than one by one on
+     * the caller's thread. */
+    wpool_results_take (&self->results, index, result);
+
+  if (runner != NULL)
+    g_atomic_int_set (&runner->state, RUNNER_IDLE);
+
+  return result != NULL ? ITEM_DONE : ITEM_FAILED;
+}
+
 /* A worker's part of the job when it runs in this process, on the
  * worker's own thread: take chunks until none is left or an error or a
- * cancellation stops the hand-out, which is checked between items. */
-void
+ * cancellation stops the hand-out, which is checked between items.
+ * Returns FALSE if the worker was abandoned for the task timeout: the job
+ * went on without it, and it must not call wpool_job_worker_done(). */
+gboolean
 wpool_job_work (WpoolJob    *self,
                 WpoolWorker *worker)
 {
+  Runner *runner = self->task_timeout > 0 ? wpool_job_take_runner (self, worker) : NULL;
   guint first;
   guint last;
   guint done = 0;
@@ -316,24 +523,16 @@ wpool_job_work (WpoolJob    *self,
       for (guint i = first; i < last; i++)
         {
           g_autoptr(GVariant) item = NULL;
-          GError *error = NULL;
-          GVariant *result;
+          ItemOutcome outcome;
 
           if (i > first && wpool_job_should_stop (self))
             break;
 
           item = wpool_job_get_item (self, chunk_bytes, i);
-          result = wpool_task_invoke (self->task, worker, item, i, self->results.type, &error);
-
-          if (result == NULL)
-            {
-              wpool_job_fail (self, error);
-              break;
-            }
-
-          /* Serialized or boxed here, in parallel, rather than one by one
-           * on the caller's thread. */
-          wpool_results_take (&self->results, i, result);
+          if ((outcome = wpool_job_run_item (self, worker, runner, item, i)) == ITEM_ABANDONED)
+            return FALSE;
+          if (outcome == ITEM_FAILED)
+            break;
 
           /* Published in batches: one counter for all workers would be a
            * contended cache line on every item. */
@@ -347,6 +546,20 @@ wpool_job_work (WpoolJob    *self,
       wpool_job_add_completed (self, done);
       done = 0;
     }
+
+  return TRUE;
+}
+
+/* On the caller's thread, once the job is done: the ids of the workers
+ * abandoned for the task timeout, which still run an item of it. */
+const guint *
+wpool_job_get_abandoned (WpoolJob *self,
+                         guint    *n_abandoned)
+{
+  g_assert (self->done);
+
+  *n_abandoned = self->abandoned ? self->abandoned->len : 0;
+  return self->abandoned ? (const guint *)(gpointer)self->abandoned->data : NULL;
 }
 
 void
@@ -383,7 +596,13 @@ wpool_job_finish (WpoolJob  *self,
 
   g_assert (self->done);
 
-  g_clear_object (&self->task);
+  if (self->watchdog != NULL)
+    g_thread_join (g_steal_pointer (&self->watchdog));
+
+  /* An abandoned worker still runs the task: it is released with the
+   * job's last reference, when that worker lets go. */
+  if (self->abandoned == NULL)
+    g_clear_object (&self->task);
 
   if (self->error != NULL)
     {

@@ -41,6 +41,7 @@ struct _WpoolPool
   guint             n_jobs;
   WpoolStartMethod  start_method;
   guint             chunk_size;
+  gdouble           task_timeout;
   guint             keep_alive : 1;
 
   GVariant         *shared_objects;
@@ -68,6 +69,7 @@ enum {
   PROP_SHARED_OBJECTS,
   PROP_KEEP_ALIVE,
   PROP_CHUNK_SIZE,
+  PROP_TASK_TIMEOUT,
   PROP_WORKERS_RUNNING,
   PROP_N_COMPLETED,
   PROP_N_TOTAL,
@@ -211,6 +213,10 @@ wpool_pool_get_property (GObject    *object,
       g_value_set_uint (value, self->chunk_size);
       break;
 
+    case PROP_TASK_TIMEOUT:
+      g_value_set_double (value, self->task_timeout);
+      break;
+
     case PROP_WORKERS_RUNNING:
       g_value_set_boolean (value, self->backend != NULL);
       break;
@@ -264,6 +270,10 @@ wpool_pool_set_property (GObject      *object,
 
     case PROP_CHUNK_SIZE:
       wpool_pool_set_chunk_size (self, g_value_get_uint (value));
+      break;
+
+    case PROP_TASK_TIMEOUT:
+      wpool_pool_set_task_timeout (self, g_value_get_double (value));
       break;
 
     default:
@@ -344,6 +354,26 @@ wpool_pool_class_init (WpoolPoolClass *klass)
     g_param_spec_uint ("chunk-size", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:task-timeout:
+   *
+   * The longest a task may run on one item, in seconds, or 0 (the
+   * default) for no limit: MPIRE's `task_timeout`. An item that runs
+   * longer fails its map with %WPOOL_ERROR_TIMED_OUT, the item and the
+   * worker named.
+   *
+   * A worker process is killed, and replaced before the next map. A
+   * worker thread cannot be stopped: the map ends without waiting for it
+   * and the pool replaces it with a new thread, but the old one runs the
+   * item to its end, holding the worker, the task and the shared objects
+   * until then, and its result is dropped. A task under THREADING that
+   * may hang must not use data that the caller frees after the map.
+   */
+  properties[PROP_TASK_TIMEOUT] =
+    g_param_spec_double ("task-timeout", NULL, NULL,
+                         0, G_MAXDOUBLE / G_USEC_PER_SEC, 0,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
    * WpoolPool:workers-running:
@@ -547,6 +577,44 @@ wpool_pool_set_chunk_size (WpoolPool *self,
 
   self->chunk_size = chunk_size;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CHUNK_SIZE]);
+}
+
+/**
+ * wpool_pool_get_task_timeout:
+ * @self: a #WpoolPool
+ *
+ * Gets the longest a task may run on one item.
+ *
+ * Returns: the task timeout in seconds, or 0 for no limit
+ */
+gdouble
+wpool_pool_get_task_timeout (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->task_timeout;
+}
+
+/**
+ * wpool_pool_set_task_timeout:
+ * @self: a #WpoolPool
+ * @task_timeout: the longest a task may run on one item, in seconds, or
+ *   0 for no limit
+ *
+ * Sets #WpoolPool:task-timeout. It applies from the next map on.
+ */
+void
+wpool_pool_set_task_timeout (WpoolPool *self,
+                             gdouble    task_timeout)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (task_timeout >= 0 && task_timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
+
+  if (self->task_timeout == task_timeout)
+    return;
+
+  self->task_timeout = task_timeout;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TASK_TIMEOUT]);
 }
 
 /**
@@ -784,7 +852,10 @@ wpool_pool_prepare_map (WpoolPool     *self,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
-  return wpool_job_new (task, sunk, wpool_pool_resolve_chunk_size (self, n_items), cancellable);
+  /* At least 1 µs: 0 means no limit. */
+  return wpool_job_new (task, sunk, wpool_pool_resolve_chunk_size (self, n_items),
+                        self->task_timeout > 0 ? MAX ((gint64)(self->task_timeout * G_USEC_PER_SEC), 1) : 0,
+                        cancellable);
 }
 
 /* Starts the workers if they do not run yet and hands @job to them. The
@@ -850,7 +921,24 @@ wpool_pool_end_map (WpoolPool  *self,
                     WpoolJob   *job,
                     GError    **error)
 {
-  GVariant *ret = wpool_job_finish (job, error);
+  const guint *abandoned;
+  guint n_abandoned;
+  GVariant *ret;
+
+  /* Worker threads left running an item past the task timeout. */
+  abandoned = wpool_job_get_abandoned (job, &n_abandoned);
+  for (guint i = 0; i < n_abandoned; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      /* Only a thread that cannot start: the old one keeps the place, to
+       * take jobs again once it returns. */
+      if (!wpool_backend_replace_worker (self->backend, abandoned[i], wpool_job_get_task (job), &local_error))
+        g_warning ("Cannot replace worker %u after its task timed out: %s",
+                   abandoned[i], local_error->message);
+    }
+
+  ret = wpool_job_finish (job, error);
 
   self->n_completed_finished += wpool_job_get_n_completed (job);
   if (!g_ptr_array_remove_fast (self->running_jobs, job))

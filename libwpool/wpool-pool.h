@@ -47,6 +47,11 @@ WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_chunk_size     (WpoolPool            *self,
                                                  guint                 chunk_size);
 WPOOL_AVAILABLE_IN_ALL
+gdouble           wpool_pool_get_task_timeout   (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_task_timeout   (WpoolPool            *self,
+                                                 gdouble               task_timeout);
+WPOOL_AVAILABLE_IN_ALL
 GVariant         *wpool_pool_get_shared_objects (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
 gboolean          wpool_pool_set_shared_objects (WpoolPool            *self,

@@ -10,6 +10,39 @@
 
 G_BEGIN_DECLS
 
+/* What a worker process runs, in a page it shares with the pool: the
+ * pool reads it to name the item when the worker dies, and to time the
+ * item out. The worker stores @started before @item, and the pool loads
+ * them in the other order, so that an item is never paired with an
+ * earlier item's start: at worst its deadline is seen late, never early. */
+typedef struct
+{
+  gint   item;     /* -1: none */
+  gint   reserved;
+  gint64 started;  /* g_get_monotonic_time() */
+} WpoolRunning;
+
+static inline void
+wpool_running_set (WpoolRunning *running,
+                   gint          item,
+                   gint64        started)
+{
+  __atomic_store_n (&running->started, started, __ATOMIC_RELEASE);
+  __atomic_store_n (&running->item, item, __ATOMIC_RELEASE);
+}
+
+static inline gint
+wpool_running_get (WpoolRunning *running,
+                   gint64       *started)
+{
+  gint item = __atomic_load_n (&running->item, __ATOMIC_ACQUIRE);
+
+  if (started != NULL)
+    *started = __atomic_load_n (&running->started, __ATOMIC_ACQUIRE);
+
+  return item;
+}
+
 gboolean  wpool_process_socketpair        (int       fds[2],
                                            GError  **error);
 void      wpool_process_close_fd          (int       fd);

@@ -5,6 +5,7 @@
 
 #pragma once
 
+#include "wpool-process-private.h"
 #include "wpool-task.h"
 #include "wpool-version-macros.h"
 #include "wpool-worker.h"
@@ -14,7 +15,7 @@ G_BEGIN_DECLS
 int wpool_serve (WpoolWorker *worker,
                  WpoolTask   *task,
                  int          fd,
-                 gint        *progress);
+                 WpoolRunning *running);
 
 /* The wpool-worker helper's main(). Exported, though private, so that
  * the helper and the task modules it loads share one libwpool. */

@@ -31,7 +31,7 @@ static gboolean
 serve_chunk (WpoolWorker  *worker,
              WpoolTask    *task,
              int           fd,
-             gint         *progress,
+             WpoolRunning *running,
              GVariant     *frame,
              GError      **error)
 {
@@ -72,8 +72,8 @@ serve_chunk (WpoolWorker  *worker,
       guint index = first + k;
       GVariant *result;
 
-      /* Where the pool looks if this process dies now. */
-      g_atomic_int_set (progress, (gint)index);
+      /* Where the pool looks if this process dies now, or overstays. */
+      wpool_running_set (running, (gint)index, g_get_monotonic_time ());
 
       if (!(result = wpool_task_invoke (task, worker, item, index, result_type, &task_error)))
         {
@@ -98,10 +98,10 @@ serve_chunk (WpoolWorker  *worker,
  * protocol. Only computes and does I/O on @fd: fit for a forked child of
  * a threaded process, which must not start a thread or main loop. */
 int
-wpool_serve (WpoolWorker *worker,
-             WpoolTask   *task,
-             int          fd,
-             gint        *progress)
+wpool_serve (WpoolWorker  *worker,
+             WpoolTask    *task,
+             int           fd,
+             WpoolRunning *running)
 {
   for (;;)
     {
@@ -113,7 +113,7 @@ wpool_serve (WpoolWorker *worker,
         return error != NULL ? 1 : 0;
 
       if (kind != WPOOL_FRAME_RUN_CHUNK ||
-          !serve_chunk (worker, task, fd, progress, frame, &error))
+          !serve_chunk (worker, task, fd, running, frame, &error))
         return 1;
     }
 }
@@ -243,12 +243,12 @@ receive_setup (int            fd,
   return (*task = wpool_task_new_for_symbol (module_path, symbol, error)) != NULL;
 }
 
-static gint *
+static WpoolRunning *
 map_progress (int     fd,
               gsize  *size)
 {
   struct stat st;
-  gint *progress;
+  WpoolRunning *progress;
 
   if (fstat (fd, &st) < 0 || st.st_size <= 0)
     return NULL;
@@ -284,10 +284,10 @@ lookup_task (GHashTable  *tasks,
  * so that workers share the server's one copy copy-on-write, and reaps
  * them for the pool, which is not their parent. */
 static int
-serve_forks (int        control_fd,
-             GVariant  *shared_objects,
-             gint      *progress,
-             gsize      n_slots)
+serve_forks (int           control_fd,
+             GVariant     *shared_objects,
+             WpoolRunning *progress,
+             gsize         n_slots)
 {
   g_autoptr(GHashTable) tasks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
 
@@ -369,7 +369,7 @@ _wpool_worker_main (int    argc,
   const char *mode = "worker";
   int fd = -1;
   int progress_fd = -1;
-  gint *progress = NULL;
+  WpoolRunning *progress = NULL;
   gsize progress_size = 0;
   guint id = 0;
   gboolean server;
@@ -397,7 +397,7 @@ _wpool_worker_main (int    argc,
 
   if (!receive_setup (fd, &id, &task, &shared_objects, &error) ||
       !(progress = map_progress (progress_fd, &progress_size)) ||
-      (!server && (id + 1) * sizeof (gint) > progress_size))
+      (!server && (id + 1) * sizeof (WpoolRunning) > progress_size))
     {
       wpool_frame_write (fd, WPOOL_FRAME_READY,
                          g_variant_new ("(s)", error ? error->message : "Cannot map the progress page"),
@@ -411,7 +411,7 @@ _wpool_worker_main (int    argc,
 
   if (server)
     {
-      status = serve_forks (fd, shared_objects, progress, progress_size / sizeof (gint));
+      status = serve_forks (fd, shared_objects, progress, progress_size / sizeof (WpoolRunning));
     }
   else
     {

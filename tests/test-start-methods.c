@@ -323,6 +323,69 @@ test_worker_death (gconstpointer data)
     }
 }
 
+/* An item past the task timeout fails its map, naming it, without the
+ * map waiting for it; the worker is replaced and the next map works. A
+ * worker thread cannot be killed: it finishes the item on its own, and
+ * goes away then, even once the pool is gone. */
+static void
+test_task_timeout (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  double timeout = under_valgrind () ? 2.0 : 0.4;
+  guint32 hang_ms = (guint32)(timeout * 4000);
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
+  guint base_children = wpool_test_count_children ();
+  guint base_threads = wpool_test_count_threads ();
+  guint32 items[] = { 10, 10, hang_ms, 10, 10, 10 };
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 started;
+  gint64 elapsed;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_pool_set_task_timeout (pool, timeout);
+  g_assert_cmpfloat (wpool_pool_get_task_timeout (pool), ==, timeout);
+
+  started = g_get_monotonic_time ();
+  results = wpool_pool_map (pool, task,
+                            g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, items, G_N_ELEMENTS (items), sizeof (guint32)),
+                            NULL, &error);
+  elapsed = g_get_monotonic_time () - started;
+  g_assert_null (results);
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
+  g_test_message ("%s (after %.3f s)", error->message, elapsed / (double)G_USEC_PER_SEC);
+  g_assert_true (g_str_has_prefix (error->message, "Item 2: worker "));
+  g_assert_nonnull (strstr (error->message, "task timeout"));
+  /* Not waited for: a bound far from both the timeout and the item. */
+  g_assert_cmpint (elapsed, <, hang_ms * G_TIME_SPAN_MILLISECOND * 3 / 4);
+  g_clear_error (&error);
+
+  /* Items within the timeout run as before, on two workers again. */
+  results = wpool_pool_map (pool, task,
+                            g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, items, 2, sizeof (guint32)),
+                            NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[uint32 10, 10]"));
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children + expected_children (method, 2));
+
+  /* Disposing does not wait for a thread still in the item either. */
+  started = g_get_monotonic_time ();
+  g_clear_object (&pool);
+  g_assert_cmpint (g_get_monotonic_time () - started, <, hang_ms * G_TIME_SPAN_MILLISECOND / 2);
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+
+  /* The abandoned thread ends with its item. (GSubprocess starts GLib's
+   * worker thread for good: only threads are counted.) */
+  if (method != WPOOL_START_METHOD_THREADING)
+    return;
+  for (guint tries = 0; tries < 100 && wpool_test_count_threads () != base_threads; tries++)
+    g_usleep (hang_ms * G_TIME_SPAN_MILLISECOND / 20);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
+}
+
 /* A map queued behind one in which every worker dies never returns
  * results that nobody computed: it fails, or a worker that survived
  * computed them all. Once no map runs, the dead are replaced. */
@@ -905,6 +968,7 @@ main (int   argc,
     { "keep-alive", test_keep_alive, FALSE },
     { "worker-death", test_worker_death, TRUE },
     { "worker-death/queued-map", test_all_workers_died_before, TRUE },
+    { "task-timeout", test_task_timeout, FALSE },
     { "no-leftovers", test_no_leftovers, FALSE },
     { "memory", test_memory, FALSE },
     { "async", test_async, FALSE },
