@@ -51,9 +51,8 @@ struct _WpoolBackendClass
    * A driver whose worker is dead passes its jobs on to a live one. */
   gboolean (*is_alive)     (WpoolBackend       *self,
                             guint               index);
-  /* Worker @index's part of @job, on its driver thread. FALSE if the
-   * worker was abandoned (the job went on without it). */
-  gboolean (*work)         (WpoolBackend       *self,
+  /* Worker @index's part of @job, on its driver thread. */
+  WpoolShareOutcome (*work) (WpoolBackend      *self,
                             guint               index,
                             WpoolJob           *job);
   /* Stops worker @index, on the caller's thread, its driver joined. */

@@ -273,20 +273,26 @@ wait_for_worker (int           fd,
   return ret;
 }
 
-/* Worker @index ended while it ran a chunk of @job, by itself or killed
- * for @outcome: the map fails with what happened to it. Its socket stays
- * open so that it is seen dead, and replaced, before the next map. */
-static void
+/* Worker @index ended while it ran the chunk [first, last) of @job, by
+ * itself or killed for @outcome: the map fails with what happened to it,
+ * or under keep-going the item it ran does, and the rest of the chunk is
+ * handed out again (its answers so far died with it). Its socket stays
+ * open so that it is seen dead, and replaced, before the next map.
+ * Returns whether items were handed out again. */
+static gboolean
 process_worker_died (WpoolBackendProcess *self,
                      guint                index,
                      WpoolJob            *job,
-                     WaitOutcome          outcome)
+                     WaitOutcome          outcome,
+                     guint                first,
+                     guint                last)
 {
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   ProcessWorker *pw = &priv->workers[index];
   gint item = wpool_running_get (&priv->progress[index], NULL);
   GPid pid = pw->pid;
   GError *error = NULL;
+  gboolean requeued;
   int status;
 
   if (outcome != WAIT_READABLE)
@@ -298,8 +304,11 @@ process_worker_died (WpoolBackendProcess *self,
   if (outcome == WAIT_CANCELLED)
     {
       g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+      wpool_job_fail (job, error);
+      return FALSE;
     }
-  else if (outcome == WAIT_TIMED_OUT)
+
+  if (outcome == WAIT_TIMED_OUT)
     {
       g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                    "Item %d: worker %u (pid %d) ran it for longer than the task timeout "
@@ -315,58 +324,76 @@ process_worker_died (WpoolBackendProcess *self,
                    item, index, (int)pid, how);
     }
 
-  wpool_job_fail (job, error);
+  if (!wpool_job_get_keep_going (job) || item < (gint)first || item >= (gint)last)
+    {
+      wpool_job_fail (job, error);
+      return FALSE;
+    }
+
+  wpool_job_fail_item (job, item, error);
+  wpool_job_add_completed (job, 1);
+  wpool_job_deliver (job, item, item + 1);
+  requeued = wpool_job_requeue (job, first, item);
+  requeued |= wpool_job_requeue (job, item + 1, last);
+
+  return requeued;
 }
 
-static gboolean
-wpool_backend_process_work (WpoolBackend *backend,
-                            guint         index,
-                            WpoolJob     *job)
+typedef enum
 {
-  WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  CHUNK_DONE,
+  CHUNK_STOP,
+  CHUNK_PASS_ON,
+} ChunkOutcome;
+
+/* Runs the chunk [first, last) of @job on worker @index and takes its
+ * answers: the RESULTS, or the first ERROR; under keep-going, an ERROR
+ * for each failed item and then the RESULTS. */
+static ChunkOutcome
+run_chunk (WpoolBackendProcess *self,
+           guint                index,
+           WpoolJob            *job,
+           guint                first,
+           guint                last,
+           const char          *result_type_string)
+{
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   ProcessWorker *pw = &priv->workers[index];
-  const GVariantType *result_type = wpool_job_get_result_type (job);
-  g_autofree char *result_type_string = result_type ? g_variant_type_dup_string (result_type) : g_strdup ("");
-  GCancellable *cancellable = wpool_job_get_cancellable (job);
-  guint first;
-  guint last;
+  gboolean keep_going = wpool_job_get_keep_going (job);
+  g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, first, last);
+  g_autoptr(GError) error = NULL;
 
-  /* Dead since the base class checked: it sits this one out. */
-  if (g_atomic_int_get (&pw->pid) <= 0)
-    return TRUE;
+  wpool_running_set (&priv->progress[index], (gint)first, g_get_monotonic_time ());
 
-  while (wpool_job_next_chunk (job, &first, &last))
+  if (!wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
+                          g_variant_new ("(uusbv)", first, last - first, result_type_string, keep_going, items),
+                          &error))
     {
-      g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, first, last);
+      if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT))
+        {
+          wpool_job_fail (job, g_steal_pointer (&error));
+          return CHUNK_STOP;
+        }
+      return process_worker_died (self, index, job, WAIT_READABLE, first, last) ? CHUNK_PASS_ON : CHUNK_STOP;
+    }
+
+  for (;;)
+    {
       g_autoptr(GVariant) reply = NULL;
-      g_autoptr(GError) error = NULL;
       WpoolFrameKind kind = 0;
       WaitOutcome outcome;
-
-      wpool_running_set (&priv->progress[index], (gint)first, g_get_monotonic_time ());
-
-      if (!wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
-                              g_variant_new ("(uusv)", first, last - first, result_type_string, items),
-                              &error))
-        {
-          if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT))
-            wpool_job_fail (job, g_steal_pointer (&error));
-          else
-            process_worker_died (self, index, job, WAIT_READABLE);
-          return TRUE;
-        }
+      const char *domain;
+      const char *message;
+      guint32 item;
+      gint32 code;
 
       /* A cancelled map does not wait for its workers' items, nor a map
        * for an item past the task timeout: the worker is killed, and
        * replaced before the next map. */
-      if ((outcome = wait_for_worker (pw->fd, cancellable, &priv->progress[index],
+      if ((outcome = wait_for_worker (pw->fd, wpool_job_get_cancellable (job), &priv->progress[index],
                                       wpool_job_get_task_timeout (job))) != WAIT_READABLE ||
           !(reply = wpool_frame_read (pw->fd, &kind, &error)))
-        {
-          process_worker_died (self, index, job, outcome);
-          return TRUE;
-        }
+        return process_worker_died (self, index, job, outcome, first, last) ? CHUNK_PASS_ON : CHUNK_STOP;
 
       if (kind == WPOOL_FRAME_RESULTS)
         {
@@ -381,32 +408,63 @@ wpool_backend_process_work (WpoolBackend *backend,
                 g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                              "Worker %u answered for item %u instead of %u", index, reply_first, first);
               wpool_job_fail (job, g_steal_pointer (&error));
-              return TRUE;
+              return CHUNK_STOP;
             }
 
           wpool_job_add_completed (job, last - first);
+          wpool_job_deliver (job, first, last);
+          return CHUNK_DONE;
         }
-      else if (kind == WPOOL_FRAME_ERROR)
-        {
-          const char *domain;
-          const char *message;
-          guint32 item;
-          gint32 code;
 
-          /* The task's own error, its domain and code kept. */
-          g_variant_get (reply, "(u&si&s)", &item, &domain, &code, &message);
-          wpool_job_fail (job, g_error_new_literal (g_quark_from_string (domain), code, message));
-          return TRUE;
-        }
-      else
+      if (kind != WPOOL_FRAME_ERROR)
         {
           wpool_job_fail (job, g_error_new (WPOOL_ERROR, WPOOL_ERROR_FAILED,
                                             "Worker %u sent an unexpected frame (kind %u)", index, kind));
-          return TRUE;
+          return CHUNK_STOP;
+        }
+
+      /* The task's own error, its domain and code kept. */
+      g_variant_get (reply, "(u&si&s)", &item, &domain, &code, &message);
+      if (!keep_going || item < first || item >= last)
+        {
+          wpool_job_fail (job, g_error_new_literal (g_quark_from_string (domain), code, message));
+          return CHUNK_STOP;
+        }
+
+      wpool_job_fail_item (job, item, g_error_new_literal (g_quark_from_string (domain), code, message));
+    }
+}
+
+static WpoolShareOutcome
+wpool_backend_process_work (WpoolBackend *backend,
+                            guint         index,
+                            WpoolJob     *job)
+{
+  WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  const GVariantType *result_type = wpool_job_get_result_type (job);
+  g_autofree char *result_type_string = result_type ? g_variant_type_dup_string (result_type) : g_strdup ("");
+  guint first;
+  guint last;
+
+  /* Dead since the base class checked: it sits this one out. */
+  if (g_atomic_int_get (&priv->workers[index].pid) <= 0)
+    return WPOOL_SHARE_DONE;
+
+  while (wpool_job_next_chunk (job, &first, &last))
+    {
+      switch (run_chunk (self, index, job, first, last, result_type_string))
+        {
+        case CHUNK_DONE:
+          break;
+        case CHUNK_STOP:
+          return WPOOL_SHARE_DONE;
+        case CHUNK_PASS_ON:
+          return WPOOL_SHARE_PASS_ON;
         }
     }
 
-  return TRUE;
+  return WPOOL_SHARE_DONE;
 }
 
 /* Workers that the pool, or its fork server, reaps itself: no other

@@ -65,7 +65,7 @@ wpool_backend_threading_start_worker (WpoolBackend  *backend,
   return TRUE;
 }
 
-static gboolean
+static WpoolShareOutcome
 wpool_backend_threading_work (WpoolBackend *backend,
                               guint         index,
                               WpoolJob     *job)

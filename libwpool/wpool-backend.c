@@ -249,9 +249,20 @@ wpool_backend_driver_main (gpointer data)
       if (!klass->is_alive (driver->backend, driver->index) && wpool_backend_forward (driver, job))
         continue;
 
-      /* Abandoned, the share was finished for us. */
-      if (klass->work (driver->backend, driver->index, job))
-        wpool_job_worker_done (job);
+      switch (klass->work (driver->backend, driver->index, job))
+        {
+        case WPOOL_SHARE_PASS_ON:
+          /* Items of our dead worker's chunk, handed out again. */
+          if (wpool_backend_forward (driver, job))
+            continue;
+          G_GNUC_FALLTHROUGH;
+        case WPOOL_SHARE_DONE:
+          wpool_job_worker_done (job);
+          break;
+        case WPOOL_SHARE_ABANDONED:
+          /* The share was finished for us. */
+          break;
+        }
       wpool_job_unref (job);
     }
 
@@ -379,6 +390,31 @@ wpool_backend_prepare (WpoolBackend  *self,
   return WPOOL_BACKEND_GET_CLASS (self)->prepare (self, task, idle, error);
 }
 
+/* The share of worker @from, abandoned by @job's watchdog with items
+ * left, goes to the next worker that @job did not abandon: FALSE if
+ * there is none. (A worker abandoned by another job still takes it, once
+ * that job ends and its queue moves to its replacement.) */
+static gboolean
+wpool_backend_pass_on (WpoolJob *job,
+                       guint     from,
+                       gpointer  data)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (WPOOL_BACKEND (data));
+
+  for (guint i = 1; i < priv->n_started; i++)
+    {
+      guint to = (from + i) % priv->n_started;
+
+      if (!wpool_job_is_abandoned (job, to))
+        {
+          g_async_queue_push (((Driver *)g_atomic_pointer_get (&priv->drivers[to]))->queue, wpool_job_ref (job));
+          return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
 /* Hands @job to @n_workers workers; each calls wpool_job_worker_done()
  * exactly once. Called on the caller's thread. */
 void
@@ -390,6 +426,8 @@ wpool_backend_dispatch (WpoolBackend *self,
 
   g_assert (!priv->stopped);
   g_assert (n_workers > 0 && n_workers <= priv->n_started);
+
+  wpool_job_set_pass_on (job, wpool_backend_pass_on, self);
 
   /* Jobs of fewer chunks than workers start where the last one ended, so
    * that small maps in flight together spread over all the workers. */

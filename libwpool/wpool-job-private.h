@@ -22,10 +22,37 @@ typedef struct _WpoolJob WpoolJob;
 typedef void (*WpoolJobNotify) (WpoolJob *job,
                                 gpointer  user_data);
 
+/* Called on a worker's thread when the items [first, last) finished:
+ * their outcomes can be taken. */
+typedef void (*WpoolJobSink)   (WpoolJob *job,
+                                guint     first,
+                                guint     last,
+                                gpointer  user_data);
+
+/* Called on the watchdog's thread: the share of worker @worker_id, which
+ * was abandoned with items of its chunk left, should go to another
+ * worker, which calls wpool_job_worker_done() for it. FALSE if none can
+ * take it. */
+typedef gboolean (*WpoolJobPassOn) (WpoolJob *job,
+                                    guint     worker_id,
+                                    gpointer  user_data);
+
+/* How a worker's share of a job ended. */
+typedef enum
+{
+  /* It calls wpool_job_worker_done(). */
+  WPOOL_SHARE_DONE,
+  /* The job went on without the worker, which overran the task timeout. */
+  WPOOL_SHARE_ABANDONED,
+  /* The worker died leaving items to run: another should take the share. */
+  WPOOL_SHARE_PASS_ON,
+} WpoolShareOutcome;
+
 WpoolJob           *wpool_job_new               (WpoolTask      *task,
                                                  GVariant       *items,
                                                  guint           chunk_size,
                                                  gint64          task_timeout,
+                                                 gboolean        keep_going,
                                                  GCancellable   *cancellable);
 WpoolJob           *wpool_job_ref               (WpoolJob       *self);
 void                wpool_job_unref             (WpoolJob       *self);
@@ -46,6 +73,25 @@ gboolean            wpool_job_next_chunk        (WpoolJob       *self,
                                                  guint          *first,
                                                  guint          *last);
 gboolean            wpool_job_should_stop       (WpoolJob       *self);
+gboolean            wpool_job_get_keep_going    (WpoolJob       *self);
+void                wpool_job_fail_item         (WpoolJob       *self,
+                                                 guint           index,
+                                                 GError         *error);
+gboolean            wpool_job_requeue           (WpoolJob       *self,
+                                                 guint           first,
+                                                 guint           last);
+void                wpool_job_set_sink          (WpoolJob       *self,
+                                                 WpoolJobSink    sink,
+                                                 gpointer        sink_data);
+void                wpool_job_set_pass_on       (WpoolJob       *self,
+                                                 WpoolJobPassOn  pass_on,
+                                                 gpointer        pass_on_data);
+void                wpool_job_deliver           (WpoolJob       *self,
+                                                 guint           first,
+                                                 guint           last);
+GVariant           *wpool_job_take_outcome      (WpoolJob       *self,
+                                                 guint           index,
+                                                 GError        **error);
 GVariant           *wpool_job_dup_chunk_items   (WpoolJob       *self,
                                                  guint           first,
                                                  guint           last);
@@ -56,14 +102,17 @@ gboolean            wpool_job_take_chunk_results (WpoolJob      *self,
                                                  GError        **error);
 void                wpool_job_fail              (WpoolJob       *self,
                                                  GError         *error);
-gboolean            wpool_job_work              (WpoolJob       *self,
+WpoolShareOutcome   wpool_job_work              (WpoolJob       *self,
                                                  WpoolWorker    *worker);
+gboolean            wpool_job_is_abandoned      (WpoolJob       *self,
+                                                 guint           worker_id);
 const guint        *wpool_job_get_abandoned     (WpoolJob       *self,
                                                  guint          *n_abandoned);
 void                wpool_job_worker_done       (WpoolJob       *self);
 void                wpool_job_wait              (WpoolJob       *self);
-GVariant           *wpool_job_finish            (WpoolJob       *self,
+gboolean            wpool_job_end               (WpoolJob       *self,
                                                  GError        **error);
+GVariant           *wpool_job_steal_results     (WpoolJob       *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpoolJob, wpool_job_unref)
 

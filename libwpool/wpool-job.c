@@ -21,6 +21,9 @@ typedef struct
   gint    state;
   guint   worker_id;
   gint64  started;
+  /* The chunk it runs: the rest goes to others if it is abandoned. */
+  guint   chunk_first;
+  guint   chunk_last;
 } Runner;
 
 enum {
@@ -33,7 +36,7 @@ struct _WpoolJob
 {
   gatomicrefcount     ref_count;
 
-  /* The caller's objects: released by wpool_job_finish() on the caller's
+  /* The caller's objects: released by wpool_job_end() on the caller's
    * thread, so that no destroy notify runs on a worker thread. */
   WpoolTask          *task;
   GCancellable       *cancellable;
@@ -49,6 +52,17 @@ struct _WpoolJob
   /* Index of the next chunk to hand out, advanced atomically: workers
    * take chunks as they become free, so uneven items balance out. */
   gint                next;
+  /* Under keep-going, the items of a worker that died or was abandoned
+   * mid-chunk, pairs of [first, last) handed out again before the rest;
+   * the error of each failed item; and who hears of finished items. */
+  gboolean            keep_going;
+  GArray             *requeued;
+  gint                n_requeued;
+  GError            **item_errors;
+  WpoolJobSink        sink;
+  gpointer            sink_data;
+  WpoolJobPassOn      pass_on;
+  gpointer            pass_on_data;
   /* Set once an error ends the hand-out. */
   gint                stopped;
   /* Workers still on the job. */
@@ -63,9 +77,7 @@ struct _WpoolJob
    * runner each and are watched by a thread of the job; the ids of those
    * abandoned are kept for the pool to replace. */
   gint64              task_timeout;
-  Runner             *runners;
-  guint               n_runners_max;
-  gint                n_runners;
+  GPtrArray          *runners;
   GThread            *watchdog;
   GArray             *abandoned;
 
@@ -82,6 +94,7 @@ wpool_job_new (WpoolTask    *task,
                GVariant     *items,
                guint         chunk_size,
                gint64        task_timeout,
+               gboolean      keep_going,
                GCancellable *cancellable)
 {
   WpoolJob *self;
@@ -99,6 +112,12 @@ wpool_job_new (WpoolTask    *task,
   self->n_items = g_variant_n_children (items);
   self->chunk_size = chunk_size;
   self->task_timeout = task_timeout;
+  self->keep_going = keep_going;
+  if (keep_going)
+    {
+      self->requeued = g_array_new (FALSE, FALSE, sizeof (guint));
+      self->item_errors = g_new0 (GError *, MAX (self->n_items, 1));
+    }
   self->item_type = g_variant_type_element (g_variant_get_type (items));
   if (self->n_items > 0 &&
       wpool_variant_type_get_fixed_size (self->item_type, &self->item_size))
@@ -130,8 +149,13 @@ wpool_job_unref (WpoolJob *self)
 
   wpool_results_clear (&self->results);
   g_clear_pointer (&self->items, g_variant_unref);
-  g_clear_pointer (&self->runners, g_free);
+  g_clear_pointer (&self->runners, g_ptr_array_unref);
   g_clear_pointer (&self->abandoned, g_array_unref);
+  g_clear_pointer (&self->requeued, g_array_unref);
+  if (self->item_errors != NULL)
+    for (guint i = 0; i < self->n_items; i++)
+      g_clear_error (&self->item_errors[i]);
+  g_clear_pointer (&self->item_errors, g_free);
   g_clear_error (&self->error);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
@@ -211,6 +235,123 @@ wpool_job_fail (WpoolJob *self,
 }
 
 gboolean
+wpool_job_get_keep_going (WpoolJob *self)
+{
+  return self->keep_going;
+}
+
+/* Item @index failed with @error: under keep-going, only the item does;
+ * otherwise the job does. */
+void
+wpool_job_fail_item (WpoolJob *self,
+                     guint     index,
+                     GError   *error)
+{
+  if (!self->keep_going)
+    {
+      wpool_job_fail (self, error);
+      return;
+    }
+
+  /* An item run again after its worker died may fail anew. */
+  g_mutex_lock (&self->mutex);
+  g_clear_error (&self->item_errors[index]);
+  self->item_errors[index] = error;
+  g_mutex_unlock (&self->mutex);
+}
+
+/* Under keep-going, the items [first, last) of a worker that cannot run
+ * them are handed out again; otherwise they are dropped with the job. */
+gboolean
+wpool_job_requeue (WpoolJob *self,
+                   guint     first,
+                   guint     last)
+{
+  if (!self->keep_going || first >= last)
+    return FALSE;
+
+  g_mutex_lock (&self->mutex);
+  g_array_append_val (self->requeued, first);
+  g_array_append_val (self->requeued, last);
+  g_atomic_int_inc (&self->n_requeued);
+  g_mutex_unlock (&self->mutex);
+
+  return TRUE;
+}
+
+static gboolean
+wpool_job_pop_requeued_locked (WpoolJob *self,
+                               guint    *first,
+                               guint    *last)
+{
+  if (self->requeued == NULL || self->requeued->len == 0)
+    return FALSE;
+
+  *first = g_array_index (self->requeued, guint, self->requeued->len - 2);
+  *last = g_array_index (self->requeued, guint, self->requeued->len - 1);
+  g_array_set_size (self->requeued, self->requeued->len - 2);
+  g_atomic_int_add (&self->n_requeued, -1);
+
+  return TRUE;
+}
+
+/* Who hears of items as they finish; set before the job begins. */
+void
+wpool_job_set_sink (WpoolJob     *self,
+                    WpoolJobSink  sink,
+                    gpointer      sink_data)
+{
+  self->sink = sink;
+  self->sink_data = sink_data;
+}
+
+/* Who takes over the share of a worker abandoned with items left to run;
+ * set before the job begins. */
+void
+wpool_job_set_pass_on (WpoolJob       *self,
+                       WpoolJobPassOn  pass_on,
+                       gpointer        pass_on_data)
+{
+  self->pass_on = pass_on;
+  self->pass_on_data = pass_on_data;
+}
+
+/* The items [first, last) are finished: results or errors stored. */
+void
+wpool_job_deliver (WpoolJob *self,
+                   guint     first,
+                   guint     last)
+{
+  if (self->sink != NULL && first < last)
+    self->sink (self, first, last, self->sink_data);
+}
+
+/* Item @index's outcome, for a sink, once delivered: its result, or
+ * %NULL and its error. Each is taken once. */
+GVariant *
+wpool_job_take_outcome (WpoolJob  *self,
+                        guint      index,
+                        GError   **error)
+{
+  GError *item_error = NULL;
+
+  if (self->item_errors != NULL)
+    {
+      g_mutex_lock (&self->mutex);
+      item_error = g_steal_pointer (&self->item_errors[index]);
+      g_mutex_unlock (&self->mutex);
+    }
+
+  if (item_error != NULL)
+    {
+      g_propagate_error (error, item_error);
+      return NULL;
+    }
+
+  return wpool_results_steal (&self->results, index);
+}
+
+gboolean
 wpool_job_should_stop (WpoolJob *self)
 {
   GError *error = NULL;
@@ -236,6 +377,18 @@ wpool_job_next_chunk (WpoolJob *self,
 {
   if (wpool_job_should_stop (self))
     return FALSE;
+
+  if (g_atomic_int_get (&self->n_requeued) > 0)
+    {
+      gboolean found;
+
+      g_mutex_lock (&self->mutex);
+      found = wpool_job_pop_requeued_locked (self, first, last);
+      g_mutex_unlock (&self->mutex);
+
+      if (found)
+        return TRUE;
+    }
 
   *first = (guint)g_atomic_int_add (&self->next, (gint)self->chunk_size);
   if (*first >= self->n_items)
@@ -310,12 +463,7 @@ wpool_job_begin (WpoolJob       *self,
   g_atomic_int_set (&self->n_active, n_workers + 1);
 
   if (self->task_timeout > 0)
-    {
-      self->runners = g_new (Runner, n_workers);
-      self->n_runners_max = n_workers;
-      for (guint i = 0; i < n_workers; i++)
-        self->runners[i].state = RUNNER_IDLE;
-    }
+    self->runners = g_ptr_array_new_with_free_func (g_free);
 
   wpool_job_worker_done (self);
 }
@@ -343,24 +491,31 @@ wpool_job_get_item (WpoolJob *self,
                                                       g_bytes_ref (chunk_bytes)));
 }
 
-/* Abandons every runner whose item is past the timeout, failing the job
- * for the first; returns how many it abandoned, and when to look again. */
+/* Abandons every runner whose item is past the timeout: fails the job,
+ * or under keep-going the item, whose chunk's items before it are stored
+ * and after it are handed out again. Adds the abandoned runners' finished
+ * items to @delivered, pairs of [first, last), and their worker ids to
+ * @passed_on if their share should go to another worker; returns how
+ * many it abandoned, and when to look again. */
 static guint
 wpool_job_abandon_overdue_locked (WpoolJob *self,
                                   gint64    now,
+                                  GArray   *delivered,
+                                  GArray   *passed_on,
                                   gint64   *next_deadline)
 {
-  guint n_runners = MIN ((guint)g_atomic_int_get (&self->n_runners), self->n_runners_max);
   guint n_abandoned = 0;
 
   /* With no item running, anything that starts later ends later. */
   *next_deadline = now + self->task_timeout;
 
-  for (guint i = 0; i < n_runners; i++)
+  for (guint i = 0; i < self->runners->len; i++)
     {
-      Runner *runner = &self->runners[i];
+      Runner *runner = self->runners->pdata[i];
       gint item = g_atomic_int_get (&runner->state);
+      guint after;
       gint64 deadline;
+      GError *error;
 
       if (item < 0)
         continue;
@@ -381,13 +536,34 @@ wpool_job_abandon_overdue_locked (WpoolJob *self,
       g_array_append_val (self->abandoned, runner->worker_id);
       n_abandoned++;
 
-      wpool_job_fail_locked (self,
-                             g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                                          "Item %d: worker %u ran it for longer than the task timeout "
-                                          "(%g s); a thread cannot be stopped, so it was left to "
-                                          "finish the item and its result will be dropped",
-                                          item, runner->worker_id,
-                                          self->task_timeout / (double)G_USEC_PER_SEC));
+      error = g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                           "Item %d: worker %u ran it for longer than the task timeout "
+                           "(%g s); a thread cannot be stopped, so it was left to "
+                           "finish the item and its result will be dropped",
+                           item, runner->worker_id,
+                           self->task_timeout / (double)G_USEC_PER_SEC);
+
+      if (!self->keep_going)
+        {
+          wpool_job_fail_locked (self, error);
+          continue;
+        }
+
+      g_clear_error (&self->item_errors[item]);
+      self->item_errors[item] = error;
+
+      after = (guint)item + 1;
+      if (after < runner->chunk_last)
+        {
+          g_array_append_val (self->requeued, after);
+          g_array_append_val (self->requeued, runner->chunk_last);
+          g_atomic_int_inc (&self->n_requeued);
+          if (self->pass_on != NULL)
+            g_array_append_val (passed_on, runner->worker_id);
+        }
+
+      g_array_append_val (delivered, runner->chunk_first);
+      g_array_append_val (delivered, after);
     }
 
   return n_abandoned;
@@ -400,18 +576,32 @@ static gpointer
 wpool_job_watch (gpointer data)
 {
   WpoolJob *self = data;
+  g_autoptr(GArray) delivered = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GArray) passed_on = g_array_new (FALSE, FALSE, sizeof (guint));
 
   g_mutex_lock (&self->mutex);
   while (!self->done)
     {
       gint64 next_deadline;
-      guint n_abandoned = wpool_job_abandon_overdue_locked (self, g_get_monotonic_time (), &next_deadline);
+      guint n_abandoned = wpool_job_abandon_overdue_locked (self, g_get_monotonic_time (),
+                                                            delivered, passed_on, &next_deadline);
 
       if (n_abandoned > 0)
         {
+          /* Sinks take locks of their own: not under the job's. */
           g_mutex_unlock (&self->mutex);
+          for (guint i = 0; i < delivered->len; i += 2)
+            wpool_job_deliver (self, g_array_index (delivered, guint, i), g_array_index (delivered, guint, i + 1));
+          g_array_set_size (delivered, 0);
+
+          /* A share with items left goes on elsewhere; the others end. */
+          for (guint i = 0; i < passed_on->len; i++)
+            if (self->pass_on (self, g_array_index (passed_on, guint, i), self->pass_on_data))
+              n_abandoned--;
           while (n_abandoned-- > 0)
             wpool_job_worker_done (self);
+          g_array_set_size (passed_on, 0);
+
           g_mutex_lock (&self->mutex);
           continue;
         }
@@ -429,16 +619,14 @@ static Runner *
 wpool_job_take_runner (WpoolJob    *self,
                        WpoolWorker *worker)
 {
-  guint index = (guint)g_atomic_int_add (&self->n_runners, 1);
-  Runner *runner;
+  Runner *runner = g_new0 (Runner, 1);
 
-  g_assert (index < self->n_runners_max);
-
-  /* Read by the watchdog once the runner has an item. */
-  runner = &self->runners[index];
+  runner->state = RUNNER_IDLE;
   runner->worker_id = wpool_worker_get_id (worker);
 
+  /* A share passed on takes a runner of its own too. */
   g_mutex_lock (&self->mutex);
+  g_ptr_array_add (self->runners, runner);
   if (self->watchdog == NULL)
     self->watchdog = g_thread_new ("wpool-watchdog", wpool_job_watch, self);
   g_mutex_unlock (&self->mutex);
@@ -482,7 +670,7 @@ wpool_job_run_item (WpoolJob    *self,
     }
 
   if (result == NULL)
-    wpool_job_fail (self, error);
+    wpool_job_fail_item (self, index, error);
   else
     /* Serialized or boxed here, in parallel, rather than one by one on
      * the caller's thread. */
@@ -496,10 +684,8 @@ wpool_job_run_item (WpoolJob    *self,
 
 /* A worker's part of the job when it runs in this process, on the
  * worker's own thread: take chunks until none is left or an error or a
- * cancellation stops the hand-out, which is checked between items.
- * Returns FALSE if the worker was abandoned for the task timeout: the job
- * went on without it, and it must not call wpool_job_worker_done(). */
-gboolean
+ * cancellation stops the hand-out, which is checked between items. */
+WpoolShareOutcome
 wpool_job_work (WpoolJob    *self,
                 WpoolWorker *worker)
 {
@@ -511,6 +697,7 @@ wpool_job_work (WpoolJob    *self,
   while (wpool_job_next_chunk (self, &first, &last))
     {
       g_autoptr(GBytes) chunk_bytes = NULL;
+      guint i;
 
       /* Not a sub-GBytes of the items': g_bytes_new_from_bytes() would
        * reference their root buffer again. */
@@ -520,7 +707,13 @@ wpool_job_work (WpoolJob    *self,
                                                   (GDestroyNotify) g_variant_unref,
                                                   g_variant_ref (self->items));
 
-      for (guint i = first; i < last; i++)
+      if (runner != NULL)
+        {
+          runner->chunk_first = first;
+          runner->chunk_last = last;
+        }
+
+      for (i = first; i < last; i++)
         {
           g_autoptr(GVariant) item = NULL;
           ItemOutcome outcome;
@@ -530,8 +723,8 @@ wpool_job_work (WpoolJob    *self,
 
           item = wpool_job_get_item (self, chunk_bytes, i);
           if ((outcome = wpool_job_run_item (self, worker, runner, item, i)) == ITEM_ABANDONED)
-            return FALSE;
-          if (outcome == ITEM_FAILED)
+            return WPOOL_SHARE_ABANDONED;
+          if (outcome == ITEM_FAILED && !self->keep_going)
             break;
 
           /* Published in batches: one counter for all workers would be a
@@ -545,9 +738,25 @@ wpool_job_work (WpoolJob    *self,
 
       wpool_job_add_completed (self, done);
       done = 0;
+      wpool_job_deliver (self, first, i);
     }
 
-  return TRUE;
+  return WPOOL_SHARE_DONE;
+}
+
+/* Whether the watchdog abandoned worker @worker_id. */
+gboolean
+wpool_job_is_abandoned (WpoolJob *self,
+                        guint     worker_id)
+{
+  gboolean ret = FALSE;
+
+  g_mutex_lock (&self->mutex);
+  for (guint i = 0; self->abandoned != NULL && i < self->abandoned->len && !ret; i++)
+    ret = g_array_index (self->abandoned, guint, i) == worker_id;
+  g_mutex_unlock (&self->mutex);
+
+  return ret;
 }
 
 /* On the caller's thread, once the job is done: the ids of the workers
@@ -562,11 +771,55 @@ wpool_job_get_abandoned (WpoolJob *self,
   return self->abandoned ? (const guint *)(gpointer)self->abandoned->data : NULL;
 }
 
+/* Under keep-going, once every worker is done: the items nobody could
+ * run, as every worker able to died or was abandoned, fail one by one. */
+static void
+wpool_job_fail_left_over (WpoolJob *self)
+{
+  g_autoptr(GArray) left = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint first;
+  guint last;
+
+  g_mutex_lock (&self->mutex);
+
+  if ((first = (guint)g_atomic_int_get (&self->next)) < self->n_items)
+    {
+      g_array_append_val (left, first);
+      g_array_append_val (left, self->n_items);
+      g_atomic_int_set (&self->next, (gint)self->n_items);
+    }
+
+  while (wpool_job_pop_requeued_locked (self, &first, &last))
+    {
+      g_array_append_val (left, first);
+      g_array_append_val (left, last);
+    }
+
+  for (guint r = 0; r < left->len; r += 2)
+    for (guint i = g_array_index (left, guint, r); i < g_array_index (left, guint, r + 1); i++)
+      {
+        g_clear_error (&self->item_errors[i]);
+        self->item_errors[i] = g_error_new (WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                                            "Item %u: no live worker was left to run it", i);
+      }
+
+  g_mutex_unlock (&self->mutex);
+
+  for (guint r = 0; r < left->len; r += 2)
+    {
+      wpool_job_add_completed (self, g_array_index (left, guint, r + 1) - g_array_index (left, guint, r));
+      wpool_job_deliver (self, g_array_index (left, guint, r), g_array_index (left, guint, r + 1));
+    }
+}
+
 void
 wpool_job_worker_done (WpoolJob *self)
 {
   if (!g_atomic_int_dec_and_test (&self->n_active))
     return;
+
+  if (self->keep_going && !g_atomic_int_get (&self->stopped))
+    wpool_job_fail_left_over (self);
 
   g_mutex_lock (&self->mutex);
   self->done = TRUE;
@@ -586,11 +839,11 @@ wpool_job_wait (WpoolJob *self)
   g_mutex_unlock (&self->mutex);
 }
 
-/* On the caller's thread, once the job is done: the results as `a<T>` or
- * `av` in input order, or the first error. */
-GVariant *
-wpool_job_finish (WpoolJob  *self,
-                  GError   **error)
+/* On the caller's thread, once the job is done: whether it succeeded,
+ * or its first error. Under keep-going, failed items do not fail it. */
+gboolean
+wpool_job_end (WpoolJob  *self,
+               GError   **error)
 {
   g_autoptr(GCancellable) cancellable = g_steal_pointer (&self->cancellable);
 
@@ -607,11 +860,11 @@ wpool_job_finish (WpoolJob  *self,
   if (self->error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&self->error));
-      return NULL;
+      return FALSE;
     }
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
+    return FALSE;
 
   /* Items nobody took, without an error: every worker had died before
    * this map, and none could be replaced while other maps ran. Their
@@ -622,8 +875,18 @@ wpool_job_finish (WpoolJob  *self,
                    "Item %d: no live worker took it; the workers died in an earlier map "
                    "and are replaced once no map runs",
                    g_atomic_int_get (&self->next));
-      return NULL;
+      return FALSE;
     }
+
+  return TRUE;
+}
+
+/* The results as `a<T>` or `av` in input order, once the job ended
+ * well, unless a sink took them. */
+GVariant *
+wpool_job_steal_results (WpoolJob *self)
+{
+  g_assert (self->done && self->sink == NULL);
 
   return wpool_results_end (&self->results);
 }

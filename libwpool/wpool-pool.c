@@ -9,7 +9,8 @@
 #include "wpool-enums.h"
 #include "wpool-error.h"
 #include "wpool-job-private.h"
-#include "wpool-pool.h"
+#include "wpool-map-stream-private.h"
+#include "wpool-pool-private.h"
 #include "wpool-task-private.h"
 
 /**
@@ -811,11 +812,12 @@ wpool_pool_resolve_chunk_size (WpoolPool *self,
 
 /* Checks a map's arguments and makes its job. */
 static WpoolJob *
-wpool_pool_prepare_map (WpoolPool     *self,
-                        WpoolTask     *task,
-                        GVariant      *items,
-                        GCancellable  *cancellable,
-                        GError       **error)
+wpool_pool_prepare_map (WpoolPool      *self,
+                        WpoolTask      *task,
+                        GVariant       *items,
+                        WpoolMapFlags   flags,
+                        GCancellable   *cancellable,
+                        GError        **error)
 {
   g_autoptr(GVariant) sunk = g_variant_ref_sink (items);
   guint n_items;
@@ -855,6 +857,7 @@ wpool_pool_prepare_map (WpoolPool     *self,
   /* At least 1 µs: 0 means no limit. */
   return wpool_job_new (task, sunk, wpool_pool_resolve_chunk_size (self, n_items),
                         self->task_timeout > 0 ? MAX ((gint64)(self->task_timeout * G_USEC_PER_SEC), 1) : 0,
+                        (flags & WPOOL_MAP_FLAGS_KEEP_GOING) != 0,
                         cancellable);
 }
 
@@ -915,15 +918,15 @@ wpool_pool_start_map (WpoolPool       *self,
   return TRUE;
 }
 
-/* On the caller's thread, once the job is done. */
-static GVariant *
-wpool_pool_end_map (WpoolPool  *self,
+/* On the caller's thread, once the job is done: whether it succeeded. */
+gboolean
+wpool_pool_end_job (WpoolPool  *self,
                     WpoolJob   *job,
                     GError    **error)
 {
   const guint *abandoned;
   guint n_abandoned;
-  GVariant *ret;
+  gboolean ret;
 
   /* Worker threads left running an item past the task timeout. */
   abandoned = wpool_job_get_abandoned (job, &n_abandoned);
@@ -938,7 +941,7 @@ wpool_pool_end_map (WpoolPool  *self,
                    abandoned[i], local_error->message);
     }
 
-  ret = wpool_job_finish (job, error);
+  ret = wpool_job_end (job, error);
 
   self->n_completed_finished += wpool_job_get_n_completed (job);
   if (!g_ptr_array_remove_fast (self->running_jobs, job))
@@ -954,6 +957,17 @@ wpool_pool_end_map (WpoolPool  *self,
     }
 
   return ret;
+}
+
+static GVariant *
+wpool_pool_end_map (WpoolPool  *self,
+                    WpoolJob   *job,
+                    GError    **error)
+{
+  if (!wpool_pool_end_job (self, job, error))
+    return NULL;
+
+  return wpool_job_steal_results (job);
 }
 
 /**
@@ -995,7 +1009,7 @@ wpool_pool_map (WpoolPool     *self,
   g_return_val_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!(job = wpool_pool_prepare_map (self, task, items, cancellable, error)) ||
+  if (!(job = wpool_pool_prepare_map (self, task, items, WPOOL_MAP_FLAGS_NONE, cancellable, error)) ||
       !wpool_pool_start_map (self, job, NULL, NULL, error))
     return NULL;
 
@@ -1080,7 +1094,7 @@ wpool_pool_map_async (WpoolPool           *self,
   g_task_set_source_tag (gtask, wpool_pool_map_async);
   g_task_set_name (gtask, "[wpool] map");
 
-  if (!(job = wpool_pool_prepare_map (self, task, items, cancellable, &error)))
+  if (!(job = wpool_pool_prepare_map (self, task, items, WPOOL_MAP_FLAGS_NONE, cancellable, &error)))
     {
       g_task_return_error (gtask, error);
       return;
@@ -1118,6 +1132,117 @@ wpool_pool_map_finish (WpoolPool     *self,
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == wpool_pool_map_async, NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * wpool_pool_imap:
+ * @self: a #WpoolPool
+ * @task: the task to run on every item
+ * @items: a #GVariant array of any element type; if floating, it is
+ *   consumed
+ * @flags: how the map hands out its outcomes
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Starts a map of @task over @items, as wpool_pool_map() does, and
+ * returns at once with a stream of its outcomes: read them as they come
+ * with wpool_map_stream_next() or wpool_map_stream_next_async().
+ *
+ * %WPOOL_MAP_FLAGS_UNORDERED hands results out as they complete, and
+ * %WPOOL_MAP_FLAGS_KEEP_GOING gives every item its own outcome: a failed
+ * item, a crashed worker process or a timed-out item fails alone, the
+ * rest of the map goes on.
+ *
+ * Returns: (transfer full): the map's stream, or %NULL with @error set if
+ *   the map cannot start
+ */
+WpoolMapStream *
+wpool_pool_imap (WpoolPool      *self,
+                 WpoolTask      *task,
+                 GVariant       *items,
+                 WpoolMapFlags   flags,
+                 GCancellable   *cancellable,
+                 GError        **error)
+{
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(WpoolJob) job = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (WPOOL_IS_TASK (task), NULL);
+  g_return_val_if_fail (items != NULL, NULL);
+  g_return_val_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!(job = wpool_pool_prepare_map (self, task, items, flags, cancellable, error)))
+    return NULL;
+
+  stream = wpool_map_stream_new (self, job, flags);
+  if (!wpool_pool_start_map (self, job, wpool_map_stream_get_notify (), stream, error))
+    return NULL;
+
+  wpool_map_stream_started (stream);
+
+  return g_steal_pointer (&stream);
+}
+
+/**
+ * wpool_pool_map_unordered:
+ * @self: a #WpoolPool
+ * @task: the task to run on every item
+ * @items: a #GVariant array of any element type; if floating, it is
+ *   consumed
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs @task on every element of @items, as wpool_pool_map() does, and
+ * returns the results in the order they completed (MPIRE's
+ * `map_unordered`): the first ones ready are not held back by a slow
+ * item before them. A task that needs to know which item a result is for
+ * returns the index with it (see wpool_items_enumerate()).
+ *
+ * Returns: (transfer full): the results, as an array of the task's result
+ *   type or `av`, or %NULL with @error set
+ */
+GVariant *
+wpool_pool_map_unordered (WpoolPool     *self,
+                          WpoolTask     *task,
+                          GVariant      *items,
+                          GCancellable  *cancellable,
+                          GError       **error)
+{
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GVariantType) array_type = NULL;
+  const GVariantType *result_type;
+  GVariantBuilder builder;
+  GVariant *result;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (WPOOL_IS_TASK (task), NULL);
+  g_return_val_if_fail (items != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!(stream = wpool_pool_imap (self, task, items, WPOOL_MAP_FLAGS_UNORDERED, cancellable, error)))
+    return NULL;
+
+  result_type = wpool_task_get_result_type (task);
+  array_type = g_variant_type_new_array (result_type ? result_type : G_VARIANT_TYPE_VARIANT);
+  g_variant_builder_init (&builder, array_type);
+
+  while (wpool_map_stream_next (stream, NULL, &result, NULL, &local_error))
+    {
+      g_variant_builder_add_value (&builder, result_type ? result : g_variant_new_variant (result));
+      g_variant_unref (result);
+    }
+
+  if (local_error != NULL)
+    {
+      g_variant_builder_clear (&builder);
+      g_propagate_error (error, local_error);
+      return NULL;
+    }
+
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
 
 /* One item as an array of one, for a map. */

@@ -11,6 +11,7 @@
 
 #include <gio/gio.h>
 
+#include "wpool-map-stream.h"
 #include "wpool-start-method.h"
 #include "wpool-task.h"
 #include "wpool-version-macros.h"
@@ -84,6 +85,19 @@ void              wpool_pool_map_async          (WpoolPool            *self,
 WPOOL_AVAILABLE_IN_ALL
 GVariant         *wpool_pool_map_finish         (WpoolPool            *self,
                                                  GAsyncResult         *result,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_map_unordered      (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 GVariant             *items,
+                                                 GCancellable         *cancellable,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+WpoolMapStream   *wpool_pool_imap               (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 GVariant             *items,
+                                                 WpoolMapFlags         flags,
+                                                 GCancellable         *cancellable,
                                                  GError              **error);
 
 WPOOL_AVAILABLE_IN_ALL

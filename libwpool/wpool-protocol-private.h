@@ -14,13 +14,15 @@ G_BEGIN_DECLS
  * fixes. */
 typedef enum
 {
-  /* pool → worker, "(uusv)": first item, number of items, declared
-   * result type ("" for none), the items as an array */
+  /* pool → worker, "(uusbv)": first item, number of items, declared
+   * result type ("" for none), whether to keep going past a failed item,
+   * the items as an array */
   WPOOL_FRAME_RUN_CHUNK = 1,
   /* worker → pool, "(uv)": first item, the results as `a<T>` or `av` */
   WPOOL_FRAME_RESULTS,
   /* worker → pool, "(usis)": the failed item, the error's domain, code
-   * and message */
+   * and message. It ends the chunk, unless the chunk keeps going: then
+   * the RESULTS follow, the failed items' results the type's default */
   WPOOL_FRAME_ERROR,
   /* pool → spawned worker, first, "(usss)": the worker's id, the task's
    * module and symbol, the shared objects' type ("" for none) */

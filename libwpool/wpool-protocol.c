@@ -25,7 +25,7 @@ frame_type_string (WpoolFrameKind kind)
 {
   switch (kind)
     {
-    case WPOOL_FRAME_RUN_CHUNK: return "(uusv)";
+    case WPOOL_FRAME_RUN_CHUNK: return "(uusbv)";
     case WPOOL_FRAME_RESULTS:   return "(uv)";
     case WPOOL_FRAME_ERROR:     return "(usis)";
     case WPOOL_FRAME_SETUP:     return "(usss)";

@@ -31,6 +31,10 @@ void      wpool_results_clear     (WpoolResults        *self);
 void      wpool_results_take      (WpoolResults        *self,
                                    guint                index,
                                    GVariant            *result);
+void      wpool_results_skip      (WpoolResults        *self,
+                                   guint                index);
+GVariant *wpool_results_steal     (WpoolResults        *self,
+                                   guint                index);
 gboolean  wpool_results_take_array (WpoolResults       *self,
                                    guint                first,
                                    GVariant            *array,

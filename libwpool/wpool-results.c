@@ -72,6 +72,46 @@ wpool_results_take (WpoolResults *self,
 /* The results of items @first… as another WpoolResults ended them, for
  * instance in a worker process. The array is checked, as it crossed a
  * process boundary. */
+/* A placeholder for an item that failed, under a map that goes on: the
+ * type's default value, as GVariant reads data of the wrong size. */
+void
+wpool_results_skip (WpoolResults *self,
+                    guint         index)
+{
+  g_assert (index < self->n);
+
+  if (self->data != NULL)
+    memset (self->data + (gsize)index * self->fixed_size, 0, self->fixed_size);
+  else
+    wpool_results_take (self, index,
+                        g_variant_ref_sink (g_variant_new_from_data (self->type ? self->type : G_VARIANT_TYPE_UNIT,
+                                                                     NULL, 0, FALSE, NULL, NULL)));
+}
+
+/* The result of item @index as the task returned it, for a map that
+ * hands out results one by one: taken out of @self unless it has a fixed
+ * size. */
+GVariant *
+wpool_results_steal (WpoolResults *self,
+                     guint         index)
+{
+  g_autoptr(GVariant) value = NULL;
+
+  g_assert (index < self->n);
+
+  if (self->data != NULL)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (self->data + (gsize)index * self->fixed_size, self->fixed_size);
+
+      return g_variant_ref_sink (g_variant_new_from_bytes (self->type, bytes, FALSE));
+    }
+
+  value = g_steal_pointer (&self->values[index]);
+  g_assert (value != NULL);
+
+  return self->type != NULL ? g_steal_pointer (&value) : g_variant_get_variant (value);
+}
+
 gboolean
 wpool_results_take_array (WpoolResults  *self,
                           guint          first,

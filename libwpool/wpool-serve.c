@@ -42,9 +42,10 @@ serve_chunk (WpoolWorker  *worker,
   const char *result_type_string;
   guint32 first;
   guint32 count;
+  gboolean keep_going;
   gsize n;
 
-  g_variant_get (frame, "(uu&sv)", &first, &count, &result_type_string, &items);
+  g_variant_get (frame, "(uu&sbv)", &first, &count, &result_type_string, &keep_going, &items);
 
   if (*result_type_string != '\0')
     {
@@ -77,12 +78,20 @@ serve_chunk (WpoolWorker  *worker,
 
       if (!(result = wpool_task_invoke (task, worker, item, index, result_type, &task_error)))
         {
-          wpool_results_clear (&collected);
-          return wpool_frame_write (fd, WPOOL_FRAME_ERROR,
-                                    g_variant_new ("(usis)", index,
-                                                   g_quark_to_string (task_error->domain),
-                                                   task_error->code, task_error->message),
-                                    error);
+          gboolean sent = wpool_frame_write (fd, WPOOL_FRAME_ERROR,
+                                             g_variant_new ("(usis)", index,
+                                                            g_quark_to_string (task_error->domain),
+                                                            task_error->code, task_error->message),
+                                             error);
+
+          if (!sent || !keep_going)
+            {
+              wpool_results_clear (&collected);
+              return sent;
+            }
+
+          wpool_results_skip (&collected, k);
+          continue;
         }
 
       wpool_results_take (&collected, k, result);

@@ -51,6 +51,20 @@ function mapWithCallback(pool, task, items, cancellable = null) {
     });
 }
 
+// Gio._promisify() drops a leading `true` from finish's results, which
+// would make the end (`false`) look different from an outcome.
+function nextOutcome(stream) {
+    return new Promise((resolve, reject) => {
+        stream.next_async(null, (source, result) => {
+            try {
+                resolve(source.next_finish(result));
+            } catch (error) {
+                reject(error);
+            }
+        });
+    });
+}
+
 const tests = {
     'properties'() {
         const pool = new Wpool.Pool();
@@ -192,6 +206,36 @@ const tests = {
         await pool.map_async(task, new GLib.Variant('au', Array(40).fill(3)), null);
         assertEqual(seen[seen.length - 1], 40);
         assertEqual(pool.n_total, 40);
+    },
+
+    async 'imap with per-item outcomes, as promises, under SPAWN'() {
+        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.SPAWN, chunk_size: 2});
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_fail_on_negative');
+        task.set_result_type(new GLib.VariantType('d'));
+        const stream = pool.imap(task, new GLib.Variant('ad', [1, -2, 3]), Wpool.MapFlags.KEEP_GOING, null);
+        const outcomes = [];
+        for (;;) {
+            // eslint-disable-next-line no-await-in-loop
+            const [ok, index, result, itemError] = await nextOutcome(stream);
+            if (!ok)
+                break;
+            outcomes.push([index, result ? result.deepUnpack() : itemError]);
+        }
+        assertEqual(outcomes.map(([i]) => i), [0, 1, 2]);
+        assertEqual([outcomes[0][1], outcomes[2][1]], [1, 3]);
+        assertGError(outcomes[1][1], Gio.io_error_quark(), Gio.IOErrorEnum.INVALID_ARGUMENT);
+    },
+
+    async 'task timeout under FORKSERVER'() {
+        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.FORKSERVER, task_timeout: 0.3});
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_sleep_ms');
+        try {
+            await pool.map_async(task, new GLib.Variant('au', [1, 5000]), null);
+            assert(false, 'map should fail');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.TIMED_OUT);
+            assert(error.message.startsWith('Item 1: worker '), error.message);
+        }
     },
 
     'missing symbol'() {

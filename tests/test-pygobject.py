@@ -422,6 +422,83 @@ class TestProgress(unittest.TestCase):
         self.assertEqual((pool.props.n_completed, pool.props.n_total), (60, 60))
 
 
+def drain(stream):
+    """The (index, result or GLib.Error) outcomes of a map stream, in order."""
+    outcomes = []
+    while True:
+        ok, index, result, item_error = stream.next()
+        if not ok:
+            return outcomes
+        outcomes.append((index, result.unpack() if result is not None else item_error))
+
+
+class TestStream(unittest.TestCase):
+    def test_imap_ordered_python_function(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, chunk_size=3)
+        stream = pool.imap(Wpool.Task.new(square), GLib.Variant('ad', range(10)), Wpool.MapFlags.NONE, None)
+        self.assertEqual(stream.get_n_items(), 10)
+        self.assertEqual(drain(stream), [(i, float(i * i)) for i in range(10)])
+
+    def test_imap_keep_going(self):
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_fail_on_negative')
+        task.set_result_type(GLib.VariantType('d'))
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN, chunk_size=2)
+        outcomes = drain(pool.imap(task, GLib.Variant('ad', [1, -2, 3, -4, 5]), Wpool.MapFlags.KEEP_GOING, None))
+        self.assertEqual([i for i, _ in outcomes], [0, 1, 2, 3, 4])
+        self.assertEqual([o for _, o in outcomes if not isinstance(o, GLib.Error)], [1.0, 3.0, 5.0])
+        failed = [o for _, o in outcomes if isinstance(o, GLib.Error)]
+        self.assertEqual(len(failed), 2)
+        self.assertTrue(all(e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.INVALID_ARGUMENT) for e in failed))
+
+    def test_imap_stops_at_the_first_error(self):
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_fail_on_negative')
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, chunk_size=1)
+        with self.assertRaises(GLib.Error) as caught:
+            drain(pool.imap(task, GLib.Variant('ad', [1, -2, 3]), Wpool.MapFlags.NONE, None))
+        self.assertIn('negative item -2', caught.exception.message)
+
+    def test_imap_unordered_async(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORKSERVER, chunk_size=1)
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_sleep_ms')
+        task.set_result_type(GLib.VariantType('u'))
+        stream = pool.imap(task, GLib.Variant('au', [300, 1, 1, 1]), Wpool.MapFlags.UNORDERED, None)
+        loop = GLib.MainLoop()
+        outcomes = []
+
+        def next_done(stream, result):
+            assert threading.current_thread() is threading.main_thread()
+            ok, index, value, item_error = stream.next_finish(result)
+            if not ok:
+                loop.quit()
+                return
+            outcomes.append((index, value.unpack()))
+            stream.next_async(None, next_done)
+
+        stream.next_async(None, next_done)
+        loop.run()
+        self.assertEqual(sorted(outcomes), [(0, 300), (1, 1), (2, 1), (3, 1)])
+        self.assertNotEqual(outcomes[0][0], 0)
+
+    def test_map_unordered(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.THREADING)
+        results = pool.map_unordered(Wpool.Task.new(square), GLib.Variant('ad', [1, 2, 3]), None)
+        self.assertEqual(sorted(results.unpack()), [1.0, 4.0, 9.0])
+
+
+class TestTaskTimeout(unittest.TestCase):
+    def test_hung_item_fails_alone(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, chunk_size=1, task_timeout=0.3)
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_sleep_ms')
+        task.set_result_type(GLib.VariantType('u'))
+        outcomes = dict(drain(pool.imap(task, GLib.Variant('au', [1, 5000, 1]), Wpool.MapFlags.KEEP_GOING, None)))
+        self.assertEqual((outcomes[0], outcomes[2]), (1, 1))
+        self.assertTrue(outcomes[1].matches(Wpool.error_quark(), Wpool.Error.TIMED_OUT))
+        self.assertIn('Item 1', outcomes[1].message)
+        with self.assertRaises(GLib.Error) as caught:
+            pool.map(task, GLib.Variant('au', [5000]), None)
+        self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.TIMED_OUT))
+
+
 class TestSpawn(unittest.TestCase):
     def test_python_function_refused(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)

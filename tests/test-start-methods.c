@@ -11,33 +11,6 @@
 
 #include "wpool-test-util.h"
 
-#define IS_PROCESS(method) ((method) != WPOOL_START_METHOD_THREADING)
-
-/* The processes a pool of @n_jobs adds to this one's children: its
- * workers, or the fork server whose children they are. */
-static guint
-expected_children (WpoolStartMethod method,
-                   guint            n_jobs)
-{
-  switch (method)
-    {
-    case WPOOL_START_METHOD_THREADING:
-      return 0;
-    case WPOOL_START_METHOD_FORKSERVER:
-      return 1;
-    default:
-      return n_jobs;
-    }
-}
-
-/* Under valgrind a worker process's exit status is valgrind's, and its
- * memory is mostly valgrind's own. */
-static gboolean
-under_valgrind (void)
-{
-  return g_getenv ("WPOOL_TEST_UNDER_VALGRIND") != NULL;
-}
-
 static WpoolPool *
 new_pool (gconstpointer data,
           guint         n_jobs)
@@ -120,7 +93,7 @@ test_shared_objects_where (gconstpointer data)
 
       g_assert_cmpuint (id, <, 2);
 
-      if (IS_PROCESS (method))
+      if (WPOOL_TEST_IS_PROCESS (method))
         g_assert_cmpuint (pid, !=, getpid ());
       else
         g_assert_cmpuint (pid, ==, getpid ());
@@ -248,7 +221,7 @@ test_keep_alive (gconstpointer data)
   wpool_pool_set_keep_alive (pool, TRUE);
   first = wpool_pool_map (pool, task, wpool_test_range_doubles (64), NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (wpool_test_count_children (), ==, base_children + expected_children (method, 2));
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children + wpool_test_expected_children (method, 2));
 
   g_assert_false (wpool_pool_set_shared_objects (pool, g_variant_new_string ("changed"), &error));
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
@@ -308,7 +281,7 @@ test_worker_death (gconstpointer data)
       g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
       g_test_message ("%s: %s", deaths[d].how, error->message);
       g_assert_true (g_str_has_prefix (error->message, "Item 3: worker "));
-      if (under_valgrind () && g_str_equal (deaths[d].how, "exit"))
+      if (wpool_test_under_valgrind () && g_str_equal (deaths[d].how, "exit"))
         g_assert_nonnull (strstr (error->message, "exited with status"));
       else
         g_assert_nonnull (strstr (error->message, deaths[d].says));
@@ -319,7 +292,7 @@ test_worker_death (gconstpointer data)
       g_assert_no_error (error);
       wpool_test_assert_variant (results, g_variant_new_parsed ("['a', 'b', 'c']"));
       g_assert_cmpuint (wpool_test_count_children (), ==,
-                        base_children + expected_children (GPOINTER_TO_INT (data), 2));
+                        base_children + wpool_test_expected_children (GPOINTER_TO_INT (data), 2));
     }
 }
 
@@ -331,7 +304,7 @@ static void
 test_task_timeout (gconstpointer data)
 {
   WpoolStartMethod method = GPOINTER_TO_INT (data);
-  double timeout = under_valgrind () ? 2.0 : 0.4;
+  double timeout = wpool_test_under_valgrind () ? 2.0 : 0.4;
   guint32 hang_ms = (guint32)(timeout * 4000);
   g_autoptr(WpoolPool) pool = new_pool (data, 2);
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
@@ -369,7 +342,7 @@ test_task_timeout (gconstpointer data)
                             NULL, &error);
   g_assert_no_error (error);
   wpool_test_assert_variant (results, g_variant_new_parsed ("[uint32 10, 10]"));
-  g_assert_cmpuint (wpool_test_count_children (), ==, base_children + expected_children (method, 2));
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children + wpool_test_expected_children (method, 2));
 
   /* Disposing does not wait for a thread still in the item either. */
   started = g_get_monotonic_time ();
@@ -454,7 +427,7 @@ test_no_leftovers (gconstpointer data)
       results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
       g_assert_no_error (error);
 
-      if (IS_PROCESS (GPOINTER_TO_INT (data)))
+      if (WPOOL_TEST_IS_PROCESS (GPOINTER_TO_INT (data)))
         {
           /* A dead worker, not replaced yet, when the pool goes. */
           g_assert_null (wpool_pool_map (pool, dying, g_variant_new_parsed ("['exit']"), NULL, &error));
@@ -511,7 +484,7 @@ test_memory (gconstpointer data)
     }
   g_assert_cmpuint (total, ==, expected);
 
-  if (!IS_PROCESS (method))
+  if (!WPOOL_TEST_IS_PROCESS (method))
     {
       g_test_message ("%s: the workers are threads of this process: no copy to measure",
                       "threading");
@@ -533,7 +506,7 @@ test_memory (gconstpointer data)
       g_test_message ("worker %u (pid %u): Private_Dirty %" G_GUINT64_FORMAT " KiB for a %u MiB dataset",
                       id, pid, dirty_kib, DATASET_MIB);
 
-      if (under_valgrind ())
+      if (wpool_test_under_valgrind ())
         continue;
 
       if (method == WPOOL_START_METHOD_SPAWN)
@@ -577,7 +550,7 @@ test_concurrent_maps (gconstpointer data)
     wpool_pool_map_async (pool, square, wpool_test_range_doubles (100 * (i + 1)), NULL,
                           wpool_test_map_done, &outcomes[i]);
 
-  if (IS_PROCESS (method))
+  if (WPOOL_TEST_IS_PROCESS (method))
     wpool_test_assert_map_fails (pool, other, wpool_test_range_doubles (3), NULL,
                                  WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING, "another task");
 
@@ -953,13 +926,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  const struct { WpoolStartMethod method; const char *name; } methods[] = {
-    { WPOOL_START_METHOD_THREADING, "threading" },
-    { WPOOL_START_METHOD_FORK, "fork" },
-    { WPOOL_START_METHOD_SPAWN, "spawn" },
-    { WPOOL_START_METHOD_FORKSERVER, "forkserver" },
-  };
-  const struct { const char *name; GTestDataFunc func; gboolean process_only; } tests[] = {
+  const WpoolTestCase tests[] = {
     { "results", test_results, FALSE },
     { "shared-objects/where", test_shared_objects_where, FALSE },
     { "shared-objects/tuple", test_shared_objects_tuple, FALSE },
@@ -989,17 +956,7 @@ main (int   argc,
    * counted as left over. */
   prctl (PR_SET_CHILD_SUBREAPER, 1);
 
-  for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
-    for (guint t = 0; t < G_N_ELEMENTS (tests); t++)
-      {
-        g_autofree char *path = NULL;
-
-        if (tests[t].process_only && !IS_PROCESS (methods[m].method))
-          continue;
-
-        path = g_strdup_printf ("/%s/%s", methods[m].name, tests[t].name);
-        g_test_add_data_func (path, GINT_TO_POINTER (methods[m].method), tests[t].func);
-      }
+  wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
 
   g_test_add_func ("/fork/shared-data", test_fork_shared_data);
 

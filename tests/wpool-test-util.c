@@ -252,3 +252,48 @@ wpool_test_assert_map_fails (WpoolPool    *pool,
   if (needle != NULL && strstr (error->message, needle) == NULL)
     g_error ("“%s” is not in the error message “%s”", needle, error->message);
 }
+
+gboolean
+wpool_test_under_valgrind (void)
+{
+  return g_getenv ("WPOOL_TEST_UNDER_VALGRIND") != NULL;
+}
+
+guint
+wpool_test_expected_children (WpoolStartMethod method,
+                              guint            n_jobs)
+{
+  switch (method)
+    {
+    case WPOOL_START_METHOD_THREADING:
+      return 0;
+    case WPOOL_START_METHOD_FORKSERVER:
+      return 1;
+    default:
+      return n_jobs;
+    }
+}
+
+void
+wpool_test_add_for_start_methods (const WpoolTestCase *tests,
+                                  guint                n_tests)
+{
+  const struct { WpoolStartMethod method; const char *name; } methods[] = {
+    { WPOOL_START_METHOD_THREADING, "threading" },
+    { WPOOL_START_METHOD_FORK, "fork" },
+    { WPOOL_START_METHOD_SPAWN, "spawn" },
+    { WPOOL_START_METHOD_FORKSERVER, "forkserver" },
+  };
+
+  for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
+    for (guint t = 0; t < n_tests; t++)
+      {
+        g_autofree char *path = NULL;
+
+        if (tests[t].process_only && !WPOOL_TEST_IS_PROCESS (methods[m].method))
+          continue;
+
+        path = g_strdup_printf ("/%s/%s", methods[m].name, tests[t].name);
+        g_test_add_data_func (path, GINT_TO_POINTER (methods[m].method), tests[t].func);
+      }
+}

@@ -72,6 +72,29 @@ void       wpool_test_assert_map_fails (WpoolPool    *pool,
                                         int           code,
                                         const char   *needle);
 
+#define WPOOL_TEST_IS_PROCESS(method) ((method) != WPOOL_START_METHOD_THREADING)
+
+/* Under valgrind a worker process's exit status is valgrind's, its memory
+ * mostly valgrind's own, and everything slower. */
+gboolean   wpool_test_under_valgrind (void);
+
+/* The processes a pool of @n_jobs adds to this one's children: its
+ * workers, or the fork server whose children they are. */
+guint      wpool_test_expected_children (WpoolStartMethod method,
+                                         guint            n_jobs);
+
+/* A test run once per start method, as /METHOD/NAME, with the method as
+ * its data; or for the process start methods only. */
+typedef struct
+{
+  const char    *name;
+  GTestDataFunc  func;
+  gboolean       process_only;
+} WpoolTestCase;
+
+void       wpool_test_add_for_start_methods (const WpoolTestCase *tests,
+                                             guint                n_tests);
+
 /* The path of the test module built beside the tests. */
 const char *wpool_test_module_path   (void);
 /* A task running @symbol of the test module. */

@@ -1,0 +1,66 @@
+/* wpool-map-stream.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined (WPOOL_INSIDE) && !defined (WPOOL_COMPILATION)
+# error "Only <wpool.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+
+#include "wpool-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * WpoolMapFlags:
+ * @WPOOL_MAP_FLAGS_NONE: results in input order; the first failed item
+ *   ends the map, as wpool_pool_map() does (MPIRE's `imap`)
+ * @WPOOL_MAP_FLAGS_UNORDERED: results as they complete, whatever their
+ *   order (MPIRE's `imap_unordered`)
+ * @WPOOL_MAP_FLAGS_KEEP_GOING: a failed item fails alone: its error comes
+ *   in its place and the other items go on. A worker process that dies or
+ *   overruns #WpoolPool:task-timeout fails the item it ran; the rest of
+ *   its chunk runs again on other workers
+ *
+ * How wpool_pool_imap() runs a map and hands out its outcomes.
+ */
+typedef enum /*< flags >*/
+{
+  WPOOL_MAP_FLAGS_NONE       = 0,
+  WPOOL_MAP_FLAGS_UNORDERED  = 1 << 0,
+  WPOOL_MAP_FLAGS_KEEP_GOING = 1 << 1,
+} WpoolMapFlags;
+
+#define WPOOL_TYPE_MAP_STREAM (wpool_map_stream_get_type ())
+
+WPOOL_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (WpoolMapStream, wpool_map_stream, WPOOL, MAP_STREAM, GObject)
+
+WPOOL_AVAILABLE_IN_ALL
+guint          wpool_map_stream_get_n_items  (WpoolMapStream       *self);
+WPOOL_AVAILABLE_IN_ALL
+WpoolMapFlags  wpool_map_stream_get_flags    (WpoolMapStream       *self);
+WPOOL_AVAILABLE_IN_ALL
+gboolean       wpool_map_stream_next         (WpoolMapStream       *self,
+                                              guint                *index,
+                                              GVariant            **result,
+                                              GError              **item_error,
+                                              GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+void           wpool_map_stream_next_async   (WpoolMapStream       *self,
+                                              GCancellable         *cancellable,
+                                              GAsyncReadyCallback   callback,
+                                              gpointer              user_data);
+WPOOL_AVAILABLE_IN_ALL
+gboolean       wpool_map_stream_next_finish  (WpoolMapStream       *self,
+                                              GAsyncResult         *result,
+                                              guint                *index,
+                                              GVariant            **item_result,
+                                              GError              **item_error,
+                                              GError              **error);
+
+G_END_DECLS
