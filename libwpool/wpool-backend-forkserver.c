@@ -46,8 +46,7 @@ stop_server (WpoolBackendForkserver *self)
 
 static gboolean
 ensure_server (WpoolBackendForkserver  *self,
-               const char              *module_path,
-               const char              *symbol,
+               GVariant                *tasks,
                GError                 **error)
 {
   int fds[2];
@@ -62,7 +61,7 @@ ensure_server (WpoolBackendForkserver  *self,
   if (!(self->server = wpool_process_spawn_helper (fds[1],
                                                    wpool_backend_process_get_progress_fd (WPOOL_BACKEND_PROCESS (self)),
                                                    "server", error)) ||
-      !wpool_process_setup (self->control_fd, G_MAXUINT, module_path, symbol,
+      !wpool_process_setup (self->control_fd, G_MAXUINT, tasks,
                             wpool_backend_get_shared_objects (WPOOL_BACKEND (self)), error))
     {
       g_prefix_error (error, "The fork server cannot start: ");
@@ -103,16 +102,18 @@ wpool_backend_forkserver_spawn (WpoolBackendProcess  *process,
 {
   WpoolBackendForkserver *self = WPOOL_BACKEND_FORKSERVER (process);
   g_autoptr(GVariant) reply = NULL;
-  const char *module_path;
-  const char *symbol;
+  g_autoptr(GVariant) tasks = NULL;
   gint32 pid = 0;
 
   /* Workers start on the caller's thread while no map runs, so no driver
    * is talking to the server. */
-  if (wpool_task_locate (task, &module_path, &symbol, error) &&
-      ensure_server (self, module_path, symbol, error) &&
+  if ((tasks = wpool_backend_process_locate_tasks (process, task, error)) != NULL)
+    g_variant_ref_sink (tasks);
+
+  if (tasks != NULL &&
+      ensure_server (self, tasks, error) &&
       (reply = call_server (self, WPOOL_FRAME_FORK_WORKER,
-                            g_variant_new ("(uss)", index, module_path, symbol),
+                            g_variant_new ("(u@a(ss))", index, tasks),
                             child_fd, WPOOL_FRAME_STARTED, error)))
     {
       g_variant_get (reply, "(i)", &pid);

@@ -10,6 +10,7 @@
 #include "wpool-job-private.h"
 #include "wpool-start-method.h"
 #include "wpool-task.h"
+#include "wpool-worker.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,19 @@ G_BEGIN_DECLS
  * results back. The base class owns the drivers; a start method is one
  * subclass in one file, registered in wpool_backend_type_for_start_method(),
  * and assumes nothing of fork, sockets or threads beyond its own. */
+/* What a backend's workers are started with, fixed for its life. */
+typedef struct
+{
+  guint      n_jobs;
+  GVariant  *shared_objects;
+  gpointer   shared_data;
+  WpoolTask *worker_init;
+  WpoolTask *worker_exit;
+  /* In µs, 0 for none. */
+  gint64     worker_init_timeout;
+  gint64     worker_exit_timeout;
+} WpoolBackendConfig;
+
 #define WPOOL_TYPE_BACKEND (wpool_backend_get_type ())
 
 G_DECLARE_DERIVABLE_TYPE (WpoolBackend, wpool_backend, WPOOL, BACKEND, GObject)
@@ -55,19 +69,32 @@ struct _WpoolBackendClass
   WpoolShareOutcome (*work) (WpoolBackend      *self,
                             guint               index,
                             WpoolJob           *job);
+  /* Runs worker @index's worker-exit, on its driver thread as it quits:
+   * its result, or %NULL with @error set. */
+  GVariant *(*exit_worker) (WpoolBackend       *self,
+                            guint               index,
+                            GError            **error);
   /* Stops worker @index, on the caller's thread, its driver joined. */
   void     (*stop_worker)  (WpoolBackend       *self,
                             guint               index);
+
+  /* Whether a worker-exit runs in this process, where a hung one cannot
+   * be killed: stopping then waits for it until the exit timeout only. */
+  gboolean exit_in_process;
 };
 
 GType         wpool_backend_threading_get_type (void) G_GNUC_CONST;
 GType         wpool_backend_fork_get_type      (void) G_GNUC_CONST;
 
-WpoolBackend *wpool_backend_new                (WpoolStartMethod   start_method,
-                                                guint              n_jobs,
-                                                GVariant          *shared_objects,
-                                                gpointer           shared_data,
-                                                WpoolTask         *task,
+WpoolBackend *wpool_backend_new                (WpoolStartMethod          start_method,
+                                                const WpoolBackendConfig *config,
+                                                WpoolTask                *task,
+                                                GError                  **error);
+const WpoolBackendConfig *
+              wpool_backend_get_config         (WpoolBackend      *self);
+WpoolWorker  *wpool_backend_new_worker         (WpoolBackend      *self,
+                                                guint              index);
+GVariant     *wpool_backend_take_exit_results  (WpoolBackend      *self,
                                                 GError           **error);
 gboolean      wpool_backend_check_task         (WpoolStartMethod   start_method,
                                                 WpoolTask         *task,
@@ -86,7 +113,8 @@ gboolean      wpool_backend_replace_worker     (WpoolBackend      *self,
                                                 guint              index,
                                                 WpoolTask         *task,
                                                 GError           **error);
-void          wpool_backend_stop               (WpoolBackend      *self);
+void          wpool_backend_stop               (WpoolBackend      *self,
+                                                gboolean           run_exit);
 gboolean      wpool_backend_is_current         (WpoolBackend      *self);
 
 G_END_DECLS

@@ -57,5 +57,8 @@ WpoolWorker *wpool_backend_process_get_worker   (WpoolBackendProcess *self,
 WpoolRunning *wpool_backend_process_get_progress (WpoolBackendProcess *self,
                                                  guint                index);
 int          wpool_backend_process_get_progress_fd (WpoolBackendProcess *self);
+GVariant    *wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
+                                                 WpoolTask            *task,
+                                                 GError              **error);
 
 G_END_DECLS

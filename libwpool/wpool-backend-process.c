@@ -113,9 +113,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
 
   /* Made here, so that a forked child does not allocate GObjects. */
   g_clear_object (&pw->worker);
-  pw->worker = wpool_worker_new (index,
-                                 wpool_backend_get_shared_objects (backend),
-                                 wpool_backend_get_shared_data (backend));
+  pw->worker = wpool_backend_new_worker (backend, index);
   wpool_running_set (&priv->progress[index], -1, 0);
 
   if (!wpool_process_socketpair (fds, error))
@@ -213,15 +211,17 @@ typedef enum
   WAIT_TIMED_OUT,
 } WaitOutcome;
 
-/* Waits until @fd can be read, @cancellable is cancelled, or the item
- * in @running has run for @timeout µs (0: no limit). The worker stores
- * when each item starts, so the deadline follows the items with no
+/* Waits until @fd can be read, @cancellable is cancelled, or what
+ * @running shows has run too long: an item for @item_timeout µs, the
+ * worker's init or exit for @phase_timeout µs (0: no limit). The worker
+ * stores when each starts, so the deadline follows the items with no
  * wake-up per item: only an expired one is looked at again. */
 static WaitOutcome
 wait_for_worker (int           fd,
                  GCancellable *cancellable,
                  WpoolRunning *running,
-                 gint64        timeout)
+                 gint64        item_timeout,
+                 gint64        phase_timeout)
 {
   GPollFD fds[2] = { { fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
   guint n_fds = 1;
@@ -233,14 +233,15 @@ wait_for_worker (int           fd,
   for (;;)
     {
       gint timeout_ms = -1;
+      gint64 started;
+      gint item = wpool_running_get (running, &started);
+      gint64 timeout = item >= 0 ? item_timeout : item != WPOOL_RUNNING_IDLE ? phase_timeout : 0;
       int n;
 
       if (timeout > 0)
         {
-          gint64 started;
           gint64 left;
 
-          wpool_running_get (running, &started);
           if ((left = started + timeout - g_get_monotonic_time ()) <= 0)
             {
               ret = WAIT_TIMED_OUT;
@@ -308,7 +309,15 @@ process_worker_died (WpoolBackendProcess *self,
       return FALSE;
     }
 
-  if (outcome == WAIT_TIMED_OUT)
+  if (outcome == WAIT_TIMED_OUT && item == WPOOL_RUNNING_INIT)
+    {
+      g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                   "Worker %u (pid %d) ran its worker-init for longer than the worker-init "
+                   "timeout (%g s) and was killed",
+                   index, (int)pid,
+                   wpool_backend_get_config (WPOOL_BACKEND (self))->worker_init_timeout / (double)G_USEC_PER_SEC);
+    }
+  else if (outcome == WAIT_TIMED_OUT)
     {
       g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                    "Item %d: worker %u (pid %d) ran it for longer than the task timeout "
@@ -319,15 +328,26 @@ process_worker_died (WpoolBackendProcess *self,
     {
       g_autofree char *how = wpool_process_describe_status (status);
 
-      g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
-                   "Item %d: worker %u (pid %d) died: %s",
-                   item, index, (int)pid, how);
+      if (item == WPOOL_RUNNING_INIT)
+        g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                     "Worker %u (pid %d) died in its worker-init: %s", index, (int)pid, how);
+      else
+        g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                     "Item %d: worker %u (pid %d) died: %s", item, index, (int)pid, how);
     }
 
-  if (!wpool_job_get_keep_going (job) || item < (gint)first || item >= (gint)last)
+  if (!wpool_job_get_keep_going (job))
     {
       wpool_job_fail (job, error);
       return FALSE;
+    }
+
+  /* Dead before it ran an item of the chunk: the whole chunk runs
+   * elsewhere, and no item fails for it. */
+  if (item < (gint)first || item >= (gint)last)
+    {
+      g_clear_error (&error);
+      return wpool_job_requeue (job, first, last);
     }
 
   wpool_job_fail_item (job, item, error);
@@ -363,7 +383,9 @@ run_chunk (WpoolBackendProcess *self,
   g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, first, last);
   g_autoptr(GError) error = NULL;
 
-  wpool_running_set (&priv->progress[index], (gint)first, g_get_monotonic_time ());
+  /* The worker's clock for the chunk starts now, unless its init still
+   * runs: that has a clock of its own. */
+  wpool_running_begin (&priv->progress[index], (gint)first);
 
   if (!wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
                           g_variant_new ("(uusbv)", first, last - first, result_type_string, keep_going, items),
@@ -391,7 +413,8 @@ run_chunk (WpoolBackendProcess *self,
        * for an item past the task timeout: the worker is killed, and
        * replaced before the next map. */
       if ((outcome = wait_for_worker (pw->fd, wpool_job_get_cancellable (job), &priv->progress[index],
-                                      wpool_job_get_task_timeout (job))) != WAIT_READABLE ||
+                                      wpool_job_get_task_timeout (job),
+                                      wpool_backend_get_config (WPOOL_BACKEND (self))->worker_init_timeout)) != WAIT_READABLE ||
           !(reply = wpool_frame_read (pw->fd, &kind, &error)))
         return process_worker_died (self, index, job, outcome, first, last) ? CHUNK_PASS_ON : CHUNK_STOP;
 
@@ -467,6 +490,72 @@ wpool_backend_process_work (WpoolBackend *backend,
   return WPOOL_SHARE_DONE;
 }
 
+/* The worker-exit of worker @index, run as it stops: the worker is told,
+ * and waited for until the exit timeout, past which it is killed. */
+static GVariant *
+wpool_backend_process_exit_worker (WpoolBackend  *backend,
+                                   guint          index,
+                                   GError       **error)
+{
+  WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  const WpoolBackendConfig *config = wpool_backend_get_config (backend);
+  ProcessWorker *pw = &priv->workers[index];
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) result = NULL;
+  WpoolFrameKind kind = 0;
+  WaitOutcome outcome = WAIT_READABLE;
+  const char *domain;
+  const char *message;
+  guint32 item;
+  gint32 code;
+
+  if (!process_worker_is_alive (pw))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                   "Worker %u died before it could run its worker-exit", index);
+      return NULL;
+    }
+
+  wpool_running_begin (&priv->progress[index], WPOOL_RUNNING_EXIT);
+
+  if (!wpool_frame_write (pw->fd, WPOOL_FRAME_EXIT, g_variant_new ("()"), NULL) ||
+      (outcome = wait_for_worker (pw->fd, NULL, &priv->progress[index], 0,
+                                  config->worker_exit_timeout)) != WAIT_READABLE ||
+      !(reply = wpool_frame_read (pw->fd, &kind, NULL)))
+    {
+      if (outcome == WAIT_TIMED_OUT)
+        {
+          WPOOL_BACKEND_PROCESS_GET_CLASS (self)->kill (self, index);
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                       "Worker %u (pid %d) ran its worker-exit for longer than the worker-exit "
+                       "timeout (%g s) and was killed",
+                       index, (int)pw->pid, config->worker_exit_timeout / (double)G_USEC_PER_SEC);
+        }
+      else
+        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                     "Worker %u (pid %d) died in its worker-exit", index, (int)pw->pid);
+      return NULL;
+    }
+
+  if (kind == WPOOL_FRAME_EXIT_RESULT)
+    {
+      g_variant_get (reply, "(v)", &result);
+      return g_steal_pointer (&result);
+    }
+
+  if (kind == WPOOL_FRAME_ERROR)
+    {
+      g_variant_get (reply, "(u&si&s)", &item, &domain, &code, &message);
+      g_set_error_literal (error, g_quark_from_string (domain), code, message);
+    }
+  else
+    g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                 "Worker %u sent an unexpected frame (kind %u)", index, kind);
+
+  return NULL;
+}
+
 /* Workers that the pool, or its fork server, reaps itself: no other
  * process can have taken their pid in the meantime. */
 static void
@@ -516,6 +605,7 @@ wpool_backend_process_class_init (WpoolBackendProcessClass *klass)
   backend_class->prepare = wpool_backend_process_prepare;
   backend_class->is_alive = wpool_backend_process_is_alive;
   backend_class->work = wpool_backend_process_work;
+  backend_class->exit_worker = wpool_backend_process_exit_worker;
   backend_class->stop_worker = wpool_backend_process_stop_worker;
 
   klass->kill = wpool_backend_process_real_kill;
@@ -545,6 +635,34 @@ wpool_backend_process_get_worker (WpoolBackendProcess *self,
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
 
   return priv->workers[index].worker;
+}
+
+/* Where a new program finds @task and the pool's worker-init and
+ * worker-exit, as SETUP and FORK_WORKER say it: `a(ss)`, floating. */
+GVariant *
+wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
+                                    WpoolTask            *task,
+                                    GError              **error)
+{
+  const WpoolBackendConfig *config = wpool_backend_get_config (WPOOL_BACKEND (self));
+  WpoolTask *tasks[] = { task, config->worker_init, config->worker_exit };
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = 0; i < G_N_ELEMENTS (tasks); i++)
+    {
+      const char *module_path = "";
+      const char *symbol = "";
+
+      if (tasks[i] != NULL && !wpool_task_locate (tasks[i], &module_path, &symbol, error))
+        {
+          g_variant_builder_clear (&builder);
+          return NULL;
+        }
+      g_variant_builder_add (&builder, "(ss)", module_path, symbol);
+    }
+
+  return g_variant_builder_end (&builder);
 }
 
 WpoolRunning *

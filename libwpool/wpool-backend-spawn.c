@@ -42,24 +42,24 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
                            GError              **error)
 {
   WpoolBackendSpawn *self = WPOOL_BACKEND_SPAWN (process);
-  const char *module_path;
-  const char *symbol;
+  g_autoptr(GVariant) tasks = NULL;
 
   if (self->processes == NULL)
     self->processes = g_new0 (GSubprocess *, wpool_backend_get_n_jobs (WPOOL_BACKEND (self)));
 
-  if (!wpool_task_locate (task, &module_path, &symbol, error))
+  if (!(tasks = wpool_backend_process_locate_tasks (process, task, error)))
     {
       wpool_process_close_fd (child_fd);
       return 0;
     }
+  g_variant_ref_sink (tasks);
 
   if (!(self->processes[index] = wpool_process_spawn_helper (child_fd,
                                                              wpool_backend_process_get_progress_fd (process),
                                                              "worker", error)))
     return 0;
 
-  if (!wpool_process_setup (fd, index, module_path, symbol,
+  if (!wpool_process_setup (fd, index, tasks,
                             wpool_backend_get_shared_objects (WPOOL_BACKEND (self)), error))
     {
       g_subprocess_force_exit (self->processes[index]);

@@ -52,9 +52,7 @@ wpool_backend_threading_start_worker (WpoolBackend  *backend,
 {
   WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
 
-  WpoolWorker *worker = wpool_worker_new (index,
-                                          wpool_backend_get_shared_objects (backend),
-                                          wpool_backend_get_shared_data (backend));
+  WpoolWorker *worker = wpool_backend_new_worker (backend, index);
 
   g_mutex_lock (&self->mutex);
   if (self->workers == NULL)
@@ -65,19 +63,39 @@ wpool_backend_threading_start_worker (WpoolBackend  *backend,
   return TRUE;
 }
 
-static WpoolShareOutcome
-wpool_backend_threading_work (WpoolBackend *backend,
-                              guint         index,
-                              WpoolJob     *job)
+/* Held by the worker's thread while it runs anything: a worker replaced
+ * or given up on still has its thread. */
+static WpoolWorker *
+wpool_backend_threading_dup_worker (WpoolBackendThreading *self,
+                                    guint                  index)
 {
-  WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
-  g_autoptr(WpoolWorker) worker = NULL;
+  WpoolWorker *worker;
 
   g_mutex_lock (&self->mutex);
   worker = g_object_ref (self->workers[index]);
   g_mutex_unlock (&self->mutex);
 
+  return worker;
+}
+
+static WpoolShareOutcome
+wpool_backend_threading_work (WpoolBackend *backend,
+                              guint         index,
+                              WpoolJob     *job)
+{
+  g_autoptr(WpoolWorker) worker = wpool_backend_threading_dup_worker (WPOOL_BACKEND_THREADING (backend), index);
+
   return wpool_job_work (job, worker);
+}
+
+static GVariant *
+wpool_backend_threading_exit_worker (WpoolBackend  *backend,
+                                     guint          index,
+                                     GError       **error)
+{
+  g_autoptr(WpoolWorker) worker = wpool_backend_threading_dup_worker (WPOOL_BACKEND_THREADING (backend), index);
+
+  return wpool_worker_run_exit (worker, error);
 }
 
 static void
@@ -116,7 +134,9 @@ wpool_backend_threading_class_init (WpoolBackendThreadingClass *klass)
   backend_class->check_task = wpool_backend_threading_check_task;
   backend_class->start_worker = wpool_backend_threading_start_worker;
   backend_class->work = wpool_backend_threading_work;
+  backend_class->exit_worker = wpool_backend_threading_exit_worker;
   backend_class->stop_worker = wpool_backend_threading_stop_worker;
+  backend_class->exit_in_process = TRUE;
 }
 
 static void

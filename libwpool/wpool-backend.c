@@ -7,6 +7,7 @@
 
 #include "wpool-backend-process-private.h"
 #include "wpool-error.h"
+#include "wpool-worker-private.h"
 
 typedef struct
 {
@@ -14,15 +15,25 @@ typedef struct
   guint         index;
   GThread      *thread;
   GAsyncQueue  *queue;
-  /* Left to finish an item on its own: it frees itself when it quits. */
-  gint          detached;
+  /* Replaced while it finishes an item on its own: it frees itself when
+   * it quits, and touches nothing else. */
+  gint          replaced;
+  /* Under the backend's mutex: done with its worker's exit, or left to
+   * finish it on its own, holding a reference to the backend. */
+  gboolean      finished;
+  gboolean      detached;
 } Driver;
 
 typedef struct
 {
-  guint     n_jobs;
-  GVariant *shared_objects;
-  gpointer  shared_data;
+  WpoolBackendConfig config;
+
+  /* Guards the drivers' finishing and the exit outcomes they store. */
+  GMutex    mutex;
+  GCond     cond;
+  gboolean  run_exit;
+  GVariant **exit_results;
+  GError   **exit_errors;
 
   /* Replaced one by one when a worker is abandoned; read by other drivers
    * to pass jobs on. */
@@ -32,16 +43,6 @@ typedef struct
   guint     next_worker;
   guint     stopped : 1;
 } WpoolBackendPrivate;
-
-enum {
-  PROP_0,
-  PROP_N_JOBS,
-  PROP_SHARED_OBJECTS,
-  PROP_SHARED_DATA,
-  N_PROPS
-};
-
-static GParamSpec *properties[N_PROPS];
 
 /* The backend whose worker runs on this thread, if any. */
 static GPrivate current_backend;
@@ -55,7 +56,7 @@ G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (WpoolBackend, wpool_backend, G_TYPE_OBJECT)
 static void
 wpool_backend_dispose (GObject *object)
 {
-  wpool_backend_stop (WPOOL_BACKEND (object));
+  wpool_backend_stop (WPOOL_BACKEND (object), FALSE);
 
   G_OBJECT_CLASS (wpool_backend_parent_class)->dispose (object);
 }
@@ -65,38 +66,20 @@ wpool_backend_finalize (GObject *object)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (WPOOL_BACKEND (object));
 
-  g_clear_pointer (&priv->shared_objects, g_variant_unref);
+  g_clear_pointer (&priv->config.shared_objects, g_variant_unref);
+  g_clear_object (&priv->config.worker_init);
+  g_clear_object (&priv->config.worker_exit);
+  for (guint i = 0; priv->exit_results != NULL && i < priv->config.n_jobs; i++)
+    {
+      g_clear_pointer (&priv->exit_results[i], g_variant_unref);
+      g_clear_error (&priv->exit_errors[i]);
+    }
+  g_clear_pointer (&priv->exit_results, g_free);
+  g_clear_pointer (&priv->exit_errors, g_free);
+  g_mutex_clear (&priv->mutex);
+  g_cond_clear (&priv->cond);
 
   G_OBJECT_CLASS (wpool_backend_parent_class)->finalize (object);
-}
-
-static void
-wpool_backend_set_property (GObject      *object,
-                            guint         prop_id,
-                            const GValue *value,
-                            GParamSpec   *pspec)
-{
-  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (WPOOL_BACKEND (object));
-
-  switch (prop_id)
-    {
-    case PROP_N_JOBS:
-      priv->n_jobs = g_value_get_uint (value);
-      break;
-
-    case PROP_SHARED_OBJECTS:
-      /* Left as they are: serializing a tuple built of big children would
-       * copy them all, where reaching a child copies nothing. */
-      priv->shared_objects = g_value_dup_variant (value);
-      break;
-
-    case PROP_SHARED_DATA:
-      priv->shared_data = g_value_get_pointer (value);
-      break;
-
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
 }
 
 static gboolean
@@ -130,32 +113,20 @@ wpool_backend_class_init (WpoolBackendClass *klass)
 
   object_class->dispose = wpool_backend_dispose;
   object_class->finalize = wpool_backend_finalize;
-  object_class->set_property = wpool_backend_set_property;
 
   klass->check_task = wpool_backend_real_check_task;
   klass->prepare = wpool_backend_real_prepare;
   klass->is_alive = wpool_backend_real_is_alive;
 
-  properties[PROP_N_JOBS] =
-    g_param_spec_uint ("n-jobs", NULL, NULL,
-                       1, G_MAXUINT, 1,
-                       (G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
-
-  properties[PROP_SHARED_OBJECTS] =
-    g_param_spec_variant ("shared-objects", NULL, NULL,
-                          G_VARIANT_TYPE_ANY, NULL,
-                          (G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
-
-  properties[PROP_SHARED_DATA] =
-    g_param_spec_pointer ("shared-data", NULL, NULL,
-                          (G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
-
-  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
 wpool_backend_init (WpoolBackend *self)
 {
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+
+  g_mutex_init (&priv->mutex);
+  g_cond_init (&priv->cond);
 }
 
 static GType
@@ -231,6 +202,39 @@ wpool_backend_driver_free (Driver *driver)
   g_free (driver);
 }
 
+/* Runs the worker's exit as the driver quits, if the stop asked for it,
+ * and tells the stop it is done. A stop that gave up waiting left the
+ * driver, with a reference to the backend, to end on its own. */
+static void
+wpool_backend_driver_exit (Driver *driver)
+{
+  WpoolBackend *backend = driver->backend;
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (backend);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (backend);
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean detached;
+
+  if (priv->run_exit && klass->exit_worker != NULL)
+    result = klass->exit_worker (backend, driver->index, &error);
+
+  g_mutex_lock (&priv->mutex);
+  if (!(detached = driver->detached) && priv->run_exit)
+    {
+      priv->exit_results[driver->index] = g_steal_pointer (&result);
+      priv->exit_errors[driver->index] = g_steal_pointer (&error);
+    }
+  driver->finished = TRUE;
+  g_cond_broadcast (&priv->cond);
+  g_mutex_unlock (&priv->mutex);
+
+  if (detached)
+    {
+      wpool_backend_driver_free (driver);
+      g_object_unref (backend);
+    }
+}
+
 static gpointer
 wpool_backend_driver_main (gpointer data)
 {
@@ -268,8 +272,13 @@ wpool_backend_driver_main (gpointer data)
 
   g_private_set (&current_backend, NULL);
 
-  if (g_atomic_int_get (&driver->detached))
-    wpool_backend_driver_free (driver);
+  if (g_atomic_int_get (&driver->replaced))
+    {
+      wpool_backend_driver_free (driver);
+      return NULL;
+    }
+
+  wpool_backend_driver_exit (driver);
 
   return NULL;
 }
@@ -293,7 +302,7 @@ wpool_backend_driver_new (WpoolBackend  *self,
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                    "Cannot start the thread of worker %u of %u: %s",
-                   index, priv->n_jobs, local_error->message);
+                   index, priv->config.n_jobs, local_error->message);
       g_clear_error (&local_error);
       wpool_backend_driver_free (driver);
       return NULL;
@@ -310,9 +319,9 @@ wpool_backend_start (WpoolBackend  *self,
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
 
-  priv->drivers = g_new0 (Driver *, priv->n_jobs);
+  priv->drivers = g_new0 (Driver *, priv->config.n_jobs);
 
-  for (guint i = 0; i < priv->n_jobs; i++)
+  for (guint i = 0; i < priv->config.n_jobs; i++)
     {
       if (!klass->start_worker (self, i, task, error))
         return FALSE;
@@ -329,26 +338,37 @@ wpool_backend_start (WpoolBackend  *self,
   return TRUE;
 }
 
-/* Starts @n_jobs workers of @start_method for @task. */
+/* Starts the workers of @start_method that @config says for @task. */
 WpoolBackend *
-wpool_backend_new (WpoolStartMethod   start_method,
-                   guint              n_jobs,
-                   GVariant          *shared_objects,
-                   gpointer           shared_data,
-                   WpoolTask         *task,
-                   GError           **error)
+wpool_backend_new (WpoolStartMethod          start_method,
+                   const WpoolBackendConfig *config,
+                   WpoolTask                *task,
+                   GError                  **error)
 {
   g_autoptr(WpoolBackend) self = NULL;
+  WpoolBackendPrivate *priv;
   GType type;
+
+  g_assert (config->n_jobs > 0);
 
   if (!(type = wpool_backend_type_for_start_method (start_method, error)))
     return NULL;
 
-  self = g_object_new (type,
-                       "n-jobs", n_jobs,
-                       "shared-objects", shared_objects,
-                       "shared-data", shared_data,
-                       NULL);
+  self = g_object_new (type, NULL);
+  priv = wpool_backend_get_instance_private (self);
+
+  /* The shared objects are left as they are: serializing a tuple built
+   * of big children would copy them all, where reaching a child copies
+   * nothing. */
+  priv->config = *config;
+  if (config->shared_objects != NULL)
+    g_variant_ref (config->shared_objects);
+  if (config->worker_init != NULL)
+    g_object_ref (config->worker_init);
+  if (config->worker_exit != NULL)
+    g_object_ref (config->worker_exit);
+  priv->exit_results = g_new0 (GVariant *, config->n_jobs);
+  priv->exit_errors = g_new0 (GError *, config->n_jobs);
 
   /* On failure, dispose stops the workers that did start. */
   if (!wpool_backend_start (self, task, error))
@@ -357,12 +377,74 @@ wpool_backend_new (WpoolStartMethod   start_method,
   return g_steal_pointer (&self);
 }
 
+const WpoolBackendConfig *
+wpool_backend_get_config (WpoolBackend *self)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+
+  return &priv->config;
+}
+
+/* A worker of this backend, with the pool's worker-init and worker-exit. */
+WpoolWorker *
+wpool_backend_new_worker (WpoolBackend *self,
+                          guint         index)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  WpoolWorker *worker = wpool_worker_new (index, priv->config.shared_objects, priv->config.shared_data);
+
+  wpool_worker_set_lifecycle (worker, priv->config.worker_init, priv->config.worker_exit);
+
+  return worker;
+}
+
+/* The outcome of every worker's exit at the last stop that ran them: an
+ * array of the exit task's result type, or `av`; %NULL without an error
+ * if there is no exit task. */
+GVariant *
+wpool_backend_take_exit_results (WpoolBackend  *self,
+                                 GError       **error)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  const GVariantType *type;
+  g_autoptr(GPtrArray) results = NULL;
+
+  if (priv->config.worker_exit == NULL || !priv->run_exit)
+    return NULL;
+
+  for (guint i = 0; i < priv->config.n_jobs; i++)
+    if (priv->exit_errors[i] != NULL)
+      {
+        g_propagate_error (error, g_steal_pointer (&priv->exit_errors[i]));
+        return NULL;
+      }
+
+  type = wpool_task_get_result_type (priv->config.worker_exit);
+  results = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  for (guint i = 0; i < priv->config.n_jobs; i++)
+    {
+      GVariant *result = g_steal_pointer (&priv->exit_results[i]);
+
+      if (result == NULL)
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Worker %u: its worker-exit did not run", i);
+          return NULL;
+        }
+      g_ptr_array_add (results, type != NULL ? result : g_variant_ref_sink (g_variant_new_variant (result)));
+      if (type == NULL)
+        g_variant_unref (result);
+    }
+
+  return g_variant_ref_sink (g_variant_new_array (type ? type : G_VARIANT_TYPE_VARIANT,
+                                                  (GVariant **)results->pdata, results->len));
+}
+
 guint
 wpool_backend_get_n_jobs (WpoolBackend *self)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
 
-  return priv->n_jobs;
+  return priv->config.n_jobs;
 }
 
 GVariant *
@@ -370,7 +452,7 @@ wpool_backend_get_shared_objects (WpoolBackend *self)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
 
-  return priv->shared_objects;
+  return priv->config.shared_objects;
 }
 
 gpointer
@@ -378,7 +460,7 @@ wpool_backend_get_shared_data (WpoolBackend *self)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
 
-  return priv->shared_data;
+  return priv->config.shared_data;
 }
 
 gboolean
@@ -437,10 +519,43 @@ wpool_backend_dispatch (WpoolBackend *self,
   priv->next_worker = (priv->next_worker + n_workers) % priv->n_started;
 }
 
+/* Waits until every driver ran its worker's exit, for the exit timeout
+ * at most: those still running it are left to end on their own, which a
+ * worker in this process must be, and the exit fails with a timeout. */
+static void
+wpool_backend_wait_for_exits (WpoolBackend *self)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  gint64 deadline = g_get_monotonic_time () + priv->config.worker_exit_timeout;
+
+  g_mutex_lock (&priv->mutex);
+  for (guint i = 0; i < priv->n_started; i++)
+    while (!priv->drivers[i]->finished && g_cond_wait_until (&priv->cond, &priv->mutex, deadline))
+      ;
+
+  for (guint i = 0; i < priv->n_started; i++)
+    {
+      if (priv->drivers[i]->finished)
+        continue;
+
+      priv->drivers[i]->detached = TRUE;
+      g_object_ref (self);
+      g_clear_error (&priv->exit_errors[i]);
+      priv->exit_errors[i] = g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                                          "Worker %u: its worker-exit ran for longer than the "
+                                          "worker-exit timeout (%g s); a thread cannot be stopped, "
+                                          "so it was left to finish", i,
+                                          priv->config.worker_exit_timeout / (double)G_USEC_PER_SEC);
+    }
+  g_mutex_unlock (&priv->mutex);
+}
+
 /* Idempotent: the pool stops the workers when it is done with them, and
- * dispose makes sure of it. */
+ * dispose makes sure of it. With @run_exit, every worker runs the pool's
+ * worker-exit first. */
 void
-wpool_backend_stop (WpoolBackend *self)
+wpool_backend_stop (WpoolBackend *self,
+                    gboolean      run_exit)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
@@ -449,14 +564,26 @@ wpool_backend_stop (WpoolBackend *self)
     return;
 
   priv->stopped = TRUE;
+  /* Read by the drivers once they pop the quit message. */
+  priv->run_exit = run_exit && priv->config.worker_exit != NULL;
 
   for (guint i = 0; i < priv->n_started; i++)
     g_async_queue_push (priv->drivers[i]->queue, QUIT_MESSAGE);
 
+  if (priv->run_exit && klass->exit_in_process && priv->config.worker_exit_timeout > 0)
+    wpool_backend_wait_for_exits (self);
+
   for (guint i = 0; i < priv->n_started; i++)
     {
-      g_thread_join (priv->drivers[i]->thread);
-      wpool_backend_driver_free (priv->drivers[i]);
+      /* Read without the mutex: only wpool_backend_wait_for_exits(),
+       * on this thread, sets it. */
+      if (priv->drivers[i]->detached)
+        g_thread_unref (priv->drivers[i]->thread);
+      else
+        {
+          g_thread_join (priv->drivers[i]->thread);
+          wpool_backend_driver_free (priv->drivers[i]);
+        }
       klass->stop_worker (self, i);
     }
 
@@ -497,7 +624,7 @@ wpool_backend_replace_worker (WpoolBackend  *self,
   while ((message = g_async_queue_try_pop (old->queue)) != NULL)
     g_async_queue_push (driver->queue, message);
 
-  g_atomic_int_set (&old->detached, TRUE);
+  g_atomic_int_set (&old->replaced, TRUE);
   g_thread_unref (old->thread);
   g_async_queue_push (old->queue, QUIT_MESSAGE);
 

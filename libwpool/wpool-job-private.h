@@ -52,6 +52,7 @@ WpoolJob           *wpool_job_new               (WpoolTask      *task,
                                                  GVariant       *items,
                                                  guint           chunk_size,
                                                  gint64          task_timeout,
+                                                 gint64          init_timeout,
                                                  gboolean        keep_going,
                                                  GCancellable   *cancellable);
 WpoolJob           *wpool_job_ref               (WpoolJob       *self);

@@ -10,17 +10,18 @@
 #include "wpool-results-private.h"
 #include "wpool-task-private.h"
 #include "wpool-variant-private.h"
+#include "wpool-worker-private.h"
 
-/* Under a task timeout, what one worker in this process runs: the item
- * (or one of the states below) and when it started. A worker thread cannot
- * be killed: one past the timeout is abandoned instead, and whichever of
- * the worker and the watchdog first moves @state off the item decides if
- * its result counts. */
+/* Under a task or worker-init timeout, what one worker in this process
+ * runs: the item (or one of the states below) and until when it may. A
+ * worker thread cannot be killed: one past its deadline is abandoned
+ * instead, and whichever of the worker and the watchdog first moves
+ * @state off the item decides if its result counts. */
 typedef struct
 {
   gint    state;
   guint   worker_id;
-  gint64  started;
+  gint64  deadline;
   /* The chunk it runs: the rest goes to others if it is abandoned. */
   guint   chunk_first;
   guint   chunk_last;
@@ -30,6 +31,8 @@ enum {
   RUNNER_IDLE = -1,
   RUNNER_STORING = -2,
   RUNNER_ABANDONED = -3,
+  /* Running the worker's init, before any chunk. */
+  RUNNER_INIT = -4,
 };
 
 struct _WpoolJob
@@ -77,6 +80,7 @@ struct _WpoolJob
    * runner each and are watched by a thread of the job; the ids of those
    * abandoned are kept for the pool to replace. */
   gint64              task_timeout;
+  gint64              init_timeout;
   GPtrArray          *runners;
   GThread            *watchdog;
   GArray             *abandoned;
@@ -94,6 +98,7 @@ wpool_job_new (WpoolTask    *task,
                GVariant     *items,
                guint         chunk_size,
                gint64        task_timeout,
+               gint64        init_timeout,
                gboolean      keep_going,
                GCancellable *cancellable)
 {
@@ -112,6 +117,7 @@ wpool_job_new (WpoolTask    *task,
   self->n_items = g_variant_n_children (items);
   self->chunk_size = chunk_size;
   self->task_timeout = task_timeout;
+  self->init_timeout = init_timeout;
   self->keep_going = keep_going;
   if (keep_going)
     {
@@ -462,7 +468,7 @@ wpool_job_begin (WpoolJob       *self,
   self->notify_data = notify_data;
   g_atomic_int_set (&self->n_active, n_workers + 1);
 
-  if (self->task_timeout > 0)
+  if (self->task_timeout > 0 || self->init_timeout > 0)
     self->runners = g_ptr_array_new_with_free_func (g_free);
 
   wpool_job_worker_done (self);
@@ -506,8 +512,9 @@ wpool_job_abandon_overdue_locked (WpoolJob *self,
 {
   guint n_abandoned = 0;
 
-  /* With no item running, anything that starts later ends later. */
-  *next_deadline = now + self->task_timeout;
+  /* With nothing running, anything that starts later ends later. */
+  *next_deadline = now + MIN (self->task_timeout > 0 ? self->task_timeout : G_MAXINT32,
+                              self->init_timeout > 0 ? self->init_timeout : G_MAXINT32);
 
   for (guint i = 0; i < self->runners->len; i++)
     {
@@ -517,11 +524,11 @@ wpool_job_abandon_overdue_locked (WpoolJob *self,
       gint64 deadline;
       GError *error;
 
-      if (item < 0)
+      if (item < 0 && item != RUNNER_INIT)
         continue;
 
-      /* Stored before the item: this item's start or a later one's. */
-      deadline = __atomic_load_n (&runner->started, __ATOMIC_ACQUIRE) + self->task_timeout;
+      /* Stored before the state: this item's or a later one's. */
+      deadline = __atomic_load_n (&runner->deadline, __ATOMIC_ACQUIRE);
       if (deadline > now)
         {
           *next_deadline = MIN (*next_deadline, deadline);
@@ -535,6 +542,21 @@ wpool_job_abandon_overdue_locked (WpoolJob *self,
         self->abandoned = g_array_new (FALSE, FALSE, sizeof (guint));
       g_array_append_val (self->abandoned, runner->worker_id);
       n_abandoned++;
+
+      if (item == RUNNER_INIT)
+        {
+          error = g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                               "Worker %u ran its worker-init for longer than the worker-init "
+                               "timeout (%g s); a thread cannot be stopped, so it was left to "
+                               "finish", runner->worker_id,
+                               self->init_timeout / (double)G_USEC_PER_SEC);
+          /* Under keep-going, no item was its: the others run them. */
+          if (self->keep_going)
+            g_clear_error (&error);
+          else
+            wpool_job_fail_locked (self, error);
+          continue;
+        }
 
       error = g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                            "Item %d: worker %u ran it for longer than the task timeout "
@@ -656,7 +678,9 @@ wpool_job_run_item (WpoolJob    *self,
 
   if (runner != NULL)
     {
-      __atomic_store_n (&runner->started, g_get_monotonic_time (), __ATOMIC_RELEASE);
+      __atomic_store_n (&runner->deadline,
+                        self->task_timeout > 0 ? g_get_monotonic_time () + self->task_timeout : G_MAXINT64,
+                        __ATOMIC_RELEASE);
       g_atomic_int_set (&runner->state, (gint)index);
     }
 
@@ -689,10 +713,21 @@ WpoolShareOutcome
 wpool_job_work (WpoolJob    *self,
                 WpoolWorker *worker)
 {
-  Runner *runner = self->task_timeout > 0 ? wpool_job_take_runner (self, worker) : NULL;
+  Runner *runner = self->runners != NULL ? wpool_job_take_runner (self, worker) : NULL;
   guint first;
   guint last;
   guint done = 0;
+
+  /* A worker thread's init runs before its first chunk, watched for the
+   * init timeout; without one it runs with the first item. */
+  if (runner != NULL && self->init_timeout > 0 && wpool_worker_has_init (worker))
+    {
+      __atomic_store_n (&runner->deadline, g_get_monotonic_time () + self->init_timeout, __ATOMIC_RELEASE);
+      g_atomic_int_set (&runner->state, RUNNER_INIT);
+      wpool_worker_run_init (worker, NULL);
+      if (!g_atomic_int_compare_and_exchange (&runner->state, RUNNER_INIT, RUNNER_IDLE))
+        return WPOOL_SHARE_ABANDONED;
+    }
 
   while (wpool_job_next_chunk (self, &first, &last))
     {

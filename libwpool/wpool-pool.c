@@ -45,6 +45,16 @@ struct _WpoolPool
   gdouble           task_timeout;
   guint             keep_alive : 1;
 
+  /* Given to the workers as they start. */
+  WpoolTask        *worker_init;
+  WpoolTask        *worker_exit;
+  gdouble           worker_init_timeout;
+  gdouble           worker_exit_timeout;
+
+  /* The outcome of the worker-exits at the last stop that ran them. */
+  GVariant         *exit_results;
+  GError           *exit_error;
+
   GVariant         *shared_objects;
   gpointer          shared_data;
   GDestroyNotify    shared_data_destroy;
@@ -71,6 +81,10 @@ enum {
   PROP_KEEP_ALIVE,
   PROP_CHUNK_SIZE,
   PROP_TASK_TIMEOUT,
+  PROP_WORKER_INIT,
+  PROP_WORKER_EXIT,
+  PROP_WORKER_INIT_TIMEOUT,
+  PROP_WORKER_EXIT_TIMEOUT,
   PROP_WORKERS_RUNNING,
   PROP_N_COMPLETED,
   PROP_N_TOTAL,
@@ -90,8 +104,18 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (WpoolPool, wpool_pool, G_TYPE_OBJECT)
 
+/* A timeout property in µs, at least 1 µs: 0 means no limit. */
+static gint64
+seconds_to_usec (gdouble seconds)
+{
+  return seconds > 0 ? MAX ((gint64)(seconds * G_USEC_PER_SEC), 1) : 0;
+}
+
+/* Stops the workers, which first run the worker-exit with @run_exit:
+ * its outcome is kept for wpool_pool_get_exit_results(). */
 static void
-wpool_pool_stop_workers (WpoolPool *self)
+wpool_pool_stop_workers (WpoolPool *self,
+                         gboolean   run_exit)
 {
   g_autoptr(WpoolBackend) backend = g_steal_pointer (&self->backend);
 
@@ -100,7 +124,15 @@ wpool_pool_stop_workers (WpoolPool *self)
 
   g_assert (self->running_jobs->len == 0);
 
-  wpool_backend_stop (backend);
+  wpool_backend_stop (backend, run_exit);
+
+  if (run_exit && self->worker_exit != NULL)
+    {
+      g_clear_pointer (&self->exit_results, g_variant_unref);
+      g_clear_error (&self->exit_error);
+      self->exit_results = wpool_backend_take_exit_results (backend, &self->exit_error);
+    }
+
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
 }
 
@@ -166,8 +198,9 @@ wpool_pool_dispose (GObject *object)
 
   wpool_pool_stop_progress (self);
 
-  /* A running map holds a reference to the pool, so nothing runs here. */
-  wpool_pool_stop_workers (self);
+  /* A running map holds a reference to the pool, so nothing runs here.
+   * The workers' exit runs, unlike MPIRE's when it leaves `with`. */
+  wpool_pool_stop_workers (self, TRUE);
   wpool_pool_clear_shared_data (self);
   g_clear_pointer (&self->shared_objects, g_variant_unref);
 
@@ -180,6 +213,10 @@ wpool_pool_finalize (GObject *object)
   WpoolPool *self = (WpoolPool *)object;
 
   g_ptr_array_unref (self->running_jobs);
+  g_clear_object (&self->worker_init);
+  g_clear_object (&self->worker_exit);
+  g_clear_pointer (&self->exit_results, g_variant_unref);
+  g_clear_error (&self->exit_error);
 
   G_OBJECT_CLASS (wpool_pool_parent_class)->finalize (object);
 }
@@ -216,6 +253,22 @@ wpool_pool_get_property (GObject    *object,
 
     case PROP_TASK_TIMEOUT:
       g_value_set_double (value, self->task_timeout);
+      break;
+
+    case PROP_WORKER_INIT:
+      g_value_set_object (value, self->worker_init);
+      break;
+
+    case PROP_WORKER_EXIT:
+      g_value_set_object (value, self->worker_exit);
+      break;
+
+    case PROP_WORKER_INIT_TIMEOUT:
+      g_value_set_double (value, self->worker_init_timeout);
+      break;
+
+    case PROP_WORKER_EXIT_TIMEOUT:
+      g_value_set_double (value, self->worker_exit_timeout);
       break;
 
     case PROP_WORKERS_RUNNING:
@@ -275,6 +328,27 @@ wpool_pool_set_property (GObject      *object,
 
     case PROP_TASK_TIMEOUT:
       wpool_pool_set_task_timeout (self, g_value_get_double (value));
+      break;
+
+    case PROP_WORKER_INIT:
+    case PROP_WORKER_EXIT:
+      {
+        g_autoptr(GError) error = NULL;
+
+        /* A property setter cannot fail; the function says why it did. */
+        if (!(prop_id == PROP_WORKER_INIT
+              ? wpool_pool_set_worker_init (self, g_value_get_object (value), &error)
+              : wpool_pool_set_worker_exit (self, g_value_get_object (value), &error)))
+          g_critical ("%s", error->message);
+      }
+      break;
+
+    case PROP_WORKER_INIT_TIMEOUT:
+      wpool_pool_set_worker_init_timeout (self, g_value_get_double (value));
+      break;
+
+    case PROP_WORKER_EXIT_TIMEOUT:
+      wpool_pool_set_worker_exit_timeout (self, g_value_get_double (value));
       break;
 
     default:
@@ -373,6 +447,71 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    */
   properties[PROP_TASK_TIMEOUT] =
     g_param_spec_double ("task-timeout", NULL, NULL,
+                         0, G_MAXDOUBLE / G_USEC_PER_SEC, 0,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:worker-init:
+   *
+   * A task every worker runs once as it starts, before its first item, as
+   * MPIRE's `worker_init`: it receives the worker, the shared objects and
+   * an empty tuple as its item, and typically fills the worker's state
+   * (wpool_worker_get_state()). Its result is dropped. If it fails, every
+   * item the worker takes fails with its error.
+   *
+   * Worker processes run it at once; worker threads before their first
+   * item. It can only change while no worker runs: see
+   * wpool_pool_set_worker_init().
+   */
+  properties[PROP_WORKER_INIT] =
+    g_param_spec_object ("worker-init", NULL, NULL,
+                         WPOOL_TYPE_TASK,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:worker-exit:
+   *
+   * A task every worker runs once as it stops, as MPIRE's `worker_exit`:
+   * it receives the worker, the shared objects and an empty tuple as its
+   * item, and returns a result, which wpool_pool_get_exit_results()
+   * gathers. Workers stop after each map, unless #WpoolPool:keep-alive is
+   * set; then when it is unset, when wpool_pool_stop_and_join() is called
+   * or when the pool is disposed. wpool_pool_terminate() skips it.
+   *
+   * It can only change while no worker runs: see
+   * wpool_pool_set_worker_exit().
+   */
+  properties[PROP_WORKER_EXIT] =
+    g_param_spec_object ("worker-exit", NULL, NULL,
+                         WPOOL_TYPE_TASK,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:worker-init-timeout:
+   *
+   * The longest #WpoolPool:worker-init may run, in seconds, or 0 (the
+   * default) for no limit. A worker process past it is killed: the map
+   * fails with %WPOOL_ERROR_TIMED_OUT, or under
+   * %WPOOL_MAP_FLAGS_KEEP_GOING its items run on other workers. A worker
+   * thread is abandoned as for #WpoolPool:task-timeout. It applies to
+   * workers started afterwards.
+   */
+  properties[PROP_WORKER_INIT_TIMEOUT] =
+    g_param_spec_double ("worker-init-timeout", NULL, NULL,
+                         0, G_MAXDOUBLE / G_USEC_PER_SEC, 0,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:worker-exit-timeout:
+   *
+   * The longest #WpoolPool:worker-exit may run, in seconds, or 0 (the
+   * default) for no limit. A worker process past it is killed; the pool
+   * stops waiting for a worker thread, which is left to finish on its
+   * own. Either way its exit result is a %WPOOL_ERROR_TIMED_OUT error. It
+   * applies to workers started afterwards.
+   */
+  properties[PROP_WORKER_EXIT_TIMEOUT] =
+    g_param_spec_double ("worker-exit-timeout", NULL, NULL,
                          0, G_MAXDOUBLE / G_USEC_PER_SEC, 0,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
@@ -536,7 +675,7 @@ wpool_pool_set_keep_alive (WpoolPool *self,
   self->keep_alive = keep_alive;
 
   if (!keep_alive && self->running_jobs->len == 0)
-    wpool_pool_stop_workers (self);
+    wpool_pool_stop_workers (self, TRUE);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_KEEP_ALIVE]);
 }
@@ -618,6 +757,322 @@ wpool_pool_set_task_timeout (WpoolPool *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TASK_TIMEOUT]);
 }
 
+static gboolean
+wpool_pool_check_workers_stopped (WpoolPool   *self,
+                                  const char  *what,
+                                  GError     **error)
+{
+  if (self->backend == NULL)
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
+               "Cannot change the %s while the workers run: they received them "
+               "when they started. Set “keep-alive” to FALSE (which stops idle "
+               "workers) before changing them",
+               what);
+  return FALSE;
+}
+
+/* The worker-init or worker-exit @slot is set to @task, if it can run
+ * under the pool's start method and no worker runs. */
+static gboolean
+wpool_pool_set_lifecycle_task (WpoolPool   *self,
+                               WpoolTask  **slot,
+                               WpoolTask   *task,
+                               const char  *what,
+                               guint        prop_id,
+                               GError     **error)
+{
+  if (*slot == task)
+    return TRUE;
+
+  if (!wpool_pool_check_workers_stopped (self, what, error))
+    return FALSE;
+
+  if (task != NULL &&
+      (!wpool_task_check (task, error) ||
+       !wpool_backend_check_task (self->start_method, task, error)))
+    {
+      g_prefix_error (error, "Cannot use this task as the %s: ", what);
+      return FALSE;
+    }
+
+  g_set_object (slot, task);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_get_worker_init:
+ * @self: a #WpoolPool
+ *
+ * Gets the task every worker runs as it starts.
+ *
+ * Returns: (transfer none) (nullable): the #WpoolPool:worker-init, or %NULL
+ */
+WpoolTask *
+wpool_pool_get_worker_init (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->worker_init;
+}
+
+/**
+ * wpool_pool_set_worker_init:
+ * @self: a #WpoolPool
+ * @worker_init: (nullable): the task every worker runs as it starts, or
+ *   %NULL for none
+ * @error: return location for a #GError
+ *
+ * Sets #WpoolPool:worker-init. Like the shared objects, it reaches the
+ * workers as they start: this fails with %WPOOL_ERROR_WORKERS_RUNNING
+ * while workers run, and with the start method's own error if the task
+ * cannot run in its workers (a closure under SPAWN, say).
+ *
+ * Returns: %TRUE if it was set
+ */
+gboolean
+wpool_pool_set_worker_init (WpoolPool  *self,
+                            WpoolTask  *worker_init,
+                            GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (!worker_init || WPOOL_IS_TASK (worker_init), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return wpool_pool_set_lifecycle_task (self, &self->worker_init, worker_init,
+                                        "worker-init", PROP_WORKER_INIT, error);
+}
+
+/**
+ * wpool_pool_get_worker_exit:
+ * @self: a #WpoolPool
+ *
+ * Gets the task every worker runs as it stops.
+ *
+ * Returns: (transfer none) (nullable): the #WpoolPool:worker-exit, or %NULL
+ */
+WpoolTask *
+wpool_pool_get_worker_exit (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->worker_exit;
+}
+
+/**
+ * wpool_pool_set_worker_exit:
+ * @self: a #WpoolPool
+ * @worker_exit: (nullable): the task every worker runs as it stops, or
+ *   %NULL for none
+ * @error: return location for a #GError
+ *
+ * Sets #WpoolPool:worker-exit, with the same rules as
+ * wpool_pool_set_worker_init(). Declare its result type with
+ * wpool_task_set_result_type() to have typed exit results.
+ *
+ * Returns: %TRUE if it was set
+ */
+gboolean
+wpool_pool_set_worker_exit (WpoolPool  *self,
+                            WpoolTask  *worker_exit,
+                            GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (!worker_exit || WPOOL_IS_TASK (worker_exit), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return wpool_pool_set_lifecycle_task (self, &self->worker_exit, worker_exit,
+                                        "worker-exit", PROP_WORKER_EXIT, error);
+}
+
+/**
+ * wpool_pool_get_worker_init_timeout:
+ * @self: a #WpoolPool
+ *
+ * Gets the longest a worker-init may run.
+ *
+ * Returns: the timeout in seconds, or 0 for no limit
+ */
+gdouble
+wpool_pool_get_worker_init_timeout (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_init_timeout;
+}
+
+/**
+ * wpool_pool_set_worker_init_timeout:
+ * @self: a #WpoolPool
+ * @timeout: the longest a worker-init may run, in seconds, or 0 for no
+ *   limit
+ *
+ * Sets #WpoolPool:worker-init-timeout, for workers started afterwards.
+ */
+void
+wpool_pool_set_worker_init_timeout (WpoolPool *self,
+                                    gdouble    timeout)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
+
+  if (self->worker_init_timeout == timeout)
+    return;
+
+  self->worker_init_timeout = timeout;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKER_INIT_TIMEOUT]);
+}
+
+/**
+ * wpool_pool_get_worker_exit_timeout:
+ * @self: a #WpoolPool
+ *
+ * Gets the longest a worker-exit may run.
+ *
+ * Returns: the timeout in seconds, or 0 for no limit
+ */
+gdouble
+wpool_pool_get_worker_exit_timeout (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_exit_timeout;
+}
+
+/**
+ * wpool_pool_set_worker_exit_timeout:
+ * @self: a #WpoolPool
+ * @timeout: the longest a worker-exit may run, in seconds, or 0 for no
+ *   limit
+ *
+ * Sets #WpoolPool:worker-exit-timeout, for workers started afterwards.
+ */
+void
+wpool_pool_set_worker_exit_timeout (WpoolPool *self,
+                                    gdouble    timeout)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
+
+  if (self->worker_exit_timeout == timeout)
+    return;
+
+  self->worker_exit_timeout = timeout;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKER_EXIT_TIMEOUT]);
+}
+
+/**
+ * wpool_pool_get_exit_results:
+ * @self: a #WpoolPool
+ * @error: return location for a #GError
+ *
+ * Gets what #WpoolPool:worker-exit returned in every worker, the last time
+ * the workers stopped, as MPIRE's `get_exit_results`: an array in worker
+ * order, of the exit task's result type or `av`. If a worker's exit
+ * failed, timed out, or could not run because the worker had died, this
+ * fails with the first such error instead.
+ *
+ * Returns: (transfer full) (nullable): the exit results, or %NULL, with
+ *   @error set if an exit failed, or without if no worker ran an exit yet
+ */
+GVariant *
+wpool_pool_get_exit_results (WpoolPool  *self,
+                             GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (self->exit_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->exit_error));
+      return NULL;
+    }
+
+  return self->exit_results ? g_variant_ref (self->exit_results) : NULL;
+}
+
+static gboolean
+wpool_pool_check_idle (WpoolPool  *self,
+                       GError    **error)
+{
+  if (self->running_jobs->len == 0)
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
+               "%u maps still run on the workers: wait for them to end, or cancel them",
+               self->running_jobs->len);
+  return FALSE;
+}
+
+/**
+ * wpool_pool_stop_and_join:
+ * @self: a #WpoolPool
+ * @error: return location for a #GError
+ *
+ * Stops the workers now, as MPIRE's `stop_and_join`: each runs
+ * #WpoolPool:worker-exit first, and is waited for. A kept-alive pool does
+ * this when #WpoolPool:keep-alive is unset or the pool is disposed; the
+ * next map starts new workers. It fails with %WPOOL_ERROR_WORKERS_RUNNING
+ * while maps run, or with the first worker-exit error, as
+ * wpool_pool_get_exit_results() does.
+ *
+ * Returns: %TRUE if the workers stopped and their exits succeeded
+ */
+gboolean
+wpool_pool_stop_and_join (WpoolPool  *self,
+                          GError    **error)
+{
+  g_autoptr(GVariant) results = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!wpool_pool_check_idle (self, error))
+    return FALSE;
+
+  wpool_pool_stop_workers (self, TRUE);
+
+  results = wpool_pool_get_exit_results (self, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_terminate:
+ * @self: a #WpoolPool
+ * @error: return location for a #GError
+ *
+ * Stops the workers now without running #WpoolPool:worker-exit, as
+ * MPIRE's `terminate`: worker processes are told to end and reaped. It
+ * fails with %WPOOL_ERROR_WORKERS_RUNNING while maps run: cancel them
+ * first.
+ *
+ * Returns: %TRUE if the workers stopped
+ */
+gboolean
+wpool_pool_terminate (WpoolPool  *self,
+                      GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!wpool_pool_check_idle (self, error))
+    return FALSE;
+
+  wpool_pool_stop_workers (self, FALSE);
+
+  return TRUE;
+}
+
 /**
  * wpool_pool_get_shared_objects:
  * @self: a #WpoolPool
@@ -634,21 +1089,6 @@ wpool_pool_get_shared_objects (WpoolPool *self)
   return self->shared_objects;
 }
 
-static gboolean
-wpool_pool_check_workers_stopped (WpoolPool   *self,
-                                  const char  *what,
-                                  GError     **error)
-{
-  if (self->backend == NULL)
-    return TRUE;
-
-  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
-               "Cannot change the %s while the workers run: they received them "
-               "when they started. Set “keep-alive” to FALSE (which stops idle "
-               "workers) before changing them",
-               what);
-  return FALSE;
-}
 
 /**
  * wpool_pool_set_shared_objects:
@@ -854,9 +1294,9 @@ wpool_pool_prepare_map (WpoolPool      *self,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
-  /* At least 1 µs: 0 means no limit. */
   return wpool_job_new (task, sunk, wpool_pool_resolve_chunk_size (self, n_items),
-                        self->task_timeout > 0 ? MAX ((gint64)(self->task_timeout * G_USEC_PER_SEC), 1) : 0,
+                        seconds_to_usec (self->task_timeout),
+                        self->worker_init != NULL ? seconds_to_usec (self->worker_init_timeout) : 0,
                         (flags & WPOOL_MAP_FLAGS_KEEP_GOING) != 0,
                         cancellable);
 }
@@ -876,12 +1316,17 @@ wpool_pool_start_map (WpoolPool       *self,
 
   if (n_workers > 0 && self->backend == NULL)
     {
-      if (!(self->backend = wpool_backend_new (self->start_method,
-                                               self->n_jobs,
-                                               self->shared_objects,
-                                               self->shared_data,
-                                               wpool_job_get_task (job),
-                                               error)))
+      WpoolBackendConfig config = {
+        .n_jobs = self->n_jobs,
+        .shared_objects = self->shared_objects,
+        .shared_data = self->shared_data,
+        .worker_init = self->worker_init,
+        .worker_exit = self->worker_exit,
+        .worker_init_timeout = seconds_to_usec (self->worker_init_timeout),
+        .worker_exit_timeout = seconds_to_usec (self->worker_exit_timeout),
+      };
+
+      if (!(self->backend = wpool_backend_new (self->start_method, &config, wpool_job_get_task (job), error)))
         return FALSE;
 
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
@@ -953,7 +1398,7 @@ wpool_pool_end_job (WpoolPool  *self,
       wpool_pool_report_progress (self);
 
       if (!self->keep_alive)
-        wpool_pool_stop_workers (self);
+        wpool_pool_stop_workers (self, TRUE);
     }
 
   return ret;

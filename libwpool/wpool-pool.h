@@ -53,6 +53,37 @@ WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_task_timeout   (WpoolPool            *self,
                                                  gdouble               task_timeout);
 WPOOL_AVAILABLE_IN_ALL
+WpoolTask        *wpool_pool_get_worker_init    (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_set_worker_init    (WpoolPool            *self,
+                                                 WpoolTask            *worker_init,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+WpoolTask        *wpool_pool_get_worker_exit    (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_set_worker_exit    (WpoolPool            *self,
+                                                 WpoolTask            *worker_exit,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+gdouble           wpool_pool_get_worker_init_timeout (WpoolPool       *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_worker_init_timeout (WpoolPool       *self,
+                                                      gdouble          timeout);
+WPOOL_AVAILABLE_IN_ALL
+gdouble           wpool_pool_get_worker_exit_timeout (WpoolPool       *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_worker_exit_timeout (WpoolPool       *self,
+                                                      gdouble          timeout);
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_get_exit_results   (WpoolPool            *self,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_stop_and_join      (WpoolPool            *self,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_terminate          (WpoolPool            *self,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
 GVariant         *wpool_pool_get_shared_objects (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
 gboolean          wpool_pool_set_shared_objects (WpoolPool            *self,

@@ -17,10 +17,17 @@ G_BEGIN_DECLS
  * earlier item's start: at worst its deadline is seen late, never early. */
 typedef struct
 {
-  gint   item;     /* -1: none */
+  gint   item;     /* an item, or one of the phases below */
   gint   reserved;
   gint64 started;  /* g_get_monotonic_time() */
 } WpoolRunning;
+
+
+enum {
+  WPOOL_RUNNING_IDLE = -1,
+  WPOOL_RUNNING_INIT = -2,
+  WPOOL_RUNNING_EXIT = -3,
+};
 
 static inline void
 wpool_running_set (WpoolRunning *running,
@@ -29,6 +36,19 @@ wpool_running_set (WpoolRunning *running,
 {
   __atomic_store_n (&running->started, started, __ATOMIC_RELEASE);
   __atomic_store_n (&running->item, item, __ATOMIC_RELEASE);
+}
+
+/* The pool starts the clock of what it asks an idle worker to run; a
+ * worker still in its init keeps its own, at worst started a little later
+ * by this store. */
+static inline void
+wpool_running_begin (WpoolRunning *running,
+                     gint          item)
+{
+  gint idle = WPOOL_RUNNING_IDLE;
+
+  __atomic_store_n (&running->started, g_get_monotonic_time (), __ATOMIC_RELEASE);
+  __atomic_compare_exchange_n (&running->item, &idle, item, FALSE, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 static inline gint
@@ -59,8 +79,7 @@ GSubprocess *wpool_process_spawn_helper       (int           socket_fd,
                                                GError      **error);
 gboolean     wpool_process_setup              (int           fd,
                                                guint         id,
-                                               const char   *module_path,
-                                               const char   *symbol,
+                                               GVariant     *tasks,
                                                GVariant     *shared_objects,
                                                GError      **error);
 int          wpool_process_reap_subprocess    (GSubprocess  *subprocess);

@@ -265,8 +265,7 @@ send_shared_memory (int        fd,
 gboolean
 wpool_process_setup (int          fd,
                      guint        id,
-                     const char  *module_path,
-                     const char  *symbol,
+                     GVariant    *tasks,
                      GVariant    *shared_objects,
                      GError     **error)
 {
@@ -275,7 +274,7 @@ wpool_process_setup (int          fd,
   WpoolFrameKind kind = 0;
 
   if (!wpool_frame_write (fd, WPOOL_FRAME_SETUP,
-                          g_variant_new ("(usss)", id, module_path, symbol,
+                          g_variant_new ("(u@a(ss)s)", id, tasks,
                                          shared_objects ? g_variant_get_type_string (shared_objects) : ""),
                           error))
     return FALSE;

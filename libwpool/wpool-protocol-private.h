@@ -24,8 +24,9 @@ typedef enum
    * and message. It ends the chunk, unless the chunk keeps going: then
    * the RESULTS follow, the failed items' results the type's default */
   WPOOL_FRAME_ERROR,
-  /* pool → spawned worker, first, "(usss)": the worker's id, the task's
-   * module and symbol, the shared objects' type ("" for none) */
+  /* pool → spawned worker, first, "(ua(ss)s)": the worker's id, the
+   * module and symbol of the task, the worker-init and the worker-exit
+   * (empty strings for none), the shared objects' type ("" for none) */
   WPOOL_FRAME_SETUP,
   /* pool → spawned worker, after SETUP when there are shared objects:
    * their serialized data, of the type SETUP gave; for a tuple, one frame
@@ -34,8 +35,9 @@ typedef enum
   /* spawned worker → pool, "(s)": "" once it is ready to serve, else why
    * it cannot */
   WPOOL_FRAME_READY,
-  /* pool → fork server, "(uss)" and a socket passed along: fork worker
-   * <id> to run <symbol> of <module> on that socket */
+  /* pool → fork server, "(ua(ss))" and a socket passed along: fork worker
+   * <id> to run the task, worker-init and worker-exit at these modules
+   * and symbols, as in SETUP, on that socket */
   WPOOL_FRAME_FORK_WORKER,
   /* fork server → pool, "(i)": the worker's pid, or minus an errno */
   WPOOL_FRAME_STARTED,
@@ -48,9 +50,13 @@ typedef enum
    * that is the handle of a shared array or lock, "(t)": its id, and its
    * memfd passed along (none when it no longer exists) */
   WPOOL_FRAME_SHARED_MEMORY,
+  /* pool → worker, "()": run the worker-exit, as the worker stops */
+  WPOOL_FRAME_EXIT,
+  /* worker → pool, "(v)": the worker-exit's result; or an ERROR */
+  WPOOL_FRAME_EXIT_RESULT,
 } WpoolFrameKind;
 
-#define WPOOL_FRAME_LAST WPOOL_FRAME_SHARED_MEMORY
+#define WPOOL_FRAME_LAST WPOOL_FRAME_EXIT_RESULT
 
 /* Frames larger than this are refused, whoever sends them. */
 #define WPOOL_FRAME_MAX_SIZE ((guint64)1 << 32)

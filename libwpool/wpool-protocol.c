@@ -28,13 +28,15 @@ frame_type_string (WpoolFrameKind kind)
     case WPOOL_FRAME_RUN_CHUNK: return "(uusbv)";
     case WPOOL_FRAME_RESULTS:   return "(uv)";
     case WPOOL_FRAME_ERROR:     return "(usis)";
-    case WPOOL_FRAME_SETUP:     return "(usss)";
+    case WPOOL_FRAME_SETUP:     return "(ua(ss)s)";
     case WPOOL_FRAME_READY:     return "(s)";
-    case WPOOL_FRAME_FORK_WORKER: return "(uss)";
+    case WPOOL_FRAME_FORK_WORKER: return "(ua(ss))";
     case WPOOL_FRAME_STARTED:   return "(i)";
     case WPOOL_FRAME_REAP:      return "(i)";
     case WPOOL_FRAME_REAPED:    return "(i)";
     case WPOOL_FRAME_SHARED_MEMORY: return "(t)";
+    case WPOOL_FRAME_EXIT:      return "()";
+    case WPOOL_FRAME_EXIT_RESULT: return "(v)";
     default:                    return NULL;
     }
 }

@@ -24,6 +24,8 @@
 #include "wpool-task-private.h"
 #include "wpool-worker-private.h"
 
+static gboolean write_error (int fd, guint32 index, const GError *task_error, GError **error);
+
 /* Runs one chunk and answers with its results, or with the first error
  * (the rest of the chunk is dropped, as the pool stops the map). FALSE
  * when the pool can no longer be answered. */
@@ -78,11 +80,11 @@ serve_chunk (WpoolWorker  *worker,
 
       if (!(result = wpool_task_invoke (task, worker, item, index, result_type, &task_error)))
         {
-          gboolean sent = wpool_frame_write (fd, WPOOL_FRAME_ERROR,
-                                             g_variant_new ("(usis)", index,
-                                                            g_quark_to_string (task_error->domain),
-                                                            task_error->code, task_error->message),
-                                             error);
+          gboolean sent;
+
+          if (!keep_going)
+            wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+          sent = write_error (fd, index, task_error, error);
 
           if (!sent || !keep_going)
             {
@@ -100,7 +102,38 @@ serve_chunk (WpoolWorker  *worker,
   results = wpool_results_end (&collected);
   wpool_results_clear (&collected);
 
+  /* Before the answer: the pool starts the next chunk's clock on idle. */
+  wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+
   return wpool_frame_write (fd, WPOOL_FRAME_RESULTS, g_variant_new ("(uv)", first, results), error);
+}
+
+static gboolean
+write_error (int            fd,
+             guint32        index,
+             const GError  *task_error,
+             GError       **error)
+{
+  return wpool_frame_write (fd, WPOOL_FRAME_ERROR,
+                            g_variant_new ("(usis)", index,
+                                           g_quark_to_string (task_error->domain),
+                                           task_error->code, task_error->message),
+                            error);
+}
+
+/* Runs the worker-exit and answers with its result or its error. */
+static gboolean
+serve_exit (WpoolWorker  *worker,
+            int           fd,
+            GError      **error)
+{
+  g_autoptr(GError) exit_error = NULL;
+  g_autoptr(GVariant) result = wpool_worker_run_exit (worker, &exit_error);
+
+  if (result == NULL)
+    return write_error (fd, G_MAXUINT32, exit_error, error);
+
+  return wpool_frame_write (fd, WPOOL_FRAME_EXIT_RESULT, g_variant_new ("(v)", result), error);
 }
 
 /* Serves the pool on @fd until it closes: 0, or 1 on a broken socket or
@@ -112,17 +145,33 @@ wpool_serve (WpoolWorker  *worker,
              int           fd,
              WpoolRunning *running)
 {
+  /* The worker-init runs at once, as in MPIRE, timed by the pool. A
+   * failed one fails every item the worker takes. */
+  if (wpool_worker_has_init (worker))
+    {
+      wpool_running_set (running, WPOOL_RUNNING_INIT, g_get_monotonic_time ());
+      wpool_worker_run_init (worker, NULL);
+      wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+    }
+
   for (;;)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GVariant) frame = NULL;
       WpoolFrameKind kind = 0;
+      gboolean served;
 
       if (!(frame = wpool_frame_read (fd, &kind, &error)))
         return error != NULL ? 1 : 0;
 
-      if (kind != WPOOL_FRAME_RUN_CHUNK ||
-          !serve_chunk (worker, task, fd, running, frame, &error))
+      if (kind == WPOOL_FRAME_RUN_CHUNK)
+        served = serve_chunk (worker, task, fd, running, frame, &error);
+      else if (kind == WPOOL_FRAME_EXIT && wpool_worker_has_exit (worker))
+        served = serve_exit (worker, fd, &error);
+      else
+        served = FALSE;
+
+      if (!served)
         return 1;
     }
 }
@@ -215,18 +264,80 @@ receive_shared_memory (int         fd,
   return TRUE;
 }
 
+/* The task a fork server runs for a worker, loaded once per module and
+ * symbol. */
+static WpoolTask *
+lookup_task (GHashTable  *tasks,
+             const char  *module_path,
+             const char  *symbol,
+             GError     **error)
+{
+  g_autofree char *key = g_strconcat (module_path, "\n", symbol, NULL);
+  WpoolTask *task;
+
+  if ((task = g_hash_table_lookup (tasks, key)) == NULL &&
+      (task = wpool_task_new_for_symbol (module_path, symbol, error)) != NULL)
+    g_hash_table_insert (tasks, g_steal_pointer (&key), task);
+
+  return task;
+}
+
+/* The task, worker-init and worker-exit at the modules and symbols of
+ * @locations, as SETUP and FORK_WORKER say them; found in @cache, if given,
+ * and kept there. An empty symbol is no task. */
+static gboolean
+load_tasks (GVariant    *locations,
+            GHashTable  *cache,
+            WpoolTask  **task,
+            WpoolTask  **init,
+            WpoolTask  **exit,
+            GError     **error)
+{
+  WpoolTask **tasks[] = { task, init, exit };
+
+  if (g_variant_n_children (locations) != G_N_ELEMENTS (tasks))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Expected three tasks");
+      return FALSE;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (tasks); i++)
+    {
+      const char *module_path;
+      const char *symbol;
+      WpoolTask *found;
+
+      g_variant_get_child (locations, i, "(&s&s)", &module_path, &symbol);
+      if (*symbol == '\0' && i > 0)
+        continue;
+
+      if (cache != NULL)
+        found = lookup_task (cache, module_path, symbol, error);
+      else
+        found = wpool_task_new_for_symbol (module_path, symbol, error);
+
+      if (found == NULL)
+        return FALSE;
+
+      *tasks[i] = cache != NULL ? g_object_ref (found) : found;
+    }
+
+  return TRUE;
+}
+
 /* What a pool sends a spawned worker before the first chunk: its id, its
  * task, and the shared objects, once. */
 static gboolean
 receive_setup (int            fd,
                guint         *id,
                WpoolTask    **task,
+               WpoolTask    **init,
+               WpoolTask    **exit,
                GVariant     **shared_objects,
                GError       **error)
 {
   g_autoptr(GVariant) setup = NULL;
-  const char *module_path;
-  const char *symbol;
+  g_autoptr(GVariant) tasks = NULL;
   const char *shared_type;
   WpoolFrameKind kind = 0;
 
@@ -237,7 +348,7 @@ receive_setup (int            fd,
       return FALSE;
     }
 
-  g_variant_get (setup, "(u&s&s&s)", id, &module_path, &symbol, &shared_type);
+  g_variant_get (setup, "(u@a(ss)&s)", id, &tasks, &shared_type);
 
   if (*shared_type != '\0' &&
       (!g_variant_type_string_is_valid (shared_type) ||
@@ -249,7 +360,7 @@ receive_setup (int            fd,
       return FALSE;
     }
 
-  return (*task = wpool_task_new_for_symbol (module_path, symbol, error)) != NULL;
+  return load_tasks (tasks, NULL, task, init, exit, error);
 }
 
 static WpoolRunning *
@@ -268,24 +379,6 @@ map_progress (int     fd,
 
   *size = st.st_size;
   return progress;
-}
-
-/* The task a fork server runs for a worker, loaded once per module and
- * symbol. */
-static WpoolTask *
-lookup_task (GHashTable  *tasks,
-             const char  *module_path,
-             const char  *symbol,
-             GError     **error)
-{
-  g_autofree char *key = g_strconcat (module_path, "\n", symbol, NULL);
-  WpoolTask *task;
-
-  if ((task = g_hash_table_lookup (tasks, key)) == NULL &&
-      (task = wpool_task_new_for_symbol (module_path, symbol, error)) != NULL)
-    g_hash_table_insert (tasks, g_steal_pointer (&key), task);
-
-  return task;
 }
 
 /* The fork server, a clean single-threaded process holding the shared
@@ -313,18 +406,21 @@ serve_forks (int           control_fd,
 
       if (kind == WPOOL_FRAME_FORK_WORKER)
         {
-          const char *module_path;
-          const char *symbol;
-          WpoolTask *task;
+          g_autoptr(GVariant) locations = NULL;
+          g_autoptr(WpoolTask) task = NULL;
+          g_autoptr(WpoolTask) init = NULL;
+          g_autoptr(WpoolTask) exit = NULL;
           guint32 id;
           pid_t pid = -EINVAL;
 
-          g_variant_get (request, "(u&s&s)", &id, &module_path, &symbol);
+          g_variant_get (request, "(u@a(ss))", &id, &locations);
 
           if (worker_fd >= 0 && id < n_slots &&
-              (task = lookup_task (tasks, module_path, symbol, NULL)) != NULL)
+              load_tasks (locations, tasks, &task, &init, &exit, NULL))
             {
               g_autoptr(WpoolWorker) worker = wpool_worker_new (id, shared_objects, NULL);
+
+              wpool_worker_set_lifecycle (worker, init, exit);
 
               if ((pid = fork ()) == 0)
                 {
@@ -373,6 +469,8 @@ _wpool_worker_main (int    argc,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(WpoolTask) init = NULL;
+  g_autoptr(WpoolTask) exit = NULL;
   g_autoptr(GVariant) shared_objects = NULL;
   struct stat st;
   const char *mode = "worker";
@@ -404,7 +502,7 @@ _wpool_worker_main (int    argc,
       return 2;
     }
 
-  if (!receive_setup (fd, &id, &task, &shared_objects, &error) ||
+  if (!receive_setup (fd, &id, &task, &init, &exit, &shared_objects, &error) ||
       !(progress = map_progress (progress_fd, &progress_size)) ||
       (!server && (id + 1) * sizeof (WpoolRunning) > progress_size))
     {
@@ -426,6 +524,7 @@ _wpool_worker_main (int    argc,
     {
       g_autoptr(WpoolWorker) worker = wpool_worker_new (id, shared_objects, NULL);
 
+      wpool_worker_set_lifecycle (worker, init, exit);
       status = wpool_serve (worker, task, fd, &progress[id]);
     }
 

@@ -16,6 +16,11 @@ gboolean  wpool_task_locate               (WpoolTask    *self,
                                            const char  **module_path,
                                            const char  **symbol,
                                            GError      **error);
+GVariant *wpool_task_call                 (WpoolTask          *self,
+                                           WpoolWorker        *worker,
+                                           GVariant           *item,
+                                           const GVariantType *result_type,
+                                           GError            **error);
 GVariant *wpool_task_invoke               (WpoolTask          *self,
                                            WpoolWorker        *worker,
                                            GVariant           *item,

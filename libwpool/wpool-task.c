@@ -459,16 +459,15 @@ wpool_task_check (WpoolTask  *self,
   return TRUE;
 }
 
-/* Runs the task on one item, in the worker's thread or process, and checks
- * the result against @result_type, the type the map started with. The
- * error, whoever set it, names the item and the worker. */
+/* Runs the task on @item, in the worker's thread or process, and checks
+ * the result against @result_type: a full result or an error, whoever
+ * set it. */
 GVariant *
-wpool_task_invoke (WpoolTask           *self,
-                   WpoolWorker         *worker,
-                   GVariant            *item,
-                   guint                index,
-                   const GVariantType  *result_type,
-                   GError             **error)
+wpool_task_call (WpoolTask           *self,
+                 WpoolWorker         *worker,
+                 GVariant            *item,
+                 const GVariantType  *result_type,
+                 GError             **error)
 {
   GError *local_error = NULL;
   GError *reported_error;
@@ -513,10 +512,33 @@ wpool_task_invoke (WpoolTask           *self,
 
   if (local_error != NULL)
     {
-      g_prefix_error (&local_error, "Item %u on worker %u: ",
-                      index, wpool_worker_get_id (worker));
       g_propagate_error (error, local_error);
       return NULL;
+    }
+
+  return result;
+}
+
+/* Runs the task on item @index of a map, once the worker's init ran: the
+ * error names the item and the worker. */
+GVariant *
+wpool_task_invoke (WpoolTask           *self,
+                   WpoolWorker         *worker,
+                   GVariant            *item,
+                   guint                index,
+                   const GVariantType  *result_type,
+                   GError             **error)
+{
+  GError *local_error = NULL;
+  GVariant *result = NULL;
+
+  if (wpool_worker_run_init (worker, &local_error))
+    result = wpool_task_call (self, worker, item, result_type, &local_error);
+
+  if (result == NULL)
+    {
+      g_prefix_error (&local_error, "Item %u on worker %u: ", index, wpool_worker_get_id (worker));
+      g_propagate_error (error, local_error);
     }
 
   return result;

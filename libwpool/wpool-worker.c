@@ -7,6 +7,7 @@
 
 #include "wpool-error.h"
 #include "wpool-shared-memory-private.h"
+#include "wpool-task-private.h"
 #include "wpool-worker-private.h"
 
 /**
@@ -21,6 +22,13 @@
  *
  * A worker is owned by its thread or process: use it only from inside the
  * task that received it.
+ *
+ * A worker keeps state from one item to the next, as MPIRE's
+ * `use_worker_state` does: wpool_worker_get_state() is a dictionary the
+ * worker's tasks, its #WpoolPool:worker-init and its #WpoolPool:worker-exit
+ * share, and C tasks can attach data with g_object_set_data_full(). A
+ * worker process has its own copy: the caller never sees it, but for what
+ * #WpoolPool:worker-exit returns.
  */
 
 struct _WpoolWorker
@@ -39,6 +47,14 @@ struct _WpoolWorker
   /* Set by wpool_worker_report_error() during a task call. A worker runs
    * one item at a time, on its own thread, so this needs no lock. */
   GError   *reported_error;
+
+  /* The pool's worker-init and worker-exit, the outcome of the init once
+   * it ran, and the state the worker's calls share. */
+  WpoolTask    *init;
+  WpoolTask    *exit;
+  gboolean      init_ran;
+  GError       *init_error;
+  GVariantDict *state;
 };
 
 enum {
@@ -60,6 +76,10 @@ wpool_worker_finalize (GObject *object)
   g_clear_pointer (&self->shared_objects, g_variant_unref);
   g_clear_pointer (&self->shared_members, g_ptr_array_unref);
   g_clear_error (&self->reported_error);
+  g_clear_object (&self->init);
+  g_clear_object (&self->exit);
+  g_clear_error (&self->init_error);
+  g_clear_pointer (&self->state, g_variant_dict_unref);
 
   G_OBJECT_CLASS (wpool_worker_parent_class)->finalize (object);
 }
@@ -234,6 +254,108 @@ GError *
 wpool_worker_take_reported_error (WpoolWorker *self)
 {
   return g_steal_pointer (&self->reported_error);
+}
+
+/**
+ * wpool_worker_get_state:
+ * @self: a #WpoolWorker
+ *
+ * Gets the worker's state: a dictionary that lives as long as the worker
+ * and that its tasks, #WpoolPool:worker-init and #WpoolPool:worker-exit
+ * read and write, as MPIRE's `worker_state`. A kept-alive pool keeps it
+ * from one map to the next; a worker restarted, or replaced after it
+ * died, starts with an empty one.
+ *
+ * Returns: (transfer none): the worker's state
+ */
+GVariantDict *
+wpool_worker_get_state (WpoolWorker *self)
+{
+  g_return_val_if_fail (WPOOL_IS_WORKER (self), NULL);
+
+  if (self->state == NULL)
+    self->state = g_variant_dict_new (NULL);
+
+  return self->state;
+}
+
+/* The pool's worker-init and worker-exit tasks, set once, before the
+ * worker runs anything. */
+void
+wpool_worker_set_lifecycle (WpoolWorker *self,
+                            WpoolTask   *init,
+                            WpoolTask   *exit)
+{
+  g_set_object (&self->init, init);
+  g_set_object (&self->exit, exit);
+}
+
+gboolean
+wpool_worker_has_init (WpoolWorker *self)
+{
+  return self->init != NULL && !self->init_ran;
+}
+
+/* Runs the worker-init once, before the worker's first item: FALSE with
+ * its error, then and ever after, if it failed. */
+gboolean
+wpool_worker_run_init (WpoolWorker  *self,
+                       GError      **error)
+{
+  if (!self->init_ran && self->init != NULL)
+    {
+      g_autoptr(GVariant) item = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
+      g_autoptr(GVariant) ignored = NULL;
+
+      ignored = wpool_task_call (self->init, self, item, NULL, &self->init_error);
+      if (self->init_error != NULL)
+        g_prefix_error (&self->init_error, "Worker %u: its worker-init failed: ", self->id);
+    }
+
+  self->init_ran = TRUE;
+
+  if (self->init_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->init_error));
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+gboolean
+wpool_worker_has_exit (WpoolWorker *self)
+{
+  return self->exit != NULL;
+}
+
+/* Runs the worker-exit as the worker stops: its result, or %NULL with its
+ * error. A worker whose init failed has nothing to end. */
+GVariant *
+wpool_worker_run_exit (WpoolWorker  *self,
+                       GError      **error)
+{
+  g_autoptr(GVariant) item = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
+  GError *local_error = NULL;
+  GVariant *result;
+
+  /* An exit always follows an init, even on a worker that got no item. */
+  wpool_worker_run_init (self, NULL);
+
+  if (self->init_error != NULL)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Worker %u: its worker-exit did not run, as its worker-init failed", self->id);
+      return NULL;
+    }
+
+  if (!(result = wpool_task_call (self->exit, self, item, wpool_task_get_result_type (self->exit), &local_error)))
+    {
+      g_prefix_error (&local_error, "Worker %u: its worker-exit failed: ", self->id);
+      g_propagate_error (error, local_error);
+    }
+
+  return result;
 }
 
 static GObject *

@@ -37,6 +37,8 @@ WpoolLock        *wpool_worker_get_lock         (WpoolWorker  *self,
                                                  guint         index,
                                                  GError      **error);
 WPOOL_AVAILABLE_IN_ALL
+GVariantDict     *wpool_worker_get_state        (WpoolWorker  *self);
+WPOOL_AVAILABLE_IN_ALL
 void      wpool_worker_report_error       (WpoolWorker *self,
                                            GQuark       domain,
                                            int          code,

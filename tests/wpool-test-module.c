@@ -23,6 +23,11 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_square_add_and_modulo_with_index (WpoolWo
 WPOOL_TEST_EXPORT GVariant *wpool_test_locked_increments (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_hold_lock (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_store_at (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_init_state (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_count_in_state (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_exit_report (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_fail_always (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_hang (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
 GVariant *
@@ -272,4 +277,86 @@ wpool_test_store_at (WpoolWorker  *worker,
     return NULL;
 
   return g_variant_new_boolean (TRUE);
+}
+
+/* A worker-init: the worker's state gets "items" = 0 and "pid". */
+GVariant *
+wpool_test_init_state (WpoolWorker  *worker,
+                       GVariant     *shared_objects,
+                       GVariant     *item,
+                       gpointer      user_data,
+                       GError      **error)
+{
+  GVariantDict *state = wpool_worker_get_state (worker);
+
+  g_variant_dict_insert (state, "items", "u", 0);
+  g_variant_dict_insert (state, "pid", "u", (guint32)getpid ());
+
+  return g_variant_new ("()");
+}
+
+/* any → (uuu): counts the item in the worker's state, set by
+ * wpool_test_init_state; returns the worker's id, the count so far, and
+ * the pid the init saw. */
+GVariant *
+wpool_test_count_in_state (WpoolWorker  *worker,
+                           GVariant     *shared_objects,
+                           GVariant     *item,
+                           gpointer      user_data,
+                           GError      **error)
+{
+  GVariantDict *state = wpool_worker_get_state (worker);
+  guint32 items;
+  guint32 pid;
+
+  if (!g_variant_dict_lookup (state, "items", "u", &items) ||
+      !g_variant_dict_lookup (state, "pid", "u", &pid))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED, "the worker-init did not run");
+      return NULL;
+    }
+
+  g_variant_dict_insert (state, "items", "u", ++items);
+
+  return g_variant_new ("(uuu)", wpool_worker_get_id (worker), items, pid);
+}
+
+/* A worker-exit → (uu): the worker's id and the items it counted. */
+GVariant *
+wpool_test_exit_report (WpoolWorker  *worker,
+                        GVariant     *shared_objects,
+                        GVariant     *item,
+                        gpointer      user_data,
+                        GError      **error)
+{
+  guint32 items = 0;
+
+  g_variant_dict_lookup (wpool_worker_get_state (worker), "items", "u", &items);
+
+  return g_variant_new ("(uu)", wpool_worker_get_id (worker), items);
+}
+
+/* Fails with G_IO_ERROR_PERMISSION_DENIED, whatever it is given. */
+GVariant *
+wpool_test_fail_always (WpoolWorker  *worker,
+                        GVariant     *shared_objects,
+                        GVariant     *item,
+                        gpointer      user_data,
+                        GError      **error)
+{
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "refused on purpose");
+  return NULL;
+}
+
+/* Sleeps 4 s, for timeouts to catch, then returns its item. */
+GVariant *
+wpool_test_hang (WpoolWorker  *worker,
+                 GVariant     *shared_objects,
+                 GVariant     *item,
+                 gpointer      user_data,
+                 GError      **error)
+{
+  g_usleep (4 * G_USEC_PER_SEC);
+
+  return g_variant_ref (item);
 }

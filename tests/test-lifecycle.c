@@ -1,0 +1,316 @@
+/* test-lifecycle.c: worker state, worker-init and worker-exit, their
+ * timeouts, stop_and_join and terminate, on every start method.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <sys/prctl.h>
+
+#include "wpool-test-util.h"
+
+static WpoolPool *
+new_pool_with_lifecycle (gconstpointer  data,
+                         const char    *init,
+                         const char    *exit)
+{
+  WpoolPool *pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(GError) error = NULL;
+
+  if (init != NULL)
+    {
+      g_autoptr(WpoolTask) task = wpool_test_module_task (init);
+
+      g_assert_true (wpool_pool_set_worker_init (pool, task, &error));
+      g_assert_no_error (error);
+      g_assert_true (wpool_pool_get_worker_init (pool) == task);
+    }
+
+  if (exit != NULL)
+    {
+      g_autoptr(WpoolTask) task = wpool_test_module_task (exit);
+
+      wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uu)"));
+      g_assert_true (wpool_pool_set_worker_exit (pool, task, &error));
+      g_assert_no_error (error);
+      g_assert_true (wpool_pool_get_worker_exit (pool) == task);
+    }
+
+  return pool;
+}
+
+/* The counts each worker reached in @results of wpool_test_count_in_state,
+ * checked to grow one by one from @counts, which they update. */
+static void
+check_counts (GVariant *results,
+              guint32   counts[2])
+{
+  GVariantIter iter;
+  guint32 id;
+  guint32 items;
+  guint32 pid;
+
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "(uuu)", &id, &items, &pid))
+    {
+      g_assert_cmpuint (id, <, 2);
+      g_assert_cmpuint (items, >, counts[id]);
+      counts[id] = items;
+    }
+}
+
+/* The last exit results: one per worker, in order, whose counts make
+ * @total. */
+static void
+assert_exits (WpoolPool *pool,
+              guint      total)
+{
+  g_autoptr(GVariant) exits = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  guint32 id;
+  guint32 items;
+  guint n = 0;
+  guint sum = 0;
+
+  exits = wpool_pool_get_exit_results (pool, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (exits), ==, "a(uu)");
+  g_variant_iter_init (&iter, exits);
+  while (g_variant_iter_next (&iter, "(uu)", &id, &items))
+    {
+      g_assert_cmpuint (id, ==, n);
+      sum += items;
+      n++;
+    }
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_cmpuint (sum, ==, total);
+}
+
+/* The init fills the state, every item of a kept-alive worker sees it,
+ * across maps, and the exit reports it when the workers stop. */
+static void
+test_state (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool_with_lifecycle (data, "wpool_test_init_state", "wpool_test_exit_report");
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_count_in_state");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 counts[2] = { 0, 0 };
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uuu)"));
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  g_assert_null (wpool_pool_get_exit_results (pool, &error));
+  g_assert_no_error (error);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (20), NULL, &error);
+  g_assert_no_error (error);
+  check_counts (results, counts);
+  g_clear_pointer (&results, g_variant_unref);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (10), NULL, &error);
+  g_assert_no_error (error);
+  check_counts (results, counts);
+  g_assert_cmpuint (counts[0] + counts[1], ==, 30);
+
+  g_assert_true (wpool_pool_stop_and_join (pool, &error));
+  g_assert_no_error (error);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+
+  assert_exits (pool, 30);
+}
+
+/* Workers stopped after a map, by unsetting keep-alive, or by disposal
+ * run their exit; terminate does not. */
+static void
+test_exit_when (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool_with_lifecycle (data, "wpool_test_init_state", "wpool_test_exit_report");
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_count_in_state");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  assert_exits (pool, 4);
+  g_clear_pointer (&results, g_variant_unref);
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&results, g_variant_unref);
+  g_assert_true (wpool_pool_terminate (pool, &error));
+  g_assert_no_error (error);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+
+  /* Terminated: the last exits are still those of the first map. */
+  assert_exits (pool, 4);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error);
+  g_assert_no_error (error);
+  wpool_pool_set_keep_alive (pool, FALSE);
+  assert_exits (pool, 3);
+}
+
+/* A failed init fails the items of its worker, with the init's error;
+ * the exit then does not run. */
+static void
+test_init_fails (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool_with_lifecycle (data, "wpool_test_fail_always", "wpool_test_exit_report");
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GVariant) exits = NULL;
+  g_autoptr(GError) error = NULL;
+  GError *item_error = NULL;
+  GVariant *result = NULL;
+  guint n = 0;
+
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (4), NULL,
+                               G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "its worker-init failed: refused on purpose");
+  exits = wpool_pool_get_exit_results (pool, &error);
+  g_assert_null (exits);
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "did not run, as its worker-init failed"));
+  g_clear_error (&error);
+
+  stream = wpool_pool_imap (pool, task, wpool_test_range_doubles (5), WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+  g_assert_no_error (error);
+  while (wpool_map_stream_next (stream, NULL, &result, &item_error, &error))
+    {
+      g_assert_null (result);
+      g_assert_error (item_error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+      g_clear_error (&item_error);
+      n++;
+    }
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 5);
+}
+
+/* An init past its timeout: a worker process is killed, a thread left. */
+static void
+test_init_timeout (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool_with_lifecycle (data, "wpool_test_hang", NULL);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  double timeout = wpool_test_under_valgrind () ? 1.0 : 0.3;
+  gint64 started = g_get_monotonic_time ();
+
+  wpool_pool_set_worker_init_timeout (pool, timeout);
+  g_assert_cmpfloat (wpool_pool_get_worker_init_timeout (pool), ==, timeout);
+
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (4), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT, "worker-init timeout");
+  /* Not the 4 s of the init; a worker that got no chunk is killed as the
+   * pool stops, after a second's grace. (valgrind runs one thread at a
+   * time: no bound holds there.) */
+  if (!wpool_test_under_valgrind ())
+    g_assert_cmpint (g_get_monotonic_time () - started, <, (timeout + 2.5) * G_USEC_PER_SEC);
+}
+
+/* An exit past its timeout fails stop_and_join with a timeout, without
+ * waiting for it. */
+static void
+test_exit_timeout (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolTask) hang = wpool_test_module_task ("wpool_test_hang");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 started;
+
+  g_assert_true (wpool_pool_set_worker_exit (pool, hang, &error));
+  wpool_pool_set_worker_exit_timeout (pool, wpool_test_under_valgrind () ? 1.0 : 0.3);
+  g_assert_cmpfloat (wpool_pool_get_worker_exit_timeout (pool), >, 0);
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+
+  started = g_get_monotonic_time ();
+  g_assert_false (wpool_pool_stop_and_join (pool, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
+  g_assert_nonnull (strstr (error->message, "worker-exit timeout"));
+  if (!wpool_test_under_valgrind ())
+    g_assert_cmpint (g_get_monotonic_time () - started, <, 3 * G_USEC_PER_SEC);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
+/* A task a new program cannot find. */
+static GVariant *
+not_exported (WpoolWorker  *worker,
+              GVariant     *shared_objects,
+              GVariant     *item,
+              gpointer      user_data,
+              GError      **error)
+{
+  return g_variant_ref (item);
+}
+
+/* The lifecycle tasks change only while no worker runs, and must suit
+ * the start method; stop and terminate wait for no map. */
+static void
+test_bad_use (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, method);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
+  g_autoptr(WpoolTask) init = wpool_test_module_task ("wpool_test_init_state");
+  g_autoptr(WpoolTask) closure = wpool_task_new (not_exported, NULL, NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  WpoolTestOutcome outcome = { 0, };
+  g_autoptr(GError) error = NULL;
+
+  if (method == WPOOL_START_METHOD_SPAWN || method == WPOOL_START_METHOD_FORKSERVER)
+    {
+      g_assert_false (wpool_pool_set_worker_init (pool, closure, &error));
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
+      g_assert_true (g_str_has_prefix (error->message, "Cannot use this task as the worker-init: "));
+      g_clear_error (&error);
+    }
+
+  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (20, 10), cancellable, wpool_test_map_done, &outcome);
+  g_assert_false (wpool_pool_set_worker_init (pool, init, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_clear_error (&error);
+  g_assert_false (wpool_pool_stop_and_join (pool, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_clear_error (&error);
+  g_assert_false (wpool_pool_terminate (pool, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_clear_error (&error);
+
+  g_cancellable_cancel (cancellable);
+  wpool_test_wait_for (&outcome.done);
+  wpool_test_outcome_clear (&outcome);
+
+  g_assert_true (wpool_pool_set_worker_init (pool, init, &error));
+  g_assert_no_error (error);
+  g_assert_true (wpool_pool_set_worker_init (pool, NULL, &error));
+  g_assert_null (wpool_pool_get_worker_init (pool));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  const WpoolTestCase tests[] = {
+    { "lifecycle/state", test_state, FALSE },
+    { "lifecycle/exit-when", test_exit_when, FALSE },
+    { "lifecycle/init-fails", test_init_fails, FALSE },
+    { "lifecycle/init-timeout", test_init_timeout, FALSE },
+    { "lifecycle/exit-timeout", test_exit_timeout, FALSE },
+    { "lifecycle/bad-use", test_bad_use, FALSE },
+  };
+
+  g_test_init (&argc, &argv, NULL);
+
+  /* Workers orphaned by their fork server come to this process. */
+  prctl (PR_SET_CHILD_SUBREAPER, 1);
+
+  wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
+
+  return g_test_run ();
+}
