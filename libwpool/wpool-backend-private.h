@@ -94,6 +94,7 @@ const WpoolBackendConfig *
               wpool_backend_get_config         (WpoolBackend      *self);
 WpoolWorker  *wpool_backend_new_worker         (WpoolBackend      *self,
                                                 guint              index);
+void          wpool_backend_run_exits          (WpoolBackend      *self);
 GVariant     *wpool_backend_take_exit_results  (WpoolBackend      *self,
                                                 GError           **error);
 gboolean      wpool_backend_check_task         (WpoolStartMethod   start_method,

@@ -190,7 +190,11 @@ wpool_backend_process_prepare (WpoolBackend  *backend,
     }
 
   /* A worker process knows the task it started with only: a new task
-   * means new workers. Dead workers are replaced. */
+   * means new workers, which first end as if the pool stopped them. Dead
+   * workers are replaced. */
+  if (new_task)
+    wpool_backend_run_exits (backend);
+
   for (guint i = 0; i < n_jobs; i++)
     {
       if (new_task || !process_worker_is_alive (&priv->workers[i]))

@@ -398,6 +398,28 @@ wpool_backend_new_worker (WpoolBackend *self,
   return worker;
 }
 
+/* Runs every worker's exit now, on the caller's thread, while no driver
+ * runs a job: for workers replaced before a map, which must end as if the
+ * pool stopped them. */
+void
+wpool_backend_run_exits (WpoolBackend *self)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
+
+  if (priv->config.worker_exit == NULL || klass->exit_worker == NULL)
+    return;
+
+  for (guint i = 0; i < priv->n_started; i++)
+    {
+      g_clear_pointer (&priv->exit_results[i], g_variant_unref);
+      g_clear_error (&priv->exit_errors[i]);
+      priv->exit_results[i] = klass->exit_worker (self, i, &priv->exit_errors[i]);
+    }
+
+  priv->run_exit = TRUE;
+}
+
 /* The outcome of every worker's exit at the last stop that ran them: an
  * array of the exit task's result type, or `av`; %NULL without an error
  * if there is no exit task. */
@@ -411,6 +433,9 @@ wpool_backend_take_exit_results (WpoolBackend  *self,
 
   if (priv->config.worker_exit == NULL || !priv->run_exit)
     return NULL;
+
+  /* Taken once. */
+  priv->run_exit = FALSE;
 
   for (guint i = 0; i < priv->config.n_jobs; i++)
     if (priv->exit_errors[i] != NULL)

@@ -111,6 +111,29 @@ seconds_to_usec (gdouble seconds)
   return seconds > 0 ? MAX ((gint64)(seconds * G_USEC_PER_SEC), 1) : 0;
 }
 
+/* Keeps the outcome of the exits @backend ran since last asked. */
+static void
+wpool_pool_take_exit_results_from (WpoolPool    *self,
+                                   WpoolBackend *backend)
+{
+  GError *error = NULL;
+  GVariant *results = wpool_backend_take_exit_results (backend, &error);
+
+  if (results == NULL && error == NULL)
+    return;
+
+  g_clear_pointer (&self->exit_results, g_variant_unref);
+  g_clear_error (&self->exit_error);
+  self->exit_results = results;
+  self->exit_error = error;
+}
+
+static void
+wpool_pool_take_exit_results (WpoolPool *self)
+{
+  wpool_pool_take_exit_results_from (self, self->backend);
+}
+
 /* Stops the workers, which first run the worker-exit with @run_exit:
  * its outcome is kept for wpool_pool_get_exit_results(). */
 static void
@@ -125,13 +148,7 @@ wpool_pool_stop_workers (WpoolPool *self,
   g_assert (self->running_jobs->len == 0);
 
   wpool_backend_stop (backend, run_exit);
-
-  if (run_exit && self->worker_exit != NULL)
-    {
-      g_clear_pointer (&self->exit_results, g_variant_unref);
-      g_clear_error (&self->exit_error);
-      self->exit_results = wpool_backend_take_exit_results (backend, &self->exit_error);
-    }
+  wpool_pool_take_exit_results_from (self, backend);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
 }
@@ -1331,11 +1348,14 @@ wpool_pool_start_map (WpoolPool       *self,
 
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
     }
-  else if (n_workers > 0 &&
-           !wpool_backend_prepare (self->backend, wpool_job_get_task (job),
-                                   self->running_jobs->len == 0, error))
+  else if (n_workers > 0)
     {
-      return FALSE;
+      if (!wpool_backend_prepare (self->backend, wpool_job_get_task (job),
+                                  self->running_jobs->len == 0, error))
+        return FALSE;
+
+      /* Workers restarted for another task ran their exit. */
+      wpool_pool_take_exit_results (self);
     }
 
   /* A map on an idle pool starts the progress count anew. */

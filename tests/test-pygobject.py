@@ -499,6 +499,64 @@ class TestTaskTimeout(unittest.TestCase):
         self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.TIMED_OUT))
 
 
+class TestLifecycle(unittest.TestCase):
+    def check_state_and_exit(self, start_method):
+        def init(worker, shared, item):
+            worker.get_state().insert_value('seen', GLib.Variant('u', 0))
+            return GLib.Variant('()', ())
+
+        def task(worker, shared, item):
+            state = worker.get_state()
+            seen = state.lookup_value('seen', GLib.VariantType('u')).unpack() + 1
+            state.insert_value('seen', GLib.Variant('u', seen))
+            return GLib.Variant('u', seen)
+
+        def exit(worker, shared, item):
+            seen = worker.get_state().lookup_value('seen', GLib.VariantType('u')).unpack()
+            return GLib.Variant('(uu)', (worker.get_id(), seen))
+
+        exit_task = Wpool.Task.new(exit)
+        exit_task.set_result_type(GLib.VariantType('(uu)'))
+        pool = Wpool.Pool(n_jobs=2, start_method=start_method, chunk_size=1, keep_alive=True,
+                          worker_init=Wpool.Task.new(init), worker_exit=exit_task)
+        counting = Wpool.Task.new(task)
+        pool.map(counting, GLib.Variant('ai', range(12)), None)
+        pool.map(counting, GLib.Variant('ai', range(6)), None)
+        self.assertIsNone(pool.get_exit_results())
+        self.assertTrue(pool.stop_and_join())
+        exits = pool.get_exit_results().unpack()
+        self.assertEqual([worker_id for worker_id, _ in exits], [0, 1])
+        self.assertEqual(sum(seen for _, seen in exits), 18)
+
+    def test_threading(self):
+        self.check_state_and_exit(Wpool.StartMethod.THREADING)
+
+    def test_fork(self):
+        self.check_state_and_exit(Wpool.StartMethod.FORK)
+
+    def test_new_task_restarts_processes_after_their_exit(self):
+        def exit(worker, shared, item):
+            return GLib.Variant('u', worker.get_id())
+
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, keep_alive=True,
+                          worker_exit=Wpool.Task.new(exit))
+        pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
+        self.assertIsNone(pool.get_exit_results())
+        pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
+        self.assertEqual(pool.get_exit_results().unpack(), [0, 1])
+        pool.props.keep_alive = False
+
+    def test_init_exception_fails_the_items(self):
+        def init(worker, shared, item):
+            raise RuntimeError('no database')
+
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, worker_init=Wpool.Task.new(init))
+        with self.assertRaises(GLib.Error) as caught:
+            pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
+        self.assertIn('worker-init failed', caught.exception.message)
+        self.assertIn('RuntimeError: no database', caught.exception.message)
+
+
 class TestSpawn(unittest.TestCase):
     def test_python_function_refused(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)
