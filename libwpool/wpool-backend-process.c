@@ -219,7 +219,8 @@ typedef enum
  * @running shows has run too long: an item for @item_timeout µs, the
  * worker's init or exit for @phase_timeout µs (0: no limit). The worker
  * stores when each starts, so the deadline follows the items with no
- * wake-up per item: only an expired one is looked at again. */
+ * wake-up per item: only an expired one is looked at again, or the
+ * short gaps between phases. */
 static WaitOutcome
 wait_for_worker (int           fd,
                  GCancellable *cancellable,
@@ -252,6 +253,13 @@ wait_for_worker (int           fd,
               break;
             }
           timeout_ms = (gint)MIN ((left + 999) / 1000, G_MAXINT);
+        }
+      else if (item_timeout > 0 || phase_timeout > 0)
+        {
+          /* Between phases (the worker has yet to pick the chunk up, or
+           * runs an init with no limit of its own): what comes next may
+           * have a deadline, so look again soon. */
+          timeout_ms = 10;
         }
 
       if ((n = g_poll (fds, n_fds, timeout_ms)) < 0 && errno == EINTR)
