@@ -381,26 +381,43 @@ typedef enum
 /* Runs the chunk [first, last) of @job on worker @index and takes its
  * answers: the RESULTS, or the first ERROR; under keep-going, an ERROR
  * for each failed item and then the RESULTS. */
+/* The items' durations a worker measured, for insights. */
+static void
+add_durations (WpoolJob           *job,
+               WpoolShareInsights *share,
+               guint               first,
+               GVariant           *durations)
+{
+  gsize n;
+  const guint64 *values = g_variant_get_fixed_array (durations, &n, sizeof (guint64));
+
+  for (gsize i = 0; i < n; i++)
+    wpool_insights_share_item (share, wpool_job_get_map_number (job), first + i, (gint64)values[i]);
+}
+
 static ChunkOutcome
 run_chunk (WpoolBackendProcess *self,
            guint                index,
            WpoolJob            *job,
            guint                first,
            guint                last,
-           const char          *result_type_string)
+           const char          *result_type_string,
+           WpoolShareInsights  *share)
 {
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   ProcessWorker *pw = &priv->workers[index];
   gboolean keep_going = wpool_job_get_keep_going (job);
+  gint64 started = g_get_monotonic_time ();
   g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, first, last);
   g_autoptr(GError) error = NULL;
+  guint32 flags = (keep_going ? WPOOL_CHUNK_KEEP_GOING : 0) | (share != NULL ? WPOOL_CHUNK_TIMED : 0);
 
   /* The worker's clock for the chunk starts now, unless its init still
    * runs: that has a clock of its own. */
   wpool_running_begin (&priv->progress[index], (gint)first);
 
   if (!wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
-                          g_variant_new ("(uusbv)", first, last - first, result_type_string, keep_going, items),
+                          g_variant_new ("(uusuv)", first, last - first, result_type_string, flags, items),
                           &error))
     {
       if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT))
@@ -433,9 +450,10 @@ run_chunk (WpoolBackendProcess *self,
       if (kind == WPOOL_FRAME_RESULTS)
         {
           g_autoptr(GVariant) results = NULL;
+          g_autoptr(GVariant) durations = NULL;
           guint32 reply_first;
 
-          g_variant_get (reply, "(uv)", &reply_first, &results);
+          g_variant_get (reply, "(uv@at)", &reply_first, &results, &durations);
           if (reply_first != first ||
               !wpool_job_take_chunk_results (job, first, last, results, &error))
             {
@@ -448,6 +466,16 @@ run_chunk (WpoolBackendProcess *self,
 
           wpool_job_add_completed (job, last - first);
           wpool_job_deliver (job, first, last);
+
+          /* What the items took in the worker; the rest of the round trip
+           * went into sending and taking the chunk. */
+          if (share != NULL)
+            {
+              gint64 working = share->working;
+
+              add_durations (job, share, first, durations);
+              share->transfer += MAX (g_get_monotonic_time () - started - (share->working - working), 0);
+            }
           return CHUNK_DONE;
         }
 
@@ -479,6 +507,10 @@ wpool_backend_process_work (WpoolBackend *backend,
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   const GVariantType *result_type = wpool_job_get_result_type (job);
   g_autofree char *result_type_string = result_type ? g_variant_type_dup_string (result_type) : g_strdup ("");
+  WpoolInsights *insights = wpool_job_get_insights (job);
+  WpoolShareOutcome ret = WPOOL_SHARE_DONE;
+  WpoolShareInsights share;
+  ChunkOutcome outcome = CHUNK_DONE;
   guint first;
   guint last;
 
@@ -486,20 +518,19 @@ wpool_backend_process_work (WpoolBackend *backend,
   if (g_atomic_int_get (&priv->workers[index].pid) <= 0)
     return WPOOL_SHARE_DONE;
 
-  while (wpool_job_next_chunk (job, &first, &last))
-    {
-      switch (run_chunk (self, index, job, first, last, result_type_string))
-        {
-        case CHUNK_DONE:
-          break;
-        case CHUNK_STOP:
-          return WPOOL_SHARE_DONE;
-        case CHUNK_PASS_ON:
-          return WPOOL_SHARE_PASS_ON;
-        }
-    }
+  if (insights != NULL)
+    wpool_insights_share_begin (&share);
 
-  return WPOOL_SHARE_DONE;
+  while (outcome == CHUNK_DONE && wpool_job_next_chunk (job, &first, &last))
+    outcome = run_chunk (self, index, job, first, last, result_type_string, insights ? &share : NULL);
+
+  if (outcome == CHUNK_PASS_ON)
+    ret = WPOOL_SHARE_PASS_ON;
+
+  if (insights != NULL)
+    wpool_insights_share_end (insights, index, &share);
+
+  return ret;
 }
 
 /* The worker-exit of worker @index, run as it stops: the worker is told,

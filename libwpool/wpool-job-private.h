@@ -7,6 +7,7 @@
 
 #include <gio/gio.h>
 
+#include "wpool-insights-private.h"
 #include "wpool-task.h"
 #include "wpool-worker.h"
 
@@ -84,6 +85,10 @@ gboolean            wpool_job_requeue           (WpoolJob       *self,
 void                wpool_job_set_sink          (WpoolJob       *self,
                                                  WpoolJobSink    sink,
                                                  gpointer        sink_data);
+void                wpool_job_set_insights      (WpoolJob       *self,
+                                                 WpoolInsights  *insights);
+WpoolInsights      *wpool_job_get_insights      (WpoolJob       *self);
+guint               wpool_job_get_map_number    (WpoolJob       *self);
 void                wpool_job_set_pass_on       (WpoolJob       *self,
                                                  WpoolJobPassOn  pass_on,
                                                  gpointer        pass_on_data);

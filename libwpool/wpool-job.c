@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "wpool-error.h"
+#include "wpool-insights-private.h"
 #include "wpool-job-private.h"
 #include "wpool-results-private.h"
 #include "wpool-task-private.h"
@@ -66,6 +67,11 @@ struct _WpoolJob
   gpointer            sink_data;
   WpoolJobPassOn      pass_on;
   gpointer            pass_on_data;
+
+  /* Where the workers add what they measured, if insights are on, and
+   * this map's number among those they cover. */
+  WpoolInsights      *insights;
+  guint               map_number;
   /* Set once an error ends the hand-out. */
   gint                stopped;
   /* Workers still on the job. */
@@ -158,6 +164,7 @@ wpool_job_unref (WpoolJob *self)
   g_clear_pointer (&self->runners, g_ptr_array_unref);
   g_clear_pointer (&self->abandoned, g_array_unref);
   g_clear_pointer (&self->requeued, g_array_unref);
+  g_clear_pointer (&self->insights, wpool_insights_unref);
   if (self->item_errors != NULL)
     for (guint i = 0; i < self->n_items; i++)
       g_clear_error (&self->item_errors[i]);
@@ -309,6 +316,27 @@ wpool_job_set_sink (WpoolJob     *self,
 {
   self->sink = sink;
   self->sink_data = sink_data;
+}
+
+/* Turns insights on for this job; set before it begins. */
+void
+wpool_job_set_insights (WpoolJob      *self,
+                        WpoolInsights *insights)
+{
+  self->insights = wpool_insights_ref (insights);
+  self->map_number = wpool_insights_next_map (insights);
+}
+
+WpoolInsights *
+wpool_job_get_insights (WpoolJob *self)
+{
+  return self->insights;
+}
+
+guint
+wpool_job_get_map_number (WpoolJob *self)
+{
+  return self->map_number;
 }
 
 /* Who takes over the share of a worker abandoned with items left to run;
@@ -714,9 +742,13 @@ wpool_job_work (WpoolJob    *self,
                 WpoolWorker *worker)
 {
   Runner *runner = self->runners != NULL ? wpool_job_take_runner (self, worker) : NULL;
+  WpoolShareInsights share;
   guint first;
   guint last;
   guint done = 0;
+
+  if (self->insights != NULL)
+    wpool_insights_share_begin (&share);
 
   /* A worker thread's init runs before its first chunk, watched for the
    * init timeout; without one it runs with the first item. */
@@ -757,7 +789,16 @@ wpool_job_work (WpoolJob    *self,
             break;
 
           item = wpool_job_get_item (self, chunk_bytes, i);
-          if ((outcome = wpool_job_run_item (self, worker, runner, item, i)) == ITEM_ABANDONED)
+          if (self->insights == NULL)
+            outcome = wpool_job_run_item (self, worker, runner, item, i);
+          else
+            {
+              gint64 started = g_get_monotonic_time ();
+
+              outcome = wpool_job_run_item (self, worker, runner, item, i);
+              wpool_insights_share_item (&share, self->map_number, i, g_get_monotonic_time () - started);
+            }
+          if (outcome == ITEM_ABANDONED)
             return WPOOL_SHARE_ABANDONED;
           if (outcome == ITEM_FAILED && !self->keep_going)
             break;
@@ -775,6 +816,9 @@ wpool_job_work (WpoolJob    *self,
       done = 0;
       wpool_job_deliver (self, first, i);
     }
+
+  if (self->insights != NULL)
+    wpool_insights_share_end (self->insights, wpool_worker_get_id (worker), &share);
 
   return WPOOL_SHARE_DONE;
 }

@@ -8,6 +8,7 @@
 #include "wpool-backend-private.h"
 #include "wpool-enums.h"
 #include "wpool-error.h"
+#include "wpool-insights-private.h"
 #include "wpool-job-private.h"
 #include "wpool-map-stream-private.h"
 #include "wpool-pool-private.h"
@@ -44,6 +45,10 @@ struct _WpoolPool
   guint             chunk_size;
   gdouble           task_timeout;
   guint             keep_alive : 1;
+  guint             enable_insights : 1;
+
+  /* The insights of the maps since the pool was last idle. */
+  WpoolInsights    *insights;
 
   /* Given to the workers as they start. */
   WpoolTask        *worker_init;
@@ -69,6 +74,8 @@ struct _WpoolPool
   guint64           n_total;
   guint64           n_completed_finished;
   guint64           n_completed_reported;
+  gint64            busy_since;
+  gdouble           eta;
   GPtrArray        *running_jobs;
   GSource          *progress_source;
 };
@@ -85,9 +92,11 @@ enum {
   PROP_WORKER_EXIT,
   PROP_WORKER_INIT_TIMEOUT,
   PROP_WORKER_EXIT_TIMEOUT,
+  PROP_ENABLE_INSIGHTS,
   PROP_WORKERS_RUNNING,
   PROP_N_COMPLETED,
   PROP_N_TOTAL,
+  PROP_ETA,
   N_PROPS
 };
 
@@ -186,6 +195,15 @@ wpool_pool_report_progress (WpoolPool *self)
     return;
 
   self->n_completed_reported = n_completed;
+
+  /* At the rate so far: MPIRE's progress bar does the same. */
+  if (n_completed >= self->n_total)
+    self->eta = 0;
+  else if (n_completed > 0)
+    self->eta = (g_get_monotonic_time () - self->busy_since) / (double)G_USEC_PER_SEC
+                * (self->n_total - n_completed) / n_completed;
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ETA]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_COMPLETED]);
   g_signal_emit (self, signals[PROGRESS], 0, n_completed, self->n_total);
 }
@@ -234,6 +252,7 @@ wpool_pool_finalize (GObject *object)
   g_clear_object (&self->worker_exit);
   g_clear_pointer (&self->exit_results, g_variant_unref);
   g_clear_error (&self->exit_error);
+  g_clear_pointer (&self->insights, wpool_insights_unref);
 
   G_OBJECT_CLASS (wpool_pool_parent_class)->finalize (object);
 }
@@ -300,6 +319,14 @@ wpool_pool_get_property (GObject    *object,
       g_value_set_uint64 (value, self->n_total);
       break;
 
+    case PROP_ETA:
+      g_value_set_double (value, self->eta);
+      break;
+
+    case PROP_ENABLE_INSIGHTS:
+      g_value_set_boolean (value, self->enable_insights);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -362,6 +389,10 @@ wpool_pool_set_property (GObject      *object,
 
     case PROP_WORKER_INIT_TIMEOUT:
       wpool_pool_set_worker_init_timeout (self, g_value_get_double (value));
+      break;
+
+    case PROP_ENABLE_INSIGHTS:
+      wpool_pool_set_enable_insights (self, g_value_get_boolean (value));
       break;
 
     case PROP_WORKER_EXIT_TIMEOUT:
@@ -569,6 +600,31 @@ wpool_pool_class_init (WpoolPoolClass *klass)
                          0, G_MAXUINT64, 0,
                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * WpoolPool:eta:
+   *
+   * The estimated seconds left until the maps started since the pool was
+   * last idle end, at the rate they went so far; -1 until an item is
+   * done. It is updated with #WpoolPool:n-completed.
+   */
+  properties[PROP_ETA] =
+    g_param_spec_double ("eta", NULL, NULL,
+                         -1, G_MAXDOUBLE, -1,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:enable-insights:
+   *
+   * Whether the workers measure where the time of a map goes, as MPIRE's
+   * `enable_insights`: see wpool_pool_get_insights(). Each item is timed,
+   * which costs two clock reads per item. It applies to maps started
+   * afterwards.
+   */
+  properties[PROP_ENABLE_INSIGHTS] =
+    g_param_spec_boolean ("enable-insights", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -599,6 +655,7 @@ wpool_pool_init (WpoolPool *self)
   self->running_jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) wpool_job_unref);
   self->n_jobs = MIN (g_get_num_processors (), WPOOL_MAX_N_JOBS);
   self->start_method = WPOOL_START_METHOD_FORK;
+  self->eta = -1;
 }
 
 /**
@@ -982,6 +1039,101 @@ wpool_pool_set_worker_exit_timeout (WpoolPool *self,
 }
 
 /**
+ * wpool_pool_get_enable_insights:
+ * @self: a #WpoolPool
+ *
+ * Gets whether the workers measure where the time of a map goes.
+ *
+ * Returns: whether insights are on
+ */
+gboolean
+wpool_pool_get_enable_insights (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+
+  return self->enable_insights;
+}
+
+/**
+ * wpool_pool_set_enable_insights:
+ * @self: a #WpoolPool
+ * @enable_insights: whether the workers measure where the time goes
+ *
+ * Sets #WpoolPool:enable-insights, for the maps started afterwards.
+ */
+void
+wpool_pool_set_enable_insights (WpoolPool *self,
+                                gboolean   enable_insights)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+
+  enable_insights = !!enable_insights;
+  if (self->enable_insights == enable_insights)
+    return;
+
+  self->enable_insights = enable_insights;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ENABLE_INSIGHTS]);
+}
+
+/**
+ * wpool_pool_get_insights:
+ * @self: a #WpoolPool
+ *
+ * Gets where the time of the maps started since the pool was last idle
+ * went, as MPIRE's `get_insights`, when #WpoolPool:enable-insights was
+ * set as they started. A dictionary (`a{sv}`) of:
+ *
+ * - `n-maps` (`u`), `n-completed` (`t`): the maps and the items done;
+ * - `start-up-time` (`d`): seconds spent starting or restarting workers;
+ * - `working-time`, `waiting-time`, `transfer-time` (`d`): seconds all
+ *   workers spent running items, waiting for them (taking chunks, idle
+ *   while others finish), and, for worker processes, moving chunks and
+ *   results through their sockets;
+ * - `efficiency` (`d`): working time over the time the workers had,
+ *   from the first map's start (less the start-up) to the last one's end;
+ * - `workers` (`aa{sv}`): per worker, `id` (`u`), `n-completed` (`t`) and
+ *   the three times;
+ * - `slowest-items` (`a(uud)`): the five slowest items, as the map's
+ *   number, the item's index and its seconds, slowest first.
+ *
+ * Read it while maps run or after they end. See
+ * wpool_pool_get_insights_summary() for a table to print.
+ *
+ * Returns: (transfer full) (nullable): the insights, or %NULL if none
+ *   were measured
+ */
+GVariant *
+wpool_pool_get_insights (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->insights ? wpool_insights_to_variant (self->insights) : NULL;
+}
+
+/**
+ * wpool_pool_get_insights_summary:
+ * @self: a #WpoolPool
+ *
+ * Gets wpool_pool_get_insights() as a table for people, as MPIRE's
+ * `print_insights` prints it.
+ *
+ * Returns: (transfer full) (nullable): the summary, or %NULL if no
+ *   insights were measured
+ */
+char *
+wpool_pool_get_insights_summary (WpoolPool *self)
+{
+  g_autoptr(GVariant) insights = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  if (!(insights = wpool_pool_get_insights (self)))
+    return NULL;
+
+  return wpool_insights_describe (insights);
+}
+
+/**
  * wpool_pool_get_exit_results:
  * @self: a #WpoolPool
  * @error: return location for a #GError
@@ -1218,6 +1370,22 @@ wpool_pool_get_n_completed (WpoolPool *self)
 }
 
 /**
+ * wpool_pool_get_eta:
+ * @self: a #WpoolPool
+ *
+ * Gets #WpoolPool:eta.
+ *
+ * Returns: the estimated seconds left, or -1 if unknown
+ */
+gdouble
+wpool_pool_get_eta (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), -1);
+
+  return self->eta;
+}
+
+/**
  * wpool_pool_get_n_total:
  * @self: a #WpoolPool
  *
@@ -1330,6 +1498,14 @@ wpool_pool_start_map (WpoolPool       *self,
                       GError         **error)
 {
   guint n_workers = MIN (self->n_jobs, wpool_job_get_n_chunks (job));
+  gint64 started = g_get_monotonic_time ();
+  gboolean idle = self->running_jobs->len == 0;
+
+  /* A map on an idle pool starts the insights anew. */
+  if (idle)
+    g_clear_pointer (&self->insights, wpool_insights_unref);
+  if (self->enable_insights && self->insights == NULL)
+    self->insights = wpool_insights_new (self->n_jobs);
 
   if (n_workers > 0 && self->backend == NULL)
     {
@@ -1358,9 +1534,17 @@ wpool_pool_start_map (WpoolPool       *self,
       wpool_pool_take_exit_results (self);
     }
 
-  /* A map on an idle pool starts the progress count anew. */
-  if (self->running_jobs->len == 0)
+  if (self->insights != NULL)
     {
+      wpool_insights_add_start_up (self->insights, g_get_monotonic_time () - started);
+      wpool_job_set_insights (job, self->insights);
+    }
+
+  /* A map on an idle pool starts the progress count anew. */
+  if (idle)
+    {
+      self->busy_since = g_get_monotonic_time ();
+      self->eta = -1;
       self->n_total = 0;
       self->n_completed_finished = 0;
       self->n_completed_reported = 0;
@@ -1416,6 +1600,8 @@ wpool_pool_end_job (WpoolPool  *self,
     {
       wpool_pool_stop_progress (self);
       wpool_pool_report_progress (self);
+      if (self->insights != NULL)
+        wpool_insights_end (self->insights);
 
       if (!self->keep_alive)
         wpool_pool_stop_workers (self, TRUE);

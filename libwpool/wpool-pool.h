@@ -101,6 +101,17 @@ guint64           wpool_pool_get_n_completed    (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
 guint64           wpool_pool_get_n_total        (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
+gdouble           wpool_pool_get_eta            (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_get_enable_insights (WpoolPool           *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_enable_insights (WpoolPool           *self,
+                                                  gboolean             enable_insights);
+WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_get_insights       (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+char             *wpool_pool_get_insights_summary (WpoolPool          *self);
+WPOOL_AVAILABLE_IN_ALL
 GVariant         *wpool_pool_map                (WpoolPool            *self,
                                                  WpoolTask            *task,
                                                  GVariant             *items,

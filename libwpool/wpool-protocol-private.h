@@ -14,11 +14,11 @@ G_BEGIN_DECLS
  * fixes. */
 typedef enum
 {
-  /* pool → worker, "(uusbv)": first item, number of items, declared
-   * result type ("" for none), whether to keep going past a failed item,
-   * the items as an array */
+  /* pool → worker, "(uusuv)": first item, number of items, declared
+   * result type ("" for none), WpoolChunkFlags, the items as an array */
   WPOOL_FRAME_RUN_CHUNK = 1,
-  /* worker → pool, "(uv)": first item, the results as `a<T>` or `av` */
+  /* worker → pool, "(uvat)": first item, the results as `a<T>` or `av`,
+   * and with WPOOL_CHUNK_TIMED how long each item took, in µs */
   WPOOL_FRAME_RESULTS,
   /* worker → pool, "(usis)": the failed item, the error's domain, code
    * and message. It ends the chunk, unless the chunk keeps going: then
@@ -55,6 +55,14 @@ typedef enum
   /* worker → pool, "(v)": the worker-exit's result; or an ERROR */
   WPOOL_FRAME_EXIT_RESULT,
 } WpoolFrameKind;
+
+typedef enum
+{
+  /* Go on past a failed item: ERROR frames, then the RESULTS. */
+  WPOOL_CHUNK_KEEP_GOING = 1 << 0,
+  /* Time every item, for insights. */
+  WPOOL_CHUNK_TIMED      = 1 << 1,
+} WpoolChunkFlags;
 
 #define WPOOL_FRAME_LAST WPOOL_FRAME_EXIT_RESULT
 

@@ -25,8 +25,8 @@ frame_type_string (WpoolFrameKind kind)
 {
   switch (kind)
     {
-    case WPOOL_FRAME_RUN_CHUNK: return "(uusbv)";
-    case WPOOL_FRAME_RESULTS:   return "(uv)";
+    case WPOOL_FRAME_RUN_CHUNK: return "(uusuv)";
+    case WPOOL_FRAME_RESULTS:   return "(uvat)";
     case WPOOL_FRAME_ERROR:     return "(usis)";
     case WPOOL_FRAME_SETUP:     return "(ua(ss)s)";
     case WPOOL_FRAME_READY:     return "(s)";

@@ -42,12 +42,16 @@ serve_chunk (WpoolWorker  *worker,
   g_autoptr(GVariant) results = NULL;
   WpoolResults collected;
   const char *result_type_string;
+  g_autoptr(GArray) durations = NULL;
   guint32 first;
   guint32 count;
+  guint32 flags;
   gboolean keep_going;
   gsize n;
 
-  g_variant_get (frame, "(uu&sbv)", &first, &count, &result_type_string, &keep_going, &items);
+  g_variant_get (frame, "(uu&suv)", &first, &count, &result_type_string, &flags, &items);
+  keep_going = (flags & WPOOL_CHUNK_KEEP_GOING) != 0;
+  durations = g_array_new (FALSE, FALSE, sizeof (guint64));
 
   if (*result_type_string != '\0')
     {
@@ -75,10 +79,17 @@ serve_chunk (WpoolWorker  *worker,
       guint index = first + k;
       GVariant *result;
 
-      /* Where the pool looks if this process dies now, or overstays. */
-      wpool_running_set (running, (gint)index, g_get_monotonic_time ());
+      gint64 started = g_get_monotonic_time ();
 
-      if (!(result = wpool_task_invoke (task, worker, item, index, result_type, &task_error)))
+      /* Where the pool looks if this process dies now, or overstays. */
+      wpool_running_set (running, (gint)index, started);
+
+      result = wpool_task_invoke (task, worker, item, index, result_type, &task_error);
+
+      if (flags & WPOOL_CHUNK_TIMED)
+        g_array_append_val (durations, (guint64){ (guint64)(g_get_monotonic_time () - started) });
+
+      if (result == NULL)
         {
           gboolean sent;
 
@@ -105,7 +116,11 @@ serve_chunk (WpoolWorker  *worker,
   /* Before the answer: the pool starts the next chunk's clock on idle. */
   wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
 
-  return wpool_frame_write (fd, WPOOL_FRAME_RESULTS, g_variant_new ("(uv)", first, results), error);
+  return wpool_frame_write (fd, WPOOL_FRAME_RESULTS,
+                            g_variant_new ("(uv@at)", first, results,
+                                           g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, durations->data,
+                                                                      durations->len, sizeof (guint64))),
+                            error);
 }
 
 static gboolean

@@ -238,6 +238,19 @@ const tests = {
         }
     },
 
+    async 'insights under THREADING'() {
+        const pool = threadingPool({chunk_size: 1, enable_insights: true});
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_sleep_ms');
+        await pool.map_async(task, new GLib.Variant('au', [30, 1, 1, 1]), null);
+        const insights = pool.get_insights().deepUnpack();
+        assertEqual(insights['n-completed'].deepUnpack(), 4);
+        assertEqual(insights['workers'].deepUnpack().length, 2);
+        const [map, item] = insights['slowest-items'].deepUnpack()[0];
+        assertEqual([map, item], [0, 0]);
+        assert(pool.get_insights_summary().startsWith('Insights: 1 map, 4 items'), 'summary');
+        assertEqual(pool.eta, 0);
+    },
+
     'missing symbol'() {
         try {
             Wpool.Task.new_for_symbol(MODULE, 'no_such_symbol');

@@ -557,6 +557,24 @@ class TestLifecycle(unittest.TestCase):
         self.assertIn('RuntimeError: no database', caught.exception.message)
 
 
+class TestInsights(unittest.TestCase):
+    def test_insights_and_eta(self):
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, chunk_size=1, enable_insights=True)
+        task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_sleep_ms')
+        etas = []
+        pool.connect('notify::eta', lambda pool, pspec: etas.append(pool.props.eta))
+        results, error = run_async(pool, task, GLib.Variant('au', [40, 2, 2, 2, 2, 2]))
+        self.assertIsNone(error)
+        insights = pool.get_insights().unpack()
+        self.assertEqual(insights['n-completed'], 6)
+        self.assertEqual(sorted(w['id'] for w in insights['workers']), [0, 1])
+        self.assertEqual(sum(w['n-completed'] for w in insights['workers']), 6)
+        self.assertEqual(insights['slowest-items'][0][:2], (0, 0))
+        self.assertGreaterEqual(insights['slowest-items'][0][2], 0.035)
+        self.assertTrue(pool.get_insights_summary().startswith('Insights: 1 map, 6 items'))
+        self.assertEqual(etas[-1], 0.0)
+
+
 class TestSpawn(unittest.TestCase):
     def test_python_function_refused(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.SPAWN)

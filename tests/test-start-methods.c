@@ -359,6 +359,84 @@ test_task_timeout (gconstpointer data)
   g_assert_cmpuint (wpool_test_count_threads (), ==, base_threads);
 }
 
+/* Insights count every item on the worker that ran it, find the slowest,
+ * and the pool's ETA ends at 0. */
+static void
+test_insights (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
+  const guint32 items[] = { 5, 5, 60, 5, 5, 5 };
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GVariant) insights = NULL;
+  g_autoptr(GVariant) workers = NULL;
+  g_autoptr(GVariant) slowest = NULL;
+  g_autoptr(GVariantDict) dict = NULL;
+  g_autofree char *summary = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 n_completed = 0;
+  guint64 sum = 0;
+  guint32 n_maps = 0;
+  guint32 map;
+  guint32 item;
+  double duration;
+  double working = 0;
+  GVariantIter iter;
+  GVariant *worker;
+
+  wpool_pool_set_chunk_size (pool, 1);
+  g_assert_cmpfloat (wpool_pool_get_eta (pool), ==, -1);
+
+  results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (2, 1), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (wpool_pool_get_insights (pool));
+  g_assert_null (wpool_pool_get_insights_summary (pool));
+  g_assert_cmpfloat (wpool_pool_get_eta (pool), ==, 0);
+  g_clear_pointer (&results, g_variant_unref);
+
+  wpool_pool_set_enable_insights (pool, TRUE);
+  g_assert_true (wpool_pool_get_enable_insights (pool));
+  results = wpool_pool_map (pool, task,
+                            g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, items, G_N_ELEMENTS (items), sizeof (guint32)),
+                            NULL, &error);
+  g_assert_no_error (error);
+
+  insights = wpool_pool_get_insights (pool);
+  g_assert_nonnull (insights);
+  dict = g_variant_dict_new (insights);
+  g_assert_true (g_variant_dict_lookup (dict, "n-maps", "u", &n_maps));
+  g_assert_cmpuint (n_maps, ==, 1);
+  g_assert_true (g_variant_dict_lookup (dict, "n-completed", "t", &n_completed));
+  g_assert_cmpuint (n_completed, ==, G_N_ELEMENTS (items));
+  g_assert_true (g_variant_dict_lookup (dict, "working-time", "d", &working));
+  g_assert_cmpfloat (working, >=, 0.08);
+
+  workers = g_variant_dict_lookup_value (dict, "workers", G_VARIANT_TYPE ("aa{sv}"));
+  g_assert_cmpuint (g_variant_n_children (workers), ==, 2);
+  g_variant_iter_init (&iter, workers);
+  while ((worker = g_variant_iter_next_value (&iter)))
+    {
+      guint64 n = 0;
+
+      g_variant_lookup (worker, "n-completed", "t", &n);
+      sum += n;
+      g_variant_unref (worker);
+    }
+  g_assert_cmpuint (sum, ==, G_N_ELEMENTS (items));
+
+  slowest = g_variant_dict_lookup_value (dict, "slowest-items", G_VARIANT_TYPE ("a(uud)"));
+  g_assert_cmpuint (g_variant_n_children (slowest), ==, 5);
+  g_variant_get_child (slowest, 0, "(uud)", &map, &item, &duration);
+  g_assert_cmpuint (map, ==, 0);
+  g_assert_cmpuint (item, ==, 2);
+  g_assert_cmpfloat (duration, >=, 0.055);
+
+  summary = wpool_pool_get_insights_summary (pool);
+  g_test_message ("%s", summary);
+  g_assert_true (g_str_has_prefix (summary, "Insights: 1 map, 6 items\n"));
+  g_assert_cmpfloat (wpool_pool_get_eta (pool), ==, 0);
+}
+
 /* A map queued behind one in which every worker dies never returns
  * results that nobody computed: it fails, or a worker that survived
  * computed them all. Once no map runs, the dead are replaced. */
@@ -943,6 +1021,7 @@ main (int   argc,
     { "small-maps-spread", test_small_maps_spread, FALSE },
     { "apply", test_apply, FALSE },
     { "progress", test_progress, FALSE },
+    { "insights", test_insights, FALSE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
