@@ -32,6 +32,8 @@ typedef struct
   gpointer   shared_data;
   WpoolTask *worker_init;
   WpoolTask *worker_exit;
+  /* `aau`: the CPUs of every worker, or of each, or %NULL. */
+  GVariant  *cpu_ids;
   /* In µs, 0 for none. */
   gint64     worker_init_timeout;
   gint64     worker_exit_timeout;
@@ -92,6 +94,8 @@ WpoolBackend *wpool_backend_new                (WpoolStartMethod          start_
                                                 GError                  **error);
 const WpoolBackendConfig *
               wpool_backend_get_config         (WpoolBackend      *self);
+GVariant     *wpool_backend_dup_worker_cpus    (WpoolBackend      *self,
+                                                guint              index);
 WpoolWorker  *wpool_backend_new_worker         (WpoolBackend      *self,
                                                 guint              index);
 void          wpool_backend_run_exits          (WpoolBackend      *self);

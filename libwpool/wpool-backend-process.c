@@ -92,6 +92,8 @@ wpool_backend_process_init_shared (WpoolBackendProcess  *self,
   return FALSE;
 }
 
+static void wpool_backend_process_stop_worker (WpoolBackend *backend, guint index);
+
 static gboolean
 wpool_backend_process_start_worker (WpoolBackend  *backend,
                                     guint          index,
@@ -100,6 +102,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
 {
   WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  g_autoptr(GVariant) cpus = NULL;
   ProcessWorker *pw;
   int fds[2];
 
@@ -124,6 +127,13 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
   if (g_atomic_int_get (&pw->pid) <= 0)
     {
       wpool_process_close_fd (g_steal_fd (&pw->fd));
+      return FALSE;
+    }
+
+  if ((cpus = wpool_backend_dup_worker_cpus (backend, index)) != NULL &&
+      !wpool_process_set_cpus (pw->pid, cpus, error))
+    {
+      wpool_backend_process_stop_worker (backend, index);
       return FALSE;
     }
 

@@ -7,6 +7,7 @@
 
 #include "wpool-backend-private.h"
 #include "wpool-error.h"
+#include "wpool-process-private.h"
 #include "wpool-task-private.h"
 #include "wpool-worker-private.h"
 
@@ -84,6 +85,15 @@ wpool_backend_threading_work (WpoolBackend *backend,
                               WpoolJob     *job)
 {
   g_autoptr(WpoolWorker) worker = wpool_backend_threading_dup_worker (WPOOL_BACKEND_THREADING (backend), index);
+  g_autoptr(GVariant) cpus = wpool_backend_dup_worker_cpus (backend, index);
+  GError *error = NULL;
+
+  /* On every share: a worker replaced has a new thread. */
+  if (cpus != NULL && !wpool_process_set_cpus (0, cpus, &error))
+    {
+      wpool_job_fail (job, error);
+      return WPOOL_SHARE_DONE;
+    }
 
   return wpool_job_work (job, worker);
 }

@@ -69,6 +69,7 @@ wpool_backend_finalize (GObject *object)
   g_clear_pointer (&priv->config.shared_objects, g_variant_unref);
   g_clear_object (&priv->config.worker_init);
   g_clear_object (&priv->config.worker_exit);
+  g_clear_pointer (&priv->config.cpu_ids, g_variant_unref);
   for (guint i = 0; priv->exit_results != NULL && i < priv->config.n_jobs; i++)
     {
       g_clear_pointer (&priv->exit_results[i], g_variant_unref);
@@ -367,6 +368,8 @@ wpool_backend_new (WpoolStartMethod          start_method,
     g_object_ref (config->worker_init);
   if (config->worker_exit != NULL)
     g_object_ref (config->worker_exit);
+  if (config->cpu_ids != NULL)
+    g_variant_ref (config->cpu_ids);
   priv->exit_results = g_new0 (GVariant *, config->n_jobs);
   priv->exit_errors = g_new0 (GError *, config->n_jobs);
 
@@ -383,6 +386,20 @@ wpool_backend_get_config (WpoolBackend *self)
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
 
   return &priv->config;
+}
+
+/* The CPUs (`au`) worker @index is pinned to, or %NULL. */
+GVariant *
+wpool_backend_dup_worker_cpus (WpoolBackend *self,
+                               guint         index)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  gsize n;
+
+  if (priv->config.cpu_ids == NULL || (n = g_variant_n_children (priv->config.cpu_ids)) == 0)
+    return NULL;
+
+  return g_variant_get_child_value (priv->config.cpu_ids, n == 1 ? 0 : index);
 }
 
 /* A worker of this backend, with the pool's worker-init and worker-exit. */

@@ -5,6 +5,9 @@
 
 #include "config.h"
 
+#include <sched.h>
+#include <unistd.h>
+
 #include "wpool-backend-private.h"
 #include "wpool-enums.h"
 #include "wpool-error.h"
@@ -51,6 +54,7 @@ struct _WpoolPool
   WpoolInsights    *insights;
 
   /* Given to the workers as they start. */
+  GVariant         *cpu_ids;
   WpoolTask        *worker_init;
   WpoolTask        *worker_exit;
   gdouble           worker_init_timeout;
@@ -93,6 +97,7 @@ enum {
   PROP_WORKER_INIT_TIMEOUT,
   PROP_WORKER_EXIT_TIMEOUT,
   PROP_ENABLE_INSIGHTS,
+  PROP_CPU_IDS,
   PROP_WORKERS_RUNNING,
   PROP_N_COMPLETED,
   PROP_N_TOTAL,
@@ -253,6 +258,7 @@ wpool_pool_finalize (GObject *object)
   g_clear_pointer (&self->exit_results, g_variant_unref);
   g_clear_error (&self->exit_error);
   g_clear_pointer (&self->insights, wpool_insights_unref);
+  g_clear_pointer (&self->cpu_ids, g_variant_unref);
 
   G_OBJECT_CLASS (wpool_pool_parent_class)->finalize (object);
 }
@@ -327,6 +333,10 @@ wpool_pool_get_property (GObject    *object,
       g_value_set_boolean (value, self->enable_insights);
       break;
 
+    case PROP_CPU_IDS:
+      g_value_set_variant (value, self->cpu_ids);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -393,6 +403,16 @@ wpool_pool_set_property (GObject      *object,
 
     case PROP_ENABLE_INSIGHTS:
       wpool_pool_set_enable_insights (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_CPU_IDS:
+      {
+        g_autoptr(GError) error = NULL;
+
+        /* A property setter cannot fail; the function says why it did. */
+        if (!wpool_pool_set_cpu_ids (self, g_value_get_variant (value), &error))
+          g_critical ("%s", error->message);
+      }
       break;
 
     case PROP_WORKER_EXIT_TIMEOUT:
@@ -623,6 +643,19 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   properties[PROP_ENABLE_INSIGHTS] =
     g_param_spec_boolean ("enable-insights", NULL, NULL,
                           FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:cpu-ids:
+   *
+   * The CPUs the workers are pinned to, as MPIRE's `cpu_ids`: an `aau`
+   * with one list of CPU numbers for all the workers, or one for each, or
+   * %NULL (the default) for no pinning. It can only change while no
+   * worker runs: see wpool_pool_set_cpu_ids().
+   */
+  properties[PROP_CPU_IDS] =
+    g_param_spec_variant ("cpu-ids", NULL, NULL,
+                          G_VARIANT_TYPE ("aau"), NULL,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
@@ -873,6 +906,95 @@ wpool_pool_set_lifecycle_task (WpoolPool   *self,
 
   g_set_object (slot, task);
   g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_get_cpu_ids:
+ * @self: a #WpoolPool
+ *
+ * Gets the CPUs the workers are pinned to.
+ *
+ * Returns: (transfer none) (nullable): the #WpoolPool:cpu-ids, or %NULL
+ */
+GVariant *
+wpool_pool_get_cpu_ids (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->cpu_ids;
+}
+
+/**
+ * wpool_pool_set_cpu_ids:
+ * @self: a #WpoolPool
+ * @cpu_ids: (nullable): an `aau` of one list of CPUs for all workers or
+ *   one for each; if floating, it is consumed; %NULL for no pinning
+ * @error: return location for a #GError
+ *
+ * Sets #WpoolPool:cpu-ids. It fails with %WPOOL_ERROR_INVALID_ARGUMENT
+ * if @cpu_ids has neither 1 nor #WpoolPool:n-jobs lists, if a list is
+ * empty or names a CPU this machine does not have, and with
+ * %WPOOL_ERROR_WORKERS_RUNNING while workers run.
+ *
+ * Returns: %TRUE if it was set
+ */
+gboolean
+wpool_pool_set_cpu_ids (WpoolPool  *self,
+                        GVariant   *cpu_ids,
+                        GError    **error)
+{
+  g_autoptr(GVariant) sunk = cpu_ids ? g_variant_ref_sink (cpu_ids) : NULL;
+  long n_cpus = sysconf (_SC_NPROCESSORS_CONF);
+  gsize n;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!wpool_pool_check_workers_stopped (self, "CPU ids", error))
+    return FALSE;
+
+  if (sunk != NULL)
+    {
+      if (!g_variant_is_of_type (sunk, G_VARIANT_TYPE ("aau")) ||
+          ((n = g_variant_n_children (sunk)) != 1 && n != self->n_jobs))
+        {
+          g_autofree char *printed = g_variant_print (sunk, TRUE);
+
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                       "The CPU ids must be an “aau” of one list for all %u workers or one "
+                       "for each, not “%s”",
+                       self->n_jobs, printed);
+          return FALSE;
+        }
+
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) cpus = g_variant_get_child_value (sunk, i);
+          gsize n_listed;
+          const guint32 *listed = g_variant_get_fixed_array (cpus, &n_listed, sizeof (guint32));
+
+          if (n_listed == 0)
+            {
+              g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                           "The CPU ids of worker %" G_GSIZE_FORMAT " are empty", i);
+              return FALSE;
+            }
+
+          for (gsize k = 0; k < n_listed; k++)
+            if ((long)listed[k] >= MIN (n_cpus, CPU_SETSIZE))
+              {
+                g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                             "There is no CPU %u: this machine has %ld", listed[k], n_cpus);
+                return FALSE;
+              }
+        }
+    }
+
+  g_clear_pointer (&self->cpu_ids, g_variant_unref);
+  self->cpu_ids = g_steal_pointer (&sunk);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CPU_IDS]);
 
   return TRUE;
 }
@@ -1513,6 +1635,7 @@ wpool_pool_start_map (WpoolPool       *self,
         .n_jobs = self->n_jobs,
         .shared_objects = self->shared_objects,
         .shared_data = self->shared_data,
+        .cpu_ids = self->cpu_ids,
         .worker_init = self->worker_init,
         .worker_exit = self->worker_exit,
         .worker_init_timeout = seconds_to_usec (self->worker_init_timeout),

@@ -53,6 +53,12 @@ WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_task_timeout   (WpoolPool            *self,
                                                  gdouble               task_timeout);
 WPOOL_AVAILABLE_IN_ALL
+GVariant         *wpool_pool_get_cpu_ids        (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_set_cpu_ids        (WpoolPool            *self,
+                                                 GVariant             *cpu_ids,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
 WpoolTask        *wpool_pool_get_worker_init    (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
 gboolean          wpool_pool_set_worker_init    (WpoolPool            *self,

@@ -63,6 +63,9 @@ wpool_running_get (WpoolRunning *running,
   return item;
 }
 
+gboolean  wpool_process_set_cpus          (pid_t       pid,
+                                           GVariant   *cpus,
+                                           GError    **error);
 gboolean  wpool_process_socketpair        (int       fds[2],
                                            GError  **error);
 void      wpool_process_close_fd          (int       fd);

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,34 @@ registry_add (int fd)
 
 /* A socketpair for a worker: fds[0] is the pool's end, fds[1] the
  * worker's. Both close on exec; both are registered. */
+/* Pins process (or, with 0, the calling thread) @pid to the CPUs @cpus
+ * (`au`), as the pool's cpu-ids say. */
+gboolean
+wpool_process_set_cpus (pid_t      pid,
+                        GVariant  *cpus,
+                        GError   **error)
+{
+  g_autofree char *list = NULL;
+  cpu_set_t set;
+  GVariantIter iter;
+  guint32 cpu;
+  int errsv;
+
+  CPU_ZERO (&set);
+  g_variant_iter_init (&iter, cpus);
+  while (g_variant_iter_next (&iter, "u", &cpu))
+    CPU_SET (cpu, &set);
+
+  if (sched_setaffinity (pid, sizeof set, &set) == 0)
+    return TRUE;
+
+  errsv = errno;
+  list = g_variant_print (cpus, FALSE);
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+               "Cannot pin a worker to the CPUs %s: %s", list, g_strerror (errsv));
+  return FALSE;
+}
+
 gboolean
 wpool_process_socketpair (int      fds[2],
                           GError **error)

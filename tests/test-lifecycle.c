@@ -292,6 +292,65 @@ test_bad_use (gconstpointer data)
   g_assert_null (wpool_pool_get_worker_init (pool));
 }
 
+/* Workers run on the CPUs they are pinned to: all on one list, or each
+ * on its own. */
+static void
+test_cpu_ids (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_cpus");
+  guint last_cpu = MIN (g_get_num_processors (), 2) - 1;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  GVariantIter *cpus;
+  guint32 id;
+  guint32 cpu;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uau)"));
+  wpool_pool_set_chunk_size (pool, 1);
+
+  g_assert_true (wpool_pool_set_cpu_ids (pool, g_variant_new_parsed ("[[uint32 0]]"), &error));
+  g_assert_no_error (error);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (8), NULL, &error);
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "(uau)", &id, &cpus))
+    {
+      g_assert_cmpuint (g_variant_iter_n_children (cpus), ==, 1);
+      g_assert_true (g_variant_iter_next (cpus, "u", &cpu));
+      g_assert_cmpuint (cpu, ==, 0);
+      g_variant_iter_free (cpus);
+    }
+  g_clear_pointer (&results, g_variant_unref);
+
+  g_assert_true (wpool_pool_set_cpu_ids (pool, g_variant_new_parsed ("[[uint32 0], [%u]]", last_cpu), &error));
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (8), NULL, &error);
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "(uau)", &id, &cpus))
+    {
+      g_assert_true (g_variant_iter_next (cpus, "u", &cpu));
+      g_assert_cmpuint (cpu, ==, id == 0 ? 0 : last_cpu);
+      g_variant_iter_free (cpus);
+    }
+
+  /* Bad lists are refused, clearly. */
+  g_assert_false (wpool_pool_set_cpu_ids (pool, g_variant_new_parsed ("[[uint32 0], [0], [0]]"), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (wpool_pool_set_cpu_ids (pool, g_variant_new_parsed ("[@au []]"), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (wpool_pool_set_cpu_ids (pool, g_variant_new_parsed ("[[uint32 100000]]"), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "There is no CPU 100000"));
+  g_clear_error (&error);
+
+  g_assert_true (wpool_pool_set_cpu_ids (pool, NULL, &error));
+  g_assert_null (wpool_pool_get_cpu_ids (pool));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -303,6 +362,7 @@ main (int   argc,
     { "lifecycle/init-timeout", test_init_timeout, FALSE },
     { "lifecycle/exit-timeout", test_exit_timeout, FALSE },
     { "lifecycle/bad-use", test_bad_use, FALSE },
+    { "cpu-ids", test_cpu_ids, FALSE },
   };
 
   g_test_init (&argc, &argv, NULL);

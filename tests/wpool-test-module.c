@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_init_state (WpoolWorker *, GVariant *, GV
 WPOOL_TEST_EXPORT GVariant *wpool_test_count_in_state (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_exit_report (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_fail_always (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_cpus (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_hang (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
@@ -359,4 +361,24 @@ wpool_test_hang (WpoolWorker  *worker,
   g_usleep (4 * G_USEC_PER_SEC);
 
   return g_variant_ref (item);
+}
+
+/* any → (uau): the worker's id and the CPUs its thread may run on. */
+GVariant *
+wpool_test_cpus (WpoolWorker  *worker,
+                 GVariant     *shared_objects,
+                 GVariant     *item,
+                 gpointer      user_data,
+                 GError      **error)
+{
+  GVariantBuilder cpus;
+  cpu_set_t set;
+
+  g_assert (sched_getaffinity (0, sizeof set, &set) == 0);
+  g_variant_builder_init (&cpus, G_VARIANT_TYPE ("au"));
+  for (guint32 cpu = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET (cpu, &set))
+      g_variant_builder_add (&cpus, "u", cpu);
+
+  return g_variant_new ("(uau)", wpool_worker_get_id (worker), &cpus);
 }
