@@ -46,6 +46,7 @@ struct _WpoolPool
   guint             n_jobs;
   WpoolStartMethod  start_method;
   guint             chunk_size;
+  guint             n_splits;
   gdouble           task_timeout;
   guint             keep_alive : 1;
   guint             enable_insights : 1;
@@ -91,6 +92,7 @@ enum {
   PROP_SHARED_OBJECTS,
   PROP_KEEP_ALIVE,
   PROP_CHUNK_SIZE,
+  PROP_N_SPLITS,
   PROP_TASK_TIMEOUT,
   PROP_WORKER_INIT,
   PROP_WORKER_EXIT,
@@ -297,6 +299,10 @@ wpool_pool_get_property (GObject    *object,
       g_value_set_double (value, self->task_timeout);
       break;
 
+    case PROP_N_SPLITS:
+      g_value_set_uint (value, self->n_splits);
+      break;
+
     case PROP_WORKER_INIT:
       g_value_set_object (value, self->worker_init);
       break;
@@ -382,6 +388,10 @@ wpool_pool_set_property (GObject      *object,
 
     case PROP_TASK_TIMEOUT:
       wpool_pool_set_task_timeout (self, g_value_get_double (value));
+      break;
+
+    case PROP_N_SPLITS:
+      wpool_pool_set_n_splits (self, g_value_get_uint (value));
       break;
 
     case PROP_WORKER_INIT:
@@ -495,6 +505,18 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    */
   properties[PROP_CHUNK_SIZE] =
     g_param_spec_uint ("chunk-size", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:n-splits:
+   *
+   * Into how many chunks a map's items are split when
+   * #WpoolPool:chunk-size is automatic (0), as MPIRE's `n_splits`; 0, the
+   * default, means four per worker.
+   */
+  properties[PROP_N_SPLITS] =
+    g_param_spec_uint ("n-splits", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
@@ -824,6 +846,42 @@ wpool_pool_set_chunk_size (WpoolPool *self,
 
   self->chunk_size = chunk_size;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CHUNK_SIZE]);
+}
+
+/**
+ * wpool_pool_get_n_splits:
+ * @self: a #WpoolPool
+ *
+ * Gets into how many chunks an automatic chunk size splits a map.
+ *
+ * Returns: the number of splits, or 0 for four per worker
+ */
+guint
+wpool_pool_get_n_splits (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->n_splits;
+}
+
+/**
+ * wpool_pool_set_n_splits:
+ * @self: a #WpoolPool
+ * @n_splits: the number of chunks, or 0 for four per worker
+ *
+ * Sets #WpoolPool:n-splits. It applies from the next map on.
+ */
+void
+wpool_pool_set_n_splits (WpoolPool *self,
+                         guint      n_splits)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+
+  if (self->n_splits == n_splits)
+    return;
+
+  self->n_splits = n_splits;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SPLITS]);
 }
 
 /**
@@ -1546,12 +1604,14 @@ wpool_pool_resolve_chunk_size (WpoolPool *self,
 {
   guint per_chunk;
 
+  guint n_splits = self->n_splits > 0 ? self->n_splits : self->n_jobs * 4;
+
   if (self->chunk_size > 0)
     return self->chunk_size;
 
-  /* As MPIRE: about four chunks per worker. */
-  per_chunk = n_items / (self->n_jobs * 4);
-  if (n_items % (self->n_jobs * 4) != 0)
+  /* As MPIRE: n-splits chunks, by default about four per worker. */
+  per_chunk = n_items / n_splits;
+  if (n_items % n_splits != 0)
     per_chunk++;
 
   return MAX (per_chunk, 1);

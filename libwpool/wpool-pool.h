@@ -48,6 +48,11 @@ WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_chunk_size     (WpoolPool            *self,
                                                  guint                 chunk_size);
 WPOOL_AVAILABLE_IN_ALL
+guint             wpool_pool_get_n_splits       (WpoolPool            *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_n_splits       (WpoolPool            *self,
+                                                 guint                 n_splits);
+WPOOL_AVAILABLE_IN_ALL
 gdouble           wpool_pool_get_task_timeout   (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_task_timeout   (WpoolPool            *self,

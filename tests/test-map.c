@@ -332,6 +332,16 @@ test_map_chunks_stay_on_one_worker (void)
   for (guint chunk = 0; chunk < 20; chunk++)
     for (guint i = chunk * 50; i < (chunk + 1) * 50; i++)
       g_assert_cmpuint (ids[i], ==, ids[chunk * 50]);
+  g_clear_pointer (&results, g_variant_unref);
+
+  /* With an automatic chunk size, n-splits chunks: 3 of 334, 334, 332. */
+  wpool_pool_set_chunk_size (pool, 0);
+  wpool_pool_set_n_splits (pool, 3);
+  g_assert_cmpuint (wpool_pool_get_n_splits (pool), ==, 3);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (1000), NULL, NULL);
+  ids = g_variant_get_fixed_array (results, &n, sizeof (guint32));
+  for (guint i = 0; i < 1000; i++)
+    g_assert_cmpuint (ids[i], ==, ids[i / 334 * 334]);
 }
 
 static void
