@@ -76,3 +76,15 @@ wpool_example_square_add_and_modulo_with_index (WpoolWorker  *worker,
 
   return g_variant_new_int32 (x % 2);
 }
+
+GVariant *
+wpool_example_work_ms (WpoolWorker  *worker,
+                       GVariant     *shared_objects,
+                       GVariant     *item,
+                       gpointer      user_data,
+                       GError      **error)
+{
+  g_usleep (g_variant_get_uint32 (item) * G_TIME_SPAN_MILLISECOND);
+
+  return g_variant_ref (item);
+}

@@ -34,4 +34,13 @@ GVariant *wpool_example_square_add_and_modulo_with_index (WpoolWorker  *worker,
                                                           gpointer      user_data,
                                                           GError      **error);
 
+/* Item: a number of milliseconds, "u". Works that long (sleeping, to stand
+ * for real work without loading the machine) and returns the item. */
+EXAMPLE_EXPORT
+GVariant *wpool_example_work_ms (WpoolWorker  *worker,
+                                 GVariant     *shared_objects,
+                                 GVariant     *item,
+                                 gpointer      user_data,
+                                 GError      **error);
+
 G_END_DECLS
