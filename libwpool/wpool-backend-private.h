@@ -34,6 +34,8 @@ typedef struct
   WpoolTask *worker_exit;
   /* `aau`: the CPUs of every worker, or of each, or %NULL. */
   GVariant  *cpu_ids;
+  /* Chunks a worker runs before it restarts, 0 for no limit. */
+  guint      worker_lifespan;
   /* In µs, 0 for none. */
   gint64     worker_init_timeout;
   gint64     worker_exit_timeout;
@@ -99,6 +101,8 @@ GVariant     *wpool_backend_dup_worker_cpus    (WpoolBackend      *self,
 WpoolWorker  *wpool_backend_new_worker         (WpoolBackend      *self,
                                                 guint              index);
 void          wpool_backend_run_exits          (WpoolBackend      *self);
+gboolean      wpool_backend_count_chunk        (WpoolBackend      *self,
+                                                guint              index);
 GVariant     *wpool_backend_take_exit_results  (WpoolBackend      *self,
                                                 GError           **error);
 gboolean      wpool_backend_check_task         (WpoolStartMethod   start_method,

@@ -451,10 +451,14 @@ run_chunk (WpoolBackendProcess *self,
       /* A cancelled map does not wait for its workers' items, nor a map
        * for an item past the task timeout: the worker is killed, and
        * replaced before the next map. */
-      if ((outcome = wait_for_worker (pw->fd, wpool_job_get_cancellable (job), &priv->progress[index],
-                                      wpool_job_get_task_timeout (job),
-                                      wpool_backend_get_config (WPOOL_BACKEND (self))->worker_init_timeout)) != WAIT_READABLE ||
-          !(reply = wpool_frame_read (pw->fd, &kind, &error)))
+      /* Waiting is no GVariant work: a worker may fork meanwhile. */
+      wpool_process_release_fork ();
+      outcome = wait_for_worker (pw->fd, wpool_job_get_cancellable (job), &priv->progress[index],
+                                 wpool_job_get_task_timeout (job),
+                                 wpool_backend_get_config (WPOOL_BACKEND (self))->worker_init_timeout);
+      wpool_process_hold_fork ();
+
+      if (outcome != WAIT_READABLE || !(reply = wpool_frame_read (pw->fd, &kind, &error)))
         return process_worker_died (self, index, job, outcome, first, last) ? CHUNK_PASS_ON : CHUNK_STOP;
 
       if (kind == WPOOL_FRAME_RESULTS)
@@ -531,8 +535,19 @@ wpool_backend_process_work (WpoolBackend *backend,
   if (insights != NULL)
     wpool_insights_share_begin (&share);
 
+  wpool_process_hold_fork ();
   while (outcome == CHUNK_DONE && wpool_job_next_chunk (job, &first, &last))
-    outcome = run_chunk (self, index, job, first, last, result_type_string, insights ? &share : NULL);
+    {
+      outcome = run_chunk (self, index, job, first, last, result_type_string, insights ? &share : NULL);
+
+      /* Past its lifespan, the worker restarts before its next chunk. */
+      if (outcome == CHUNK_DONE && wpool_backend_count_chunk (backend, index))
+        {
+          ret = WPOOL_SHARE_RESTART;
+          break;
+        }
+    }
+  wpool_process_release_fork ();
 
   if (outcome == CHUNK_PASS_ON)
     ret = WPOOL_SHARE_PASS_ON;

@@ -79,6 +79,20 @@ wpool_backend_threading_dup_worker (WpoolBackendThreading *self,
   return worker;
 }
 
+typedef struct
+{
+  WpoolBackend *backend;
+  guint         index;
+} ChunkDone;
+
+static gboolean
+wpool_backend_threading_chunk_done (gpointer data)
+{
+  ChunkDone *done = data;
+
+  return wpool_backend_count_chunk (done->backend, done->index);
+}
+
 static WpoolShareOutcome
 wpool_backend_threading_work (WpoolBackend *backend,
                               guint         index,
@@ -95,7 +109,8 @@ wpool_backend_threading_work (WpoolBackend *backend,
       return WPOOL_SHARE_DONE;
     }
 
-  return wpool_job_work (job, worker);
+  return wpool_job_work (job, worker, wpool_backend_threading_chunk_done,
+                         &(ChunkDone) { backend, index });
 }
 
 static GVariant *

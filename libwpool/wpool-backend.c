@@ -34,6 +34,12 @@ typedef struct
   gboolean  run_exit;
   GVariant **exit_results;
   GError   **exit_errors;
+  /* The exits of workers restarted for their lifespan, in order, as
+   * pairs of result and error. */
+  GPtrArray *restart_exits;
+  /* Chunks each worker ran since it started, read and written by its
+   * driver only. */
+  guint     *n_chunks;
 
   /* Replaced one by one when a worker is abandoned; read by other drivers
    * to pass jobs on. */
@@ -77,6 +83,8 @@ wpool_backend_finalize (GObject *object)
     }
   g_clear_pointer (&priv->exit_results, g_free);
   g_clear_pointer (&priv->exit_errors, g_free);
+  g_clear_pointer (&priv->restart_exits, g_ptr_array_unref);
+  g_clear_pointer (&priv->n_chunks, g_free);
   g_mutex_clear (&priv->mutex);
   g_cond_clear (&priv->cond);
 
@@ -236,6 +244,67 @@ wpool_backend_driver_exit (Driver *driver)
     }
 }
 
+/* Worker @index reached its lifespan: on its driver's thread, it runs its
+ * exit, stops, and starts anew (and runs its init). FALSE if it could
+ * not start: it is then dead, as if it died. */
+static gboolean
+wpool_backend_restart_worker (WpoolBackend *self,
+                              guint         index,
+                              WpoolTask    *task)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
+  g_autoptr(GError) start_error = NULL;
+
+  if (priv->config.worker_exit != NULL && klass->exit_worker != NULL)
+    {
+      GError *error = NULL;
+      GVariant *result = klass->exit_worker (self, index, &error);
+
+      g_mutex_lock (&priv->mutex);
+      g_ptr_array_add (priv->restart_exits, result);
+      g_ptr_array_add (priv->restart_exits, error);
+      g_mutex_unlock (&priv->mutex);
+    }
+
+  priv->n_chunks[index] = 0;
+  klass->stop_worker (self, index);
+  if (klass->start_worker (self, index, task, &start_error))
+    return TRUE;
+
+  g_warning ("Cannot restart worker %u at the end of its lifespan: %s", index, start_error->message);
+  return FALSE;
+}
+
+/* Worker @index's share of @job, through the restarts of its lifespan. */
+static WpoolShareOutcome
+wpool_backend_driver_work (Driver   *driver,
+                           WpoolJob *job)
+{
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (driver->backend);
+  WpoolShareOutcome outcome;
+
+  while ((outcome = klass->work (driver->backend, driver->index, job)) == WPOOL_SHARE_RESTART)
+    {
+      /* Restarted, or dead: then the rest of the share goes elsewhere. */
+      if (!wpool_backend_restart_worker (driver->backend, driver->index, wpool_job_get_task (job)))
+        return WPOOL_SHARE_PASS_ON;
+    }
+
+  return outcome;
+}
+
+/* After every chunk of worker @index, on its driver's thread: whether it
+ * reached its lifespan, and must restart before its next. */
+gboolean
+wpool_backend_count_chunk (WpoolBackend *self,
+                           guint         index)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+
+  return priv->config.worker_lifespan > 0 && ++priv->n_chunks[index] >= priv->config.worker_lifespan;
+}
+
 static gpointer
 wpool_backend_driver_main (gpointer data)
 {
@@ -254,8 +323,10 @@ wpool_backend_driver_main (gpointer data)
       if (!klass->is_alive (driver->backend, driver->index) && wpool_backend_forward (driver, job))
         continue;
 
-      switch (klass->work (driver->backend, driver->index, job))
+      switch (wpool_backend_driver_work (driver, job))
         {
+        case WPOOL_SHARE_RESTART:
+          g_assert_not_reached ();
         case WPOOL_SHARE_PASS_ON:
           /* Items of our dead worker's chunk, handed out again. */
           if (wpool_backend_forward (driver, job))
@@ -372,6 +443,8 @@ wpool_backend_new (WpoolStartMethod          start_method,
     g_variant_ref (config->cpu_ids);
   priv->exit_results = g_new0 (GVariant *, config->n_jobs);
   priv->exit_errors = g_new0 (GError *, config->n_jobs);
+  priv->restart_exits = g_ptr_array_new ();
+  priv->n_chunks = g_new0 (guint, config->n_jobs);
 
   /* On failure, dispose stops the workers that did start. */
   if (!wpool_backend_start (self, task, error))
@@ -437,6 +510,23 @@ wpool_backend_run_exits (WpoolBackend *self)
   priv->run_exit = TRUE;
 }
 
+/* An exit result as an element of the exit results: itself if the exit
+ * task declares its type, else boxed in a `v`. Takes @result. */
+static GVariant *
+wpool_backend_box_exit_result (const GVariantType *type,
+                               GVariant           *result)
+{
+  GVariant *boxed;
+
+  if (type != NULL)
+    return result;
+
+  boxed = g_variant_ref_sink (g_variant_new_variant (result));
+  g_variant_unref (result);
+
+  return boxed;
+}
+
 /* The outcome of every worker's exit at the last stop that ran them: an
  * array of the exit task's result type, or `av`; %NULL without an error
  * if there is no exit task. */
@@ -447,6 +537,8 @@ wpool_backend_take_exit_results (WpoolBackend  *self,
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
   const GVariantType *type;
   g_autoptr(GPtrArray) results = NULL;
+  g_autoptr(GPtrArray) restarts = NULL;
+  GError *first_error = NULL;
 
   if (priv->config.worker_exit == NULL || !priv->run_exit)
     return NULL;
@@ -454,15 +546,34 @@ wpool_backend_take_exit_results (WpoolBackend  *self,
   /* Taken once. */
   priv->run_exit = FALSE;
 
-  for (guint i = 0; i < priv->config.n_jobs; i++)
-    if (priv->exit_errors[i] != NULL)
-      {
-        g_propagate_error (error, g_steal_pointer (&priv->exit_errors[i]));
-        return NULL;
-      }
+  /* Those restarted first, in the order they ended, then the others. */
+  g_mutex_lock (&priv->mutex);
+  restarts = g_steal_pointer (&priv->restart_exits);
+  priv->restart_exits = g_ptr_array_new ();
+  g_mutex_unlock (&priv->mutex);
 
   type = wpool_task_get_result_type (priv->config.worker_exit);
   results = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+
+  for (guint i = 0; i < restarts->len; i += 2)
+    {
+      if (first_error == NULL && restarts->pdata[i + 1] != NULL)
+        first_error = g_error_copy (restarts->pdata[i + 1]);
+      if (restarts->pdata[i] != NULL)
+        g_ptr_array_add (results, wpool_backend_box_exit_result (type, restarts->pdata[i]));
+      g_clear_error ((GError **)&restarts->pdata[i + 1]);
+    }
+
+  for (guint i = 0; i < priv->config.n_jobs; i++)
+    if (first_error == NULL && priv->exit_errors[i] != NULL)
+      first_error = g_steal_pointer (&priv->exit_errors[i]);
+
+  if (first_error != NULL)
+    {
+      g_propagate_error (error, first_error);
+      return NULL;
+    }
+
   for (guint i = 0; i < priv->config.n_jobs; i++)
     {
       GVariant *result = g_steal_pointer (&priv->exit_results[i]);
@@ -472,9 +583,7 @@ wpool_backend_take_exit_results (WpoolBackend  *self,
           g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Worker %u: its worker-exit did not run", i);
           return NULL;
         }
-      g_ptr_array_add (results, type != NULL ? result : g_variant_ref_sink (g_variant_new_variant (result)));
-      if (type == NULL)
-        g_variant_unref (result);
+      g_ptr_array_add (results, wpool_backend_box_exit_result (type, result));
     }
 
   return g_variant_ref_sink (g_variant_new_array (type ? type : G_VARIANT_TYPE_VARIANT,

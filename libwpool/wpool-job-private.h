@@ -47,7 +47,13 @@ typedef enum
   WPOOL_SHARE_ABANDONED,
   /* The worker died leaving items to run: another should take the share. */
   WPOOL_SHARE_PASS_ON,
+  /* The worker reached its lifespan: it restarts, then goes on. */
+  WPOOL_SHARE_RESTART,
 } WpoolShareOutcome;
+
+/* Called by a worker's share after each chunk: TRUE to end the share
+ * with WPOOL_SHARE_RESTART. */
+typedef gboolean (*WpoolJobChunkDone) (gpointer user_data);
 
 WpoolJob           *wpool_job_new               (WpoolTask      *task,
                                                  GVariant       *items,
@@ -108,8 +114,10 @@ gboolean            wpool_job_take_chunk_results (WpoolJob      *self,
                                                  GError        **error);
 void                wpool_job_fail              (WpoolJob       *self,
                                                  GError         *error);
-WpoolShareOutcome   wpool_job_work              (WpoolJob       *self,
-                                                 WpoolWorker    *worker);
+WpoolShareOutcome   wpool_job_work              (WpoolJob          *self,
+                                                 WpoolWorker       *worker,
+                                                 WpoolJobChunkDone  chunk_done,
+                                                 gpointer           chunk_done_data);
 gboolean            wpool_job_is_abandoned      (WpoolJob       *self,
                                                  guint           worker_id);
 const guint        *wpool_job_get_abandoned     (WpoolJob       *self,

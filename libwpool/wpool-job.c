@@ -738,9 +738,12 @@ wpool_job_run_item (WpoolJob    *self,
  * worker's own thread: take chunks until none is left or an error or a
  * cancellation stops the hand-out, which is checked between items. */
 WpoolShareOutcome
-wpool_job_work (WpoolJob    *self,
-                WpoolWorker *worker)
+wpool_job_work (WpoolJob          *self,
+                WpoolWorker       *worker,
+                WpoolJobChunkDone  chunk_done,
+                gpointer           chunk_done_data)
 {
+  WpoolShareOutcome ret = WPOOL_SHARE_DONE;
   Runner *runner = self->runners != NULL ? wpool_job_take_runner (self, worker) : NULL;
   WpoolShareInsights share;
   guint first;
@@ -815,12 +818,18 @@ wpool_job_work (WpoolJob    *self,
       wpool_job_add_completed (self, done);
       done = 0;
       wpool_job_deliver (self, first, i);
+
+      if (chunk_done != NULL && chunk_done (chunk_done_data))
+        {
+          ret = WPOOL_SHARE_RESTART;
+          break;
+        }
     }
 
   if (self->insights != NULL)
     wpool_insights_share_end (self->insights, wpool_worker_get_id (worker), &share);
 
-  return WPOOL_SHARE_DONE;
+  return ret;
 }
 
 /* Whether the watchdog abandoned worker @worker_id. */

@@ -56,6 +56,7 @@ struct _WpoolPool
 
   /* Given to the workers as they start. */
   GVariant         *cpu_ids;
+  guint             worker_lifespan;
   WpoolTask        *worker_init;
   WpoolTask        *worker_exit;
   gdouble           worker_init_timeout;
@@ -100,6 +101,7 @@ enum {
   PROP_WORKER_EXIT_TIMEOUT,
   PROP_ENABLE_INSIGHTS,
   PROP_CPU_IDS,
+  PROP_WORKER_LIFESPAN,
   PROP_WORKERS_RUNNING,
   PROP_N_COMPLETED,
   PROP_N_TOTAL,
@@ -343,6 +345,10 @@ wpool_pool_get_property (GObject    *object,
       g_value_set_variant (value, self->cpu_ids);
       break;
 
+    case PROP_WORKER_LIFESPAN:
+      g_value_set_uint (value, self->worker_lifespan);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -413,6 +419,10 @@ wpool_pool_set_property (GObject      *object,
 
     case PROP_ENABLE_INSIGHTS:
       wpool_pool_set_enable_insights (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_WORKER_LIFESPAN:
+      wpool_pool_set_worker_lifespan (self, g_value_get_uint (value));
       break;
 
     case PROP_CPU_IDS:
@@ -666,6 +676,28 @@ wpool_pool_class_init (WpoolPoolClass *klass)
     g_param_spec_boolean ("enable-insights", NULL, NULL,
                           FALSE,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:worker-lifespan:
+   *
+   * How many chunks a worker runs before it restarts, as MPIRE's
+   * `worker_lifespan` (a chunk is one of its tasks), or 0 (the default)
+   * for no limit: for tasks that leak, or hold on to memory. A restarting
+   * worker runs #WpoolPool:worker-exit (its result joins the exit
+   * results) and starts anew with an empty state and
+   * #WpoolPool:worker-init, in the middle of a map. Worker threads only
+   * get a new #WpoolWorker.
+   *
+   * Under %WPOOL_START_METHOD_FORK the new worker is forked while the
+   * map runs; the pool keeps its own threads out of GLib's locks while it
+   * forks, but a caller thread inside GLib then is not covered:
+   * %WPOOL_START_METHOD_FORKSERVER restarts workers without that risk. It
+   * applies to workers started afterwards.
+   */
+  properties[PROP_WORKER_LIFESPAN] =
+    g_param_spec_uint ("worker-lifespan", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
    * WpoolPool:cpu-ids:
@@ -966,6 +998,43 @@ wpool_pool_set_lifecycle_task (WpoolPool   *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
 
   return TRUE;
+}
+
+/**
+ * wpool_pool_get_worker_lifespan:
+ * @self: a #WpoolPool
+ *
+ * Gets how many chunks a worker runs before it restarts.
+ *
+ * Returns: the lifespan in chunks, or 0 for no limit
+ */
+guint
+wpool_pool_get_worker_lifespan (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_lifespan;
+}
+
+/**
+ * wpool_pool_set_worker_lifespan:
+ * @self: a #WpoolPool
+ * @worker_lifespan: the chunks a worker runs before it restarts, or 0
+ *   for no limit
+ *
+ * Sets #WpoolPool:worker-lifespan, for workers started afterwards.
+ */
+void
+wpool_pool_set_worker_lifespan (WpoolPool *self,
+                                guint      worker_lifespan)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+
+  if (self->worker_lifespan == worker_lifespan)
+    return;
+
+  self->worker_lifespan = worker_lifespan;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKER_LIFESPAN]);
 }
 
 /**
@@ -1319,8 +1388,10 @@ wpool_pool_get_insights_summary (WpoolPool *self)
  * @error: return location for a #GError
  *
  * Gets what #WpoolPool:worker-exit returned in every worker, the last time
- * the workers stopped, as MPIRE's `get_exit_results`: an array in worker
- * order, of the exit task's result type or `av`. If a worker's exit
+ * the workers stopped, as MPIRE's `get_exit_results`: an array of the exit
+ * task's result type or `av`, with the workers restarted for their
+ * #WpoolPool:worker-lifespan since first, in the order they restarted,
+ * then one per worker in worker order. If a worker's exit
  * failed, timed out, or could not run because the worker had died, this
  * fails with the first such error instead.
  *
@@ -1696,6 +1767,7 @@ wpool_pool_start_map (WpoolPool       *self,
         .shared_objects = self->shared_objects,
         .shared_data = self->shared_data,
         .cpu_ids = self->cpu_ids,
+        .worker_lifespan = self->worker_lifespan,
         .worker_init = self->worker_init,
         .worker_exit = self->worker_exit,
         .worker_init_timeout = seconds_to_usec (self->worker_init_timeout),

@@ -58,6 +58,11 @@ WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_task_timeout   (WpoolPool            *self,
                                                  gdouble               task_timeout);
 WPOOL_AVAILABLE_IN_ALL
+guint             wpool_pool_get_worker_lifespan (WpoolPool           *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_worker_lifespan (WpoolPool           *self,
+                                                  guint                worker_lifespan);
+WPOOL_AVAILABLE_IN_ALL
 GVariant         *wpool_pool_get_cpu_ids        (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
 gboolean          wpool_pool_set_cpu_ids        (WpoolPool            *self,

@@ -70,6 +70,8 @@ gboolean  wpool_process_socketpair        (int       fds[2],
                                            GError  **error);
 void      wpool_process_close_fd          (int       fd);
 int       wpool_process_release_fd        (int       fd);
+void      wpool_process_hold_fork         (void);
+void      wpool_process_release_fork      (void);
 pid_t     wpool_process_fork              (int       keep_fd,
                                            GError  **error);
 int       wpool_process_reap              (pid_t     pid);

@@ -26,6 +26,24 @@
 static GMutex registry_lock;
 static GArray *registry;
 
+/* Held for reading by the drivers of worker processes while they build
+ * and take GVariants, and for writing across fork(): a child forked in
+ * the middle of a map (a worker restarted for its lifespan) must not
+ * inherit a lock a driver held, in GVariant's type cache say. */
+static GRWLock fork_lock;
+
+void
+wpool_process_hold_fork (void)
+{
+  g_rw_lock_reader_lock (&fork_lock);
+}
+
+void
+wpool_process_release_fork (void)
+{
+  g_rw_lock_reader_unlock (&fork_lock);
+}
+
 static void
 registry_add (int fd)
 {
@@ -134,6 +152,7 @@ wpool_process_fork (int      keep_fd,
   fflush (stdout);
   fflush (stderr);
 
+  g_rw_lock_writer_lock (&fork_lock);
   g_mutex_lock (&registry_lock);
   pid = fork ();
 
@@ -146,6 +165,7 @@ wpool_process_fork (int      keep_fd,
     }
 
   g_mutex_unlock (&registry_lock);
+  g_rw_lock_writer_unlock (&fork_lock);
 
   if (pid < 0)
     {

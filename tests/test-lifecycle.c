@@ -292,6 +292,55 @@ test_bad_use (gconstpointer data)
   g_assert_null (wpool_pool_get_worker_init (pool));
 }
 
+/* A worker restarts after its lifespan in chunks, in the middle of a map:
+ * a new process (or worker) with a fresh state from its init, and its
+ * exit result joins the others. */
+static void
+test_lifespan (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = new_pool_with_lifecycle (data, "wpool_test_init_state", "wpool_test_exit_report");
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_count_in_state");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GVariant) exits = NULL;
+  g_autoptr(GHashTable) pids = g_hash_table_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  guint base_children = wpool_test_count_children ();
+  GVariantIter iter;
+  guint32 id;
+  guint32 items;
+  guint32 pid;
+  guint sum = 0;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uuu)"));
+  wpool_pool_set_chunk_size (pool, 2);
+  wpool_pool_set_worker_lifespan (pool, 3);
+  g_assert_cmpuint (wpool_pool_get_worker_lifespan (pool), ==, 3);
+
+  /* 30 chunks of 2: a worker counts at most 6 items before it restarts. */
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (60), NULL, &error);
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "(uuu)", &id, &items, &pid))
+    {
+      g_assert_cmpuint (items, >=, 1);
+      g_assert_cmpuint (items, <=, 6);
+      g_hash_table_add (pids, GUINT_TO_POINTER (pid));
+    }
+  if (WPOOL_TEST_IS_PROCESS (method))
+    g_assert_cmpuint (g_hash_table_size (pids), >=, 10);
+
+  /* Every worker that ended reported; together they counted every item. */
+  exits = wpool_pool_get_exit_results (pool, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (exits), >=, 10);
+  g_variant_iter_init (&iter, exits);
+  while (g_variant_iter_next (&iter, "(uu)", &id, &items))
+    sum += items;
+  g_assert_cmpuint (sum, ==, 60);
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+}
+
 /* Workers run on the CPUs they are pinned to: all on one list, or each
  * on its own. */
 static void
@@ -363,6 +412,7 @@ main (int   argc,
     { "lifecycle/exit-timeout", test_exit_timeout, FALSE },
     { "lifecycle/bad-use", test_bad_use, FALSE },
     { "cpu-ids", test_cpu_ids, FALSE },
+    { "lifecycle/lifespan", test_lifespan, FALSE },
   };
 
   g_test_init (&argc, &argv, NULL);
