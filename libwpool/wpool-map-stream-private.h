@@ -11,12 +11,25 @@
 
 G_BEGIN_DECLS
 
-/* A stream is made for a job before it starts: the pool starts the job
- * with the stream's notify, and says so; the stream ends the map. */
-WpoolMapStream *wpool_map_stream_new        (WpoolPool      *pool,
-                                             WpoolJob       *job,
-                                             WpoolMapFlags   flags);
-WpoolJobNotify  wpool_map_stream_get_notify (void);
-void            wpool_map_stream_started    (WpoolMapStream *self);
+/* A stream is made for a task's maps; the pool adds a window for each
+ * map it starts for the stream (all the items, or those a source gave),
+ * which the stream ends. */
+WpoolMapStream *wpool_map_stream_new           (WpoolPool       *pool,
+                                                WpoolTask       *task,
+                                                WpoolMapFlags    flags,
+                                                GCancellable    *cancellable);
+void            wpool_map_stream_set_source    (WpoolMapStream  *self,
+                                                WpoolItemSource  source,
+                                                gpointer         source_data,
+                                                GDestroyNotify   source_destroy,
+                                                guint            window_size);
+gboolean        wpool_map_stream_fill          (WpoolMapStream  *self,
+                                                GError         **error);
+gpointer        wpool_map_stream_add_window    (WpoolMapStream  *self,
+                                                WpoolJob        *job);
+void            wpool_map_stream_remove_window (WpoolMapStream  *self,
+                                                gpointer         window);
+void            wpool_map_stream_window_done   (WpoolJob        *job,
+                                                gpointer         window);
 
 G_END_DECLS

@@ -5,15 +5,17 @@
 
 #include "config.h"
 
+#include "wpool-error.h"
 #include "wpool-map-stream-private.h"
 #include "wpool-pool-private.h"
 
 /**
  * WpoolMapStream:
  *
- * The outcomes of a map started with wpool_pool_imap(), handed out one
- * by one while the map runs, as MPIRE's `imap` and `imap_unordered` do:
- * in input order, or as they complete with %WPOOL_MAP_FLAGS_UNORDERED.
+ * The outcomes of a map started with wpool_pool_imap() or
+ * wpool_pool_imap_source(), handed out one by one while the map runs, as
+ * MPIRE's `imap` and `imap_unordered` do: in input order, or as they
+ * complete with %WPOOL_MAP_FLAGS_UNORDERED.
  *
  * Read it with wpool_map_stream_next() in a thread that may block, or
  * with wpool_map_stream_next_async() from a main loop: each outcome then
@@ -26,51 +28,125 @@
  * run.
  */
 
-struct _WpoolMapStream
+/* One map of the stream: all its items, or a window of those a source
+ * gives, whose outcomes are numbered from @base. */
+typedef struct
 {
-  GObject        parent_instance;
-
-  WpoolPool     *pool;
-  WpoolJob      *job;
-  WpoolMapFlags  flags;
-  guint          n_items;
+  WpoolMapStream *stream;
+  WpoolJob       *job;
+  guint           base;
+  guint           n_items;
+  guint           n_taken;
 
   /* Filled by the workers' threads through the job's sink. In order: the
    * items finished, and the next to hand out. Unordered: the finished
    * items as pairs of [first, last), from @ready_head on. */
-  GMutex         mutex;
-  GCond          cond;
-  guint8        *finished;
-  guint          next_index;
-  GArray        *ready;
-  guint          ready_head;
-  gboolean       job_done;
+  guint8         *finished;
+  guint           next_index;
+  GArray         *ready;
+  guint           ready_head;
+  gboolean        job_done;
+} Window;
+
+struct _WpoolMapStream
+{
+  GObject          parent_instance;
+
+  WpoolPool       *pool;
+  WpoolTask       *task;
+  GCancellable    *cancellable;
+  WpoolMapFlags    flags;
+  guint            n_items;
+
+  /* Where further items come from, if anywhere: pulled on the caller's
+   * thread a window at a time, with one window ahead. */
+  WpoolItemSource  source;
+  gpointer         source_data;
+  GDestroyNotify   source_destroy;
+  guint            window_size;
+  GVariantType    *item_type;
+  gboolean         source_done;
+
+  /* The windows whose outcomes are not all handed out, in order; their
+   * fields that workers fill are guarded by @mutex. */
+  GMutex           mutex;
+  GCond            cond;
+  GQueue           windows;
 
   /* An asynchronous next waiting for an outcome, and whether an idle on
    * its context is on the way to complete it. */
-  GTask         *pending;
-  gulong         cancelled_id;
-  gboolean       idle_scheduled;
+  GTask           *pending;
+  gulong           cancelled_id;
+  gboolean         idle_scheduled;
 
-  /* Whether the map started, and whether it ended (its outcome given). */
-  guint          started : 1;
-  guint          ended : 1;
+  /* Whether the stream ended, its error (if any) told. */
+  gboolean         ended;
 };
 
 G_DEFINE_FINAL_TYPE (WpoolMapStream, wpool_map_stream, G_TYPE_OBJECT)
 
-/* Ends the map on the caller's thread once its job is done: FALSE with
- * its error the first time, FALSE without one afterwards. */
-static gboolean
-wpool_map_stream_end (WpoolMapStream  *self,
-                      GError         **error)
+static void
+window_free (Window *window)
 {
-  if (self->ended)
-    return TRUE;
+  g_clear_pointer (&window->job, wpool_job_unref);
+  g_clear_pointer (&window->finished, g_free);
+  g_clear_pointer (&window->ready, g_array_unref);
+  g_free (window);
+}
 
-  self->ended = TRUE;
+/* Ends the map of @window on the caller's thread once its job is done,
+ * and forgets the window: FALSE with the map's error. */
+static gboolean
+wpool_map_stream_end_window (WpoolMapStream  *self,
+                             Window          *window,
+                             GError         **error)
+{
+  gboolean ret = wpool_pool_end_job (self->pool, window->job, error);
 
-  return wpool_pool_end_job (self->pool, self->job, error);
+  g_mutex_lock (&self->mutex);
+  g_queue_remove (&self->windows, window);
+  g_mutex_unlock (&self->mutex);
+  window_free (window);
+
+  return ret;
+}
+
+/* Stops and ends every window left: the stream ended early. */
+static void
+wpool_map_stream_stop (WpoolMapStream *self)
+{
+  Window *window;
+
+  for (GList *l = self->windows.head; l != NULL; l = l->next)
+    wpool_job_fail (((Window *)l->data)->job,
+                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "The map's stream was dropped"));
+
+  while ((window = g_queue_peek_head (&self->windows)))
+    {
+      /* Not wpool_job_wait(): the job's notify, which touches the window,
+       * runs after the job is done. */
+      g_mutex_lock (&self->mutex);
+      while (!window->job_done)
+        g_cond_wait (&self->cond, &self->mutex);
+      g_mutex_unlock (&self->mutex);
+
+      wpool_map_stream_end_window (self, window, NULL);
+    }
+}
+
+static void
+wpool_map_stream_clear_source (WpoolMapStream *self)
+{
+  GDestroyNotify destroy = self->source_destroy;
+  gpointer data = self->source_data;
+
+  self->source = NULL;
+  self->source_data = NULL;
+  self->source_destroy = NULL;
+  self->source_done = TRUE;
+
+  if (destroy != NULL)
+    destroy (data);
 }
 
 static void
@@ -78,17 +154,13 @@ wpool_map_stream_dispose (GObject *object)
 {
   WpoolMapStream *self = (WpoolMapStream *)object;
 
-  /* Dropped before its end: the map stops, and is waited for, as the
-   * pool must not keep a job nobody ends. */
-  if (self->started && !self->ended)
-    {
-      wpool_job_fail (self->job, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                      "The map's stream was dropped"));
-      wpool_job_wait (self->job);
-      wpool_map_stream_end (self, NULL);
-    }
-
+  /* Dropped before its end: its maps stop, and are waited for, as the
+   * pool must not keep jobs nobody ends. */
+  wpool_map_stream_stop (self);
+  wpool_map_stream_clear_source (self);
   g_clear_object (&self->pool);
+  g_clear_object (&self->task);
+  g_clear_object (&self->cancellable);
 
   G_OBJECT_CLASS (wpool_map_stream_parent_class)->dispose (object);
 }
@@ -100,9 +172,7 @@ wpool_map_stream_finalize (GObject *object)
 
   g_assert (self->pending == NULL);
 
-  g_clear_pointer (&self->job, wpool_job_unref);
-  g_clear_pointer (&self->finished, g_free);
-  g_clear_pointer (&self->ready, g_array_unref);
+  g_clear_pointer (&self->item_type, g_variant_type_free);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
 
@@ -123,49 +193,96 @@ wpool_map_stream_init (WpoolMapStream *self)
 {
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
+  g_queue_init (&self->windows);
 }
 
-/* The next finished item to hand out, if any. */
+/* The next finished item of @window to hand out, if any. */
 static gboolean
-wpool_map_stream_take_ready_locked (WpoolMapStream *self,
-                                    guint          *index)
+window_take_ready_locked (Window *window,
+                          guint  *index)
 {
-  if (self->finished != NULL)
+  if (window->finished != NULL)
     {
-      if (self->next_index >= self->n_items || !self->finished[self->next_index])
+      if (window->next_index >= window->n_items || !window->finished[window->next_index])
         return FALSE;
 
-      *index = self->next_index++;
+      *index = window->next_index++;
+      window->n_taken++;
       return TRUE;
     }
 
-  if (self->ready_head >= self->ready->len)
+  if (window->ready_head >= window->ready->len)
     return FALSE;
 
-  *index = g_array_index (self->ready, guint, self->ready_head);
-  if (++g_array_index (self->ready, guint, self->ready_head) == g_array_index (self->ready, guint, self->ready_head + 1))
-    self->ready_head += 2;
+  *index = g_array_index (window->ready, guint, window->ready_head);
+  if (++g_array_index (window->ready, guint, window->ready_head) == g_array_index (window->ready, guint, window->ready_head + 1))
+    window->ready_head += 2;
 
   /* Consumed ranges are dropped now and then, not one by one. */
-  if (self->ready_head == self->ready->len)
+  if (window->ready_head == window->ready->len)
     {
-      g_array_set_size (self->ready, 0);
-      self->ready_head = 0;
+      g_array_set_size (window->ready, 0);
+      window->ready_head = 0;
     }
 
+  window->n_taken++;
   return TRUE;
+}
+
+/* The next outcome to hand out: from the first window in order; from any,
+ * unordered. */
+static Window *
+wpool_map_stream_take_ready_locked (WpoolMapStream *self,
+                                    guint          *index)
+{
+  for (GList *l = self->windows.head; l != NULL; l = l->next)
+    {
+      if (window_take_ready_locked (l->data, index))
+        return l->data;
+
+      if (!(self->flags & WPOOL_MAP_FLAGS_UNORDERED))
+        break;
+    }
+
+  return NULL;
+}
+
+/* Whether the first window can be ended: its job is done and it has
+ * nothing more to hand out. */
+static gboolean
+wpool_map_stream_head_finished_locked (WpoolMapStream *self)
+{
+  Window *head = g_queue_peek_head (&self->windows);
+
+  if (head == NULL || !head->job_done)
+    return FALSE;
+
+  if (head->finished != NULL)
+    return head->next_index >= head->n_items || !head->finished[head->next_index];
+
+  return head->ready_head >= head->ready->len;
 }
 
 static gboolean
 wpool_map_stream_can_answer_locked (WpoolMapStream *self)
 {
-  if (self->job_done)
+  if (g_queue_is_empty (&self->windows) || wpool_map_stream_head_finished_locked (self))
     return TRUE;
 
-  if (self->finished != NULL)
-    return self->next_index < self->n_items && self->finished[self->next_index];
+  for (GList *l = self->windows.head; l != NULL; l = l->next)
+    {
+      Window *window = l->data;
 
-  return self->ready_head < self->ready->len;
+      if (window->finished != NULL
+          ? window->next_index < window->n_items && window->finished[window->next_index]
+          : window->ready_head < window->ready->len)
+        return TRUE;
+
+      if (!(self->flags & WPOOL_MAP_FLAGS_UNORDERED))
+        break;
+    }
+
+  return FALSE;
 }
 
 static gboolean wpool_map_stream_complete_pending (gpointer data);
@@ -192,26 +309,27 @@ wpool_map_stream_schedule_locked (WpoolMapStream *self)
   g_source_attach (source, g_task_get_context (self->pending));
 }
 
-/* The job's sink, on a worker's thread. */
+/* A window's job's sink, on a worker's thread. */
 static void
 wpool_map_stream_sink (WpoolJob *job,
                        guint     first,
                        guint     last,
                        gpointer  data)
 {
-  WpoolMapStream *self = data;
+  Window *window = data;
+  WpoolMapStream *self = window->stream;
 
   g_mutex_lock (&self->mutex);
 
-  if (self->finished != NULL)
+  if (window->finished != NULL)
     {
       for (guint i = first; i < last; i++)
-        self->finished[i] = TRUE;
+        window->finished[i] = TRUE;
     }
   else
     {
-      g_array_append_val (self->ready, first);
-      g_array_append_val (self->ready, last);
+      g_array_append_val (window->ready, first);
+      g_array_append_val (window->ready, last);
     }
 
   g_cond_broadcast (&self->cond);
@@ -219,59 +337,159 @@ wpool_map_stream_sink (WpoolJob *job,
   g_mutex_unlock (&self->mutex);
 }
 
-/* The job's completion, on the last worker's thread. */
-static void
-wpool_map_stream_job_done (WpoolJob *job,
-                           gpointer  data)
+/* A window's job's completion, on the last worker's thread. */
+void
+wpool_map_stream_window_done (WpoolJob *job,
+                              gpointer  data)
 {
-  WpoolMapStream *self = data;
+  Window *window = data;
+  WpoolMapStream *self = window->stream;
 
   g_mutex_lock (&self->mutex);
-  self->job_done = TRUE;
+  window->job_done = TRUE;
   g_cond_broadcast (&self->cond);
   wpool_map_stream_schedule_locked (self);
   g_mutex_unlock (&self->mutex);
 }
 
-/* Makes the stream of @job, which starts through
- * wpool_map_stream_get_notify() and wpool_map_stream_started(). */
+/* A stream for maps of @task on @pool, whose windows the pool adds. */
 WpoolMapStream *
 wpool_map_stream_new (WpoolPool     *pool,
-                      WpoolJob      *job,
-                      WpoolMapFlags  flags)
+                      WpoolTask     *task,
+                      WpoolMapFlags  flags,
+                      GCancellable  *cancellable)
 {
   WpoolMapStream *self = g_object_new (WPOOL_TYPE_MAP_STREAM, NULL);
 
   self->pool = g_object_ref (pool);
-  self->job = wpool_job_ref (job);
+  self->task = g_object_ref (task);
+  self->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
   self->flags = flags;
-  self->n_items = wpool_job_get_n_items (job);
-
-  if (flags & WPOOL_MAP_FLAGS_UNORDERED)
-    self->ready = g_array_new (FALSE, FALSE, sizeof (guint));
-  else
-    self->finished = g_new0 (guint8, MAX (self->n_items, 1));
-
-  /* The stream outlives its job's workers: it ends the map itself. */
-  wpool_job_set_sink (job, wpool_map_stream_sink, self);
+  self->source_done = TRUE;
 
   return self;
 }
 
-WpoolJobNotify
-wpool_map_stream_get_notify (void)
+/* Further items come from @source, @window_size at a time. */
+void
+wpool_map_stream_set_source (WpoolMapStream  *self,
+                             WpoolItemSource  source,
+                             gpointer         source_data,
+                             GDestroyNotify   source_destroy,
+                             guint            window_size)
 {
-  return wpool_map_stream_job_done;
+  self->source = source;
+  self->source_data = source_data;
+  self->source_destroy = source_destroy;
+  self->window_size = MAX (window_size, 1);
+  self->source_done = FALSE;
 }
 
-void
-wpool_map_stream_started (WpoolMapStream *self)
+/* The window of @job, to which the stream listens: the job must begin
+ * with wpool_map_stream_window_done() and it as its notify, or the window
+ * be removed. */
+gpointer
+wpool_map_stream_add_window (WpoolMapStream *self,
+                             WpoolJob       *job)
 {
-  self->started = TRUE;
+  Window *window = g_new0 (Window, 1);
+
+  window->stream = self;
+  window->job = wpool_job_ref (job);
+  window->base = self->n_items;
+  window->n_items = wpool_job_get_n_items (job);
+
+  if (self->flags & WPOOL_MAP_FLAGS_UNORDERED)
+    window->ready = g_array_new (FALSE, FALSE, sizeof (guint));
+  else
+    window->finished = g_new0 (guint8, MAX (window->n_items, 1));
+
+  wpool_job_set_sink (job, wpool_map_stream_sink, window);
+
+  self->n_items += window->n_items;
+  g_mutex_lock (&self->mutex);
+  g_queue_push_tail (&self->windows, window);
+  g_mutex_unlock (&self->mutex);
+
+  return window;
+}
+
+/* The window's job could not start. */
+void
+wpool_map_stream_remove_window (WpoolMapStream *self,
+                                gpointer        data)
+{
+  Window *window = data;
+
+  self->n_items -= window->n_items;
+  g_mutex_lock (&self->mutex);
+  g_queue_remove (&self->windows, window);
+  g_mutex_unlock (&self->mutex);
+  window_free (window);
+}
+
+/* Pulls the next window's items from the source and starts its map. */
+static gboolean
+wpool_map_stream_pull_window (WpoolMapStream  *self,
+                              GError         **error)
+{
+  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  GError *local_error = NULL;
+
+  while (items->len < self->window_size)
+    {
+      GVariant *item = self->source (self->source_data, &local_error);
+
+      if (item == NULL)
+        {
+          if (local_error != NULL)
+            {
+              g_propagate_prefixed_error (error, local_error, "The item source failed: ");
+              return FALSE;
+            }
+          wpool_map_stream_clear_source (self);
+          break;
+        }
+
+      g_variant_ref_sink (item);
+      if (self->item_type == NULL)
+        self->item_type = g_variant_type_copy (g_variant_get_type (item));
+      else if (!g_variant_is_of_type (item, self->item_type))
+        {
+          g_autofree char *expected = g_variant_type_dup_string (self->item_type);
+
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                       "Item %u from the source is of type “%s”, not “%s” as the first",
+                       self->n_items + items->len, g_variant_get_type_string (item), expected);
+          g_variant_unref (item);
+          return FALSE;
+        }
+      g_ptr_array_add (items, item);
+    }
+
+  if (items->len == 0)
+    return TRUE;
+
+  return wpool_pool_start_window (self->pool, self, self->task,
+                                  g_variant_new_array (self->item_type, (GVariant **)items->pdata, items->len),
+                                  self->flags, self->cancellable, error);
+}
+
+/* Keeps a window ahead of the one handed out, while the source gives. */
+gboolean
+wpool_map_stream_fill (WpoolMapStream  *self,
+                       GError         **error)
+{
+  while (!self->source_done && self->windows.length < 2)
+    if (!wpool_map_stream_pull_window (self, error))
+      return FALSE;
+
+  return TRUE;
 }
 
 /* One outcome, or the end, once the stream can answer without blocking
- * or, with @block, once it can. */
+ * or, with @block, once it can. On the caller's thread, which ends the
+ * maps and pulls the source. */
 static gboolean
 wpool_map_stream_answer (WpoolMapStream  *self,
                          gboolean         block,
@@ -282,36 +500,64 @@ wpool_map_stream_answer (WpoolMapStream  *self,
 {
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GVariant) value = NULL;
-  gboolean found;
-  gboolean job_done;
+  Window *window = NULL;
+  Window *finished = NULL;
   guint i = G_MAXUINT;
 
-  g_mutex_lock (&self->mutex);
-  while (!(found = wpool_map_stream_take_ready_locked (self, &i)) && !self->job_done && block)
-    g_cond_wait (&self->cond, &self->mutex);
-  job_done = self->job_done;
-  g_mutex_unlock (&self->mutex);
-
   if (index != NULL)
-    *index = i;
+    *index = G_MAXUINT;
   if (result != NULL)
     *result = NULL;
 
-  if (!found && !job_done)
+  for (;;)
     {
+      if (self->ended)
+        return FALSE;
+
+      g_mutex_lock (&self->mutex);
+      while (!(window = wpool_map_stream_take_ready_locked (self, &i)) &&
+             !g_queue_is_empty (&self->windows) &&
+             !(finished = wpool_map_stream_head_finished_locked (self) ? g_queue_peek_head (&self->windows) : NULL) &&
+             block)
+        g_cond_wait (&self->cond, &self->mutex);
+      g_mutex_unlock (&self->mutex);
+
+      if (window != NULL)
+        break;
+
+      /* All handed out, or a map failed: the first window's map ends,
+       * and the next is pulled. */
+      if (finished != NULL)
+        {
+          if (!wpool_map_stream_end_window (self, finished, &local_error) ||
+              !wpool_map_stream_fill (self, &local_error))
+            {
+              self->ended = TRUE;
+              wpool_map_stream_stop (self);
+              wpool_map_stream_clear_source (self);
+              g_propagate_error (error, g_steal_pointer (&local_error));
+              return FALSE;
+            }
+          finished = NULL;
+          continue;
+        }
+
+      if (g_queue_is_empty (&self->windows))
+        {
+          self->ended = TRUE;
+          return FALSE;
+        }
+
       /* Only when a blocking next took the outcome meanwhile. */
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
                            "The outcome was taken by another next");
       return FALSE;
     }
 
-  if (!found)
-    {
-      wpool_map_stream_end (self, error);
-      return FALSE;
-    }
+  if (index != NULL)
+    *index = window->base + i;
 
-  if ((value = wpool_job_take_outcome (self->job, i, &local_error)) == NULL)
+  if ((value = wpool_job_take_outcome (window->job, i, &local_error)) == NULL)
     g_propagate_error (item_error, g_steal_pointer (&local_error));
   else if (result != NULL)
     *result = g_steal_pointer (&value);
@@ -324,7 +570,8 @@ wpool_map_stream_answer (WpoolMapStream  *self,
  * @self: a #WpoolMapStream
  *
  * Gets the number of items of the map, and so of outcomes the stream
- * hands out unless the map fails.
+ * hands out unless the map fails; for wpool_pool_imap_source(), the
+ * number of items taken from the source so far.
  *
  * Returns: the number of items
  */

@@ -35,6 +35,22 @@ typedef enum /*< flags >*/
   WPOOL_MAP_FLAGS_KEEP_GOING = 1 << 1,
 } WpoolMapFlags;
 
+/**
+ * WpoolItemSource:
+ * @user_data: the data given with the source
+ * @error: return location for a #GError
+ *
+ * Gives the next item of a map started with wpool_pool_imap_source(): a
+ * #GVariant of the same type as the first, floating or not, which the
+ * pool consumes. It is called on the thread that reads the stream, as the
+ * workers need more items.
+ *
+ * Returns: (transfer full) (nullable): the next item, or %NULL at the end,
+ *   or with @error set if it failed
+ */
+typedef GVariant *(*WpoolItemSource) (gpointer   user_data,
+                                      GError   **error);
+
 #define WPOOL_TYPE_MAP_STREAM (wpool_map_stream_get_type ())
 
 WPOOL_AVAILABLE_IN_ALL

@@ -14,4 +14,12 @@ gboolean wpool_pool_end_job (WpoolPool  *self,
                              WpoolJob   *job,
                              GError    **error);
 
+gboolean wpool_pool_start_window (WpoolPool       *self,
+                                  WpoolMapStream  *stream,
+                                  WpoolTask       *task,
+                                  GVariant        *items,
+                                  WpoolMapFlags    flags,
+                                  GCancellable    *cancellable,
+                                  GError         **error);
+
 G_END_DECLS

@@ -47,6 +47,7 @@ struct _WpoolPool
   WpoolStartMethod  start_method;
   guint             chunk_size;
   guint             n_splits;
+  guint             max_tasks_active;
   gdouble           task_timeout;
   guint             keep_alive : 1;
   guint             enable_insights : 1;
@@ -94,6 +95,7 @@ enum {
   PROP_KEEP_ALIVE,
   PROP_CHUNK_SIZE,
   PROP_N_SPLITS,
+  PROP_MAX_TASKS_ACTIVE,
   PROP_TASK_TIMEOUT,
   PROP_WORKER_INIT,
   PROP_WORKER_EXIT,
@@ -305,6 +307,10 @@ wpool_pool_get_property (GObject    *object,
       g_value_set_uint (value, self->n_splits);
       break;
 
+    case PROP_MAX_TASKS_ACTIVE:
+      g_value_set_uint (value, self->max_tasks_active);
+      break;
+
     case PROP_WORKER_INIT:
       g_value_set_object (value, self->worker_init);
       break;
@@ -398,6 +404,10 @@ wpool_pool_set_property (GObject      *object,
 
     case PROP_N_SPLITS:
       wpool_pool_set_n_splits (self, g_value_get_uint (value));
+      break;
+
+    case PROP_MAX_TASKS_ACTIVE:
+      wpool_pool_set_max_tasks_active (self, g_value_get_uint (value));
       break;
 
     case PROP_WORKER_INIT:
@@ -527,6 +537,19 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    */
   properties[PROP_N_SPLITS] =
     g_param_spec_uint ("n-splits", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolPool:max-tasks-active:
+   *
+   * How many chunks of a wpool_pool_imap_source() map may be taken from
+   * its source and not yet handed out, as MPIRE's `max_tasks_active`;
+   * 0, the default, means twice the number of workers. It bounds the
+   * memory such a map holds, whatever its length.
+   */
+  properties[PROP_MAX_TASKS_ACTIVE] =
+    g_param_spec_uint ("max-tasks-active", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
@@ -914,6 +937,43 @@ wpool_pool_set_n_splits (WpoolPool *self,
 
   self->n_splits = n_splits;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SPLITS]);
+}
+
+/**
+ * wpool_pool_get_max_tasks_active:
+ * @self: a #WpoolPool
+ *
+ * Gets how many chunks of a map fed by a source may be in flight.
+ *
+ * Returns: the number of chunks, or 0 for twice the number of workers
+ */
+guint
+wpool_pool_get_max_tasks_active (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->max_tasks_active;
+}
+
+/**
+ * wpool_pool_set_max_tasks_active:
+ * @self: a #WpoolPool
+ * @max_tasks_active: the number of chunks, or 0 for twice the number of
+ *   workers
+ *
+ * Sets #WpoolPool:max-tasks-active, for maps started afterwards.
+ */
+void
+wpool_pool_set_max_tasks_active (WpoolPool *self,
+                                 guint      max_tasks_active)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+
+  if (self->max_tasks_active == max_tasks_active)
+    return;
+
+  self->max_tasks_active = max_tasks_active;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_TASKS_ACTIVE]);
 }
 
 /**
@@ -2071,7 +2131,6 @@ wpool_pool_imap (WpoolPool      *self,
                  GError        **error)
 {
   g_autoptr(WpoolMapStream) stream = NULL;
-  g_autoptr(WpoolJob) job = NULL;
 
   g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
   g_return_val_if_fail (WPOOL_IS_TASK (task), NULL);
@@ -2079,14 +2138,98 @@ wpool_pool_imap (WpoolPool      *self,
   g_return_val_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  stream = wpool_map_stream_new (self, task, flags, cancellable);
+  if (!wpool_pool_start_window (self, stream, task, items, flags, cancellable, error))
+    return NULL;
+
+  return g_steal_pointer (&stream);
+}
+
+/* Starts a map of @items for @stream, which hands out its outcomes. */
+gboolean
+wpool_pool_start_window (WpoolPool       *self,
+                         WpoolMapStream  *stream,
+                         WpoolTask       *task,
+                         GVariant        *items,
+                         WpoolMapFlags    flags,
+                         GCancellable    *cancellable,
+                         GError         **error)
+{
+  g_autoptr(WpoolJob) job = NULL;
+  gpointer window;
+
   if (!(job = wpool_pool_prepare_map (self, task, items, flags, cancellable, error)))
-    return NULL;
+    return FALSE;
 
-  stream = wpool_map_stream_new (self, job, flags);
-  if (!wpool_pool_start_map (self, job, wpool_map_stream_get_notify (), stream, error))
-    return NULL;
+  window = wpool_map_stream_add_window (stream, job);
+  if (!wpool_pool_start_map (self, job, wpool_map_stream_window_done, window, error))
+    {
+      wpool_map_stream_remove_window (stream, window);
+      return FALSE;
+    }
 
-  wpool_map_stream_started (stream);
+  return TRUE;
+}
+
+/**
+ * wpool_pool_imap_source:
+ * @self: a #WpoolPool
+ * @task: the task to run on every item
+ * @source: (scope notified): gives the items, one by one
+ * @user_data: data for @source
+ * @destroy: (nullable): frees @user_data once the source is done
+ * @n_items_hint: how many items @source will give, if known, or 0
+ * @flags: how the map hands out its outcomes
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Starts a map of @task over the items @source gives, as MPIRE does with
+ * a generator, and returns a stream of its outcomes, numbered from 0 in
+ * the order the source gave the items. The items never all exist at
+ * once: the source is asked for a window of them at a time, one window
+ * ahead of those being handed out, on the thread that reads the stream
+ * (so a JavaScript or Python source runs where it may). A window holds
+ * #WpoolPool:max-tasks-active chunks, half of them each.
+ *
+ * The chunk size is #WpoolPool:chunk-size, or if it is automatic, as for
+ * a map of @n_items_hint items, or 1 without a hint. Progress counts the
+ * items taken from the source so far.
+ *
+ * Returns: (transfer full): the map's stream, or %NULL with @error set if
+ *   the map cannot start or the source failed at once
+ */
+WpoolMapStream *
+wpool_pool_imap_source (WpoolPool       *self,
+                        WpoolTask       *task,
+                        WpoolItemSource  source,
+                        gpointer         user_data,
+                        GDestroyNotify   destroy,
+                        guint64          n_items_hint,
+                        WpoolMapFlags    flags,
+                        GCancellable    *cancellable,
+                        GError         **error)
+{
+  g_autoptr(WpoolMapStream) stream = NULL;
+  guint chunk_size;
+  guint max_active;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (WPOOL_IS_TASK (task), NULL);
+  g_return_val_if_fail (source != NULL, NULL);
+  g_return_val_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  chunk_size = self->chunk_size > 0 || n_items_hint > 0
+               ? wpool_pool_resolve_chunk_size (self, (guint)MIN (n_items_hint, G_MAXINT / 2))
+               : 1;
+  max_active = self->max_tasks_active > 0 ? self->max_tasks_active : self->n_jobs * 2;
+
+  stream = wpool_map_stream_new (self, task, flags, cancellable);
+  wpool_map_stream_set_source (stream, source, user_data, destroy,
+                               (guint)MIN ((guint64)chunk_size * MAX (max_active / 2, 1), G_MAXINT / 2));
+
+  if (!wpool_map_stream_fill (stream, error))
+    return NULL;
 
   return g_steal_pointer (&stream);
 }

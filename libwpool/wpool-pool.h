@@ -53,6 +53,11 @@ WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_n_splits       (WpoolPool            *self,
                                                  guint                 n_splits);
 WPOOL_AVAILABLE_IN_ALL
+guint             wpool_pool_get_max_tasks_active (WpoolPool          *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_max_tasks_active (WpoolPool          *self,
+                                                   guint               max_tasks_active);
+WPOOL_AVAILABLE_IN_ALL
 gdouble           wpool_pool_get_task_timeout   (WpoolPool            *self);
 WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_task_timeout   (WpoolPool            *self,
@@ -154,6 +159,17 @@ WPOOL_AVAILABLE_IN_ALL
 WpoolMapStream   *wpool_pool_imap               (WpoolPool            *self,
                                                  WpoolTask            *task,
                                                  GVariant             *items,
+                                                 WpoolMapFlags         flags,
+                                                 GCancellable         *cancellable,
+                                                 GError              **error);
+
+WPOOL_AVAILABLE_IN_ALL
+WpoolMapStream   *wpool_pool_imap_source        (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 WpoolItemSource       source,
+                                                 gpointer              user_data,
+                                                 GDestroyNotify        destroy,
+                                                 guint64               n_items_hint,
                                                  WpoolMapFlags         flags,
                                                  GCancellable         *cancellable,
                                                  GError              **error);

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <string.h>
 #include <sys/prctl.h>
 
 #include "wpool-test-util.h"
@@ -430,6 +431,136 @@ test_empty (gconstpointer data)
   wpool_test_assert_variant (unordered, g_variant_new_parsed ("@av []"));
 }
 
+typedef struct
+{
+  guint     next;
+  guint     n;
+  guint     fail_at;
+  gboolean  wrong_type_at_end;
+  /* Items taken less outcomes read, at most, and whether it was freed. */
+  guint     consumed;
+  guint     max_ahead;
+  gboolean  destroyed;
+} Counter;
+
+static GVariant *
+counter_next (gpointer   data,
+              GError   **error)
+{
+  Counter *counter = data;
+
+  if (counter->next == counter->fail_at)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "no more input");
+      return NULL;
+    }
+
+  if (counter->next >= counter->n)
+    return counter->wrong_type_at_end && counter->next++ == counter->n ? g_variant_new_string ("oops") : NULL;
+
+  counter->max_ahead = MAX (counter->max_ahead, counter->next + 1 - counter->consumed);
+  return g_variant_new_double (counter->next++);
+}
+
+static void
+counter_destroy (gpointer data)
+{
+  Counter *counter = data;
+
+  g_assert_false (counter->destroyed);
+  counter->destroyed = TRUE;
+}
+
+/* A source's items are taken a window at a time, as outcomes are read:
+ * never more than two windows ahead of them. */
+static void
+test_source (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  Counter counter = { .n = 1000, .fail_at = G_MAXUINT };
+  GVariant *result;
+  guint index;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_set_chunk_size (pool, 10);
+  wpool_pool_set_max_tasks_active (pool, 4);
+  g_assert_cmpuint (wpool_pool_get_max_tasks_active (pool), ==, 4);
+
+  stream = wpool_pool_imap_source (pool, task, counter_next, &counter, counter_destroy, 0,
+                                   WPOOL_MAP_FLAGS_NONE, NULL, &error);
+  g_assert_no_error (error);
+  while (wpool_map_stream_next (stream, &index, &result, NULL, &error))
+    {
+      g_assert_cmpuint (index, ==, counter.consumed);
+      g_assert_cmpfloat (g_variant_get_double (result), ==, (double)index * index);
+      g_variant_unref (result);
+      counter.consumed++;
+    }
+  g_assert_no_error (error);
+  g_assert_cmpuint (counter.consumed, ==, 1000);
+  g_assert_cmpuint (wpool_map_stream_get_n_items (stream), ==, 1000);
+  /* Windows of 2 chunks of 10: one read from, one ahead. */
+  g_assert_cmpuint (counter.max_ahead, <=, 40);
+  g_assert_true (counter.destroyed);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
+/* A source that fails, or changes its items' type, ends the stream with
+ * a clear error, after the outcomes of the items before. */
+static void
+test_source_errors (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  Counter failing = { .n = 100, .fail_at = 45 };
+  Counter mixed = { .n = 30, .fail_at = G_MAXUINT, .wrong_type_at_end = TRUE };
+  Counter empty = { .n = 0, .fail_at = G_MAXUINT };
+  g_autoptr(GError) error = NULL;
+  WpoolMapStream *stream;
+  guint n = 0;
+
+  wpool_pool_set_chunk_size (pool, 5);
+  wpool_pool_set_max_tasks_active (pool, 2);
+
+  stream = wpool_pool_imap_source (pool, task, counter_next, &failing, NULL, 100,
+                                   WPOOL_MAP_FLAGS_UNORDERED | WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+  g_assert_no_error (error);
+  while (wpool_map_stream_next (stream, NULL, NULL, NULL, &error))
+    n++;
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
+  g_assert_true (g_str_has_prefix (error->message, "The item source failed: "));
+  g_assert_cmpuint (n, <=, 45);
+  g_clear_error (&error);
+  g_clear_object (&stream);
+
+  stream = wpool_pool_imap_source (pool, task, counter_next, &mixed, NULL, 0, WPOOL_MAP_FLAGS_NONE, NULL, &error);
+  g_assert_no_error (error);
+  n = 0;
+  while (wpool_map_stream_next (stream, NULL, NULL, NULL, &error))
+    n++;
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "Item 30 from the source is of type “s”, not “d”"));
+  g_clear_error (&error);
+  g_clear_object (&stream);
+
+  stream = wpool_pool_imap_source (pool, task, counter_next, &empty, NULL, 0, WPOOL_MAP_FLAGS_NONE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (wpool_map_stream_next (stream, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_object (&stream);
+
+  /* Dropped early, with windows in flight: the pool goes on. */
+  failing = (Counter) { .n = 1000, .fail_at = G_MAXUINT };
+  stream = wpool_pool_imap_source (pool, task, counter_next, &failing, counter_destroy, 0, WPOOL_MAP_FLAGS_NONE, NULL, &error);
+  g_assert_true (wpool_map_stream_next (stream, NULL, NULL, NULL, &error));
+  g_clear_object (&stream);
+  g_assert_true (failing.destroyed);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -444,6 +575,8 @@ main (int   argc,
     { "imap/async", test_async, FALSE },
     { "imap/dropped", test_dropped, FALSE },
     { "imap/empty", test_empty, FALSE },
+    { "imap/source", test_source, FALSE },
+    { "imap/source/errors", test_source_errors, FALSE },
   };
 
   g_test_init (&argc, &argv, NULL);

@@ -479,6 +479,17 @@ class TestStream(unittest.TestCase):
         self.assertEqual(sorted(outcomes), [(0, 300), (1, 1), (2, 1), (3, 1)])
         self.assertNotEqual(outcomes[0][0], 0)
 
+    def test_imap_source_from_a_generator(self):
+        def numbers():
+            for x in range(500):
+                yield GLib.Variant('d', x)
+
+        items = numbers()
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.FORK, chunk_size=8, max_tasks_active=4)
+        stream = pool.imap_source(Wpool.Task.new(square), lambda *data: next(items, None), None, 500,
+                                  Wpool.MapFlags.NONE, None)
+        self.assertEqual(drain(stream), [(i, float(i * i)) for i in range(500)])
+
     def test_map_unordered(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.THREADING)
         results = pool.map_unordered(Wpool.Task.new(square), GLib.Variant('ad', [1, 2, 3]), None)
