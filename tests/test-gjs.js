@@ -251,6 +251,19 @@ const tests = {
         assertEqual(pool.eta, 0);
     },
 
+    async 'worker init, state and exit results under SPAWN'() {
+        const exitTask = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_exit_report');
+        exitTask.set_result_type(new GLib.VariantType('(uu)'));
+        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.SPAWN, chunk_size: 1,
+            worker_init: Wpool.Task.new_for_symbol(MODULE, 'wpool_test_init_state'), worker_exit: exitTask});
+        const task = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_count_in_state');
+        task.set_result_type(new GLib.VariantType('(uuu)'));
+        await pool.map_async(task, new GLib.Variant('ad', [1, 2, 3, 4, 5, 6]), null);
+        const exits = pool.get_exit_results().deepUnpack();
+        assertEqual(exits.map(([id]) => id), [0, 1]);
+        assertEqual(exits.reduce((sum, [, seen]) => sum + seen, 0), 6);
+    },
+
     'missing symbol'() {
         try {
             Wpool.Task.new_for_symbol(MODULE, 'no_such_symbol');

@@ -153,6 +153,34 @@ test_exit_when (gconstpointer data)
   assert_exits (pool, 3);
 }
 
+/* A kept-alive pool that is disposed runs its workers' exit, where MPIRE
+ * skips it when it leaves `with`. */
+static void
+test_exit_on_dispose (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolTask) mark = wpool_test_module_task ("wpool_test_exit_mark");
+  g_autoptr(WpoolSharedArray) marks = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GVariant) values = NULL;
+  g_autoptr(GError) error = NULL;
+
+  marks = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_DOUBLE, 2, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_tuple ((GVariant *[]) { wpool_shared_array_get_handle (marks) }, 1), &error));
+  g_assert_true (wpool_pool_set_worker_exit (pool, mark, &error));
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (wpool_pool_get_workers_running (pool));
+  g_clear_object (&pool);
+
+  values = wpool_shared_array_dup_values (marks);
+  wpool_test_assert_variant (values, g_variant_new_parsed ("[1.0, 1.0]"));
+}
+
 /* A failed init fails the items of its worker, with the init's error;
  * the exit then does not run. */
 static void
@@ -407,6 +435,7 @@ main (int   argc,
   const WpoolTestCase tests[] = {
     { "lifecycle/state", test_state, FALSE },
     { "lifecycle/exit-when", test_exit_when, FALSE },
+    { "lifecycle/exit-on-dispose", test_exit_on_dispose, FALSE },
     { "lifecycle/init-fails", test_init_fails, FALSE },
     { "lifecycle/init-timeout", test_init_timeout, FALSE },
     { "lifecycle/exit-timeout", test_exit_timeout, FALSE },

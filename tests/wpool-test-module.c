@@ -29,6 +29,7 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_count_in_state (WpoolWorker *, GVariant *
 WPOOL_TEST_EXPORT GVariant *wpool_test_exit_report (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_fail_always (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_cpus (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_exit_mark (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_hang (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
@@ -381,4 +382,21 @@ wpool_test_cpus (WpoolWorker  *worker,
       g_variant_builder_add (&cpus, "u", cpu);
 
   return g_variant_new ("(uau)", wpool_worker_get_id (worker), &cpus);
+}
+
+/* A worker-exit: sets element <worker id> of shared array 0 to 1, so that
+ * the caller sees the exit ran even after the pool is gone. */
+GVariant *
+wpool_test_exit_mark (WpoolWorker  *worker,
+                      GVariant     *shared_objects,
+                      GVariant     *item,
+                      gpointer      user_data,
+                      GError      **error)
+{
+  WpoolSharedArray *marks = wpool_worker_get_shared_array (worker, 0, error);
+
+  if (marks == NULL || !wpool_shared_array_set_double (marks, wpool_worker_get_id (worker), 1, error))
+    return NULL;
+
+  return g_variant_new ("()");
 }
