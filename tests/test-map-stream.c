@@ -89,6 +89,30 @@ drain (WpoolMapStream *stream)
   return drained;
 }
 
+/* Every item had its outcome, and only item @failed failed, with
+ * @domain and @code; its message is shown. */
+static void
+assert_only_failed (Drained *drained,
+                    guint    n_items,
+                    guint    failed,
+                    GQuark   domain,
+                    int      code)
+{
+  g_assert_no_error (drained->error);
+  g_assert_cmpuint (drained->order->len, ==, n_items);
+  for (guint i = 0; i < n_items; i++)
+    {
+      if (i == failed)
+        {
+          g_assert_error (drained->errors[i], domain, code);
+          g_test_message ("%s", drained->errors[i]->message);
+          continue;
+        }
+      g_assert_no_error (drained->errors[i]);
+      g_assert_nonnull (drained->results[i]);
+    }
+}
+
 static void
 test_ordered (gconstpointer data)
 {
@@ -235,19 +259,11 @@ test_keep_going_worker_death (gconstpointer data)
                             WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
   g_assert_no_error (error);
   drained = drain (stream);
-  g_assert_no_error (drained->error);
-  g_assert_cmpuint (drained->order->len, ==, G_N_ELEMENTS (items));
+  assert_only_failed (drained, G_N_ELEMENTS (items), 4, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+  g_assert_true (g_str_has_prefix (drained->errors[4]->message, "Item 4: worker "));
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-    {
-      if (i == 4)
-        {
-          g_assert_error (drained->errors[i], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
-          g_assert_true (g_str_has_prefix (drained->errors[i]->message, "Item 4: worker "));
-          continue;
-        }
-      g_assert_no_error (drained->errors[i]);
+    if (i != 4)
       g_assert_cmpstr (g_variant_get_string (drained->results[i], NULL), ==, items[i]);
-    }
 
   results = wpool_pool_map (pool, task, g_variant_new_strv (items, 4), NULL, &error);
   g_assert_no_error (error);
@@ -305,19 +321,10 @@ test_keep_going_timeout (gconstpointer data)
                             WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
   g_assert_no_error (error);
   drained = drain (stream);
-  g_assert_no_error (drained->error);
-  g_assert_cmpuint (drained->order->len, ==, G_N_ELEMENTS (items));
+  assert_only_failed (drained, G_N_ELEMENTS (items), 1, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-    {
-      if (i == 1)
-        {
-          g_assert_error (drained->errors[i], WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
-          g_test_message ("%s", drained->errors[i]->message);
-          continue;
-        }
-      g_assert_no_error (drained->errors[i]);
+    if (i != 1)
       g_assert_cmpuint (g_variant_get_uint32 (drained->results[i]), ==, items[i]);
-    }
 }
 
 typedef struct
