@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,19 +30,21 @@ static GArray *registry;
 /* Held for reading by the drivers of worker processes while they build
  * and take GVariants, and for writing across fork(): a child forked in
  * the middle of a map (a worker restarted for its lifespan) must not
- * inherit a lock a driver held, in GVariant's type cache say. */
-static GRWLock fork_lock;
+ * inherit a lock a driver held, in GVariant's type cache say. Writers
+ * first: drivers of fast items overlap all the time, and glibc's default
+ * would starve the fork. */
+static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
 void
 wpool_process_hold_fork (void)
 {
-  g_rw_lock_reader_lock (&fork_lock);
+  pthread_rwlock_rdlock (&fork_lock);
 }
 
 void
 wpool_process_release_fork (void)
 {
-  g_rw_lock_reader_unlock (&fork_lock);
+  pthread_rwlock_unlock (&fork_lock);
 }
 
 static void
@@ -152,7 +155,7 @@ wpool_process_fork (int      keep_fd,
   fflush (stdout);
   fflush (stderr);
 
-  g_rw_lock_writer_lock (&fork_lock);
+  pthread_rwlock_wrlock (&fork_lock);
   g_mutex_lock (&registry_lock);
   pid = fork ();
 
@@ -165,7 +168,7 @@ wpool_process_fork (int      keep_fd,
     }
 
   g_mutex_unlock (&registry_lock);
-  g_rw_lock_writer_unlock (&fork_lock);
+  pthread_rwlock_unlock (&fork_lock);
 
   if (pid < 0)
     {
