@@ -61,8 +61,18 @@ wpool_backend_process_check_task (WpoolBackendClass  *klass,
       return FALSE;
     }
 
-  return !WPOOL_BACKEND_PROCESS_CLASS (klass)->runs_new_program ||
-         wpool_task_locate (task, &module_path, &symbol, error);
+  if (!WPOOL_BACKEND_PROCESS_CLASS (klass)->runs_new_program)
+    return TRUE;
+
+  if (wpool_task_is_chunk_task (task))
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                           "A chunk task runs under THREADING and FORK only: a new program "
+                           "cannot find its function and types");
+      return FALSE;
+    }
+
+  return wpool_task_locate (task, &module_path, &symbol, error);
 }
 
 static gboolean

@@ -47,6 +47,11 @@ void           wpool_insights_share_item   (WpoolShareInsights *share,
                                             guint               map,
                                             guint               item,
                                             gint64              duration);
+void           wpool_insights_share_chunk  (WpoolShareInsights *share,
+                                            guint               map,
+                                            guint               first,
+                                            guint               n_items,
+                                            gint64              duration);
 void           wpool_insights_share_end    (WpoolInsights      *self,
                                             guint               worker_id,
                                             WpoolShareInsights *share);

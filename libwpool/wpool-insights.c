@@ -137,6 +137,18 @@ wpool_insights_share_item (WpoolShareInsights *share,
   keep_if_slow (share->slowest, &share->n_slowest, &slow);
 }
 
+/* A chunk task's chunk of @n_items from @first: one duration for all. */
+void
+wpool_insights_share_chunk (WpoolShareInsights *share,
+                            guint               map,
+                            guint               first,
+                            guint               n_items,
+                            gint64              duration)
+{
+  wpool_insights_share_item (share, map, first, duration);
+  share->n_items += n_items - 1;
+}
+
 /* Adds what worker @worker_id measured in a share that ends now. */
 void
 wpool_insights_share_end (WpoolInsights      *self,

@@ -734,6 +734,52 @@ wpool_job_run_item (WpoolJob    *self,
   return result != NULL ? ITEM_DONE : ITEM_FAILED;
 }
 
+/* Runs the chunk [first, last) of a chunk task straight from the items'
+ * buffer into the results', watched as one item for the timeout. */
+static ItemOutcome
+wpool_job_run_chunk_task (WpoolJob    *self,
+                          WpoolWorker *worker,
+                          Runner      *runner,
+                          guint        first,
+                          guint        last)
+{
+  GError *error = NULL;
+  gboolean ok;
+
+  if (runner != NULL)
+    {
+      __atomic_store_n (&runner->deadline,
+                        self->task_timeout > 0 ? g_get_monotonic_time () + self->task_timeout : G_MAXINT64,
+                        __ATOMIC_RELEASE);
+      g_atomic_int_set (&runner->state, (gint)first);
+    }
+
+  ok = wpool_task_run_chunk (self->task, worker, self->item_data + (gsize)first * self->item_size,
+                             first, last - first,
+                             self->results.data + (gsize)first * self->results.fixed_size, &error);
+
+  if (runner != NULL && !g_atomic_int_compare_and_exchange (&runner->state, (gint)first, RUNNER_STORING))
+    {
+      g_clear_error (&error);
+      return ITEM_ABANDONED;
+    }
+
+  /* Every item of a failed chunk fails with its error. */
+  if (!ok && self->keep_going)
+    {
+      for (guint i = first; i < last; i++)
+        wpool_job_fail_item (self, i, g_error_copy (error));
+      g_clear_error (&error);
+    }
+  else if (!ok)
+    wpool_job_fail (self, error);
+
+  if (runner != NULL)
+    g_atomic_int_set (&runner->state, RUNNER_IDLE);
+
+  return ok ? ITEM_DONE : ITEM_FAILED;
+}
+
 /* A worker's part of the job when it runs in this process, on the
  * worker's own thread: take chunks until none is left or an error or a
  * cancellation stops the hand-out, which is checked between items. */
@@ -783,35 +829,51 @@ wpool_job_work (WpoolJob          *self,
           runner->chunk_last = last;
         }
 
-      for (i = first; i < last; i++)
+      if (wpool_task_is_chunk_task (self->task))
         {
-          g_autoptr(GVariant) item = NULL;
-          ItemOutcome outcome;
+          gint64 started = g_get_monotonic_time ();
+          ItemOutcome outcome = wpool_job_run_chunk_task (self, worker, runner, first, last);
 
-          if (i > first && wpool_job_should_stop (self))
-            break;
-
-          item = wpool_job_get_item (self, chunk_bytes, i);
-          if (self->insights == NULL)
-            outcome = wpool_job_run_item (self, worker, runner, item, i);
-          else
-            {
-              gint64 started = g_get_monotonic_time ();
-
-              outcome = wpool_job_run_item (self, worker, runner, item, i);
-              wpool_insights_share_item (&share, self->map_number, i, g_get_monotonic_time () - started);
-            }
           if (outcome == ITEM_ABANDONED)
             return WPOOL_SHARE_ABANDONED;
-          if (outcome == ITEM_FAILED && !self->keep_going)
-            break;
-
-          /* Published in batches: one counter for all workers would be a
-           * contended cache line on every item. */
-          if (++done == 64)
+          if (self->insights != NULL)
+            wpool_insights_share_chunk (&share, self->map_number, first, last - first,
+                                        g_get_monotonic_time () - started);
+          i = outcome == ITEM_DONE || self->keep_going ? last : first;
+          done = i - first;
+        }
+      else
+        {
+          for (i = first; i < last; i++)
             {
-              wpool_job_add_completed (self, done);
-              done = 0;
+              g_autoptr(GVariant) item = NULL;
+              ItemOutcome outcome;
+
+              if (i > first && wpool_job_should_stop (self))
+                break;
+
+              item = wpool_job_get_item (self, chunk_bytes, i);
+              if (self->insights == NULL)
+                outcome = wpool_job_run_item (self, worker, runner, item, i);
+              else
+                {
+                  gint64 started = g_get_monotonic_time ();
+
+                  outcome = wpool_job_run_item (self, worker, runner, item, i);
+                  wpool_insights_share_item (&share, self->map_number, i, g_get_monotonic_time () - started);
+                }
+              if (outcome == ITEM_ABANDONED)
+                return WPOOL_SHARE_ABANDONED;
+              if (outcome == ITEM_FAILED && !self->keep_going)
+                break;
+
+              /* Published in batches: one counter for all workers would be a
+               * contended cache line on every item. */
+              if (++done == 64)
+                {
+                  wpool_job_add_completed (self, done);
+                  done = 0;
+                }
             }
         }
 

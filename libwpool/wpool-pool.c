@@ -1781,6 +1781,18 @@ wpool_pool_prepare_map (WpoolPool      *self,
       !wpool_backend_check_task (self->start_method, task, error))
     return NULL;
 
+  /* A chunk task reads its items as an array of its item type. */
+  if (wpool_task_get_item_type (task) != NULL &&
+      !g_variant_type_equal (g_variant_type_element (g_variant_get_type (sunk)), wpool_task_get_item_type (task)))
+    {
+      g_autofree char *expected = g_variant_type_dup_string (wpool_task_get_item_type (task));
+
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "The chunk task takes items of type “%s”, not “%s”",
+                   expected, g_variant_get_type_string (sunk) + 1);
+      return NULL;
+    }
+
   if (wpool_backend_is_current (self->backend))
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,

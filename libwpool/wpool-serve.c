@@ -22,9 +22,78 @@
 #include "wpool-shared-array-private.h"
 #include "wpool-shared-memory-private.h"
 #include "wpool-task-private.h"
+#include "wpool-variant-private.h"
 #include "wpool-worker-private.h"
 
 static gboolean write_error (int fd, guint32 index, const GError *task_error, GError **error);
+
+/* A chunk of a chunk task: its items' buffer in, a buffer of results out,
+ * no GVariant per item. A failed chunk fails every item; under keep-going
+ * an ERROR for each, then results of zeros. */
+static gboolean
+serve_chunk_task (WpoolWorker   *worker,
+                  WpoolTask     *task,
+                  int            fd,
+                  WpoolRunning  *running,
+                  guint32        first,
+                  GVariant      *items,
+                  guint32        flags,
+                  GError       **error)
+{
+  g_autoptr(GVariantType) array_type = g_variant_type_new_array (wpool_task_get_result_type (task));
+  g_autoptr(GError) task_error = NULL;
+  g_autoptr(GArray) durations = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gsize item_size = 0;
+  gsize result_size = 0;
+  gsize n;
+  gconstpointer data;
+  guint8 *results;
+  gint64 started = g_get_monotonic_time ();
+
+  wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
+  wpool_variant_type_get_fixed_size (wpool_task_get_result_type (task), &result_size);
+  n = g_variant_n_children (items);
+  data = g_variant_get_fixed_array (items, &n, item_size);
+  results = g_malloc0 (MAX (n * result_size, 1));
+
+  wpool_running_set (running, (gint)first, started);
+
+  if (n > 0 && !wpool_task_run_chunk (task, worker, data, first, n, results, &task_error))
+    {
+      gboolean sent = TRUE;
+
+      if (!(flags & WPOOL_CHUNK_KEEP_GOING))
+        {
+          g_free (results);
+          wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+          return write_error (fd, first, task_error, error);
+        }
+
+      for (gsize k = 0; k < n && sent; k++)
+        sent = write_error (fd, first + k, task_error, error);
+      memset (results, 0, n * result_size);
+      if (!sent)
+        {
+          g_free (results);
+          return FALSE;
+        }
+    }
+
+  /* The chunk's time, shared out evenly, for insights. */
+  if (flags & WPOOL_CHUNK_TIMED)
+    for (gsize k = 0; k < n; k++)
+      g_array_append_val (durations, (guint64){ (guint64)(g_get_monotonic_time () - started) / MAX (n, 1) });
+
+  wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+
+  return wpool_frame_write (fd, WPOOL_FRAME_RESULTS,
+                            g_variant_new ("(uv@at)", first,
+                                           g_variant_new_from_data (array_type, results, n * result_size,
+                                                                    FALSE, g_free, results),
+                                           g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, durations->data,
+                                                                      durations->len, sizeof (guint64))),
+                            error);
+}
 
 /* Runs one chunk and answers with its results, or with the first error
  * (the rest of the chunk is dropped, as the pool stops the map). FALSE
@@ -69,6 +138,9 @@ serve_chunk (WpoolWorker  *worker,
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Bad chunk of items");
       return FALSE;
     }
+
+  if (wpool_task_is_chunk_task (task))
+    return serve_chunk_task (worker, task, fd, running, first, items, flags, error);
 
   wpool_results_init (&collected, result_type, n);
 

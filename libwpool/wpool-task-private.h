@@ -16,6 +16,14 @@ gboolean  wpool_task_locate               (WpoolTask    *self,
                                            const char  **module_path,
                                            const char  **symbol,
                                            GError      **error);
+gboolean  wpool_task_is_chunk_task        (WpoolTask    *self);
+gboolean  wpool_task_run_chunk            (WpoolTask     *self,
+                                           WpoolWorker   *worker,
+                                           gconstpointer  items,
+                                           guint          first,
+                                           gsize          n_items,
+                                           gpointer       results,
+                                           GError       **error);
 GVariant *wpool_task_call                 (WpoolTask          *self,
                                            WpoolWorker        *worker,
                                            GVariant           *item,

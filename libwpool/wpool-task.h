@@ -46,6 +46,41 @@ typedef GVariant *(*WpoolTaskFunc) (WpoolWorker  *worker,
                                     gpointer      user_data,
                                     GError      **error);
 
+/**
+ * WpoolChunkFunc:
+ * @worker: the worker running the task
+ * @shared_objects: (nullable): the pool's shared objects as this worker sees
+ *   them, or %NULL when the pool has none
+ * @items: the chunk's @n_items items, of the task's item type, laid out as
+ *   in the items' #GVariant array: a plain C array for basic types
+ * @n_items: the number of items
+ * @results: where the chunk's @n_items results go, of the task's result
+ *   type, laid out the same way
+ * @user_data: the data given to wpool_task_new_for_chunks()
+ * @error: return location for a #GError
+ *
+ * The function of a chunk task: it runs a whole chunk of fixed-size items
+ * at once, with no #GVariant per item, as an OpenMP loop body would. The
+ * same rules as for a #WpoolTaskFunc hold otherwise.
+ *
+ * Returns: %TRUE, or %FALSE with @error set: every item of the chunk fails
+ */
+typedef gboolean (*WpoolChunkFunc) (WpoolWorker    *worker,
+                                    GVariant       *shared_objects,
+                                    gconstpointer   items,
+                                    gsize           n_items,
+                                    gpointer        results,
+                                    gpointer        user_data,
+                                    GError        **error);
+
+WPOOL_AVAILABLE_IN_ALL
+WpoolTask          *wpool_task_new_for_chunks  (const GVariantType  *item_type,
+                                                const GVariantType  *result_type,
+                                                WpoolChunkFunc       func,
+                                                gpointer             user_data,
+                                                GDestroyNotify       destroy);
+WPOOL_AVAILABLE_IN_ALL
+const GVariantType *wpool_task_get_item_type   (WpoolTask           *self);
 WPOOL_AVAILABLE_IN_ALL
 WpoolTask          *wpool_task_new             (WpoolTaskFunc        func,
                                                 gpointer             user_data,

@@ -437,6 +437,104 @@ test_insights (gconstpointer data)
   g_assert_cmpfloat (wpool_pool_get_eta (pool), ==, 0);
 }
 
+/* x*x + 1 over a chunk of doubles; a chunk holding -1 fails. */
+static gboolean
+square_plus_one_chunk (WpoolWorker   *worker,
+                       GVariant      *shared_objects,
+                       gconstpointer  items,
+                       gsize          n_items,
+                       gpointer       results,
+                       gpointer       user_data,
+                       GError       **error)
+{
+  const double *x = items;
+  double *y = results;
+
+  for (gsize i = 0; i < n_items; i++)
+    {
+      if (x[i] == -1)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "-1 in the chunk");
+          return FALSE;
+        }
+      y[i] = x[i] * x[i] + 1;
+    }
+
+  return TRUE;
+}
+
+/* A chunk task runs whole chunks from the items' buffer into the
+ * results', on the start methods that can run it. */
+static void
+test_chunk_task (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_task_new_for_chunks (G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE,
+                                                         square_plus_one_chunk, NULL, NULL);
+  g_autofree double *values = g_new (double, 10000);
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  const double *computed;
+  GError *item_error = NULL;
+  GVariant *result = NULL;
+  guint index;
+  guint n_failed = 0;
+  gsize n;
+
+  g_assert_true (g_variant_type_equal (wpool_task_get_item_type (task), G_VARIANT_TYPE_DOUBLE));
+  wpool_pool_set_chunk_size (pool, 100);
+  for (guint i = 0; i < 10000; i++)
+    values[i] = i;
+
+  if (method == WPOOL_START_METHOD_SPAWN || method == WPOOL_START_METHOD_FORKSERVER)
+    {
+      wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (4), NULL,
+                                   WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "THREADING and FORK only");
+      return;
+    }
+
+  results = wpool_pool_map (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 10000, sizeof (double)),
+                            NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (results), ==, "ad");
+  computed = g_variant_get_fixed_array (results, &n, sizeof (double));
+  g_assert_cmpuint (n, ==, 10000);
+  for (guint i = 0; i < 10000; i++)
+    g_assert_cmpfloat (computed[i], ==, (double)i * i + 1);
+
+  /* A failed chunk: the map fails naming it; under keep-going its items
+   * fail, and only they. */
+  values[150] = -1;
+  wpool_test_assert_map_fails (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 10000, sizeof (double)),
+                               NULL, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Items 100 to 199 on worker ");
+  stream = wpool_pool_imap (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 1000, sizeof (double)),
+                            WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+  g_assert_no_error (error);
+  while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
+    {
+      if (index >= 100 && index < 200)
+        {
+          g_assert_error (item_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+          g_clear_error (&item_error);
+          n_failed++;
+        }
+      else
+        {
+          g_assert_no_error (item_error);
+          g_assert_cmpfloat (g_variant_get_double (result), ==, values[index] * values[index] + 1);
+        }
+      g_clear_pointer (&result, g_variant_unref);
+    }
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_failed, ==, 100);
+
+  /* Items of another type than the task's are refused. */
+  wpool_test_assert_map_fails (pool, task, g_variant_new_parsed ("[1, 2]"), NULL,
+                               WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "takes items of type “d”, not “i”");
+}
+
 /* A map queued behind one in which every worker dies never returns
  * results that nobody computed: it fails, or a worker that survived
  * computed them all. Once no map runs, the dead are replaced. */
@@ -1022,6 +1120,7 @@ main (int   argc,
     { "apply", test_apply, FALSE },
     { "progress", test_progress, FALSE },
     { "insights", test_insights, FALSE },
+    { "chunk-task", test_chunk_task, FALSE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
