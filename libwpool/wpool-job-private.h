@@ -91,6 +91,8 @@ gboolean            wpool_job_requeue           (WpoolJob       *self,
 void                wpool_job_set_sink          (WpoolJob       *self,
                                                  WpoolJobSink    sink,
                                                  gpointer        sink_data);
+void                wpool_job_set_results_buffer (WpoolJob      *self,
+                                                 gpointer        buffer);
 void                wpool_job_set_insights      (WpoolJob       *self,
                                                  WpoolInsights  *insights);
 WpoolInsights      *wpool_job_get_insights      (WpoolJob       *self);

@@ -318,6 +318,15 @@ wpool_job_set_sink (WpoolJob     *self,
   self->sink_data = sink_data;
 }
 
+/* The results go into the caller's @buffer instead; set before the job
+ * begins, for a fixed-size result type. */
+void
+wpool_job_set_results_buffer (WpoolJob *self,
+                              gpointer  buffer)
+{
+  wpool_results_use_buffer (&self->results, buffer);
+}
+
 /* Turns insights on for this job; set before it begins. */
 void
 wpool_job_set_insights (WpoolJob      *self,

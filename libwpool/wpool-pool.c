@@ -16,6 +16,7 @@
 #include "wpool-map-stream-private.h"
 #include "wpool-pool-private.h"
 #include "wpool-task-private.h"
+#include "wpool-variant-private.h"
 
 /**
  * WpoolPool:
@@ -2244,6 +2245,72 @@ wpool_pool_imap_source (WpoolPool       *self,
     return NULL;
 
   return g_steal_pointer (&stream);
+}
+
+/**
+ * wpool_pool_map_chunks: (skip)
+ * @self: a #WpoolPool
+ * @task: a chunk task (wpool_task_new_for_chunks())
+ * @items: @n_items items of the task's item type, as a C array
+ * @n_items: the number of items
+ * @results: room for @n_items results of the task's result type
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Runs the chunk task over a plain array into a plain array, as an OpenMP
+ * loop does, and waits: no #GVariant is made, the items are not copied
+ * and, under %WPOOL_START_METHOD_THREADING, the workers write @results in
+ * place. It is wpool_pool_map() otherwise: the first error stops the map
+ * and is returned; @results is then partly written.
+ *
+ * Returns: %TRUE if every item was run
+ */
+gboolean
+wpool_pool_map_chunks (WpoolPool     *self,
+                       WpoolTask     *task,
+                       gconstpointer  items,
+                       gsize          n_items,
+                       gpointer       results,
+                       GCancellable  *cancellable,
+                       GError       **error)
+{
+  g_autoptr(GVariantType) array_type = NULL;
+  g_autoptr(WpoolJob) job = NULL;
+  gsize item_size = 0;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (WPOOL_IS_TASK (task), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (wpool_task_get_item_type (task) == NULL)
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                           "wpool_pool_map_chunks() runs chunk tasks: create the task with "
+                           "wpool_task_new_for_chunks()");
+      return FALSE;
+    }
+
+  g_return_val_if_fail (n_items == 0 || (items != NULL && results != NULL), FALSE);
+
+  wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
+  array_type = g_variant_type_new_array (wpool_task_get_item_type (task));
+
+  /* A view of the caller's items, which outlive the map. */
+  if (!(job = wpool_pool_prepare_map (self, task,
+                                      g_variant_new_from_data (array_type, n_items ? items : NULL, n_items * item_size,
+                                                               TRUE, NULL, NULL),
+                                      WPOOL_MAP_FLAGS_NONE, cancellable, error)))
+    return FALSE;
+
+  if (n_items > 0)
+    wpool_job_set_results_buffer (job, results);
+
+  if (!wpool_pool_start_map (self, job, NULL, NULL, error))
+    return FALSE;
+
+  wpool_job_wait (job);
+
+  return wpool_pool_end_job (self, job, error);
 }
 
 /**

@@ -150,6 +150,14 @@ GVariant         *wpool_pool_map_finish         (WpoolPool            *self,
                                                  GAsyncResult         *result,
                                                  GError              **error);
 WPOOL_AVAILABLE_IN_ALL
+gboolean          wpool_pool_map_chunks         (WpoolPool            *self,
+                                                 WpoolTask            *task,
+                                                 gconstpointer         items,
+                                                 gsize                 n_items,
+                                                 gpointer              results,
+                                                 GCancellable         *cancellable,
+                                                 GError              **error);
+WPOOL_AVAILABLE_IN_ALL
 GVariant         *wpool_pool_map_unordered      (WpoolPool            *self,
                                                  WpoolTask            *task,
                                                  GVariant             *items,

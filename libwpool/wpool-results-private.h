@@ -22,11 +22,15 @@ typedef struct
   gsize          fixed_size;
   guint8        *data;
   GVariant     **values;
+  /* Whether @data is the caller's, written in place and never freed. */
+  gboolean       external;
 } WpoolResults;
 
 void      wpool_results_init      (WpoolResults        *self,
                                    const GVariantType  *type,
                                    guint                n);
+void      wpool_results_use_buffer (WpoolResults       *self,
+                                   gpointer            buffer);
 void      wpool_results_clear     (WpoolResults        *self);
 void      wpool_results_take      (WpoolResults        *self,
                                    guint                index,

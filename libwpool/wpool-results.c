@@ -28,9 +28,24 @@ wpool_results_init (WpoolResults       *self,
     self->values = g_new0 (GVariant *, MAX (n, 1));
 }
 
+/* Fixed-size results go straight into the caller's @buffer. */
+void
+wpool_results_use_buffer (WpoolResults *self,
+                          gpointer      buffer)
+{
+  g_assert (self->data != NULL);
+
+  g_free (self->data);
+  self->data = buffer;
+  self->external = TRUE;
+}
+
 void
 wpool_results_clear (WpoolResults *self)
 {
+  if (self->external)
+    self->data = NULL;
+
   if (self->values != NULL)
     for (guint i = 0; i < self->n; i++)
       g_clear_pointer (&self->values[i], g_variant_unref);

@@ -504,6 +504,18 @@ test_chunk_task (gconstpointer data)
   for (guint i = 0; i < 10000; i++)
     g_assert_cmpfloat (computed[i], ==, (double)i * i + 1);
 
+  /* Plain arrays in and out, as an OpenMP loop. */
+  {
+    g_autofree double *out = g_new0 (double, 10000);
+
+    g_assert_true (wpool_pool_map_chunks (pool, task, values, 10000, out, NULL, &error));
+    g_assert_no_error (error);
+    for (guint i = 0; i < 10000; i++)
+      g_assert_cmpfloat (out[i], ==, (double)i * i + 1);
+    g_assert_true (wpool_pool_map_chunks (pool, task, NULL, 0, NULL, NULL, &error));
+    g_assert_no_error (error);
+  }
+
   /* A failed chunk: the map fails naming it; under keep-going its items
    * fail, and only they. */
   values[150] = -1;
@@ -530,9 +542,20 @@ test_chunk_task (gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpuint (n_failed, ==, 100);
 
-  /* Items of another type than the task's are refused. */
+  g_assert_false (wpool_pool_map_chunks (pool, task, values, 10000, (double[10000]) { 0 }, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* Items of another type than the task's are refused, and map_chunks()
+   * runs chunk tasks only. */
   wpool_test_assert_map_fails (pool, task, g_variant_new_parsed ("[1, 2]"), NULL,
                                WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "takes items of type “d”, not “i”");
+  {
+    g_autoptr(WpoolTask) item_task = wpool_test_module_task ("wpool_test_square");
+
+    g_assert_false (wpool_pool_map_chunks (pool, item_task, values, 1, values, NULL, &error));
+    g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  }
 }
 
 /* A map queued behind one in which every worker dies never returns
