@@ -113,7 +113,7 @@ wpool_backend_forkserver_spawn (WpoolBackendProcess  *process,
   if (tasks != NULL &&
       ensure_server (self, tasks, error) &&
       (reply = call_server (self, WPOOL_FRAME_FORK_WORKER,
-                            g_variant_new ("(u@a(ss))", index, tasks),
+                            g_variant_new ("(u@a(ssss))", index, tasks),
                             child_fd, WPOOL_FRAME_STARTED, error)))
     {
       g_variant_get (reply, "(i)", &pid);

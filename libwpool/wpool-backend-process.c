@@ -64,14 +64,6 @@ wpool_backend_process_check_task (WpoolBackendClass  *klass,
   if (!WPOOL_BACKEND_PROCESS_CLASS (klass)->runs_new_program)
     return TRUE;
 
-  if (wpool_task_is_chunk_task (task))
-    {
-      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
-                           "A chunk task runs under THREADING and FORK only: a new program "
-                           "cannot find its function and types");
-      return FALSE;
-    }
-
   return wpool_task_locate (task, &module_path, &symbol, error);
 }
 
@@ -716,7 +708,7 @@ wpool_backend_process_get_worker (WpoolBackendProcess *self,
 }
 
 /* Where a new program finds @task and the pool's worker-init and
- * worker-exit, as SETUP and FORK_WORKER say it: `a(ss)`, floating. */
+ * worker-exit, as SETUP and FORK_WORKER say it: `a(ssss)`, floating. */
 GVariant *
 wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
                                     WpoolTask            *task,
@@ -726,9 +718,11 @@ wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
   WpoolTask *tasks[] = { task, config->worker_init, config->worker_exit };
   GVariantBuilder builder;
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ss)"));
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssss)"));
   for (guint i = 0; i < G_N_ELEMENTS (tasks); i++)
     {
+      g_autofree char *item_type = NULL;
+      g_autofree char *result_type = NULL;
       const char *module_path = "";
       const char *symbol = "";
 
@@ -737,7 +731,15 @@ wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
           g_variant_builder_clear (&builder);
           return NULL;
         }
-      g_variant_builder_add (&builder, "(ss)", module_path, symbol);
+
+      /* A chunk task says its types, which its function does not. */
+      if (tasks[i] != NULL && wpool_task_get_item_type (tasks[i]) != NULL)
+        {
+          item_type = g_variant_type_dup_string (wpool_task_get_item_type (tasks[i]));
+          result_type = g_variant_type_dup_string (wpool_task_get_result_type (tasks[i]));
+        }
+      g_variant_builder_add (&builder, "(ssss)", module_path, symbol,
+                             item_type ? item_type : "", result_type ? result_type : "");
     }
 
   return g_variant_builder_end (&builder);

@@ -326,7 +326,7 @@ wpool_process_setup (int          fd,
   WpoolFrameKind kind = 0;
 
   if (!wpool_frame_write (fd, WPOOL_FRAME_SETUP,
-                          g_variant_new ("(u@a(ss)s)", id, tasks,
+                          g_variant_new ("(u@a(ssss)s)", id, tasks,
                                          shared_objects ? g_variant_get_type_string (shared_objects) : ""),
                           error))
     return FALSE;

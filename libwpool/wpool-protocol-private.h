@@ -24,9 +24,9 @@ typedef enum
    * and message. It ends the chunk, unless the chunk keeps going: then
    * the RESULTS follow, the failed items' results the type's default */
   WPOOL_FRAME_ERROR,
-  /* pool → spawned worker, first, "(ua(ss)s)": the worker's id, the
-   * module and symbol of the task, the worker-init and the worker-exit
-   * (empty strings for none), the shared objects' type ("" for none) */
+  /* pool → spawned worker, first, "(ua(ssss)s)": the worker's id, the
+   * module, symbol, and for a chunk task item and result types, of the
+   * task, the worker-init and the worker-exit (empty strings for none), the shared objects' type ("" for none) */
   WPOOL_FRAME_SETUP,
   /* pool → spawned worker, after SETUP when there are shared objects:
    * their serialized data, of the type SETUP gave; for a tuple, one frame
@@ -35,7 +35,7 @@ typedef enum
   /* spawned worker → pool, "(s)": "" once it is ready to serve, else why
    * it cannot */
   WPOOL_FRAME_READY,
-  /* pool → fork server, "(ua(ss))" and a socket passed along: fork worker
+  /* pool → fork server, "(ua(ssss))" and a socket passed along: fork worker
    * <id> to run the task, worker-init and worker-exit at these modules
    * and symbols, as in SETUP, on that socket */
   WPOOL_FRAME_FORK_WORKER,

@@ -28,9 +28,9 @@ frame_type_string (WpoolFrameKind kind)
     case WPOOL_FRAME_RUN_CHUNK: return "(uusuv)";
     case WPOOL_FRAME_RESULTS:   return "(uvat)";
     case WPOOL_FRAME_ERROR:     return "(usis)";
-    case WPOOL_FRAME_SETUP:     return "(ua(ss)s)";
+    case WPOOL_FRAME_SETUP:     return "(ua(ssss)s)";
     case WPOOL_FRAME_READY:     return "(s)";
-    case WPOOL_FRAME_FORK_WORKER: return "(ua(ss))";
+    case WPOOL_FRAME_FORK_WORKER: return "(ua(ssss))";
     case WPOOL_FRAME_STARTED:   return "(i)";
     case WPOOL_FRAME_REAP:      return "(i)";
     case WPOOL_FRAME_REAPED:    return "(i)";

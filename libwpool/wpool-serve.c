@@ -351,19 +351,42 @@ receive_shared_memory (int         fd,
   return TRUE;
 }
 
-/* The task a fork server runs for a worker, loaded once per module and
- * symbol. */
+/* The task at @module_path and @symbol: a chunk task if it has types. */
+static WpoolTask *
+load_task (const char  *module_path,
+           const char  *symbol,
+           const char  *item_type,
+           const char  *result_type,
+           GError     **error)
+{
+  if (*item_type == '\0')
+    return wpool_task_new_for_symbol (module_path, symbol, error);
+
+  if (!g_variant_type_string_is_valid (item_type) || !g_variant_type_string_is_valid (result_type))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Bad chunk task types");
+      return NULL;
+    }
+
+  return wpool_task_new_for_chunk_symbol (module_path, symbol, G_VARIANT_TYPE (item_type),
+                                          G_VARIANT_TYPE (result_type), error);
+}
+
+/* The task a fork server runs for a worker, loaded once per module,
+ * symbol and types. */
 static WpoolTask *
 lookup_task (GHashTable  *tasks,
              const char  *module_path,
              const char  *symbol,
+             const char  *item_type,
+             const char  *result_type,
              GError     **error)
 {
-  g_autofree char *key = g_strconcat (module_path, "\n", symbol, NULL);
+  g_autofree char *key = g_strjoin ("\n", module_path, symbol, item_type, result_type, NULL);
   WpoolTask *task;
 
   if ((task = g_hash_table_lookup (tasks, key)) == NULL &&
-      (task = wpool_task_new_for_symbol (module_path, symbol, error)) != NULL)
+      (task = load_task (module_path, symbol, item_type, result_type, error)) != NULL)
     g_hash_table_insert (tasks, g_steal_pointer (&key), task);
 
   return task;
@@ -392,16 +415,18 @@ load_tasks (GVariant    *locations,
     {
       const char *module_path;
       const char *symbol;
+      const char *item_type;
+      const char *result_type;
       WpoolTask *found;
 
-      g_variant_get_child (locations, i, "(&s&s)", &module_path, &symbol);
+      g_variant_get_child (locations, i, "(&s&s&s&s)", &module_path, &symbol, &item_type, &result_type);
       if (*symbol == '\0' && i > 0)
         continue;
 
       if (cache != NULL)
-        found = lookup_task (cache, module_path, symbol, error);
+        found = lookup_task (cache, module_path, symbol, item_type, result_type, error);
       else
-        found = wpool_task_new_for_symbol (module_path, symbol, error);
+        found = load_task (module_path, symbol, item_type, result_type, error);
 
       if (found == NULL)
         return FALSE;
@@ -435,7 +460,7 @@ receive_setup (int            fd,
       return FALSE;
     }
 
-  g_variant_get (setup, "(u@a(ss)&s)", id, &tasks, &shared_type);
+  g_variant_get (setup, "(u@a(ssss)&s)", id, &tasks, &shared_type);
 
   if (*shared_type != '\0' &&
       (!g_variant_type_string_is_valid (shared_type) ||
@@ -500,7 +525,7 @@ serve_forks (int           control_fd,
           guint32 id;
           pid_t pid = -EINVAL;
 
-          g_variant_get (request, "(u@a(ss))", &id, &locations);
+          g_variant_get (request, "(u@a(ssss))", &id, &locations);
 
           if (worker_fd >= 0 && id < n_slots &&
               load_tasks (locations, tasks, &task, &init, &exit, NULL))

@@ -232,8 +232,9 @@ wpool_task_new (WpoolTaskFunc  func,
  * map's items must be an array of @item_type, and its results are an
  * array of @result_type. A failed chunk fails all its items.
  *
- * Chunk tasks run under %WPOOL_START_METHOD_THREADING and
- * %WPOOL_START_METHOD_FORK.
+ * Under %WPOOL_START_METHOD_SPAWN and %WPOOL_START_METHOD_FORKSERVER the
+ * function must be an exported symbol of a shared library, with no user
+ * data, as for wpool_task_new(); or use wpool_task_new_for_chunk_symbol().
  *
  * Returns: (transfer full): a new #WpoolTask
  */
@@ -343,17 +344,15 @@ wpool_task_run_chunk (WpoolTask     *self,
  *   %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol cannot be
  *   found
  */
-WpoolTask *
-wpool_task_new_for_symbol (const char  *module_path,
-                           const char  *symbol,
-                           GError     **error)
+/* Loads @symbol of @module_path for a task. */
+static gpointer
+load_symbol (const char  *module_path,
+             const char  *symbol,
+             GModule    **module_out,
+             GError     **error)
 {
-  WpoolTask *self;
   GModule *module;
   gpointer func = NULL;
-
-  g_return_val_if_fail (symbol != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!(module = g_module_open (module_path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL)))
     {
@@ -374,8 +373,81 @@ wpool_task_new_for_symbol (const char  *module_path,
       return NULL;
     }
 
+  *module_out = module;
+  return func;
+}
+
+WpoolTask *
+wpool_task_new_for_symbol (const char  *module_path,
+                           const char  *symbol,
+                           GError     **error)
+{
+  WpoolTask *self;
+  GModule *module = NULL;
+  gpointer func;
+
+  g_return_val_if_fail (symbol != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!(func = load_symbol (module_path, symbol, &module, error)))
+    return NULL;
+
   self = g_object_new (WPOOL_TYPE_TASK, NULL);
   self->func = (WpoolTaskFunc) func;
+  self->module = module;
+  self->module_path = g_strdup (module_path);
+  self->symbol = g_strdup (symbol);
+
+  return self;
+}
+
+/**
+ * wpool_task_new_for_chunk_symbol:
+ * @module_path: (type filename) (nullable): the shared library that exports
+ *   @symbol, or %NULL for the main program (linked with `-rdynamic`)
+ * @symbol: the name of an exported #WpoolChunkFunc
+ * @item_type: the items' type, of a fixed size
+ * @result_type: the results' type, of a fixed size
+ * @error: return location for a #GError
+ *
+ * Creates a chunk task, as wpool_task_new_for_chunks() does, that runs the
+ * #WpoolChunkFunc exported as @symbol by @module_path: how a GJS or Python
+ * program, or a SPAWN or FORKSERVER pool, runs a chunk task.
+ *
+ * Returns: (transfer full): a new #WpoolTask, or %NULL with @error set to
+ *   %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol cannot be
+ *   found, or a type is not of a fixed size
+ */
+WpoolTask *
+wpool_task_new_for_chunk_symbol (const char          *module_path,
+                                 const char          *symbol,
+                                 const GVariantType  *item_type,
+                                 const GVariantType  *result_type,
+                                 GError             **error)
+{
+  WpoolTask *self;
+  GModule *module = NULL;
+  gpointer func;
+  gsize size;
+
+  g_return_val_if_fail (symbol != NULL, NULL);
+  g_return_val_if_fail (item_type != NULL && result_type != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!wpool_variant_type_get_fixed_size (item_type, &size) ||
+      !wpool_variant_type_get_fixed_size (result_type, &size))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "A chunk task's item type (“%.*s”) and result type (“%.*s”) must be of a fixed size",
+                   (int)g_variant_type_get_string_length (item_type), g_variant_type_peek_string (item_type),
+                   (int)g_variant_type_get_string_length (result_type), g_variant_type_peek_string (result_type));
+      return NULL;
+    }
+
+  if (!(func = load_symbol (module_path, symbol, &module, error)))
+    return NULL;
+
+  self = wpool_task_new_for_chunks (item_type, result_type, (WpoolChunkFunc) func, NULL, NULL);
   self->module = module;
   self->module_path = g_strdup (module_path);
   self->symbol = g_strdup (symbol);
@@ -527,8 +599,10 @@ wpool_task_locate (WpoolTask   *self,
 
   if (self->located_symbol == NULL)
     {
-      if (dladdr ((gpointer)self->func, &info) == 0 || info.dli_sname == NULL ||
-          info.dli_saddr != (gpointer)self->func || info.dli_fname == NULL ||
+      gpointer func = self->chunk_func ? (gpointer)self->chunk_func : (gpointer)self->func;
+
+      if (dladdr (func, &info) == 0 || info.dli_sname == NULL ||
+          info.dli_saddr != func || info.dli_fname == NULL ||
           is_main_program (info.dli_fname))
         {
           g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,

@@ -80,6 +80,12 @@ WpoolTask          *wpool_task_new_for_chunks  (const GVariantType  *item_type,
                                                 gpointer             user_data,
                                                 GDestroyNotify       destroy);
 WPOOL_AVAILABLE_IN_ALL
+WpoolTask          *wpool_task_new_for_chunk_symbol (const char          *module_path,
+                                                     const char          *symbol,
+                                                     const GVariantType  *item_type,
+                                                     const GVariantType  *result_type,
+                                                     GError             **error);
+WPOOL_AVAILABLE_IN_ALL
 const GVariantType *wpool_task_get_item_type   (WpoolTask           *self);
 WPOOL_AVAILABLE_IN_ALL
 WpoolTask          *wpool_task_new             (WpoolTaskFunc        func,

@@ -264,6 +264,14 @@ const tests = {
         assertEqual(exits.reduce((sum, [, seen]) => sum + seen, 0), 6);
     },
 
+    async 'chunk task by symbol under FORKSERVER'() {
+        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.FORKSERVER, chunk_size: 3});
+        const task = Wpool.Task.new_for_chunk_symbol(MODULE, 'wpool_test_square_plus_one_chunk',
+            new GLib.VariantType('d'), new GLib.VariantType('d'));
+        const results = await pool.map_async(task, new GLib.Variant('ad', [0, 1, 2, 3, 4, 5, 6]), null);
+        assertEqual(results.deepUnpack(), [1, 2, 5, 10, 17, 26, 37]);
+    },
+
     'missing symbol'() {
         try {
             Wpool.Task.new_for_symbol(MODULE, 'no_such_symbol');

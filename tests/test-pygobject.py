@@ -490,6 +490,14 @@ class TestStream(unittest.TestCase):
                                   Wpool.MapFlags.NONE, None)
         self.assertEqual(drain(stream), [(i, float(i * i)) for i in range(500)])
 
+    def test_chunk_task_by_symbol(self):
+        task = Wpool.Task.new_for_chunk_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_square_plus_one_chunk',
+                                               GLib.VariantType('d'), GLib.VariantType('d'))
+        for start_method in (Wpool.StartMethod.THREADING, Wpool.StartMethod.SPAWN):
+            pool = Wpool.Pool(n_jobs=2, start_method=start_method, chunk_size=100)
+            results = pool.map(task, GLib.Variant('ad', range(1000)), None).unpack()
+            self.assertEqual(results, [x * x + 1.0 for x in range(1000)])
+
     def test_map_unordered(self):
         pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.THREADING)
         results = pool.map_unordered(Wpool.Task.new(square), GLib.Variant('ad', [1, 2, 3]), None)

@@ -437,29 +437,16 @@ test_insights (gconstpointer data)
   g_assert_cmpfloat (wpool_pool_get_eta (pool), ==, 0);
 }
 
-/* x*x + 1 over a chunk of doubles; a chunk holding -1 fails. */
+/* A chunk task in this program, which a new process cannot find. */
 static gboolean
-square_plus_one_chunk (WpoolWorker   *worker,
-                       GVariant      *shared_objects,
-                       gconstpointer  items,
-                       gsize          n_items,
-                       gpointer       results,
-                       gpointer       user_data,
-                       GError       **error)
+not_exported_chunk (WpoolWorker   *worker,
+                    GVariant      *shared_objects,
+                    gconstpointer  items,
+                    gsize          n_items,
+                    gpointer       results,
+                    gpointer       user_data,
+                    GError       **error)
 {
-  const double *x = items;
-  double *y = results;
-
-  for (gsize i = 0; i < n_items; i++)
-    {
-      if (x[i] == -1)
-        {
-          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "-1 in the chunk");
-          return FALSE;
-        }
-      y[i] = x[i] * x[i] + 1;
-    }
-
   return TRUE;
 }
 
@@ -470,8 +457,11 @@ test_chunk_task (gconstpointer data)
 {
   WpoolStartMethod method = GPOINTER_TO_INT (data);
   g_autoptr(WpoolPool) pool = new_pool (data, 2);
-  g_autoptr(WpoolTask) task = wpool_task_new_for_chunks (G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE,
-                                                         square_plus_one_chunk, NULL, NULL);
+  g_autoptr(WpoolTask) task = wpool_task_new_for_chunk_symbol (wpool_test_module_path (),
+                                                               "wpool_test_square_plus_one_chunk",
+                                                               G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE, NULL);
+  g_autoptr(WpoolTask) unfindable = wpool_task_new_for_chunks (G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE,
+                                                               not_exported_chunk, NULL, NULL);
   g_autofree double *values = g_new (double, 10000);
   g_autoptr(WpoolMapStream) stream = NULL;
   g_autoptr(GVariant) results = NULL;
@@ -488,12 +478,10 @@ test_chunk_task (gconstpointer data)
   for (guint i = 0; i < 10000; i++)
     values[i] = i;
 
+  /* New programs find chunk tasks by symbol only. */
   if (method == WPOOL_START_METHOD_SPAWN || method == WPOOL_START_METHOD_FORKSERVER)
-    {
-      wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (4), NULL,
-                                   WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "THREADING and FORK only");
-      return;
-    }
+    wpool_test_assert_map_fails (pool, unfindable, wpool_test_range_doubles (4), NULL,
+                                 WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "cannot find the task's function");
 
   results = wpool_pool_map (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 10000, sizeof (double)),
                             NULL, &error);
@@ -555,7 +543,12 @@ test_chunk_task (gconstpointer data)
 
     g_assert_false (wpool_pool_map_chunks (pool, item_task, values, 1, values, NULL, &error));
     g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+    g_clear_error (&error);
   }
+
+  g_assert_null (wpool_task_new_for_chunk_symbol (wpool_test_module_path (), "wpool_test_square_plus_one_chunk",
+                                                  G_VARIANT_TYPE_STRING, G_VARIANT_TYPE_DOUBLE, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
 }
 
 /* A map queued behind one in which every worker dies never returns

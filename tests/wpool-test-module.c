@@ -30,6 +30,7 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_exit_report (WpoolWorker *, GVariant *, G
 WPOOL_TEST_EXPORT GVariant *wpool_test_fail_always (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_cpus (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_exit_mark (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT gboolean wpool_test_square_plus_one_chunk (WpoolWorker *, GVariant *, gconstpointer, gsize, gpointer, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_hang (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
@@ -399,4 +400,30 @@ wpool_test_exit_mark (WpoolWorker  *worker,
     return NULL;
 
   return g_variant_new ("()");
+}
+
+/* A chunk task, d → d: x*x + 1; a chunk holding -1 fails. */
+gboolean
+wpool_test_square_plus_one_chunk (WpoolWorker   *worker,
+                                  GVariant      *shared_objects,
+                                  gconstpointer  items,
+                                  gsize          n_items,
+                                  gpointer       results,
+                                  gpointer       user_data,
+                                  GError       **error)
+{
+  const double *x = items;
+  double *y = results;
+
+  for (gsize i = 0; i < n_items; i++)
+    {
+      if (x[i] == -1)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "-1 in the chunk");
+          return FALSE;
+        }
+      y[i] = x[i] * x[i] + 1;
+    }
+
+  return TRUE;
 }
