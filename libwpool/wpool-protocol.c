@@ -81,6 +81,49 @@ write_all (int            fd,
 /* Reads exactly @size bytes; FALSE with no error on end of file before
  * the first byte. A file descriptor passed along is stored in @passed_fd
  * when given, else closed. */
+/* The header and the data in one sendmsg() as long as the socket takes
+ * them: the reader wakes once for a small frame, not once for each part. */
+static gboolean
+write_frame (int                fd,
+             const FrameHeader *header,
+             gconstpointer      data,
+             gsize              size,
+             GError           **error)
+{
+  struct iovec iov[2] = { { (gpointer)header, sizeof *header }, { (gpointer)data, size } };
+  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = size > 0 ? 2 : 1 };
+
+  while (msg.msg_iovlen > 0)
+    {
+      /* MSG_NOSIGNAL: a dead peer is an error here, not a SIGPIPE. */
+      gssize n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+
+      if (n < 0)
+        return socket_failed (error, "write to");
+
+      while (n > 0 && msg.msg_iovlen > 0)
+        {
+          if ((gsize)n >= msg.msg_iov[0].iov_len)
+            {
+              n -= msg.msg_iov[0].iov_len;
+              msg.msg_iov++;
+              msg.msg_iovlen--;
+            }
+          else
+            {
+              msg.msg_iov[0].iov_base = (guint8 *)msg.msg_iov[0].iov_base + n;
+              msg.msg_iov[0].iov_len -= n;
+              n = 0;
+            }
+        }
+    }
+
+  return TRUE;
+}
+
 static gboolean
 read_all (int       fd,
           gpointer  data,
@@ -154,8 +197,7 @@ wpool_frame_write_data (int             fd,
       return FALSE;
     }
 
-  return write_all (fd, &header, sizeof header, error) &&
-         write_all (fd, data, size, error);
+  return write_frame (fd, &header, data, size, error);
 }
 
 gboolean
