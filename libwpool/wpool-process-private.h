@@ -63,6 +63,7 @@ wpool_running_get (WpoolRunning *running,
   return item;
 }
 
+void      wpool_process_die_with_parent   (pid_t       parent);
 gboolean  wpool_process_set_cpus          (pid_t       pid,
                                            GVariant   *cpus,
                                            GError    **error);

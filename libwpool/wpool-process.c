@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,6 +88,18 @@ wpool_process_set_cpus (pid_t      pid,
   return FALSE;
 }
 
+/* A worker must not outlive the pool's process: killed when its parent
+ * dies (strictly, the thread that started it: the pool replaces a worker
+ * killed so, as if it died), or at once if that already happened. */
+void
+wpool_process_die_with_parent (pid_t parent)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+
+  if (getppid () != parent)
+    _exit (1);
+}
+
 gboolean
 wpool_process_socketpair (int      fds[2],
                           GError **error)
@@ -150,6 +163,7 @@ pid_t
 wpool_process_fork (int      keep_fd,
                     GError **error)
 {
+  pid_t parent = getpid ();
   pid_t pid;
 
   fflush (stdout);
@@ -164,6 +178,7 @@ wpool_process_fork (int      keep_fd,
       for (guint i = 0; registry != NULL && i < registry->len; i++)
         if (g_array_index (registry, int, i) != keep_fd)
           close (g_array_index (registry, int, i));
+      wpool_process_die_with_parent (parent);
       return 0;
     }
 
@@ -238,6 +253,7 @@ wpool_process_spawn_helper (int          socket_fd,
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_autoptr(GError) local_error = NULL;
   g_autofree char *mode_arg = g_strdup_printf ("--mode=%s", mode);
+  g_autofree char *parent_arg = g_strdup_printf ("--parent-pid=%d", (int)getpid ());
   GSubprocess *subprocess;
 
   /* The launcher closes the socket: the registry must forget it first. */
@@ -245,7 +261,8 @@ wpool_process_spawn_helper (int          socket_fd,
   g_subprocess_launcher_take_fd (launcher, dup (progress_fd), 4);
 
   if (!(subprocess = g_subprocess_launcher_spawn (launcher, &local_error, wpool_process_helper_path (),
-                                                  mode_arg, "--socket-fd=3", "--progress-fd=4", NULL)))
+                                                  mode_arg, "--socket-fd=3", "--progress-fd=4",
+                                                  parent_arg, NULL)))
     g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                  "Cannot start %s: %s", wpool_process_helper_path (), local_error->message);
 

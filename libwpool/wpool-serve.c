@@ -532,11 +532,14 @@ serve_forks (int           control_fd,
             {
               g_autoptr(WpoolWorker) worker = wpool_worker_new (id, shared_objects, NULL);
 
+              pid_t server = getpid ();
+
               wpool_worker_set_lifecycle (worker, init, exit);
 
               if ((pid = fork ()) == 0)
                 {
                   close (control_fd);
+                  wpool_process_die_with_parent (server);
                   _exit (wpool_serve (worker, task, worker_fd, &progress[id]));
                 }
               if (pid < 0)
@@ -592,6 +595,7 @@ _wpool_worker_main (int    argc,
   gsize progress_size = 0;
   guint id = 0;
   gboolean server;
+  pid_t parent = 0;
   int status;
 
   for (int i = 1; i < argc; i++)
@@ -602,6 +606,8 @@ _wpool_worker_main (int    argc,
         fd = atoi (argv[i] + strlen ("--socket-fd="));
       else if (g_str_has_prefix (argv[i], "--progress-fd="))
         progress_fd = atoi (argv[i] + strlen ("--progress-fd="));
+      else if (g_str_has_prefix (argv[i], "--parent-pid="))
+        parent = atoi (argv[i] + strlen ("--parent-pid="));
     }
 
   /* Nothing to do but for a pool, which hands over a socket. */
@@ -613,6 +619,10 @@ _wpool_worker_main (int    argc,
                        "pools; it does nothing on its own\n");
       return 2;
     }
+
+  /* Neither a worker nor a fork server outlives its pool. */
+  if (parent > 0)
+    wpool_process_die_with_parent (parent);
 
   if (!receive_setup (fd, &id, &task, &init, &exit, &shared_objects, &error) ||
       !(progress = map_progress (progress_fd, &progress_size)) ||

@@ -6,7 +6,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <errno.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "wpool-test-util.h"
@@ -549,6 +552,54 @@ test_chunk_task (gconstpointer data)
   g_assert_null (wpool_task_new_for_chunk_symbol (wpool_test_module_path (), "wpool_test_square_plus_one_chunk",
                                                   G_VARIANT_TYPE_STRING, G_VARIANT_TYPE_DOUBLE, &error));
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+}
+
+/* Whether @pid ended: reaped, as a subreaper gets orphans, or gone. */
+static gboolean
+process_gone (GPid pid)
+{
+  return waitpid (pid, NULL, WNOHANG) == pid || (kill (pid, 0) < 0 && errno == ESRCH);
+}
+
+/* Workers die with the process of their pool, even one killed outright:
+ * no orphan keeps running. */
+static void
+test_no_orphans (gconstpointer data)
+{
+  g_autoptr(GEnumClass) methods = g_type_class_ref (WPOOL_TYPE_START_METHOD);
+  const char *nick = g_enum_get_value (methods, GPOINTER_TO_INT (data))->value_nick;
+  g_autofree char *program = g_test_build_filename (G_TEST_BUILT, "wpool-orphans", NULL);
+  g_autoptr(GSubprocess) subprocess = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GHashTable) pids = g_hash_table_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  GHashTableIter iter;
+  gpointer pid;
+  char *line;
+
+  subprocess = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, program, nick, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (subprocess));
+  while ((line = g_data_input_stream_read_line (out, NULL, NULL, &error)) && !g_str_equal (line, "ready"))
+    {
+      g_hash_table_add (pids, GUINT_TO_POINTER (atoi (line)));
+      g_free (line);
+    }
+  g_assert_no_error (error);
+  g_assert_nonnull (line);
+  g_free (line);
+  g_assert_cmpuint (g_hash_table_size (pids), >=, 1);
+
+  g_subprocess_force_exit (subprocess);
+  g_assert_true (g_subprocess_wait (subprocess, NULL, NULL));
+
+  g_hash_table_iter_init (&iter, pids);
+  while (g_hash_table_iter_next (&iter, &pid, NULL))
+    {
+      for (guint tries = 0; tries < 300 && !process_gone (GPOINTER_TO_INT (pid)); tries++)
+        g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+      g_assert_true (process_gone (GPOINTER_TO_INT (pid)));
+    }
 }
 
 /* A map queued behind one in which every worker dies never returns
@@ -1137,6 +1188,7 @@ main (int   argc,
     { "progress", test_progress, FALSE },
     { "insights", test_insights, FALSE },
     { "chunk-task", test_chunk_task, FALSE },
+    { "no-orphans", test_no_orphans, TRUE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
