@@ -4,12 +4,14 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <unistd.h>
 #include <wpool.h>
 
 #define BENCH_EXPORT __attribute__((visibility("default")))
 
 BENCH_EXPORT GVariant *bench_return_result (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 BENCH_EXPORT GVariant *bench_store_result (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+BENCH_EXPORT GVariant *bench_pid_then_sleep (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* (ud) → d: x*x + 1, returned. */
 GVariant *
@@ -49,4 +51,23 @@ bench_store_result (WpoolWorker  *worker,
     return NULL;
 
   return g_variant_new_boolean (TRUE);
+}
+
+/* u → u: writes this process's pid to the shared int64 array at the
+ * worker's id, then sleeps that many milliseconds: an item to be killed
+ * or timed out in the middle. */
+GVariant *
+bench_pid_then_sleep (WpoolWorker  *worker,
+                      GVariant     *shared_objects,
+                      GVariant     *item,
+                      gpointer      user_data,
+                      GError      **error)
+{
+  WpoolSharedArray *pids = shared_objects ? wpool_worker_get_shared_array (worker, 0, NULL) : NULL;
+
+  if (pids != NULL)
+    wpool_shared_array_set_int64 (pids, wpool_worker_get_id (worker), getpid (), NULL);
+  g_usleep (g_variant_get_uint32 (item) * G_TIME_SPAN_MILLISECOND);
+
+  return g_variant_ref (item);
 }
