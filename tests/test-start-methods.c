@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -602,6 +603,82 @@ test_no_orphans (gconstpointer data)
     }
 }
 
+/* This process's resident memory, in KiB. */
+static guint64
+rss_kib (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  g_assert_nonnull ((line = strstr (status, "\nVmRSS:")));
+
+  return g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
+}
+
+/* A thousand maps on a kept-alive pool, and a hundred cancelled in the
+ * middle, leave memory, fds, threads and children as they were. */
+static void
+test_soak (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolTask) sleep = wpool_test_module_task ("wpool_test_sleep_ms");
+  guint n_maps = wpool_test_under_valgrind () ? 100 : 1000;
+  guint n_cancels = wpool_test_under_valgrind () ? 10 : 100;
+  guint base_fds;
+  guint base_threads;
+  guint base_children;
+  guint64 base_rss;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  /* Warm: workers started, GLib's caches filled. */
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autoptr(GVariant) results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, NULL);
+      g_assert_nonnull (results);
+    }
+  base_fds = wpool_test_count_fds ();
+  base_threads = wpool_test_count_threads ();
+  base_children = wpool_test_count_children ();
+  base_rss = rss_kib ();
+
+  for (guint i = 0; i < n_maps; i++)
+    {
+      g_autoptr(GVariant) results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, NULL);
+      g_assert_nonnull (results);
+    }
+
+  for (guint i = 0; i < n_cancels; i++)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GThread) canceller = wpool_test_cancel_later (cancellable, 2);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) results = NULL;
+
+      wpool_pool_set_chunk_size (pool, 1);
+      results = wpool_pool_map (pool, sleep, wpool_test_repeat_uint32 (20, 1), cancellable, &error);
+      g_thread_join (g_steal_pointer (&canceller));
+      g_assert_true (results != NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+      wpool_pool_set_chunk_size (pool, 0);
+    }
+
+  /* One more map, which replaces the workers cancellation killed. */
+  {
+    g_autoptr(GVariant) results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, NULL);
+    g_assert_nonnull (results);
+  }
+
+  g_test_message ("RSS %" G_GUINT64_FORMAT " → %" G_GUINT64_FORMAT " KiB", base_rss, rss_kib ());
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  wpool_test_assert_threads (base_threads);
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+  if (!wpool_test_under_valgrind ())
+    g_assert_cmpuint (rss_kib (), <, base_rss + 2048);
+}
+
 /* A map queued behind one in which every worker dies never returns
  * results that nobody computed: it fails, or a worker that survived
  * computed them all. Once no map runs, the dead are replaced. */
@@ -1189,6 +1266,7 @@ main (int   argc,
     { "insights", test_insights, FALSE },
     { "chunk-task", test_chunk_task, FALSE },
     { "no-orphans", test_no_orphans, TRUE },
+    { "soak", test_soak, FALSE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
