@@ -616,8 +616,9 @@ rss_kib (void)
   return g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
 }
 
-/* A thousand maps on a kept-alive pool, and a hundred cancelled in the
- * middle, leave memory, fds, threads and children as they were. */
+/* A thousand maps on a kept-alive pool, a hundred cancelled in the
+ * middle, and two of a million items leave memory, fds, threads and
+ * children as they were. */
 static void
 test_soak (gconstpointer data)
 {
@@ -669,6 +670,27 @@ test_soak (gconstpointer data)
   {
     g_autoptr(GVariant) results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, NULL);
     g_assert_nonnull (results);
+  }
+
+  /* Big maps: the second leaves memory where the first did. */
+  {
+    guint n_items = wpool_test_under_valgrind () ? 100000 : 1000000;
+    guint64 after_first = 0;
+
+    for (guint round = 0; round < 2; round++)
+      {
+        g_autoptr(GVariant) results = wpool_pool_map (pool, task, wpool_test_range_doubles (n_items), NULL, NULL);
+
+        g_assert_cmpuint (g_variant_n_children (results), ==, n_items);
+        g_clear_pointer (&results, g_variant_unref);
+        if (round == 0)
+          after_first = rss_kib ();
+      }
+    g_test_message ("RSS after a map of %u items %" G_GUINT64_FORMAT " KiB, after another %" G_GUINT64_FORMAT " KiB",
+                    n_items, after_first, rss_kib ());
+    if (!wpool_test_under_valgrind ())
+      g_assert_cmpuint (rss_kib (), <, after_first + 2048);
+    base_rss = MAX (base_rss, after_first);
   }
 
   g_test_message ("RSS %" G_GUINT64_FORMAT " → %" G_GUINT64_FORMAT " KiB", base_rss, rss_kib ());
