@@ -525,7 +525,7 @@ wpool_backend_process_work (WpoolBackend *backend,
   g_autofree char *result_type_string = result_type ? g_variant_type_dup_string (result_type) : g_strdup ("");
   WpoolInsights *insights = wpool_job_get_insights (job);
   WpoolShareOutcome ret = WPOOL_SHARE_DONE;
-  WpoolShareInsights share;
+  WpoolShareInsights share = { 0, };
   ChunkOutcome outcome = CHUNK_DONE;
   guint first;
   guint last;
@@ -534,8 +534,6 @@ wpool_backend_process_work (WpoolBackend *backend,
   if (g_atomic_int_get (&priv->workers[index].pid) <= 0)
     return WPOOL_SHARE_DONE;
 
-  if (insights != NULL)
-    wpool_insights_share_begin (&share);
 
   wpool_process_hold_fork ();
   while (outcome == CHUNK_DONE && wpool_job_next_chunk (job, &first, &last))

@@ -20,10 +20,9 @@ typedef struct
 } WpoolSlowItem;
 
 /* What one worker measured during one share of a map, on its own
- * thread, then added to the pool's insights at once. */
+ * thread, then added to the pool's insights at once; starts zeroed. */
 typedef struct
 {
-  gint64        started;
   guint64       n_items;
   gint64        working;
   gint64        transfer;
@@ -42,7 +41,6 @@ void           wpool_insights_add_start_up (WpoolInsights      *self,
                                             gint64              duration);
 guint          wpool_insights_next_map     (WpoolInsights      *self);
 void           wpool_insights_end          (WpoolInsights      *self);
-void           wpool_insights_share_begin  (WpoolShareInsights *share);
 void           wpool_insights_share_item   (WpoolShareInsights *share,
                                             guint               map,
                                             guint               item,

@@ -118,13 +118,6 @@ keep_if_slow (WpoolSlowItem       *slowest,
 }
 
 void
-wpool_insights_share_begin (WpoolShareInsights *share)
-{
-  memset (share, 0, sizeof *share);
-  share->started = g_get_monotonic_time ();
-}
-
-void
 wpool_insights_share_item (WpoolShareInsights *share,
                            guint               map,
                            guint               item,

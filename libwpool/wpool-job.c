@@ -693,6 +693,40 @@ wpool_job_take_runner (WpoolJob    *self,
   return runner;
 }
 
+/* @runner (if any) starts @state, an item or RUNNER_INIT, with @timeout µs
+ * to go (0: no limit). The deadline is stored before the state, which the
+ * watchdog reads first. */
+static void
+runner_start (Runner *runner,
+              gint    state,
+              gint64  timeout)
+{
+  if (runner == NULL)
+    return;
+
+  __atomic_store_n (&runner->deadline, timeout > 0 ? g_get_monotonic_time () + timeout : G_MAXINT64,
+                    __ATOMIC_RELEASE);
+  g_atomic_int_set (&runner->state, state);
+}
+
+/* @runner (if any) moves from @state to @next, unless the watchdog
+ * abandoned it meanwhile: FALSE then, and what @state produced no longer
+ * belongs to the job. */
+static gboolean
+runner_finish (Runner *runner,
+               gint    state,
+               gint    next)
+{
+  return runner == NULL || g_atomic_int_compare_and_exchange (&runner->state, state, next);
+}
+
+static void
+runner_idle (Runner *runner)
+{
+  if (runner != NULL)
+    g_atomic_int_set (&runner->state, RUNNER_IDLE);
+}
+
 typedef enum
 {
   ITEM_DONE,
@@ -713,17 +747,10 @@ wpool_job_run_item (WpoolJob    *self,
   GError *error = NULL;
   GVariant *result;
 
-  if (runner != NULL)
-    {
-      __atomic_store_n (&runner->deadline,
-                        self->task_timeout > 0 ? g_get_monotonic_time () + self->task_timeout : G_MAXINT64,
-                        __ATOMIC_RELEASE);
-      g_atomic_int_set (&runner->state, (gint)index);
-    }
-
+  runner_start (runner, (gint)index, self->task_timeout);
   result = wpool_task_invoke (self->task, worker, item, index, self->results.type, &error);
 
-  if (runner != NULL && !g_atomic_int_compare_and_exchange (&runner->state, (gint)index, RUNNER_STORING))
+  if (!runner_finish (runner, (gint)index, RUNNER_STORING))
     {
       g_clear_pointer (&result, g_variant_unref);
       g_clear_error (&error);
@@ -737,8 +764,7 @@ wpool_job_run_item (WpoolJob    *self,
      * the caller's thread. */
     wpool_results_take (&self->results, index, result);
 
-  if (runner != NULL)
-    g_atomic_int_set (&runner->state, RUNNER_IDLE);
+  runner_idle (runner);
 
   return result != NULL ? ITEM_DONE : ITEM_FAILED;
 }
@@ -755,19 +781,12 @@ wpool_job_run_chunk_task (WpoolJob    *self,
   GError *error = NULL;
   gboolean ok;
 
-  if (runner != NULL)
-    {
-      __atomic_store_n (&runner->deadline,
-                        self->task_timeout > 0 ? g_get_monotonic_time () + self->task_timeout : G_MAXINT64,
-                        __ATOMIC_RELEASE);
-      g_atomic_int_set (&runner->state, (gint)first);
-    }
-
+  runner_start (runner, (gint)first, self->task_timeout);
   ok = wpool_task_run_chunk (self->task, worker, self->item_data + (gsize)first * self->item_size,
                              first, last - first,
                              self->results.data + (gsize)first * self->results.fixed_size, &error);
 
-  if (runner != NULL && !g_atomic_int_compare_and_exchange (&runner->state, (gint)first, RUNNER_STORING))
+  if (!runner_finish (runner, (gint)first, RUNNER_STORING))
     {
       g_clear_error (&error);
       return ITEM_ABANDONED;
@@ -783,8 +802,7 @@ wpool_job_run_chunk_task (WpoolJob    *self,
   else if (!ok)
     wpool_job_fail (self, error);
 
-  if (runner != NULL)
-    g_atomic_int_set (&runner->state, RUNNER_IDLE);
+  runner_idle (runner);
 
   return ok ? ITEM_DONE : ITEM_FAILED;
 }
@@ -800,22 +818,19 @@ wpool_job_work (WpoolJob          *self,
 {
   WpoolShareOutcome ret = WPOOL_SHARE_DONE;
   Runner *runner = self->runners != NULL ? wpool_job_take_runner (self, worker) : NULL;
-  WpoolShareInsights share;
+  WpoolShareInsights share = { 0, };
   guint first;
   guint last;
   guint done = 0;
 
-  if (self->insights != NULL)
-    wpool_insights_share_begin (&share);
 
   /* A worker thread's init runs before its first chunk, watched for the
    * init timeout; without one it runs with the first item. */
   if (runner != NULL && self->init_timeout > 0 && wpool_worker_has_init (worker))
     {
-      __atomic_store_n (&runner->deadline, g_get_monotonic_time () + self->init_timeout, __ATOMIC_RELEASE);
-      g_atomic_int_set (&runner->state, RUNNER_INIT);
+      runner_start (runner, RUNNER_INIT, self->init_timeout);
       wpool_worker_run_init (worker, NULL);
-      if (!g_atomic_int_compare_and_exchange (&runner->state, RUNNER_INIT, RUNNER_IDLE))
+      if (!runner_finish (runner, RUNNER_INIT, RUNNER_IDLE))
         return WPOOL_SHARE_ABANDONED;
     }
 

@@ -55,11 +55,10 @@ struct _WpoolTask
 
   GVariantType   *result_type;
 
-  /* A chunk task's function and its fixed-size types. */
+  /* A chunk task's function and the type of its items; its results'
+   * is @result_type. Both are of a fixed size. */
   WpoolChunkFunc  chunk_func;
   GVariantType   *item_type;
-  gsize           item_size;
-  gsize           result_size;
 };
 
 enum {
@@ -258,8 +257,6 @@ wpool_task_new_for_chunks (const GVariantType *item_type,
   self->user_data = user_data;
   self->destroy = destroy;
   self->item_type = g_variant_type_copy (item_type);
-  self->item_size = item_size;
-  self->result_size = result_size;
   self->result_type = g_variant_type_copy (result_type);
 
   return self;
