@@ -36,7 +36,6 @@ typedef struct
   WpoolJob       *job;
   guint           base;
   guint           n_items;
-  guint           n_taken;
 
   /* Filled by the workers' threads through the job's sink. In order: the
    * items finished, and the next to hand out. Unordered: the finished
@@ -196,25 +195,26 @@ wpool_map_stream_init (WpoolMapStream *self)
   g_queue_init (&self->windows);
 }
 
-/* The next finished item of @window to hand out, if any. */
+/* Whether @window has a finished item to hand out. */
 static gboolean
-window_take_ready_locked (Window *window,
-                          guint  *index)
+window_has_ready_locked (Window *window)
 {
   if (window->finished != NULL)
-    {
-      if (window->next_index >= window->n_items || !window->finished[window->next_index])
-        return FALSE;
+    return window->next_index < window->n_items && window->finished[window->next_index];
 
-      *index = window->next_index++;
-      window->n_taken++;
-      return TRUE;
-    }
+  return window->ready_head < window->ready->len;
+}
 
-  if (window->ready_head >= window->ready->len)
-    return FALSE;
+/* Takes the next finished item of @window, which has one. */
+static guint
+window_take_ready_locked (Window *window)
+{
+  guint index;
 
-  *index = g_array_index (window->ready, guint, window->ready_head);
+  if (window->finished != NULL)
+    return window->next_index++;
+
+  index = g_array_index (window->ready, guint, window->ready_head);
   if (++g_array_index (window->ready, guint, window->ready_head) == g_array_index (window->ready, guint, window->ready_head + 1))
     window->ready_head += 2;
 
@@ -225,19 +225,17 @@ window_take_ready_locked (Window *window,
       window->ready_head = 0;
     }
 
-  window->n_taken++;
-  return TRUE;
+  return index;
 }
 
-/* The next outcome to hand out: from the first window in order; from any,
- * unordered. */
+/* The window whose outcome comes next, if one is finished: the first
+ * window, in order; any, unordered. */
 static Window *
-wpool_map_stream_take_ready_locked (WpoolMapStream *self,
-                                    guint          *index)
+wpool_map_stream_find_ready_locked (WpoolMapStream *self)
 {
   for (GList *l = self->windows.head; l != NULL; l = l->next)
     {
-      if (window_take_ready_locked (l->data, index))
+      if (window_has_ready_locked (l->data))
         return l->data;
 
       if (!(self->flags & WPOOL_MAP_FLAGS_UNORDERED))
@@ -254,35 +252,15 @@ wpool_map_stream_head_finished_locked (WpoolMapStream *self)
 {
   Window *head = g_queue_peek_head (&self->windows);
 
-  if (head == NULL || !head->job_done)
-    return FALSE;
-
-  if (head->finished != NULL)
-    return head->next_index >= head->n_items || !head->finished[head->next_index];
-
-  return head->ready_head >= head->ready->len;
+  return head != NULL && head->job_done && !window_has_ready_locked (head);
 }
 
 static gboolean
 wpool_map_stream_can_answer_locked (WpoolMapStream *self)
 {
-  if (g_queue_is_empty (&self->windows) || wpool_map_stream_head_finished_locked (self))
-    return TRUE;
-
-  for (GList *l = self->windows.head; l != NULL; l = l->next)
-    {
-      Window *window = l->data;
-
-      if (window->finished != NULL
-          ? window->next_index < window->n_items && window->finished[window->next_index]
-          : window->ready_head < window->ready->len)
-        return TRUE;
-
-      if (!(self->flags & WPOOL_MAP_FLAGS_UNORDERED))
-        break;
-    }
-
-  return FALSE;
+  return g_queue_is_empty (&self->windows) ||
+         wpool_map_stream_head_finished_locked (self) ||
+         wpool_map_stream_find_ready_locked (self) != NULL;
 }
 
 static gboolean wpool_map_stream_complete_pending (gpointer data);
@@ -515,11 +493,13 @@ wpool_map_stream_answer (WpoolMapStream  *self,
         return FALSE;
 
       g_mutex_lock (&self->mutex);
-      while (!(window = wpool_map_stream_take_ready_locked (self, &i)) &&
+      while (!(window = wpool_map_stream_find_ready_locked (self)) &&
              !g_queue_is_empty (&self->windows) &&
              !(finished = wpool_map_stream_head_finished_locked (self) ? g_queue_peek_head (&self->windows) : NULL) &&
              block)
         g_cond_wait (&self->cond, &self->mutex);
+      if (window != NULL)
+        i = window_take_ready_locked (window);
       g_mutex_unlock (&self->mutex);
 
       if (window != NULL)
