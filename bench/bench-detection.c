@@ -13,15 +13,7 @@
 #include <stdlib.h>
 #include <wpool.h>
 
-static int
-compare_doubles (const void *a,
-                 const void *b)
-{
-  double x = *(const double *)a;
-  double y = *(const double *)b;
-
-  return (x > y) - (x < y);
-}
+#include "bench-util.h"
 
 typedef struct
 {
@@ -132,13 +124,11 @@ main (int   argc,
           deaths[r] = methods[m].method == WPOOL_START_METHOD_THREADING ? 0 : measure_death (methods[m].method, task);
           overshoots[r] = measure_timeout (methods[m].method, task);
         }
-      qsort (deaths, n_runs, sizeof (double), compare_doubles);
-      qsort (overshoots, n_runs, sizeof (double), compare_doubles);
-
       if (methods[m].method == WPOOL_START_METHOD_THREADING)
-        g_print ("  %-12s %24s %28.1f\n", methods[m].name, "(a thread cannot die)", overshoots[n_runs / 2]);
+        g_print ("  %-12s %24s %28.1f\n", methods[m].name, "(a thread cannot die)", bench_median (overshoots, n_runs));
       else
-        g_print ("  %-12s %24.1f %28.1f\n", methods[m].name, deaths[n_runs / 2], overshoots[n_runs / 2]);
+        g_print ("  %-12s %24.1f %28.1f\n", methods[m].name, bench_median (deaths, n_runs),
+                 bench_median (overshoots, n_runs));
     }
 
   return 0;

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <wpool.h>
 
+#include "bench-util.h"
+
 #define N_REPEATS 5
 
 typedef double (*Body) (double x);
@@ -285,16 +287,6 @@ run_workload (Pools          *pools,
     g_print ("  %-32s %12.1f %9.2f× %11.2f×\n", runner_names[r], ns[r], ns[SERIAL] / ns[r], ns[r] / ns[OPENMP]);
 }
 
-static int
-compare_doubles (const void *a,
-                 const void *b)
-{
-  double x = *(const double *)a;
-  double y = *(const double *)b;
-
-  return (x > y) - (x < y);
-}
-
 /* A warm one-item map on a kept-alive pool, and the start-up of a pool
  * (a new pool's first one-item map less that), per start method. */
 static void
@@ -342,8 +334,6 @@ run_latency (guint n_jobs)
           applies[r] = g_get_monotonic_time () - t0;
           g_assert_no_error (error);
         }
-      qsort (maps, G_N_ELEMENTS (maps), sizeof (double), compare_doubles);
-      qsort (applies, G_N_ELEMENTS (applies), sizeof (double), compare_doubles);
 
       for (guint r = 0; r < 5; r++)
         {
@@ -356,8 +346,8 @@ run_latency (guint n_jobs)
           start_up = MIN (start_up, (g_get_monotonic_time () - t0) / 1000.0);
         }
 
-      g_print ("  %-12s %14.1f %14.1f %14.2f\n", methods[m].name, maps[G_N_ELEMENTS (maps) / 2],
-               applies[G_N_ELEMENTS (applies) / 2], start_up);
+      g_print ("  %-12s %14.1f %14.1f %14.2f\n", methods[m].name, bench_median (maps, G_N_ELEMENTS (maps)),
+               bench_median (applies, G_N_ELEMENTS (applies)), start_up);
     }
 }
 
