@@ -422,7 +422,9 @@ run_chunk (WpoolBackendProcess *self,
   gint64 started = g_get_monotonic_time ();
   g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, first, last);
   g_autoptr(GError) error = NULL;
-  guint32 flags = (keep_going ? WPOOL_CHUNK_KEEP_GOING : 0) | (share != NULL ? WPOOL_CHUNK_TIMED : 0);
+  guint32 flags = (keep_going ? WPOOL_CHUNK_KEEP_GOING : 0) |
+                  (share != NULL ? WPOOL_CHUNK_TIMED : 0) |
+                  (wpool_job_get_task_timeout (job) > 0 ? WPOOL_CHUNK_DEADLINE : 0);
 
   /* The worker's clock for the chunk starts now, unless its init still
    * runs: that has a clock of its own. */

@@ -62,6 +62,9 @@ typedef enum
   WPOOL_CHUNK_KEEP_GOING = 1 << 0,
   /* Time every item, for insights. */
   WPOOL_CHUNK_TIMED      = 1 << 1,
+  /* Items have a deadline: say when each starts. Otherwise the worker
+   * reads no clock per item. */
+  WPOOL_CHUNK_DEADLINE   = 1 << 2,
 } WpoolChunkFlags;
 
 #define WPOOL_FRAME_LAST WPOOL_FRAME_EXIT_RESULT

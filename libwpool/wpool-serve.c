@@ -116,10 +116,12 @@ serve_chunk (WpoolWorker  *worker,
   guint32 count;
   guint32 flags;
   gboolean keep_going;
+  gboolean clocked;
   gsize n;
 
   g_variant_get (frame, "(uu&suv)", &first, &count, &result_type_string, &flags, &items);
   keep_going = (flags & WPOOL_CHUNK_KEEP_GOING) != 0;
+  clocked = (flags & (WPOOL_CHUNK_TIMED | WPOOL_CHUNK_DEADLINE)) != 0;
   durations = g_array_new (FALSE, FALSE, sizeof (guint64));
 
   if (*result_type_string != '\0')
@@ -151,7 +153,7 @@ serve_chunk (WpoolWorker  *worker,
       guint index = first + k;
       GVariant *result;
 
-      gint64 started = g_get_monotonic_time ();
+      gint64 started = clocked ? g_get_monotonic_time () : 0;
 
       /* Where the pool looks if this process dies now, or overstays. */
       wpool_running_set (running, (gint)index, started);
