@@ -58,6 +58,7 @@ typedef gboolean (*WpoolJobChunkDone) (gpointer user_data);
 WpoolJob           *wpool_job_new               (WpoolTask      *task,
                                                  GVariant       *items,
                                                  guint           chunk_size,
+                                                 guint           n_guided,
                                                  gint64          task_timeout,
                                                  gint64          init_timeout,
                                                  gboolean        keep_going,

@@ -47,7 +47,10 @@ struct _WpoolJob
 
   GVariant           *items;
   guint               n_items;
+  /* The chunk size, or with guided chunks the smallest one. */
   guint               chunk_size;
+  /* With guided chunks, the number of workers that share the items. */
+  guint               n_guided;
   /* When the items have a fixed size: their type, size and data. */
   const GVariantType *item_type;
   gsize               item_size;
@@ -103,6 +106,7 @@ WpoolJob *
 wpool_job_new (WpoolTask    *task,
                GVariant     *items,
                guint         chunk_size,
+               guint         n_guided,
                gint64        task_timeout,
                gint64        init_timeout,
                gboolean      keep_going,
@@ -122,6 +126,7 @@ wpool_job_new (WpoolTask    *task,
   self->items = g_variant_ref_sink (items);
   self->n_items = g_variant_n_children (items);
   self->chunk_size = chunk_size;
+  self->n_guided = n_guided;
   self->task_timeout = task_timeout;
   self->init_timeout = init_timeout;
   self->keep_going = keep_going;
@@ -221,6 +226,7 @@ wpool_job_add_completed (WpoolJob *self,
 guint
 wpool_job_get_n_chunks (WpoolJob *self)
 {
+  /* With guided chunks, at most this many. */
   return self->n_items / self->chunk_size + (self->n_items % self->chunk_size != 0);
 }
 
@@ -433,11 +439,30 @@ wpool_job_next_chunk (WpoolJob *self,
         return TRUE;
     }
 
-  *first = (guint)g_atomic_int_add (&self->next, (gint)self->chunk_size);
-  if (*first >= self->n_items)
-    return FALSE;
+  if (self->n_guided == 0)
+    {
+      *first = (guint)g_atomic_int_add (&self->next, (gint)self->chunk_size);
+      if (*first >= self->n_items)
+        return FALSE;
 
-  *last = MIN (*first + self->chunk_size, self->n_items);
+      *last = MIN (*first + self->chunk_size, self->n_items);
+      return TRUE;
+    }
+
+  /* Guided: a share of what is left, so chunks shrink as the map ends.
+   * Early chunks are large (few round trips); the last ones small, so
+   * that workers finish together even when items are uneven. */
+  *first = (guint)g_atomic_int_get (&self->next);
+  do
+    {
+      if (*first >= self->n_items)
+        return FALSE;
+
+      *last = *first + MAX ((self->n_items - *first) / (2 * self->n_guided), self->chunk_size);
+      *last = MIN (*last, self->n_items);
+    }
+  while (!g_atomic_int_compare_and_exchange_full (&self->next, (gint)*first, (gint)*last, (gint *)first));
+
   return TRUE;
 }
 
@@ -997,8 +1022,12 @@ wpool_job_worker_done (WpoolJob *self)
 
   g_mutex_lock (&self->mutex);
   self->done = TRUE;
-  g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->mutex);
+
+  /* After the unlock, so that the woken caller does not block at once on
+   * the mutex this thread still holds (a second wake-up per map). The
+   * job is alive: whoever calls this holds a reference. */
+  g_cond_broadcast (&self->cond);
 
   if (self->notify != NULL)
     self->notify (self, self->notify_data);

@@ -66,10 +66,14 @@ wpool_results_take (WpoolResults *self,
   if (self->data != NULL)
     {
       /* g_variant_store() relies on the size being computed, which a
-       * value in tree form only does on demand. */
-      gsize size G_GNUC_UNUSED = g_variant_get_size (result);
+       * container in tree form only does on demand (and under a lock,
+       * which a basic value, always serialized, need not pay per item). */
+      if (g_variant_is_container (result))
+        {
+          gsize size G_GNUC_UNUSED = g_variant_get_size (result);
 
-      g_assert (size == self->fixed_size);
+          g_assert (size == self->fixed_size);
+        }
       g_variant_store (result, self->data + (gsize)index * self->fixed_size);
       g_variant_unref (result);
     }

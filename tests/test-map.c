@@ -344,6 +344,92 @@ test_map_chunks_stay_on_one_worker (void)
     g_assert_cmpuint (ids[i], ==, ids[i / 334 * 334]);
 }
 
+/* With chunk-size and n-splits automatic, chunks are guided: each a
+ * share of the items left, shrinking to a floor, so that uneven items end
+ * together. A chunk task records where each chunk started and its size. */
+typedef struct
+{
+  GMutex  mutex;
+  GArray *chunks;
+} ChunkLog;
+
+static gboolean
+log_chunk (WpoolWorker   *worker,
+           GVariant      *shared_objects,
+           gconstpointer  items,
+           gsize          n_items,
+           gpointer       results,
+           gpointer       user_data,
+           GError       **error)
+{
+  ChunkLog *log = user_data;
+  guint chunk[2] = { (guint)((const double *)items)[0], (guint)n_items };
+
+  memcpy (results, items, n_items * sizeof (double));
+  g_mutex_lock (&log->mutex);
+  g_array_append_vals (log->chunks, chunk, 2);
+  g_mutex_unlock (&log->mutex);
+
+  return TRUE;
+}
+
+static int
+compare_chunks (gconstpointer a,
+                gconstpointer b)
+{
+  guint first_a = ((const guint *)a)[0];
+  guint first_b = ((const guint *)b)[0];
+
+  return first_a < first_b ? -1 : first_a > first_b;
+}
+
+static void
+test_map_guided_chunks (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  ChunkLog log = { .chunks = g_array_new (FALSE, FALSE, sizeof (guint)) };
+  g_autoptr(WpoolTask) task = wpool_task_new_for_chunks (G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE,
+                                                         log_chunk, &log, NULL);
+  g_autoptr(GVariant) results = NULL;
+  guint *chunks;
+  guint n_chunks;
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (1000), NULL, NULL);
+  g_assert_nonnull (results);
+  g_qsort_with_data (log.chunks->data, log.chunks->len / 2, 2 * sizeof (guint),
+                     (GCompareDataFunc) compare_chunks, NULL);
+  chunks = (guint *)(gpointer)log.chunks->data;
+  n_chunks = log.chunks->len / 2;
+
+  /* A quarter of the items (half the share of each of 2 workers) first,
+   * then never more than the chunk before, never below 1000 / 32 but for
+   * the rest at the end, and every item once. */
+  g_assert_cmpuint (chunks[0], ==, 0);
+  g_assert_cmpuint (chunks[1], ==, 250);
+  for (guint c = 1; c < n_chunks; c++)
+    {
+      g_assert_cmpuint (chunks[2 * c], ==, chunks[2 * c - 2] + chunks[2 * c - 1]);
+      g_assert_cmpuint (chunks[2 * c + 1], <=, chunks[2 * c - 1]);
+      if (c < n_chunks - 1)
+        g_assert_cmpuint (chunks[2 * c + 1], >=, 32);
+    }
+  g_assert_cmpuint (chunks[2 * n_chunks - 2] + chunks[2 * n_chunks - 1], ==, 1000);
+  g_assert_cmpuint (n_chunks, >, 8);
+  g_assert_cmpuint (n_chunks, <, 20);
+
+  /* An explicit n-splits gives even chunks, as MPIRE. */
+  g_array_set_size (log.chunks, 0);
+  g_clear_pointer (&results, g_variant_unref);
+  wpool_pool_set_n_splits (pool, 8);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (1000), NULL, NULL);
+  g_assert_nonnull (results);
+  g_assert_cmpuint (log.chunks->len, ==, 16);
+  for (guint c = 0; c < 8; c++)
+    g_assert_cmpuint (g_array_index (log.chunks, guint, 2 * c + 1), ==, 125);
+
+  g_array_unref (log.chunks);
+}
+
 static void
 test_map_items_not_array (void)
 {
@@ -793,6 +879,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/map/typed-results", test_map_typed_results);
+  g_test_add_func ("/map/guided-chunks", test_map_guided_chunks);
   g_test_add_func ("/map/boxed-results", test_map_boxed_results);
   g_test_add_func ("/map/variable-sized-items", test_map_variable_sized_items);
   g_test_add_func ("/map/typed-layouts", test_map_typed_layouts);
