@@ -221,6 +221,15 @@ wpool_insights_to_variant (WpoolInsights *self)
   g_variant_builder_add (&builder, "{sv}", "working-time", g_variant_new_double (seconds (working)));
   g_variant_builder_add (&builder, "{sv}", "waiting-time", g_variant_new_double (seconds (waiting)));
   g_variant_builder_add (&builder, "{sv}", "transfer-time", g_variant_new_double (seconds (transfer)));
+  /* What an item cost the pool beyond running it: its share of the time
+   * the workers had and spent otherwise (chunks and results moving, the
+   * job's bookkeeping, idling at the map's end). */
+  g_variant_builder_add (&builder, "{sv}", "working-time-per-item",
+                         g_variant_new_double (n_items > 0 ? seconds (working) / n_items : 0));
+  g_variant_builder_add (&builder, "{sv}", "overhead-per-item",
+                         g_variant_new_double (n_items > 0
+                                               ? MAX (seconds (wall) * MAX (self->n_workers, 1) - seconds (working), 0) / n_items
+                                               : 0));
   g_variant_builder_add (&builder, "{sv}", "efficiency",
                          g_variant_new_double (wall > 0 ? MIN (working / ((double)wall * MAX (self->n_workers, 1)), 1.0) : 0));
   g_variant_builder_add (&builder, "{sv}", "workers", g_variant_builder_end (&workers));
@@ -269,6 +278,7 @@ wpool_insights_describe (GVariant *insights)
                           "  waiting    %10.4f s\n"
                           "  transfer   %10.4f s\n"
                           "  efficiency %9.1f %%\n"
+                          "  per item   %10.2f µs working, %.2f µs overhead\n"
                           "\n"
                           "  worker      items   working s   waiting s  transfer s\n",
                           n_maps, n_maps == 1 ? "" : "s", n_completed,
@@ -276,7 +286,9 @@ wpool_insights_describe (GVariant *insights)
                           lookup_double (dict, "working-time"),
                           lookup_double (dict, "waiting-time"),
                           lookup_double (dict, "transfer-time"),
-                          100 * lookup_double (dict, "efficiency"));
+                          100 * lookup_double (dict, "efficiency"),
+                          1e6 * lookup_double (dict, "working-time-per-item"),
+                          1e6 * lookup_double (dict, "overhead-per-item"));
 
   if (workers != NULL)
     {

@@ -1406,6 +1406,10 @@ wpool_pool_set_enable_insights (WpoolPool *self,
  *   results through their sockets;
  * - `efficiency` (`d`): working time over the time the workers had,
  *   from the first map's start (less the start-up) to the last one's end;
+ * - `working-time-per-item`, `overhead-per-item` (`d`): seconds per item
+ *   spent running it, and spent otherwise of the time the workers had
+ *   (moving chunks and results, the pool's bookkeeping, idling while
+ *   others finish): what a larger chunk size or a chunk task may save;
  * - `workers` (`aa{sv}`): per worker, `id` (`u`), `n-completed` (`t`) and
  *   the three times;
  * - `slowest-items` (`a(uud)`): the five slowest items, as the map's

@@ -386,6 +386,9 @@ test_insights (gconstpointer data)
   guint32 item;
   double duration;
   double working = 0;
+  double per_item = 0;
+  double overhead = -1;
+  gint64 started;
   GVariantIter iter;
   GVariant *worker;
 
@@ -401,6 +404,7 @@ test_insights (gconstpointer data)
 
   wpool_pool_set_enable_insights (pool, TRUE);
   g_assert_true (wpool_pool_get_enable_insights (pool));
+  started = g_get_monotonic_time ();
   results = wpool_pool_map (pool, task,
                             g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, items, G_N_ELEMENTS (items), sizeof (guint32)),
                             NULL, &error);
@@ -415,6 +419,12 @@ test_insights (gconstpointer data)
   g_assert_cmpuint (n_completed, ==, G_N_ELEMENTS (items));
   g_assert_true (g_variant_dict_lookup (dict, "working-time", "d", &working));
   g_assert_cmpfloat (working, >=, 0.08);
+  g_assert_true (g_variant_dict_lookup (dict, "working-time-per-item", "d", &per_item));
+  g_assert_cmpfloat_with_epsilon (per_item, working / G_N_ELEMENTS (items), 1e-9);
+  g_assert_true (g_variant_dict_lookup (dict, "overhead-per-item", "d", &overhead));
+  g_assert_cmpfloat (overhead, >=, 0);
+  /* Two workers had at most the map's time each. */
+  g_assert_cmpfloat ((per_item + overhead) * G_N_ELEMENTS (items), <=, 2 * (g_get_monotonic_time () - started) / 1e6);
 
   workers = g_variant_dict_lookup_value (dict, "workers", G_VARIANT_TYPE ("aa{sv}"));
   g_assert_cmpuint (g_variant_n_children (workers), ==, 2);
@@ -439,6 +449,7 @@ test_insights (gconstpointer data)
   summary = wpool_pool_get_insights_summary (pool);
   g_test_message ("%s", summary);
   g_assert_true (g_str_has_prefix (summary, "Insights: 1 map, 6 items\n"));
+  g_assert_nonnull (strstr (summary, "µs overhead\n"));
   g_assert_cmpfloat (wpool_pool_get_eta (pool), ==, 0);
 }
 
