@@ -16,6 +16,7 @@
 #include "wpool-process-private.h"
 #include "wpool-protocol-private.h"
 #include "wpool-task-private.h"
+#include "wpool-variant-private.h"
 #include "wpool-worker-private.h"
 
 typedef struct
@@ -24,6 +25,13 @@ typedef struct
   GPid         pid;
   int          fd;
   WpoolWorker *worker;
+  /* Memory shared with the worker for big chunks of chunk tasks (made on
+   * the first, grown as needed, kept for the next worker in the slot),
+   * and whether the worker process was handed the current one. */
+  int          transfer_fd;
+  guint8      *transfer;
+  gsize        transfer_size;
+  gboolean     transfer_sent;
 } ProcessWorker;
 
 typedef struct
@@ -77,7 +85,10 @@ wpool_backend_process_init_shared (WpoolBackendProcess  *self,
 
   priv->workers = g_new0 (ProcessWorker, n_jobs);
   for (guint i = 0; i < n_jobs; i++)
-    priv->workers[i].fd = -1;
+    {
+      priv->workers[i].fd = -1;
+      priv->workers[i].transfer_fd = -1;
+    }
 
   /* A memfd rather than anonymous memory: spawned workers map it too. */
   priv->progress_size = n_jobs * sizeof (WpoolRunning);
@@ -125,6 +136,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
     return FALSE;
 
   pw->fd = fds[0];
+  pw->transfer_sent = FALSE;
   g_atomic_int_set (&pw->pid, WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1], error));
   if (g_atomic_int_get (&pw->pid) <= 0)
     {
@@ -407,6 +419,86 @@ add_durations (WpoolJob           *job,
     wpool_insights_share_item (share, wpool_job_get_map_number (job), first + i, (gint64)values[i]);
 }
 
+/* Puts the items of a chunk task's chunk in worker @index's transfer
+ * area, which is made or grown and handed to the worker as needed, and
+ * says where the results will be. FALSE when the chunk is to go through
+ * the socket instead: a small one, not a chunk task's, too big, or no
+ * memory for the area. */
+static gboolean
+transfer_chunk (WpoolBackendProcess *self,
+                guint                index,
+                WpoolJob            *job,
+                GVariant            *items,
+                guint                n,
+                gsize               *results_offset)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  ProcessWorker *pw = &priv->workers[index];
+  WpoolTask *task = wpool_job_get_task (job);
+  gsize items_size = g_variant_get_size (items);
+  gsize result_size;
+  gsize needed;
+
+  if (!wpool_task_is_chunk_task (task) || items_size < WPOOL_TRANSFER_MIN_SIZE ||
+      !wpool_variant_type_get_fixed_size (wpool_task_get_result_type (task), &result_size) ||
+      (*results_offset = wpool_transfer_results_offset (items_size)) > WPOOL_TRANSFER_MAX_SIZE ||
+      n > (WPOOL_TRANSFER_MAX_SIZE - *results_offset) / result_size)
+    return FALSE;
+
+  needed = *results_offset + n * result_size;
+  if (pw->transfer_size < needed)
+    {
+      /* Doubled, so that growing chunks remap a few times only. */
+      gsize size = MIN (MAX (needed, pw->transfer_size * 2), WPOOL_TRANSFER_MAX_SIZE);
+      gpointer data;
+
+      if (pw->transfer != NULL)
+        munmap (pw->transfer, pw->transfer_size);
+      pw->transfer = NULL;
+      pw->transfer_size = 0;
+      pw->transfer_sent = FALSE;
+
+      if ((pw->transfer_fd < 0 && (pw->transfer_fd = wpool_process_memfd ("wpool-transfer", NULL)) < 0) ||
+          ftruncate (pw->transfer_fd, size) < 0 ||
+          (data = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, pw->transfer_fd, 0)) == MAP_FAILED)
+        return FALSE;
+
+      pw->transfer = data;
+      pw->transfer_size = size;
+    }
+
+  /* A worker that cannot be told dies: the chunk goes the usual way,
+   * which notices. */
+  if (!pw->transfer_sent &&
+      !(pw->transfer_sent = wpool_frame_write_fd (pw->fd, WPOOL_FRAME_TRANSFER,
+                                                  g_variant_new ("(t)", (guint64)pw->transfer_size),
+                                                  pw->transfer_fd, NULL)))
+    return FALSE;
+
+  memcpy (pw->transfer, g_variant_get_data (items), items_size);
+
+  return TRUE;
+}
+
+/* The results a worker left in its transfer area, as a view. */
+static GVariant *
+transferred_results (WpoolBackendProcess *self,
+                     guint                index,
+                     WpoolJob            *job,
+                     gsize                results_offset,
+                     guint                n)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  const GVariantType *result_type = wpool_task_get_result_type (wpool_job_get_task (job));
+  g_autoptr(GVariantType) array_type = g_variant_type_new_array (result_type);
+  gsize result_size = 0;
+
+  wpool_variant_type_get_fixed_size (result_type, &result_size);
+
+  return g_variant_ref_sink (g_variant_new_from_data (array_type, priv->workers[index].transfer + results_offset,
+                                                      n * result_size, FALSE, NULL, NULL));
+}
+
 static ChunkOutcome
 run_chunk (WpoolBackendProcess *self,
            guint                index,
@@ -425,6 +517,15 @@ run_chunk (WpoolBackendProcess *self,
   guint32 flags = (keep_going ? WPOOL_CHUNK_KEEP_GOING : 0) |
                   (share != NULL ? WPOOL_CHUNK_TIMED : 0) |
                   (wpool_job_get_task_timeout (job) > 0 ? WPOOL_CHUNK_DEADLINE : 0);
+  gsize results_offset = 0;
+
+  if (transfer_chunk (self, index, job, items, last - first, &results_offset))
+    {
+      flags |= WPOOL_CHUNK_TRANSFER;
+      g_variant_unref (items);
+      items = g_variant_ref_sink (g_variant_new_array (wpool_task_get_item_type (wpool_job_get_task (job)),
+                                                       NULL, 0));
+    }
 
   /* The worker's clock for the chunk starts now, unless its init still
    * runs: that has a clock of its own. */
@@ -472,6 +573,12 @@ run_chunk (WpoolBackendProcess *self,
           guint32 reply_first;
 
           g_variant_get (reply, "(uv@at)", &reply_first, &results, &durations);
+          if ((flags & WPOOL_CHUNK_TRANSFER) && g_variant_is_container (results) &&
+              g_variant_n_children (results) == 0)
+            {
+              g_variant_unref (results);
+              results = transferred_results (self, index, job, results_offset, last - first);
+            }
           if (reply_first != first ||
               !wpool_job_take_chunk_results (job, first, last, results, &error))
             {
@@ -656,6 +763,13 @@ wpool_backend_process_finalize (GObject *object)
     munmap (priv->progress, priv->progress_size);
   if (priv->progress_fd >= 0)
     close (priv->progress_fd);
+  for (guint i = 0; priv->workers != NULL && i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
+    {
+      if (priv->workers[i].transfer != NULL)
+        munmap (priv->workers[i].transfer, priv->workers[i].transfer_size);
+      if (priv->workers[i].transfer_fd >= 0)
+        wpool_process_close_fd (priv->workers[i].transfer_fd);
+    }
   g_free (priv->workers);
   g_clear_object (&priv->task);
 

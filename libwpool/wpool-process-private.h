@@ -69,6 +69,8 @@ gboolean  wpool_process_set_cpus          (pid_t       pid,
                                            GError    **error);
 gboolean  wpool_process_socketpair        (int       fds[2],
                                            GError  **error);
+int       wpool_process_memfd             (const char *name,
+                                           GError   **error);
 void      wpool_process_close_fd          (int       fd);
 int       wpool_process_release_fd        (int       fd);
 void      wpool_process_hold_fork         (void);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,6 +118,28 @@ wpool_process_socketpair (int      fds[2],
   registry_add (fds[1]);
 
   return TRUE;
+}
+
+/* A memfd to share with a worker, registered so that workers forked
+ * later do not keep it. */
+int
+wpool_process_memfd (const char  *name,
+                     GError     **error)
+{
+  int fd = memfd_create (name, MFD_CLOEXEC);
+
+  if (fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot make memory to share with a worker: %s", g_strerror (errsv));
+      return -1;
+    }
+
+  registry_add (fd);
+
+  return fd;
 }
 
 static void

@@ -54,6 +54,9 @@ typedef enum
   WPOOL_FRAME_EXIT,
   /* worker → pool, "(v)": the worker-exit's result; or an ERROR */
   WPOOL_FRAME_EXIT_RESULT,
+  /* pool → worker, "(t)" and a memfd passed along: the worker's transfer
+   * area, of that many bytes, replacing any before; no answer */
+  WPOOL_FRAME_TRANSFER,
 } WpoolFrameKind;
 
 typedef enum
@@ -65,9 +68,28 @@ typedef enum
   /* Items have a deadline: say when each starts. Otherwise the worker
    * reads no clock per item. */
   WPOOL_CHUNK_DEADLINE   = 1 << 2,
+  /* A chunk task's items are at the start of the transfer area and its
+   * results go at wpool_transfer_results_offset(): RUN_CHUNK and RESULTS
+   * carry empty arrays. Big chunks cross so with one copy each way (into
+   * the area, out of it), not four through the socket. */
+  WPOOL_CHUNK_TRANSFER   = 1 << 3,
 } WpoolChunkFlags;
 
-#define WPOOL_FRAME_LAST WPOOL_FRAME_EXIT_RESULT
+#define WPOOL_FRAME_LAST WPOOL_FRAME_TRANSFER
+
+/* Chunks smaller than this go through the socket: one copy fewer is
+ * worth little there. */
+#define WPOOL_TRANSFER_MIN_SIZE ((gsize)64 << 10)
+/* The largest transfer area: larger chunks go through the socket. */
+#define WPOOL_TRANSFER_MAX_SIZE ((gsize)1 << 30)
+
+/* Where the results of a chunk whose items take @items_size bytes start
+ * in the transfer area: cache-line aligned, and G_MAXSIZE on overflow. */
+static inline gsize
+wpool_transfer_results_offset (gsize items_size)
+{
+  return items_size > G_MAXSIZE - 63 ? G_MAXSIZE : (items_size + 63) & ~(gsize)63;
+}
 
 /* Frames larger than this are refused, whoever sends them. */
 #define WPOOL_FRAME_MAX_SIZE ((guint64)1 << 32)

@@ -27,44 +27,83 @@
 
 static gboolean write_error (int fd, guint32 index, const GError *task_error, GError **error);
 
-/* A chunk of a chunk task: its items' buffer in, a buffer of results out,
- * no GVariant per item. A failed chunk fails every item; under keep-going
- * an ERROR for each, then results of zeros. */
+/* The worker's transfer area, which the pool hands over before the first
+ * chunk that uses it. */
+typedef struct
+{
+  guint8 *data;
+  gsize   size;
+} Transfer;
+
+/* Maps the area of TRANSFER frame @frame, passed as @passed_fd, in place
+ * of any before. */
+static gboolean
+transfer_map (Transfer  *transfer,
+              GVariant  *frame,
+              int        passed_fd,
+              GError   **error)
+{
+  guint64 size;
+  struct stat st;
+  gpointer data;
+
+  g_variant_get (frame, "(t)", &size);
+  if (transfer->data != NULL)
+    munmap (transfer->data, transfer->size);
+  transfer->data = NULL;
+  transfer->size = 0;
+
+  /* No bigger than the memfd really is: past its end is SIGBUS. */
+  if (passed_fd < 0 || size == 0 || size > WPOOL_TRANSFER_MAX_SIZE ||
+      fstat (passed_fd, &st) < 0 || (guint64)st.st_size < size ||
+      (data = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, passed_fd, 0)) == MAP_FAILED)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Bad transfer area");
+      return FALSE;
+    }
+
+  transfer->data = data;
+  transfer->size = size;
+  return TRUE;
+}
+
+/* A chunk of a chunk task: @n items at @items in, results out into
+ * @results, or when it is NULL into a buffer sent along; no GVariant per
+ * item. A failed chunk fails every item; under keep-going an ERROR for
+ * each, then results of zeros. */
 static gboolean
 serve_chunk_task (WpoolWorker   *worker,
                   WpoolTask     *task,
                   int            fd,
                   WpoolRunning  *running,
                   guint32        first,
-                  GVariant      *items,
+                  gconstpointer  items,
+                  gsize          n,
+                  guint8        *results,
                   guint32        flags,
                   GError       **error)
 {
   g_autoptr(GVariantType) array_type = g_variant_type_new_array (wpool_task_get_result_type (task));
   g_autoptr(GError) task_error = NULL;
   g_autoptr(GArray) durations = g_array_new (FALSE, FALSE, sizeof (guint64));
-  gsize item_size = 0;
+  g_autofree guint8 *sent_results = NULL;
+  gpointer data;
+  gsize sent_size;
   gsize result_size = 0;
-  gsize n;
-  gconstpointer data;
-  guint8 *results;
   gint64 started = g_get_monotonic_time ();
 
-  wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
   wpool_variant_type_get_fixed_size (wpool_task_get_result_type (task), &result_size);
-  n = g_variant_n_children (items);
-  data = g_variant_get_fixed_array (items, &n, item_size);
-  results = g_malloc0 (MAX (n * result_size, 1));
+  if (results == NULL)
+    results = sent_results = g_malloc0 (MAX (n * result_size, 1));
 
   wpool_running_set (running, (gint)first, started);
 
-  if (n > 0 && !wpool_task_run_chunk (task, worker, data, first, n, results, &task_error))
+  if (n > 0 && !wpool_task_run_chunk (task, worker, items, first, n, results, &task_error))
     {
       gboolean sent = TRUE;
 
       if (!(flags & WPOOL_CHUNK_KEEP_GOING))
         {
-          g_free (results);
           wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
           return write_error (fd, first, task_error, error);
         }
@@ -73,10 +112,7 @@ serve_chunk_task (WpoolWorker   *worker,
         sent = write_error (fd, first + k, task_error, error);
       memset (results, 0, n * result_size);
       if (!sent)
-        {
-          g_free (results);
-          return FALSE;
-        }
+        return FALSE;
     }
 
   /* The chunk's time, shared out evenly, for insights. */
@@ -86,25 +122,62 @@ serve_chunk_task (WpoolWorker   *worker,
 
   wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
 
+  /* Results in the transfer area are not sent: an empty array says so. */
+  sent_size = sent_results != NULL ? n * result_size : 0;
+  data = g_steal_pointer (&sent_results);
+
   return wpool_frame_write (fd, WPOOL_FRAME_RESULTS,
                             g_variant_new ("(uv@at)", first,
-                                           g_variant_new_from_data (array_type, results, n * result_size,
-                                                                    FALSE, g_free, results),
+                                           g_variant_new_from_data (array_type, data, sent_size, FALSE, g_free, data),
                                            g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, durations->data,
                                                                       durations->len, sizeof (guint64))),
                             error);
+}
+
+/* A chunk of a chunk task whose items are in the transfer area: checked
+ * to fit, as the frame says how many there are. */
+static gboolean
+serve_transferred_chunk (WpoolWorker   *worker,
+                         WpoolTask     *task,
+                         int            fd,
+                         WpoolRunning  *running,
+                         const Transfer *transfer,
+                         guint32        first,
+                         gsize          n,
+                         guint32        flags,
+                         GError       **error)
+{
+  gsize item_size = 0;
+  gsize result_size = 0;
+  gsize results_offset;
+
+  if (!wpool_task_is_chunk_task (task) ||
+      !wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size) ||
+      !wpool_variant_type_get_fixed_size (wpool_task_get_result_type (task), &result_size) ||
+      n > transfer->size / item_size ||
+      (results_offset = wpool_transfer_results_offset (n * item_size)) > transfer->size ||
+      n > (transfer->size - results_offset) / result_size)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           "A chunk does not fit the transfer area");
+      return FALSE;
+    }
+
+  return serve_chunk_task (worker, task, fd, running, first, transfer->data, n,
+                           transfer->data + results_offset, flags, error);
 }
 
 /* Runs one chunk and answers with its results, or with the first error
  * (the rest of the chunk is dropped, as the pool stops the map). FALSE
  * when the pool can no longer be answered. */
 static gboolean
-serve_chunk (WpoolWorker  *worker,
-             WpoolTask    *task,
-             int           fd,
-             WpoolRunning *running,
-             GVariant     *frame,
-             GError      **error)
+serve_chunk (WpoolWorker    *worker,
+             WpoolTask      *task,
+             int             fd,
+             WpoolRunning   *running,
+             const Transfer *transfer,
+             GVariant       *frame,
+             GError        **error)
 {
   g_autoptr(GVariantType) result_type = NULL;
   g_autoptr(GVariant) items = NULL;
@@ -135,6 +208,10 @@ serve_chunk (WpoolWorker  *worker,
       result_type = g_variant_type_new (result_type_string);
     }
 
+  if ((flags & WPOOL_CHUNK_TRANSFER) && g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY) &&
+      g_variant_n_children (items) == 0)
+    return serve_transferred_chunk (worker, task, fd, running, transfer, first, count, flags, error);
+
   if (!g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY) || (n = g_variant_n_children (items)) != count)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Bad chunk of items");
@@ -142,7 +219,15 @@ serve_chunk (WpoolWorker  *worker,
     }
 
   if (wpool_task_is_chunk_task (task))
-    return serve_chunk_task (worker, task, fd, running, first, items, flags, error);
+    {
+      gsize item_size = 0;
+      gconstpointer data;
+
+      wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
+      data = g_variant_get_fixed_array (items, &n, item_size);
+
+      return serve_chunk_task (worker, task, fd, running, first, data, n, NULL, flags, error);
+    }
 
   wpool_results_init (&collected, result_type, n);
 
@@ -234,6 +319,9 @@ wpool_serve (WpoolWorker  *worker,
              int           fd,
              WpoolRunning *running)
 {
+  Transfer transfer = { NULL, 0 };
+  int ret;
+
   /* The worker-init runs at once, as in MPIRE, timed by the pool. A
    * failed one fails every item the worker takes. */
   if (wpool_worker_has_init (worker))
@@ -248,21 +336,41 @@ wpool_serve (WpoolWorker  *worker,
       g_autoptr(GError) error = NULL;
       g_autoptr(GVariant) frame = NULL;
       WpoolFrameKind kind = 0;
+      int passed_fd = -1;
       gboolean served;
 
-      if (!(frame = wpool_frame_read (fd, &kind, &error)))
-        return error != NULL ? 1 : 0;
+      if (!(frame = wpool_frame_read_fd (fd, &kind, &passed_fd, &error)))
+        {
+          if (passed_fd >= 0)
+            close (passed_fd);
+          ret = error != NULL ? 1 : 0;
+          break;
+        }
 
       if (kind == WPOOL_FRAME_RUN_CHUNK)
-        served = serve_chunk (worker, task, fd, running, frame, &error);
+        served = serve_chunk (worker, task, fd, running, &transfer, frame, &error);
       else if (kind == WPOOL_FRAME_EXIT && wpool_worker_has_exit (worker))
         served = serve_exit (worker, fd, &error);
+      else if (kind == WPOOL_FRAME_TRANSFER)
+        served = transfer_map (&transfer, frame, passed_fd, &error);
       else
         served = FALSE;
 
+      /* Mapped, or not wanted. */
+      if (passed_fd >= 0)
+        close (passed_fd);
+
       if (!served)
-        return 1;
+        {
+          ret = 1;
+          break;
+        }
     }
+
+  if (transfer.data != NULL)
+    munmap (transfer.data, transfer.size);
+
+  return ret;
 }
 
 static GVariant *

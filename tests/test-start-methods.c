@@ -453,6 +453,96 @@ test_insights (gconstpointer data)
   g_assert_cmpfloat (wpool_pool_get_eta (pool), ==, 0);
 }
 
+/* Big chunks of a chunk task cross to worker processes through a shared
+ * transfer area rather than the socket: results as through the socket,
+ * when chunks grow, when a chunk fails or its worker dies (the new worker
+ * gets the area anew), and nothing left once the pool is gone. */
+static void
+test_chunk_task_transfer (gconstpointer data)
+{
+  guint base_fds = wpool_test_count_fds ();
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_task_new_for_chunk_symbol (wpool_test_module_path (),
+                                                               "wpool_test_square_plus_one_chunk",
+                                                               G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE, NULL);
+  guint n = 200000;
+  g_autofree double *values = g_new (double, n);
+  g_autofree double *out = g_new0 (double, n);
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  GError *item_error = NULL;
+  GVariant *result = NULL;
+  guint index;
+  guint n_failed = 0;
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  for (guint i = 0; i < n; i++)
+    values[i] = i;
+
+  /* 20 000 doubles a chunk: 160 KB, above WPOOL_TRANSFER_MIN_SIZE; then
+   * 60 000, which grows the areas. */
+  for (guint chunk_size = 20000; chunk_size <= 60000; chunk_size += 40000)
+    {
+      g_autoptr(GVariant) results = NULL;
+      const double *computed;
+      gsize n_results;
+
+      wpool_pool_set_chunk_size (pool, chunk_size);
+      results = wpool_pool_map (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, n, sizeof (double)),
+                                NULL, &error);
+      g_assert_no_error (error);
+      computed = g_variant_get_fixed_array (results, &n_results, sizeof (double));
+      g_assert_cmpuint (n_results, ==, n);
+      for (guint i = 0; i < n; i++)
+        g_assert_cmpfloat (computed[i], ==, (double)i * i + 1);
+
+      g_assert_true (wpool_pool_map_chunks (pool, task, values, n, out, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpmem (out, n * sizeof (double), computed, n * sizeof (double));
+    }
+  g_assert_cmpuint (wpool_test_count_mappings ("wpool-transfer"), ==, 2);
+
+  /* A failed chunk under keep-going: its items fail, the others' results
+   * come from the area. */
+  values[70000] = -1;
+  stream = wpool_pool_imap (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, n, sizeof (double)),
+                            WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+  g_assert_no_error (error);
+  while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
+    {
+      if (item_error != NULL)
+        {
+          g_assert_error (item_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+          g_assert_cmpuint (index / 60000, ==, 1);
+          g_clear_error (&item_error);
+          n_failed++;
+        }
+      else
+        {
+          g_assert_cmpfloat (g_variant_get_double (result), ==, values[index] * values[index] + 1);
+        }
+      g_clear_pointer (&result, g_variant_unref);
+    }
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_failed, ==, 60000);
+  g_clear_object (&stream);
+
+  /* A worker dying in the middle of a chunk fails the map; the worker
+   * that replaces it is given the area again. */
+  values[70000] = -2;
+  wpool_test_assert_map_fails (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, n, sizeof (double)),
+                               NULL, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED, "exited with status 3");
+  values[70000] = 70000;
+  g_assert_true (wpool_pool_map_chunks (pool, task, values, n, out, NULL, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpfloat (out[i], ==, (double)i * i + 1);
+
+  g_clear_object (&pool);
+  g_assert_cmpuint (wpool_test_count_mappings ("wpool-transfer"), ==, 0);
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+}
+
 /* A chunk task in this program, which a new process cannot find. */
 static gboolean
 not_exported_chunk (WpoolWorker   *worker,
@@ -1312,6 +1402,7 @@ main (int   argc,
     { "progress", test_progress, FALSE },
     { "insights", test_insights, FALSE },
     { "chunk-task", test_chunk_task, FALSE },
+    { "chunk-task/transfer", test_chunk_task_transfer, TRUE },
     { "no-orphans", test_no_orphans, TRUE },
     { "soak", test_soak, FALSE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },

@@ -402,7 +402,8 @@ wpool_test_exit_mark (WpoolWorker  *worker,
   return g_variant_new ("()");
 }
 
-/* A chunk task, d → d: x*x + 1; a chunk holding -1 fails. */
+/* A chunk task, d → d: x*x + 1; a chunk holding -1 fails, one holding -2
+ * ends its worker process (process start methods only). */
 gboolean
 wpool_test_square_plus_one_chunk (WpoolWorker   *worker,
                                   GVariant      *shared_objects,
@@ -422,6 +423,8 @@ wpool_test_square_plus_one_chunk (WpoolWorker   *worker,
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "-1 in the chunk");
           return FALSE;
         }
+      if (x[i] == -2)
+        _exit (3);
       y[i] = x[i] * x[i] + 1;
     }
 
