@@ -12,6 +12,7 @@
 BENCH_EXPORT GVariant *bench_return_result (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 BENCH_EXPORT GVariant *bench_store_result (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 BENCH_EXPORT GVariant *bench_pid_then_sleep (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+BENCH_EXPORT GVariant *bench_sum_slice (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* (ud) → d: x*x + 1, returned. */
 GVariant *
@@ -70,4 +71,42 @@ bench_pid_then_sleep (WpoolWorker  *worker,
   g_usleep (g_variant_get_uint32 (item) * G_TIME_SPAN_MILLISECOND);
 
   return g_variant_ref (item);
+}
+
+/* u → (ut): item k of 200 sums the k-th of 200 slices of the shared
+ * objects, an `ay` dataset or a byte WpoolSharedArray, one byte a page
+ * (what reading it costs in memory, not in time), and returns the
+ * worker's pid and the sum. */
+GVariant *
+bench_sum_slice (WpoolWorker  *worker,
+                 GVariant     *shared_objects,
+                 GVariant     *item,
+                 gpointer      user_data,
+                 GError      **error)
+{
+  guint32 k = g_variant_get_uint32 (item);
+  const guint8 *data;
+  gsize size;
+  gsize slice;
+  guint64 sum = 0;
+
+  if (g_variant_is_of_type (shared_objects, G_VARIANT_TYPE_BYTESTRING))
+    {
+      data = g_variant_get_data (shared_objects);
+      size = g_variant_get_size (shared_objects);
+    }
+  else
+    {
+      WpoolSharedArray *array = wpool_worker_get_shared_array (worker, 0, error);
+
+      if (array == NULL)
+        return NULL;
+      data = wpool_shared_array_get_data (array, &size);
+    }
+
+  slice = size / 200;
+  for (gsize i = (gsize)k * slice; i < MIN ((gsize)(k + 1) * slice, size); i += 4096)
+    sum += data[i];
+
+  return g_variant_new ("(ut)", (guint32)getpid (), sum);
 }
