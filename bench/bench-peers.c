@@ -15,6 +15,8 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <wpool.h>
 
@@ -319,6 +321,69 @@ run_workload (Pools          *pools,
     g_print ("  %-32s %12.1f %9.2f× %11.2f×\n", runner_names[r], ns[r], ns[SERIAL] / ns[r], ns[r] / openmp);
 }
 
+/* The floor under a warm map's latency: the median round trip of a byte
+ * between this thread and another (the hand-off to a driver or worker
+ * thread and back), and through a socket to another process (a driver
+ * to its worker process and back), in µs. */
+static gpointer
+echo_thread (gpointer data)
+{
+  GAsyncQueue **queues = data;
+  gpointer message;
+
+  while ((message = g_async_queue_pop (queues[0])) != GINT_TO_POINTER (2))
+    g_async_queue_push (queues[1], message);
+
+  return NULL;
+}
+
+static void
+round_trips (double *thread_us,
+             double *process_us)
+{
+  GAsyncQueue *queues[2] = { g_async_queue_new (), g_async_queue_new () };
+  GThread *thread = g_thread_new ("echo", echo_thread, queues);
+  double times[200];
+  int fds[2];
+  char byte = 0;
+  pid_t pid;
+
+  for (guint r = 0; r < G_N_ELEMENTS (times); r++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+
+      g_async_queue_push (queues[0], GINT_TO_POINTER (1));
+      g_async_queue_pop (queues[1]);
+      times[r] = g_get_monotonic_time () - t0;
+    }
+  g_async_queue_push (queues[0], GINT_TO_POINTER (2));
+  g_thread_join (thread);
+  g_async_queue_unref (queues[0]);
+  g_async_queue_unref (queues[1]);
+  *thread_us = bench_median (times, G_N_ELEMENTS (times));
+
+  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM, 0, fds));
+  if ((pid = fork ()) == 0)
+    {
+      close (fds[0]);
+      while (read (fds[1], &byte, 1) == 1 && write (fds[1], &byte, 1) == 1)
+        ;
+      _exit (0);
+    }
+  close (fds[1]);
+  for (guint r = 0; r < G_N_ELEMENTS (times); r++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+
+      g_assert_cmpint (write (fds[0], &byte, 1), ==, 1);
+      g_assert_cmpint (read (fds[0], &byte, 1), ==, 1);
+      times[r] = g_get_monotonic_time () - t0;
+    }
+  close (fds[0]);
+  waitpid (pid, NULL, 0);
+  *process_us = bench_median (times, G_N_ELEMENTS (times));
+}
+
 /* A warm one-item map on a kept-alive pool, and the start-up of a pool
  * (a new pool's first one-item map less that), per start method. */
 static void
@@ -331,6 +396,12 @@ run_latency (guint n_jobs)
     { WPOOL_START_METHOD_FORKSERVER, "FORKSERVER" },
   };
   const char *module = g_getenv ("WPOOL_BENCH_MODULE");
+  double thread_us;
+  double process_us;
+
+  round_trips (&thread_us, &process_us);
+  g_print ("\nround trips, the floor (median of 200): thread to thread %.1f µs, "
+           "process to process through a socket %.1f µs\n", thread_us, process_us);
 
   g_print ("\nlatency, %u jobs (median of 200 warm maps; best of 5 starts)\n", n_jobs);
   g_print ("  %-12s %14s %14s %14s\n", "", "1-item map µs", "apply µs", "start-up ms");
