@@ -85,6 +85,10 @@ struct _WpoolBackendClass
   /* Whether a worker-exit runs in this process, where a hung one cannot
    * be killed: stopping then waits for it until the exit timeout only. */
   gboolean exit_in_process;
+  /* Whether a caller waiting for a map may drive a worker's share on its
+   * own thread, as the worker's driver would: a worker process, which any
+   * thread can talk to (a worker thread is a driver of its own). */
+  gboolean drives_on_caller;
 };
 
 GType         wpool_backend_threading_get_type (void) G_GNUC_CONST;
@@ -117,7 +121,8 @@ gboolean      wpool_backend_prepare            (WpoolBackend      *self,
                                                 GError           **error);
 void          wpool_backend_dispatch           (WpoolBackend      *self,
                                                 WpoolJob          *job,
-                                                guint              n_workers);
+                                                guint              n_workers,
+                                                gboolean           caller_waits);
 gboolean      wpool_backend_replace_worker     (WpoolBackend      *self,
                                                 guint              index,
                                                 WpoolTask         *task,

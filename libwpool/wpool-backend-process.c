@@ -792,6 +792,8 @@ wpool_backend_process_class_init (WpoolBackendProcessClass *klass)
   backend_class->exit_worker = wpool_backend_process_exit_worker;
   backend_class->stop_worker = wpool_backend_process_stop_worker;
 
+  backend_class->drives_on_caller = TRUE;
+
   klass->kill = wpool_backend_process_real_kill;
 }
 

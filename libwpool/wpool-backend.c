@@ -15,6 +15,9 @@ typedef struct
   guint         index;
   GThread      *thread;
   GAsyncQueue  *queue;
+  /* Held while a share of a job runs on the worker, by the driver's
+   * thread or by a caller that drives the share itself. */
+  GMutex        busy;
   /* Replaced while it finishes an item on its own: it frees itself when
    * it quits, and touches nothing else. */
   gint          replaced;
@@ -207,6 +210,7 @@ wpool_backend_forward (Driver   *driver,
 static void
 wpool_backend_driver_free (Driver *driver)
 {
+  g_mutex_clear (&driver->busy);
   g_async_queue_unref (driver->queue);
   g_free (driver);
 }
@@ -305,11 +309,47 @@ wpool_backend_count_chunk (WpoolBackend *self,
   return priv->config.worker_lifespan > 0 && ++priv->n_chunks[index] >= priv->config.worker_lifespan;
 }
 
+/* Runs the driver's worker's share of @job, whose reference it takes,
+ * with the driver's busy lock held, which it releases. */
+static void
+wpool_backend_driver_run_locked (Driver   *driver,
+                                 WpoolJob *job)
+{
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (driver->backend);
+  gboolean forwarded = FALSE;
+
+  /* Our reference, and our share of the job, go with it. */
+  if (!klass->is_alive (driver->backend, driver->index))
+    forwarded = wpool_backend_forward (driver, job);
+
+  if (!forwarded)
+    switch (wpool_backend_driver_work (driver, job))
+      {
+      case WPOOL_SHARE_RESTART:
+        g_assert_not_reached ();
+      case WPOOL_SHARE_PASS_ON:
+        /* Items of our dead worker's chunk, handed out again. */
+        if ((forwarded = wpool_backend_forward (driver, job)))
+          break;
+        G_GNUC_FALLTHROUGH;
+      case WPOOL_SHARE_DONE:
+        wpool_job_worker_done (job);
+        break;
+      case WPOOL_SHARE_ABANDONED:
+        /* The share was finished for us. */
+        break;
+      }
+
+  g_mutex_unlock (&driver->busy);
+
+  if (!forwarded)
+    wpool_job_unref (job);
+}
+
 static gpointer
 wpool_backend_driver_main (gpointer data)
 {
   Driver *driver = data;
-  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (driver->backend);
   gpointer message;
 
   /* A task that maps on its own pool from here would wait for itself. */
@@ -317,29 +357,8 @@ wpool_backend_driver_main (gpointer data)
 
   while ((message = g_async_queue_pop (driver->queue)) != QUIT_MESSAGE)
     {
-      WpoolJob *job = message;
-
-      /* Our reference, and our share of the job, go with it. */
-      if (!klass->is_alive (driver->backend, driver->index) && wpool_backend_forward (driver, job))
-        continue;
-
-      switch (wpool_backend_driver_work (driver, job))
-        {
-        case WPOOL_SHARE_RESTART:
-          g_assert_not_reached ();
-        case WPOOL_SHARE_PASS_ON:
-          /* Items of our dead worker's chunk, handed out again. */
-          if (wpool_backend_forward (driver, job))
-            continue;
-          G_GNUC_FALLTHROUGH;
-        case WPOOL_SHARE_DONE:
-          wpool_job_worker_done (job);
-          break;
-        case WPOOL_SHARE_ABANDONED:
-          /* The share was finished for us. */
-          break;
-        }
-      wpool_job_unref (job);
+      g_mutex_lock (&driver->busy);
+      wpool_backend_driver_run_locked (driver, message);
     }
 
   g_private_set (&current_backend, NULL);
@@ -369,6 +388,7 @@ wpool_backend_driver_new (WpoolBackend  *self,
   driver->backend = self;
   driver->index = index;
   driver->queue = g_async_queue_new ();
+  g_mutex_init (&driver->busy);
 
   if (!(driver->thread = g_thread_try_new (name, wpool_backend_driver_main, driver, &local_error)))
     {
@@ -649,13 +669,21 @@ wpool_backend_pass_on (WpoolJob *job,
 }
 
 /* Hands @job to @n_workers workers; each calls wpool_job_worker_done()
- * exactly once. Called on the caller's thread. */
+ * exactly once. Called on the caller's thread. With @caller_waits, the
+ * caller waits for the job next: where the backend allows, it drives the
+ * first worker's share itself if that worker is free, rather than waking
+ * its driver and waiting to be woken in turn (two thread hand-offs, most
+ * of a small map's latency). */
 void
 wpool_backend_dispatch (WpoolBackend *self,
                         WpoolJob     *job,
-                        guint         n_workers)
+                        guint         n_workers,
+                        gboolean      caller_waits)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  Driver *first = priv->drivers[priv->next_worker % priv->n_started];
+  gboolean drive = caller_waits && WPOOL_BACKEND_GET_CLASS (self)->drives_on_caller &&
+                   g_mutex_trylock (&first->busy);
 
   g_assert (!priv->stopped);
   g_assert (n_workers > 0 && n_workers <= priv->n_started);
@@ -664,10 +692,13 @@ wpool_backend_dispatch (WpoolBackend *self,
 
   /* Jobs of fewer chunks than workers start where the last one ended, so
    * that small maps in flight together spread over all the workers. */
-  for (guint i = 0; i < n_workers; i++)
+  for (guint i = drive ? 1 : 0; i < n_workers; i++)
     g_async_queue_push (priv->drivers[(priv->next_worker + i) % priv->n_started]->queue, wpool_job_ref (job));
 
   priv->next_worker = (priv->next_worker + n_workers) % priv->n_started;
+
+  if (drive)
+    wpool_backend_driver_run_locked (first, wpool_job_ref (job));
 }
 
 /* Waits until every driver ran its worker's exit, for the exit timeout

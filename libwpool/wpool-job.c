@@ -98,6 +98,9 @@ struct _WpoolJob
   GCond               cond;
   GError             *error;
   gboolean            done;
+  /* Whether wpool_job_wait() or the watchdog sleeps on the condition: a
+   * broadcast costs a system call even when nobody waits. */
+  gboolean            waiting;
   WpoolJobNotify      notify;
   gpointer            notify_data;
 };
@@ -690,6 +693,7 @@ wpool_job_watch (gpointer data)
           continue;
         }
 
+      self->waiting = TRUE;
       g_cond_wait_until (&self->cond, &self->mutex, next_deadline);
     }
   g_mutex_unlock (&self->mutex);
@@ -1014,6 +1018,8 @@ wpool_job_fail_left_over (WpoolJob *self)
 void
 wpool_job_worker_done (WpoolJob *self)
 {
+  gboolean waiting;
+
   if (!g_atomic_int_dec_and_test (&self->n_active))
     return;
 
@@ -1022,12 +1028,14 @@ wpool_job_worker_done (WpoolJob *self)
 
   g_mutex_lock (&self->mutex);
   self->done = TRUE;
+  waiting = self->waiting;
   g_mutex_unlock (&self->mutex);
 
   /* After the unlock, so that the woken caller does not block at once on
    * the mutex this thread still holds (a second wake-up per map). The
    * job is alive: whoever calls this holds a reference. */
-  g_cond_broadcast (&self->cond);
+  if (waiting)
+    g_cond_broadcast (&self->cond);
 
   if (self->notify != NULL)
     self->notify (self, self->notify_data);
@@ -1038,7 +1046,10 @@ wpool_job_wait (WpoolJob *self)
 {
   g_mutex_lock (&self->mutex);
   while (!self->done)
-    g_cond_wait (&self->cond, &self->mutex);
+    {
+      self->waiting = TRUE;
+      g_cond_wait (&self->cond, &self->mutex);
+    }
   g_mutex_unlock (&self->mutex);
 }
 

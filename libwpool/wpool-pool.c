@@ -1839,7 +1839,8 @@ wpool_pool_prepare_map (WpoolPool      *self,
 /* Starts the workers if they do not run yet and hands @job to them. The
  * job completes through @notify, on the thread of the last worker (or on
  * this one when there is nothing to do); the caller then finishes it with
- * wpool_pool_end_map(). */
+ * wpool_pool_end_map(). Without @notify the caller waits for the job next
+ * (wpool_job_wait()), and may drive a worker process's share itself. */
 static gboolean
 wpool_pool_start_map (WpoolPool       *self,
                       WpoolJob        *job,
@@ -1914,7 +1915,7 @@ wpool_pool_start_map (WpoolPool       *self,
 
   wpool_job_begin (job, n_workers, notify, notify_data);
   if (n_workers > 0)
-    wpool_backend_dispatch (self->backend, job, n_workers);
+    wpool_backend_dispatch (self->backend, job, n_workers, notify == NULL);
 
   return TRUE;
 }
