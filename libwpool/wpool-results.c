@@ -5,11 +5,42 @@
 
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "wpool-error.h"
 #include "wpool-results-private.h"
 #include "wpool-variant-private.h"
+
+/* Results at least this big are allocated in huge pages where the
+ * kernel allows (transparent huge pages, "madvise" or "always"). */
+#define HUGE_RESULTS_SIZE ((gsize)4 << 20)
+#define HUGE_PAGE_SIZE ((gsize)2 << 20)
+
+/* A buffer for @n results of @size bytes, freed with g_free(). A map's
+ * results are often fresh memory (glibc maps big buffers anew), which the
+ * workers fill at once: in 4 KiB pages, faulting it in can cost more than
+ * filling it (8 MB of doubles: up to 3.3 ns an item of 6.1, bench-peers'
+ * chunk task), in 2 MiB pages a few faults in all. */
+static gpointer
+results_alloc (guint n,
+               gsize size)
+{
+  gsize total;
+  gpointer data;
+
+  if (!g_size_checked_mul (&total, MAX (n, 1), size))
+    g_error ("%s: overflow allocating %u×%" G_GSIZE_FORMAT " bytes", G_STRLOC, n, size);
+
+  if (total < HUGE_RESULTS_SIZE || posix_memalign (&data, HUGE_PAGE_SIZE, total) != 0)
+    return g_malloc (total);
+
+  /* Advice only: without huge pages, the buffer is as any other. */
+  madvise (data, total, MADV_HUGEPAGE);
+
+  return data;
+}
 
 void
 wpool_results_init (WpoolResults       *self,
@@ -23,7 +54,7 @@ wpool_results_init (WpoolResults       *self,
     self->type = g_variant_type_copy (type);
 
   if (type != NULL && wpool_variant_type_get_fixed_size (type, &self->fixed_size))
-    self->data = g_malloc_n (MAX (n, 1), self->fixed_size);
+    self->data = results_alloc (n, self->fixed_size);
   else
     self->values = g_new0 (GVariant *, MAX (n, 1));
 }
