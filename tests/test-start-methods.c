@@ -301,6 +301,39 @@ test_worker_death (gconstpointer data)
     }
 }
 
+/* A worker process killed in the middle of an item is noticed through
+ * its socket, not by polling: its map fails soon after (the bench measures
+ * how soon; here a generous bound), naming the signal. */
+static void
+test_death_detection (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 1);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
+  g_autoptr(WpoolSharedArray) pids = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_INT64, 1, FALSE, NULL);
+  gint64 bound = (wpool_test_under_valgrind () ? 10 : 2) * G_USEC_PER_SEC;
+  WpoolTestOutcome outcome = { 0, };
+  gint64 pid = 0;
+  gint64 killed;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  g_assert_true (wpool_pool_set_shared_objects (pool, wpool_shared_array_get_handle (pids), NULL));
+  wpool_pool_map_async (pool, task, g_variant_new_parsed ("[uint32 60000]"), NULL, wpool_test_map_done, &outcome);
+  while (pid == 0)
+    {
+      g_usleep (G_TIME_SPAN_MILLISECOND);
+      pid = wpool_shared_array_get_int64 (pids, 0, NULL);
+    }
+
+  killed = g_get_monotonic_time ();
+  g_assert_no_errno (kill ((pid_t)pid, SIGKILL));
+  wpool_test_wait_for (&outcome.done);
+  g_test_message ("noticed %.1f ms after the kill", (g_get_monotonic_time () - killed) / 1000.0);
+  g_assert_cmpint (g_get_monotonic_time () - killed, <, bound);
+  g_assert_error (outcome.error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+  g_assert_nonnull (strstr (outcome.error->message, "killed by signal 9"));
+  wpool_test_outcome_clear (&outcome);
+}
+
 /* An item past the task timeout fails its map, naming it, without the
  * map waiting for it; the worker is replaced and the next map works. A
  * worker thread cannot be killed: it finishes the item on its own, and
@@ -1394,6 +1427,7 @@ main (int   argc,
     { "keep-alive", test_keep_alive, FALSE },
     { "worker-death", test_worker_death, TRUE },
     { "worker-death/queued-map", test_all_workers_died_before, TRUE },
+    { "worker-death/detection", test_death_detection, TRUE },
     { "task-timeout", test_task_timeout, FALSE },
     { "no-leftovers", test_no_leftovers, FALSE },
     { "memory", test_memory, FALSE },

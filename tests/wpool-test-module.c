@@ -102,7 +102,9 @@ wpool_test_fail_on_negative (WpoolWorker  *worker,
   return g_variant_new_double (x);
 }
 
-/* u → u: sleeps that many milliseconds, returns the item. */
+/* u → u: sleeps that many milliseconds, returns the item. With a shared
+ * int64 array first in the shared objects, it first stores its pid there
+ * at the worker's id: an item to be killed in the middle. */
 GVariant *
 wpool_test_sleep_ms (WpoolWorker  *worker,
                      GVariant     *shared_objects,
@@ -111,7 +113,10 @@ wpool_test_sleep_ms (WpoolWorker  *worker,
                      GError      **error)
 {
   guint32 ms = g_variant_get_uint32 (item);
+  WpoolSharedArray *pids = shared_objects ? wpool_worker_get_shared_array (worker, 0, NULL) : NULL;
 
+  if (pids != NULL)
+    wpool_shared_array_set_int64 (pids, wpool_worker_get_id (worker), getpid (), NULL);
   g_usleep (ms * G_TIME_SPAN_MILLISECOND);
 
   return g_variant_new_uint32 (ms);
