@@ -257,6 +257,9 @@ wpool_frame_write_fd (int              fd,
          write_all (fd, g_variant_get_data (sunk), header.size, error);
 }
 
+/* How much of a frame's data is allocated before any of it arrived. */
+#define FRAME_FIRST_READ ((gsize)1 << 20)
+
 static GBytes *
 read_data (int              fd,
            WpoolFrameKind  *kind,
@@ -264,7 +267,9 @@ read_data (int              fd,
            GError         **error)
 {
   FrameHeader header;
-  gpointer data;
+  gpointer data = NULL;
+  gsize capacity;
+  gsize done = 0;
 
   if (!read_all (fd, &header, sizeof header, passed_fd, error))
     return NULL;
@@ -278,21 +283,35 @@ read_data (int              fd,
       return NULL;
     }
 
-  data = g_try_malloc (MAX (header.size, 1));
-  if (data == NULL)
+  /* The buffer grows as the data arrives, doubling: a header alone does
+   * not make this process allocate the gigabytes it claims (found by
+   * fuzz-frames). */
+  capacity = MIN (header.size, FRAME_FIRST_READ);
+  for (;;)
     {
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                   "Cannot allocate %" G_GUINT64_FORMAT " bytes for a frame", header.size);
-      return NULL;
-    }
+      gpointer grown = g_try_realloc (data, MAX (capacity, 1));
 
-  if (!read_all (fd, data, header.size, NULL, error))
-    {
-      g_free (data);
-      if (error != NULL && *error == NULL)
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
-                     "The worker socket closed in the middle of a frame");
-      return NULL;
+      if (grown == NULL)
+        {
+          g_free (data);
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                       "Cannot allocate %" G_GUINT64_FORMAT " bytes for a frame", header.size);
+          return NULL;
+        }
+      data = grown;
+
+      if (!read_all (fd, (guint8 *)data + done, capacity - done, NULL, error))
+        {
+          g_free (data);
+          if (error != NULL && *error == NULL)
+            g_set_error (error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                         "The worker socket closed in the middle of a frame");
+          return NULL;
+        }
+
+      if ((done = capacity) == header.size)
+        break;
+      capacity = MIN (capacity * 2, header.size);
     }
 
   *kind = header.kind;

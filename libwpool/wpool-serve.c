@@ -199,7 +199,9 @@ serve_chunk (WpoolWorker    *worker,
 
   if (*result_type_string != '\0')
     {
-      if (!g_variant_type_string_is_valid (result_type_string))
+      /* A declared type is definite: values are of it (found by fuzz-frames). */
+      if (!g_variant_type_string_is_valid (result_type_string) ||
+          !g_variant_type_is_definite (G_VARIANT_TYPE (result_type_string)))
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                        "Bad result type “%s”", result_type_string);
