@@ -43,6 +43,7 @@
 struct _WpoolPool
 {
   GObject           parent_instance;
+  gboolean          disposed;
 
   guint             n_jobs;
   WpoolStartMethod  start_method;
@@ -243,6 +244,7 @@ wpool_pool_dispose (GObject *object)
 {
   WpoolPool *self = (WpoolPool *)object;
 
+  self->disposed = TRUE;
   wpool_pool_stop_progress (self);
 
   /* A running map holds a reference to the pool, so nothing runs here.
@@ -1020,11 +1022,28 @@ wpool_pool_set_task_timeout (WpoolPool *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TASK_TIMEOUT]);
 }
 
+/* A disposed pool has let its workers, shared objects and shared data
+ * go: a map would run without what the caller set, so none runs. */
+static gboolean
+wpool_pool_check_not_disposed (WpoolPool  *self,
+                               GError    **error)
+{
+  if (!self->disposed)
+    return TRUE;
+
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
+                       "The pool was disposed: it runs no more maps, nor takes shared objects");
+  return FALSE;
+}
+
 static gboolean
 wpool_pool_check_workers_stopped (WpoolPool   *self,
                                   const char  *what,
                                   GError     **error)
 {
+  if (!wpool_pool_check_not_disposed (self, error))
+    return FALSE;
+
   if (self->backend == NULL)
     return TRUE;
 
@@ -1782,6 +1801,9 @@ wpool_pool_prepare_map (WpoolPool      *self,
   guint n_items;
   guint chunk_size;
   guint n_guided;
+
+  if (!wpool_pool_check_not_disposed (self, error))
+    return NULL;
 
   if (!g_variant_is_of_type (sunk, G_VARIANT_TYPE_ARRAY))
     {

@@ -376,6 +376,38 @@ test_pool_enums_and_error (void)
   g_assert_cmpstr (WPOOL_VERSION_S, ==, PACKAGE_VERSION);
 }
 
+/* A disposed pool (as a binding may leave one) let its shared objects go:
+ * it refuses to map, rather than run tasks without them. */
+static void
+test_pool_disposed (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  WpoolTestOutcome outcome = { 0, };
+
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_string ("dataset"), NULL));
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&results, g_variant_unref);
+
+  g_object_run_dispose (G_OBJECT (pool));
+  g_assert_null (wpool_pool_get_shared_objects (pool));
+
+  wpool_test_assert_map_fails (pool, task, wpool_test_range_doubles (3), NULL,
+                               G_IO_ERROR, G_IO_ERROR_CLOSED, "disposed");
+  g_assert_false (wpool_pool_get_workers_running (pool));
+
+  wpool_pool_map_async (pool, task, wpool_test_range_doubles (3), NULL, wpool_test_map_done, &outcome);
+  wpool_test_wait_for (&outcome.done);
+  g_assert_error (outcome.error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+  wpool_test_outcome_clear (&outcome);
+
+  g_assert_false (wpool_pool_set_shared_objects (pool, g_variant_new_string ("again"), &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CLOSED);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -395,6 +427,7 @@ main (int   argc,
   g_test_add_func ("/pool/shared-data", test_pool_shared_data);
   g_test_add_func ("/pool/shared-data/process-methods", test_pool_shared_data_process_methods);
   g_test_add_func ("/pool/enums-and-error", test_pool_enums_and_error);
+  g_test_add_func ("/pool/disposed", test_pool_disposed);
 
   return g_test_run ();
 }
