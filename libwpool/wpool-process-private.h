@@ -77,6 +77,10 @@ void      wpool_process_hold_fork         (void);
 void      wpool_process_release_fork      (void);
 pid_t     wpool_process_fork              (int       keep_fd,
                                            GError  **error);
+/* In a status from the reaping functions: the process outlived the end
+ * of its socket by a second, and was killed. */
+#define WPOOL_STATUS_LINGERED (1 << 16)
+
 int       wpool_process_reap              (pid_t     pid);
 char     *wpool_process_describe_status   (int       status);
 

@@ -221,7 +221,7 @@ wpool_process_fork (int      keep_fd,
 
 /* Waits for @pid, which was told to exit or whose socket closed, and
  * returns its wait status. One that does not end within a second is
- * killed. */
+ * killed, and its status says so (WPOOL_STATUS_LINGERED). */
 int
 wpool_process_reap (pid_t pid)
 {
@@ -241,12 +241,15 @@ wpool_process_reap (pid_t pid)
   while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
     ;
 
-  return status;
+  return status | WPOOL_STATUS_LINGERED;
 }
 
 char *
 wpool_process_describe_status (int status)
 {
+  if (status & WPOOL_STATUS_LINGERED)
+    return g_strdup ("it closed its socket without exiting, and was killed");
+
   if (WIFSIGNALED (status))
     return g_strdup_printf ("killed by signal %d (%s)", WTERMSIG (status), g_strsignal (WTERMSIG (status)));
 
@@ -405,7 +408,11 @@ wpool_process_reap_subprocess (GSubprocess *subprocess)
     g_usleep (5 * G_TIME_SPAN_MILLISECOND);
 
   if (g_subprocess_get_identifier (subprocess) != NULL)
-    g_subprocess_force_exit (subprocess);
+    {
+      g_subprocess_force_exit (subprocess);
+      g_subprocess_wait (subprocess, NULL, NULL);
+      return g_subprocess_get_status (subprocess) | WPOOL_STATUS_LINGERED;
+    }
 
   g_subprocess_wait (subprocess, NULL, NULL);
 

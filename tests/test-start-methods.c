@@ -266,6 +266,7 @@ test_worker_death (gconstpointer data)
     { "segv", "killed by signal 11" },
     { "abort", "killed by signal 6" },
     { "exit", "exited with status 3" },
+    { "close", "it closed its socket without exiting, and was killed" },
   };
   g_autoptr(WpoolPool) pool = new_pool (data, 2);
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");

@@ -145,7 +145,8 @@ wpool_test_whoami (WpoolWorker  *worker,
 }
 
 /* s → s: "segv", "abort" and "exit" end the worker that way (exit
- * status 3); anything else comes back. */
+ * status 3), "close" (closes its socket and lingers); anything else
+ * comes back. */
 GVariant *
 wpool_test_die (WpoolWorker  *worker,
                 GVariant     *shared_objects,
@@ -161,6 +162,12 @@ wpool_test_die (WpoolWorker  *worker,
     abort ();
   else if (g_str_equal (how, "exit"))
     _exit (3);
+  else if (g_str_equal (how, "close"))
+    {
+      /* Closes its socket (every fd past stdio), then lingers. */
+      close_range (3, ~0U, 0);
+      g_usleep (30 * G_USEC_PER_SEC);
+    }
 
   return g_variant_new_string (how);
 }
