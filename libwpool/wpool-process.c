@@ -398,23 +398,53 @@ wpool_process_setup (int          fd,
   return TRUE;
 }
 
+static void
+subprocess_waited (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  gboolean *done = data;
+
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  *done = TRUE;
+}
+
+static gboolean
+flag_set (gpointer data)
+{
+  *(gboolean *)data = TRUE;
+
+  return G_SOURCE_REMOVE;
+}
+
 /* Waits for a helper told to exit and returns its wait status. GLib reaps
- * its children, so waitpid() is not ours to call; the identifier goes
- * once it has. One that does not end within a second is killed. */
+ * its children, so waitpid() is not ours to call. One that does not end
+ * within a second is killed, and its status says so. */
 int
 wpool_process_reap_subprocess (GSubprocess *subprocess)
 {
-  for (guint tries = 0; tries < 200 && g_subprocess_get_identifier (subprocess) != NULL; tries++)
-    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GSource) timeout = g_timeout_source_new_seconds (1);
+  gboolean done = FALSE;
+  gboolean lingered = FALSE;
 
-  if (g_subprocess_get_identifier (subprocess) != NULL)
-    {
-      g_subprocess_force_exit (subprocess);
-      g_subprocess_wait (subprocess, NULL, NULL);
-      return g_subprocess_get_status (subprocess) | WPOOL_STATUS_LINGERED;
-    }
+  /* GLib's worker thread reaps the child: waiting through GSubprocess,
+   * not by polling its fields (a race, which TSan reported), is what
+   * makes its status ours to read. */
+  g_main_context_push_thread_default (context);
+  g_subprocess_wait_async (subprocess, NULL, subprocess_waited, &done);
+  g_source_set_callback (timeout, flag_set, &lingered, NULL);
+  g_source_attach (timeout, context);
 
-  g_subprocess_wait (subprocess, NULL, NULL);
+  while (!done && !lingered)
+    g_main_context_iteration (context, TRUE);
+  if (!done)
+    g_subprocess_force_exit (subprocess);
+  while (!done)
+    g_main_context_iteration (context, TRUE);
 
-  return g_subprocess_get_status (subprocess);
+  g_source_destroy (timeout);
+  g_main_context_pop_thread_default (context);
+
+  return g_subprocess_get_status (subprocess) | (lingered ? WPOOL_STATUS_LINGERED : 0);
 }

@@ -868,7 +868,7 @@ test_map_no_leaks (void)
       g_assert_true ((results == NULL) == (error != NULL));
     }
 
-  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  wpool_test_assert_fds (base_fds);
   wpool_test_assert_threads (base_threads);
 }
 

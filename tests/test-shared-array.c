@@ -138,7 +138,7 @@ test_no_leak (void)
       g_assert_cmpuint (wpool_test_count_mappings ("memfd:wpool-shared"), ==, base_mappings + 2);
     }
 
-  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  wpool_test_assert_fds (base_fds);
   g_assert_cmpuint (wpool_test_count_mappings ("memfd:wpool-shared"), ==, base_mappings);
 }
 

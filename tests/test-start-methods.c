@@ -576,7 +576,7 @@ test_chunk_task_transfer (gconstpointer data)
 
   g_clear_object (&pool);
   g_assert_cmpuint (wpool_test_count_mappings ("wpool-transfer"), ==, 0);
-  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  wpool_test_assert_fds (base_fds);
 }
 
 /* A chunk task in this program, which a new process cannot find. */
@@ -845,7 +845,7 @@ test_soak (gconstpointer data)
   soak_big_maps (pool, task, n_big);
 
   g_test_message ("heap in use %" G_GUINT64_FORMAT " → %" G_GUINT64_FORMAT " KiB", base_heap, heap_in_use_kib ());
-  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  wpool_test_assert_fds (base_fds);
   wpool_test_assert_threads (base_threads);
   g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
   if (heap_is_measured ())
@@ -928,7 +928,7 @@ test_no_leftovers (gconstpointer data)
         }
     }
 
-  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  wpool_test_assert_fds (base_fds);
   wpool_test_assert_threads (base_threads);
   g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
 }
@@ -1339,7 +1339,7 @@ test_shared_array_reference (gconstpointer data)
   }
 
   /* Neither the pool nor the arrays leave a memfd or a mapping behind. */
-  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+  wpool_test_assert_fds (base_fds);
   g_assert_cmpuint (wpool_test_count_mappings ("memfd:wpool-shared"), ==, base_mappings);
 }
 

@@ -22,16 +22,63 @@ count_entries (const char *path)
   return n;
 }
 
-guint
-wpool_test_count_fds (void)
+static guint
+count_fds_now (void)
 {
   /* Less the fd of the GDir that reads it. */
   return count_entries ("/proc/self/fd") - 1;
 }
 
+/* Once the count held for 20 ms (see wpool_test_assert_fds()). */
+guint
+wpool_test_count_fds (void)
+{
+  guint count = count_fds_now ();
+
+  for (guint steady = 0; steady < 4; )
+    {
+      guint now;
+
+      g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+      now = count_fds_now ();
+      steady = now == count ? steady + 1 : 0;
+      count = now;
+    }
+
+  return count;
+}
+
+/* The fd count reaching @expected, for 2 s at most: GLib may close an fd
+ * a moment after the call that let it go (a GSubprocess wait's GTask
+ * finalized on GLib's worker thread releases its main context there). */
+void
+wpool_test_assert_fds (guint expected)
+{
+  for (guint tries = 0; tries < 400 && count_fds_now () != expected; tries++)
+    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+
+  g_assert_cmpuint (count_fds_now (), ==, expected);
+}
+
+static gpointer
+do_nothing (gpointer data)
+{
+  return NULL;
+}
+
 static guint
 count_threads_now (void)
 {
+  static gsize warmed_up;
+
+  /* ThreadSanitizer starts a thread of its own with the process's first
+   * one: let that happen before anything is counted. */
+  if (g_once_init_enter (&warmed_up))
+    {
+      g_thread_join (g_thread_new ("wpool-test-warm-up", do_nothing, NULL));
+      g_once_init_leave (&warmed_up, 1);
+    }
+
   return count_entries ("/proc/self/task");
 }
 
@@ -285,12 +332,19 @@ wpool_test_add_for_start_methods (const WpoolTestCase *tests,
     { WPOOL_START_METHOD_FORKSERVER, "forkserver" },
   };
 
+  /* WPOOL_TEST_START_METHODS, a comma-separated list of names, runs
+   * those only (the ThreadSanitizer build runs THREADING: TSan does not
+   * follow forked workers). */
+  g_auto(GStrv) only = g_getenv ("WPOOL_TEST_START_METHODS")
+                       ? g_strsplit (g_getenv ("WPOOL_TEST_START_METHODS"), ",", -1) : NULL;
+
   for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
     for (guint t = 0; t < n_tests; t++)
       {
         g_autofree char *path = NULL;
 
-        if (tests[t].process_only && !WPOOL_TEST_IS_PROCESS (methods[m].method))
+        if ((tests[t].process_only && !WPOOL_TEST_IS_PROCESS (methods[m].method)) ||
+            (only != NULL && !g_strv_contains ((const char * const *)only, methods[m].name)))
           continue;
 
         path = g_strdup_printf ("/%s/%s", methods[m].name, tests[t].name);

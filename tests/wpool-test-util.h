@@ -11,6 +11,7 @@ G_BEGIN_DECLS
 
 /* Entries of a /proc/self directory: open fds, threads. */
 guint      wpool_test_count_fds      (void);
+void       wpool_test_assert_fds     (guint expected);
 guint      wpool_test_count_threads  (void);
 /* Asserts that this process has @expected threads once exiting ones are
  * gone: a joined thread may still be listed in /proc for a moment. */
