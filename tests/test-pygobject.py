@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """libwpool through PyGObject: Python functions as tasks under THREADING."""
 
+import asyncio
 import os
 import sys
 import threading
@@ -609,6 +610,180 @@ class TestSpawn(unittest.TestCase):
         task = Wpool.Task.new_for_symbol(os.environ['WPOOL_TEST_MODULE'], 'wpool_test_scaled')
         task.set_result_type(GLib.VariantType.new('d'))
         self.assertEqual(pool.map(task, GLib.Variant('ad', [1.0, 2.0]), None).unpack(), [10.5, 20.5])
+
+
+# Plain Python functions for the MPIRE-like API: module-level, so that
+# forked workers get them by reference.
+def plain_square(x):
+    return x * x
+
+
+def plain_add(a, b):
+    return a + b
+
+
+def plain_minus(a=0, b=0):
+    return a - b
+
+
+def shared_identity(shared_objects, x):
+    return id(shared_objects), x
+
+
+def shared_grow(shared_objects, x):
+    shared_objects.append(x)
+    return len(shared_objects)
+
+
+def fails_at_seven(x):
+    if x == 7:
+        raise KeyError('seven')
+    return x
+
+
+def unpicklable_result(x):
+    return threading.Lock()
+
+
+class TestMpireLike(unittest.TestCase):
+    """The override's WorkerPool-like API: plain callables and iterables."""
+
+    methods = ('threading', 'fork')
+
+    def test_map(self):
+        for method in self.methods:
+            with Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                self.assertEqual(pool.map(plain_square, range(1000)), [x * x for x in range(1000)])
+                # A tuple is positional arguments, a dict keyword ones.
+                self.assertEqual(pool.map(plain_add, [(1, 2), (3, 4)]), [3, 7])
+                self.assertEqual(pool.map(plain_minus, [dict(a=5, b=1), dict(b=2)]), [4, -2])
+                self.assertEqual(pool.map(plain_square, (x for x in range(10)), iterable_len=4), [0, 1, 4, 9])
+                self.assertEqual(pool.map(plain_square, [], chunk_size=3), [])
+                self.assertEqual(pool.map(plain_square, range(10), chunk_size=3), [x * x for x in range(10)])
+
+    def test_start_method_names_and_enums(self):
+        for name, method in (('fork', Wpool.StartMethod.FORK), ('threading', Wpool.StartMethod.THREADING),
+                             ('spawn', Wpool.StartMethod.SPAWN), ('forkserver', Wpool.StartMethod.FORKSERVER)):
+            self.assertEqual(Wpool.Pool(start_method=name).props.start_method, method)
+        self.assertEqual(Wpool.Pool(n_jobs=3, start_method=Wpool.StartMethod.FORK).props.n_jobs, 3)
+        with self.assertRaisesRegex(ValueError, 'unknown start method'):
+            Wpool.Pool(start_method='vfork')
+
+    def test_lambdas_and_closures(self):
+        offset = 10
+        for method in self.methods:
+            with Wpool.Pool(n_jobs=2, start_method=method, keep_alive=True) as pool:
+                # Kept alive: forked workers restart to see a function they
+                # cannot be sent.
+                self.assertEqual(pool.map(plain_square, range(3)), [0, 1, 4])
+                self.assertEqual(pool.map(lambda x: x + offset, range(3)), [10, 11, 12])
+                self.assertEqual(pool.map(plain_square, range(3)), [0, 1, 4])
+
+    def test_shared_objects_threading_are_the_very_object(self):
+        dataset = {'big': list(range(1000))}
+        with Wpool.Pool(n_jobs=2, start_method='threading', shared_objects=dataset) as pool:
+            results = pool.map(shared_identity, range(20))
+        self.assertEqual({identity for identity, x in results}, {id(dataset)})
+
+    def test_shared_objects_fork_are_copy_on_write(self):
+        dataset = []
+        with Wpool.Pool(n_jobs=1, start_method='fork', shared_objects=dataset) as pool:
+            # One worker appends to its copy; the caller's is untouched.
+            self.assertEqual(pool.map(shared_grow, range(5), chunk_size=5), [1, 2, 3, 4, 5])
+        self.assertEqual(dataset, [])
+
+    def test_set_shared_objects(self):
+        with Wpool.Pool(n_jobs=2, start_method='fork', keep_alive=True) as pool:
+            pool.set_shared_objects([7])
+            self.assertEqual(pool.map(shared_grow, [1]), [2])
+            # The workers run, and have the old objects: refused.
+            with self.assertRaises(GLib.Error) as raised:
+                pool.set_shared_objects([8])
+            self.assertTrue(raised.exception.matches(Wpool.error_quark(), Wpool.Error.WORKERS_RUNNING))
+
+    def test_exception_keeps_its_type_and_traceback(self):
+        for method in self.methods:
+            with Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                with self.assertRaises(KeyError) as raised:
+                    pool.map(fails_at_seven, range(20), chunk_size=4)
+                note = '\n'.join(raised.exception.__notes__)
+                self.assertIn('Raised in a worker', note)
+                self.assertIn('fails_at_seven', note)
+                self.assertIn("KeyError: 'seven'", note)
+                # The pool goes on.
+                self.assertEqual(pool.map(plain_square, range(3)), [0, 1, 4])
+
+    def test_unpicklable_result(self):
+        with Wpool.Pool(n_jobs=2, start_method='fork') as pool:
+            with self.assertRaisesRegex(RuntimeError, 'cannot be sent back'):
+                pool.map(unpicklable_result, range(3))
+
+    def test_spawn_and_forkserver_refuse_python_functions(self):
+        for method in ('spawn', 'forkserver'):
+            with self.assertRaises(GLib.Error) as raised:
+                Wpool.Pool(n_jobs=2, start_method=method).map(plain_square, range(3))
+            self.assertTrue(raised.exception.matches(Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED))
+            self.assertIn('new_for_symbol', raised.exception.message)
+
+    def test_not_callable(self):
+        with self.assertRaisesRegex(TypeError, 'callable'):
+            Wpool.Pool(n_jobs=2, start_method='threading').map(42, range(3))
+
+    def test_context_manager(self):
+        with Wpool.Pool(n_jobs=2, start_method='fork', keep_alive=True) as pool:
+            pool.map(plain_square, range(4))
+            self.assertTrue(pool.props.workers_running)
+        # Left normally: stopped and joined.
+        self.assertFalse(pool.props.workers_running)
+
+        with self.assertRaises(ZeroDivisionError):
+            with Wpool.Pool(n_jobs=2, start_method='fork', keep_alive=True) as pool:
+                pool.map(plain_square, range(4))
+                1 / 0
+        # Left by an exception: terminated, and the exception goes on.
+        self.assertFalse(pool.props.workers_running)
+
+    def test_await_map_async(self):
+        async def main(method):
+            with Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                ticks = 0
+
+                async def tick():
+                    nonlocal ticks
+                    while True:
+                        ticks += 1
+                        await asyncio.sleep(0)
+
+                ticker = asyncio.ensure_future(tick())
+                results = await pool.map_async(plain_square, range(2000))
+                ticker.cancel()
+                with self.assertRaises(KeyError):
+                    await pool.map_async(fails_at_seven, range(20))
+                return results, ticks
+
+        for method in self.methods:
+            results, ticks = asyncio.run(main(method))
+            self.assertEqual(results, [x * x for x in range(2000)])
+            # The event loop ran while the map did.
+            self.assertGreater(ticks, 0)
+
+    def test_c_api_callback_form(self):
+        # The C API's callback form, a Wpool.Task first, works as before.
+        pool = Wpool.Pool(n_jobs=2, start_method='threading')
+        results, error = run_async(pool, Wpool.Task.new(square), GLib.Variant('ad', [1, 2]))
+        self.assertIsNone(error)
+        self.assertEqual(results.unpack(), [1.0, 4.0])
+
+    def test_progress_bar(self):
+        import contextlib
+        import io
+
+        output = io.StringIO()
+        with contextlib.redirect_stderr(output):
+            with Wpool.Pool(n_jobs=2, start_method='fork') as pool:
+                results = pool.map(plain_square, range(500), chunk_size=10, progress_bar=True)
+        self.assertEqual(results, [x * x for x in range(500)])
+        self.assertIn('500/500', output.getvalue())
 
 
 if __name__ == '__main__':
