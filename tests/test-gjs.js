@@ -8,6 +8,9 @@ import Gio from 'gi://Gio';
 import Wpool from 'gi://Wpool?version=1';
 import System from 'system';
 
+// The installed GJS module, from the source tree.
+import '../gir/js/wpool.js';
+
 Gio._promisify(Wpool.Pool.prototype, 'map_async', 'map_finish');
 Gio._promisify(Wpool.Pool.prototype, 'apply_async', 'apply_finish');
 
@@ -187,6 +190,59 @@ const tests = {
             assert(error.message.includes('new_for_symbol'), error.message);
         }
         assert(!pool.workers_running, 'no worker started');
+    },
+
+    async 'wpool.js: await pool.map(array, task), JS values in and out'() {
+        for (const start_method of [Wpool.StartMethod.THREADING, Wpool.StartMethod.FORK]) {
+            const pool = new Wpool.Pool({n_jobs: 2, start_method});
+            const seen = [];
+            const results = await pool.map([1, 2, 3, 4], squareTask(),
+                {progress: (done, total) => seen.push([done, total])});
+            assertEqual(results, [1, 4, 9, 16], `method ${start_method}`);
+            assertEqual(seen[seen.length - 1], [4, 4], 'progress reached the end');
+
+            // A chunk task declares its item type; tuples by their type string.
+            const chunks = Wpool.Task.new_for_chunk_symbol(MODULE, 'wpool_test_square_plus_one_chunk',
+                new GLib.VariantType('d'), new GLib.VariantType('d'));
+            assertEqual(await pool.map([1, 2], chunks), [2, 5]);
+            const whoami = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_whoami');
+            whoami.set_result_type(new GLib.VariantType('(uut)'));
+            assertEqual((await pool.map([[1, 'a']], whoami, {itemType: '(is)'})).length, 1);
+        }
+    },
+
+    async 'wpool.js: errors'() {
+        const pool = threadingPool();
+        // A JavaScript function cannot be a task, in either form.
+        try {
+            await pool.map([1], () => 1);
+            assert(false, 'map should fail');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
+            assert(error.message.includes('new_for_symbol'), error.message);
+        }
+        try {
+            pool.map(() => 1, new GLib.Variant('ad', [1]), null);
+            assert(false, 'map should fail');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
+        }
+        // Items of no GVariant type one can tell, and a task's error.
+        try {
+            await pool.map([1, 'a'], squareTask());
+            assert(false, 'map should fail');
+        } catch (error) {
+            assert(error instanceof TypeError && error.message.includes('itemType'), `${error}`);
+        }
+        const failing = Wpool.Task.new_for_symbol(MODULE, 'wpool_test_fail_on_negative');
+        try {
+            await pool.map([1, -1], failing);
+            assert(false, 'map should fail');
+        } catch (error) {
+            assert(error instanceof GLib.Error, `${error}`);
+        }
+        // The C API, synchronous, as before.
+        assertEqual(pool.map(squareTask(), new GLib.Variant('ad', [5]), null).deepUnpack(), [25]);
     },
 
     async 'apply_async, many in flight, under FORKSERVER'() {
