@@ -774,6 +774,38 @@ class TestMpireLike(unittest.TestCase):
         self.assertIsNone(error)
         self.assertEqual(results.unpack(), [1.0, 4.0])
 
+    def test_imap_and_unordered_forms(self):
+        for method in self.methods:
+            with Wpool.Pool(n_jobs=2, start_method=method, keep_alive=True) as pool:
+                results = pool.imap(plain_square, range(50), chunk_size=7)
+                self.assertNotIsInstance(results, list)
+                self.assertEqual(list(results), [x * x for x in range(50)])
+                self.assertEqual(sorted(pool.imap_unordered(plain_square, range(50), chunk_size=7)),
+                                 [x * x for x in range(50)])
+                self.assertEqual(sorted(pool.map_unordered(plain_square, range(50))),
+                                 [x * x for x in range(50)])
+                # Left at an exception, or by a break: the map is cancelled,
+                # and the pool free for the next.
+                with self.assertRaises(KeyError):
+                    for _ in pool.imap(fails_at_seven, range(40), chunk_size=2):
+                        pass
+                for result in pool.imap(plain_square, range(1000), chunk_size=1):
+                    break
+                self.assertEqual(pool.map(plain_square, range(3)), [0, 1, 4])
+
+    def test_apply(self):
+        async def apply_async(pool):
+            return await pool.apply_async(plain_minus, (), {'a': 9, 'b': 2})
+
+        for method in self.methods:
+            with Wpool.Pool(n_jobs=2, start_method=method, shared_objects=[1, 2]) as pool:
+                self.assertEqual(pool.apply(shared_grow, (3,)), 3)
+            with Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                self.assertEqual(pool.apply(plain_add, (1,), {'b': 2}), 3)
+                self.assertEqual(asyncio.run(apply_async(pool)), 7)
+                with self.assertRaises(KeyError):
+                    pool.apply(fails_at_seven, (7,))
+
     def test_progress_bar(self):
         import contextlib
         import io

@@ -24,7 +24,7 @@ import pickle
 import threading
 import traceback
 
-from gi.repository import GLib
+from gi.repository import Gio, GLib
 
 from ..module import get_introspection_module
 from ..overrides import override
@@ -97,10 +97,20 @@ def _failure(error):
     return _Failure(error, ''.join(traceback.format_exception(error)).rstrip())
 
 
+class _Args:
+    """The arguments of apply(): positional and keyword ones."""
+
+    def __init__(self, args, kwargs):
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+
+
 def _call(func, shared_objects, has_shared_objects, args):
     """Calls func as MPIRE does: a dict item as keyword arguments, a tuple
     as positional ones, anything else as one; shared objects first."""
     head = (shared_objects,) if has_shared_objects else ()
+    if isinstance(args, _Args):
+        return func(*head, *args.args, **args.kwargs)
     if isinstance(args, dict):
         return func(*head, **args)
     if isinstance(args, tuple):
@@ -178,23 +188,49 @@ class _Map:
         task.set_result_type(GLib.VariantType.new('b'))
         return task, GLib.Variant('au', list(range(len(self.batches))))
 
+    def batch_results(self, index, variant):
+        """The results of batch @index, whose GVariant result is @variant,
+        or its first item's exception."""
+        if self.threads:
+            batch, where = self.results[index], 'a worker thread'
+        else:
+            batch, where = pickle.loads(_variant_bytes(variant)), 'a worker process'
+
+        for result in batch:
+            if isinstance(result, _Failure):
+                _raise_failure(result.error, result.text, where)
+        return batch
+
     def finish(self, variant):
         """The map's results in item order, or the first item's exception."""
-        if self.threads:
-            batches = self.results
-            where = 'a worker thread'
-        else:
-            batches = [pickle.loads(_variant_bytes(variant.get_child_value(i)))
-                       for i in range(variant.n_children())]
-            where = 'a worker process'
-
         results = []
-        for batch in batches:
-            for result in batch:
-                if isinstance(result, _Failure):
-                    _raise_failure(result.error, result.text, where)
-                results.append(result)
+        for index in range(variant.n_children()):
+            results.extend(self.batch_results(index, variant.get_child_value(index)))
         return results
+
+    def stream(self, stream, cancellable):
+        """The results of a Wpool.MapStream of this map's batches, batch by
+        batch as the stream gives them. Left early (an exception, a break,
+        the generator dropped), the map is cancelled and waited for, so the
+        pool is free again."""
+        done = False
+        try:
+            while True:
+                ok, index, result, item_error = stream.next()
+                if not ok:
+                    done = True
+                    return
+                if item_error is not None:
+                    raise item_error
+                yield from self.batch_results(index, result)
+        finally:
+            if not done:
+                cancellable.cancel()
+                try:
+                    while stream.next()[0]:
+                        pass
+                except GLib.Error:
+                    pass
 
 
 class Pool(Wpool.Pool):
@@ -348,6 +384,57 @@ class Pool(Wpool.Pool):
             bar.update(len(job.items) - bar.n)
 
         return job.finish(outcome['variant'])
+
+    def imap(self, func, iterable, *args, iterable_len=None, chunk_size=None):
+        """imap(func, iterable): map() as a generator, results in item order
+        as batches complete, as MPIRE's imap().
+
+        imap(task, items, flags, cancellable): the C API, a Wpool.MapStream.
+        """
+        if isinstance(func, Wpool.Task):
+            return super().imap(func, iterable, *args)
+        return self._imap(func, iterable, iterable_len, chunk_size, Wpool.MapFlags.NONE)
+
+    def imap_unordered(self, func, iterable, iterable_len=None, chunk_size=None):
+        """As imap(), results in the order batches complete."""
+        return self._imap(func, iterable, iterable_len, chunk_size, Wpool.MapFlags.UNORDERED)
+
+    def _imap(self, func, iterable, iterable_len, chunk_size, flags):
+        job = _Map(self, func, iterable, iterable_len, chunk_size)
+        cancellable = Gio.Cancellable.new()
+        return job.stream(Wpool.Pool.imap(self, job.task, job.variant, flags, cancellable), cancellable)
+
+    def map_unordered(self, func, iterable, *args, iterable_len=None, chunk_size=None):
+        """map_unordered(func, iterable): map()'s results in the order their
+        batches complete, as MPIRE's map_unordered().
+
+        map_unordered(task, items, cancellable): the C API.
+        """
+        if isinstance(func, Wpool.Task):
+            return super().map_unordered(func, iterable, *args)
+        return list(self.imap_unordered(func, iterable, iterable_len=iterable_len, chunk_size=chunk_size))
+
+    def apply(self, func, args=(), kwargs=None, *rest):
+        """apply(func, args=(), kwargs=None): func(*args, **kwargs) on a
+        worker (the shared objects first), as MPIRE's apply().
+
+        apply(task, item, cancellable): the C API.
+        """
+        if isinstance(func, Wpool.Task):
+            return super().apply(func, args, kwargs, *rest)
+        return self.map(func, [_Args(args, kwargs)])[0]
+
+    async def _apply_async(self, func, args, kwargs):
+        return (await self.map_async(func, [_Args(args, kwargs)]))[0]
+
+    def apply_async(self, func, args=(), kwargs=None, *rest):
+        """await pool.apply_async(func, args, kwargs): apply() for asyncio.
+
+        apply_async(task, item, cancellable, callback, *user_data): the C API.
+        """
+        if isinstance(func, Wpool.Task):
+            return super().apply_async(func, args, kwargs, *rest)
+        return self._apply_async(func, args, kwargs)
 
     def map_async(self, func, iterable, *args, iterable_len=None, chunk_size=None):
         """await pool.map_async(func, iterable): map() for asyncio code, on
