@@ -29,37 +29,6 @@ count_fds_now (void)
   return count_entries ("/proc/self/fd") - 1;
 }
 
-/* Once the count held for 20 ms (see wpool_test_assert_fds()). */
-guint
-wpool_test_count_fds (void)
-{
-  guint count = count_fds_now ();
-
-  for (guint steady = 0; steady < 4; )
-    {
-      guint now;
-
-      g_usleep (5 * G_TIME_SPAN_MILLISECOND);
-      now = count_fds_now ();
-      steady = now == count ? steady + 1 : 0;
-      count = now;
-    }
-
-  return count;
-}
-
-/* The fd count reaching @expected, for 2 s at most: GLib may close an fd
- * a moment after the call that let it go (a GSubprocess wait's GTask
- * finalized on GLib's worker thread releases its main context there). */
-void
-wpool_test_assert_fds (guint expected)
-{
-  for (guint tries = 0; tries < 400 && count_fds_now () != expected; tries++)
-    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
-
-  g_assert_cmpuint (count_fds_now (), ==, expected);
-}
-
 static gpointer
 do_nothing (gpointer data)
 {
@@ -82,19 +51,21 @@ count_threads_now (void)
   return count_entries ("/proc/self/task");
 }
 
-/* Once the count held for 20 ms: a thread just joined may still be
- * listed for a moment while it exits. */
-guint
-wpool_test_count_threads (void)
+/* A count once it held for 20 ms: a thread just joined may still be
+ * listed for a moment while it exits, and GLib may close an fd a moment
+ * after the call that let it go (a GSubprocess wait's GTask, finalized on
+ * GLib's worker thread, releases its main context there). */
+static guint
+count_steady (guint (*count_now) (void))
 {
-  guint count = count_threads_now ();
+  guint count = count_now ();
 
   for (guint steady = 0; steady < 4; )
     {
       guint now;
 
       g_usleep (5 * G_TIME_SPAN_MILLISECOND);
-      now = count_threads_now ();
+      now = count_now ();
       steady = now == count ? steady + 1 : 0;
       count = now;
     }
@@ -102,13 +73,39 @@ wpool_test_count_threads (void)
   return count;
 }
 
+/* The count reaching @expected, within 2 s. */
+static void
+assert_count (guint (*count_now) (void),
+              guint   expected)
+{
+  for (guint tries = 0; tries < 400 && count_now () != expected; tries++)
+    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+
+  g_assert_cmpuint (count_now (), ==, expected);
+}
+
+guint
+wpool_test_count_fds (void)
+{
+  return count_steady (count_fds_now);
+}
+
+void
+wpool_test_assert_fds (guint expected)
+{
+  assert_count (count_fds_now, expected);
+}
+
+guint
+wpool_test_count_threads (void)
+{
+  return count_steady (count_threads_now);
+}
+
 void
 wpool_test_assert_threads (guint expected)
 {
-  for (guint tries = 0; tries < 400 && count_threads_now () != expected; tries++)
-    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
-
-  g_assert_cmpuint (count_threads_now (), ==, expected);
+  assert_count (count_threads_now, expected);
 }
 
 guint
