@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 import unittest
 
 import gi
@@ -641,6 +642,17 @@ def fails_at_seven(x):
     return x
 
 
+def counted_fails_at_zero(counter, x):
+    """Counts its calls in a shared counter; item 0 fails, the others take
+    a moment."""
+    with counter.get_lock():
+        counter.value += 1
+    if x == 0:
+        raise KeyError('zero')
+    time.sleep(0.01)
+    return x
+
+
 def unpicklable_result(x):
     return threading.Lock()
 
@@ -712,6 +724,17 @@ class TestMpireLike(unittest.TestCase):
                 self.assertIn("KeyError: 'seven'", note)
                 # The pool goes on.
                 self.assertEqual(pool.map(plain_square, range(3)), [0, 1, 4])
+
+    def test_first_exception_stops_the_map(self):
+        import multiprocessing
+
+        for method in self.methods:
+            counter = multiprocessing.Value('i', 0)
+            with Wpool.Pool(n_jobs=2, start_method=method, shared_objects=counter) as pool:
+                with self.assertRaises(KeyError):
+                    pool.map(counted_fails_at_zero, range(200), chunk_size=1)
+            # As MPIRE: the map stopped at the failure, not after every item.
+            self.assertLess(counter.value, 100, method)
 
     def test_unpicklable_result(self):
         with Wpool.Pool(n_jobs=2, start_method='fork') as pool:

@@ -17,11 +17,13 @@
 #    as the first argument selects it.
 
 import asyncio
+import base64
 import functools
 import itertools
 import math
 import os
 import pickle
+import re
 import threading
 import traceback
 
@@ -142,6 +144,26 @@ def _run_batch(func, shared_objects, has_shared_objects, batch):
     return results
 
 
+# A batch's failure stops its map: the worker fails the C item with an
+# error that carries the failure (pickled, for worker processes), which the
+# caller raises as it was.
+_STOP = re.compile(r'\[wpool-python-failure:([A-Za-z0-9+/=]*)\]')
+
+
+def _stop_map(worker, failure, carry):
+    """Fails the worker's current C item, which stops the map, with an
+    error naming the failure, and carrying it pickled if @carry."""
+    payload = ''
+    if carry:
+        try:
+            payload = base64.b64encode(pickle.dumps(failure)).decode('ascii')
+        except Exception as error:  # noqa: B902 - an unpicklable exception
+            payload = base64.b64encode(pickle.dumps(_Failure(RuntimeError(
+                'An exception cannot be sent back from the worker: {}'.format(error)), failure.text))).decode('ascii')
+    message = '{}: {} [wpool-python-failure:{}]'.format(type(failure.error).__name__, failure.error, payload)
+    worker.report_error(Wpool.error_quark(), Wpool.Error.FAILED, message)
+
+
 def _raise_failure(error, text, where):
     """Raises a worker's exception, its traceback in a note as MPIRE shows it."""
     error.add_note('\nRaised in {}:\n{}'.format(where, text))
@@ -192,8 +214,11 @@ class _Map:
 
         def run(worker, shared_objects, item):
             index = item.get_uint32()
-            self.results[index] = _run_batch(func, pool._shared_objects, pool._has_shared_objects,
-                                             self.batches[index])
+            results = _run_batch(func, pool._shared_objects, pool._has_shared_objects, self.batches[index])
+            self.results[index] = results
+            if results and isinstance(results[-1], _Failure):
+                _stop_map(worker, results[-1], carry=False)
+                return None
             return GLib.Variant.new_boolean(True)
 
         task = Task.new(run)
@@ -213,6 +238,19 @@ class _Map:
                 _raise_failure(result.error, result.text, where)
         return batch
 
+    def raise_error(self, error):
+        """Raises the GLib.Error that ended the map: as the task's own
+        exception if a batch failed, else as it is."""
+        found = _STOP.search(error.message) if isinstance(error, GLib.Error) else None
+        if found is None:
+            raise error
+        if self.threads:
+            failures = [batch[-1] for batch in self.results if batch and isinstance(batch[-1], _Failure)]
+            failure, where = failures[0], 'a worker thread'
+        else:
+            failure, where = pickle.loads(base64.b64decode(found.group(1))), 'a worker process'
+        _raise_failure(failure.error, failure.text, where)
+
     def finish(self, variant):
         """The map's results in item order, or the first item's exception."""
         results = []
@@ -228,12 +266,15 @@ class _Map:
         done = False
         try:
             while True:
-                ok, index, result, item_error = stream.next()
+                try:
+                    ok, index, result, item_error = stream.next()
+                except GLib.Error as error:
+                    self.raise_error(error)
                 if not ok:
                     done = True
                     return
                 if item_error is not None:
-                    raise item_error
+                    self.raise_error(item_error)
                 yield from self.batch_results(index, result)
         finally:
             if not done:
@@ -330,6 +371,9 @@ class Pool(Wpool.Pool):
                 if not callable(function):
                     function = self._functions[function]
                 results = _run_batch(function, self._shared_objects, self._has_shared_objects, batch)
+                if results and isinstance(results[-1], _Failure):
+                    _stop_map(worker, results[-1], carry=True)
+                    return None
                 try:
                     data = pickle.dumps(results)
                 except Exception as error:  # noqa: B902 - an unpicklable result or exception
@@ -360,7 +404,11 @@ class Pool(Wpool.Pool):
 
         job = _Map(self, func, iterable, iterable_len, chunk_size)
         if not progress_bar:
-            return job.finish(super().map(job.task, job.variant, None))
+            try:
+                variant = super().map(job.task, job.variant, None)
+            except GLib.Error as error:
+                job.raise_error(error)
+            return job.finish(variant)
 
         return self._map_with_progress(job)
 
@@ -392,7 +440,7 @@ class Pool(Wpool.Pool):
                 context.pop_thread_default()
                 self.disconnect(handler)
             if 'error' in outcome:
-                raise outcome['error']
+                job.raise_error(outcome['error'])
             bar.update(len(job.items) - bar.n)
 
         return job.finish(outcome['variant'])
@@ -467,7 +515,11 @@ class Pool(Wpool.Pool):
         def finished(pool, result):
             # On the thread that iterates the map's context, below.
             try:
-                outcome = (job.finish(Wpool.Pool.map_finish(pool, result)), None)
+                try:
+                    variant = Wpool.Pool.map_finish(pool, result)
+                except GLib.Error as error:
+                    job.raise_error(error)
+                outcome = (job.finish(variant), None)
             except BaseException as error:  # noqa: B902 - handed to the awaiting coroutine
                 outcome = (None, error)
             done.set()
