@@ -226,17 +226,11 @@ class _Map:
         return task, GLib.Variant('au', list(range(len(self.batches))))
 
     def batch_results(self, index, variant):
-        """The results of batch @index, whose GVariant result is @variant,
-        or its first item's exception."""
+        """The results of batch @index, whose GVariant result is @variant. A
+        failed batch never comes here: it stopped the map (raise_error())."""
         if self.threads:
-            batch, where = self.results[index], 'a worker thread'
-        else:
-            batch, where = pickle.loads(_variant_bytes(variant)), 'a worker process'
-
-        for result in batch:
-            if isinstance(result, _Failure):
-                _raise_failure(result.error, result.text, where)
-        return batch
+            return self.results[index]
+        return pickle.loads(_variant_bytes(variant))
 
     def raise_error(self, error):
         """Raises the GLib.Error that ended the map: as the task's own
@@ -371,16 +365,16 @@ class Pool(Wpool.Pool):
                 if not callable(function):
                     function = self._functions[function]
                 results = _run_batch(function, self._shared_objects, self._has_shared_objects, batch)
-                if results and isinstance(results[-1], _Failure):
-                    _stop_map(worker, results[-1], carry=True)
-                    return None
                 try:
-                    data = pickle.dumps(results)
-                except Exception as error:  # noqa: B902 - an unpicklable result or exception
-                    data = pickle.dumps([_Failure(RuntimeError('A result or exception cannot be sent '
-                                                               'back from the worker: {}'.format(error)),
-                                                  _failure(error).text)])
-                return _bytes_variant(data)
+                    if results and isinstance(results[-1], _Failure):
+                        failure = results[-1]
+                    else:
+                        return _bytes_variant(pickle.dumps(results))
+                except Exception as error:  # noqa: B902 - an unpicklable result
+                    failure = _Failure(RuntimeError('A result cannot be sent back from the worker: {}'.format(error)),
+                                       _failure(error).text)
+                _stop_map(worker, failure, carry=True)
+                return None
 
             self._fork_task = Task.new(run)
             self._fork_task.set_result_type(_BYTES)
