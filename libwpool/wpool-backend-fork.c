@@ -5,15 +5,12 @@
 
 #include "config.h"
 
-#include <stdio.h>
-#include <unistd.h>
-
 #include "wpool-backend-process-private.h"
 #include "wpool-process-private.h"
 #include "wpool-serve-private.h"
 
-/* FORK: every worker is a fork() of the caller, made on the caller's
- * thread while no driver runs a job. It inherits the task, the shared
+/* FORK: every worker is a fork() of the caller, made on libwpool's
+ * launcher thread. It inherits the task, the shared
  * objects and the shared data: copy-on-write, nothing is sent. */
 
 struct _WpoolBackendFork
@@ -24,6 +21,24 @@ struct _WpoolBackendFork
 G_DECLARE_FINAL_TYPE (WpoolBackendFork, wpool_backend_fork, WPOOL, BACKEND_FORK, WpoolBackendProcess)
 G_DEFINE_FINAL_TYPE (WpoolBackendFork, wpool_backend_fork, WPOOL_TYPE_BACKEND_PROCESS)
 
+typedef struct
+{
+  WpoolBackendProcess *self;
+  guint                index;
+  WpoolTask           *task;
+  int                  fd;
+} Child;
+
+/* The child: computes and does I/O on its socket only. */
+static int
+fork_child_main (gpointer data)
+{
+  Child *child = data;
+
+  return wpool_serve (wpool_backend_process_get_worker (child->self, child->index), child->task, child->fd,
+                      wpool_backend_process_get_progress (child->self, child->index));
+}
+
 static GPid
 wpool_backend_fork_spawn (WpoolBackendProcess  *self,
                           guint                 index,
@@ -32,19 +47,8 @@ wpool_backend_fork_spawn (WpoolBackendProcess  *self,
                           int                   child_fd,
                           GError              **error)
 {
-  pid_t pid = wpool_process_fork (child_fd, error);
-
-  if (pid == 0)
-    {
-      /* The child: compute and do I/O on its socket only, then _exit()
-       * without running the parent's atexit handlers. */
-      int status = wpool_serve (wpool_backend_process_get_worker (self, index), task, child_fd,
-                                wpool_backend_process_get_progress (self, index));
-
-      fflush (stdout);
-      fflush (stderr);
-      _exit (status);
-    }
+  Child child = { self, index, task, child_fd };
+  pid_t pid = wpool_process_fork (child_fd, fork_child_main, &child, error);
 
   wpool_process_close_fd (child_fd);
 

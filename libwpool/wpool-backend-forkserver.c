@@ -135,9 +135,11 @@ wpool_backend_forkserver_reap (WpoolBackendProcess *process,
 {
   WpoolBackendForkserver *self = WPOOL_BACKEND_FORKSERVER (process);
   g_autoptr(GVariant) reply = NULL;
-  gint32 status = 0;
+  gint32 status = WPOOL_STATUS_SERVER_DIED;
 
-  /* Only its parent, the server, can wait for a worker. */
+  /* Only its parent, the server, can wait for a worker. A server that
+   * does not answer died (the worker with it): it is stopped, and the
+   * next worker to start starts a new one. */
   if (self->server != NULL &&
       (reply = call_server (self, WPOOL_FRAME_REAP,
                             g_variant_new ("(i)", (gint32)wpool_backend_process_get_pid (process, index)),

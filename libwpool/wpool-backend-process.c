@@ -24,6 +24,9 @@ typedef struct
   /* Read by other drivers, to pass jobs on: accessed atomically. */
   GPid         pid;
   int          fd;
+  /* Readable once the process ended: a death seen even when a child it
+   * forked holds its socket open. -1 without pidfds. */
+  int          pidfd;
   WpoolWorker *worker;
   /* Memory shared with the worker for big chunks of chunk tasks (made on
    * the first, grown as needed, kept for the next worker in the slot),
@@ -87,6 +90,7 @@ wpool_backend_process_init_shared (WpoolBackendProcess  *self,
   for (guint i = 0; i < n_jobs; i++)
     {
       priv->workers[i].fd = -1;
+      priv->workers[i].pidfd = -1;
       priv->workers[i].transfer_fd = -1;
     }
 
@@ -143,6 +147,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
       wpool_process_close_fd (g_steal_fd (&pw->fd));
       return FALSE;
     }
+  pw->pidfd = wpool_process_pidfd (pw->pid);
 
   if ((cpus = wpool_backend_dup_worker_cpus (backend, index)) != NULL &&
       !wpool_process_set_cpus (pw->pid, cpus, error))
@@ -164,6 +169,7 @@ wpool_backend_process_stop_worker (WpoolBackend *backend,
 
   /* A worker exits when it reads the end of its socket. */
   wpool_process_close_fd (g_steal_fd (&pw->fd));
+  wpool_process_close_fd (g_steal_fd (&pw->pidfd));
 
   if (pw->pid > 0)
     WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
@@ -172,20 +178,20 @@ wpool_backend_process_stop_worker (WpoolBackend *backend,
   g_clear_object (&pw->worker);
 }
 
-/* An idle worker says nothing: anything to read, or the end of its
- * socket, means it died since its last map. */
+/* An idle worker says nothing: anything to read, the end of its socket,
+ * or its pidfd readable means it died since its last map. */
 static gboolean
 process_worker_is_alive (ProcessWorker *pw)
 {
-  struct pollfd pfd = { pw->fd, POLLIN, 0 };
+  struct pollfd pfds[2] = { { pw->fd, POLLIN, 0 }, { pw->pidfd, POLLIN, 0 } };
 
   if (pw->pid <= 0 || pw->fd < 0)
     return FALSE;
 
-  while (poll (&pfd, 1, 0) < 0 && errno == EINTR)
+  while (poll (pfds, pw->pidfd >= 0 ? 2 : 1, 0) < 0 && errno == EINTR)
     ;
 
-  return pfd.revents == 0;
+  return pfds[0].revents == 0 && pfds[1].revents == 0;
 }
 
 static gboolean
@@ -235,11 +241,14 @@ wpool_backend_process_prepare (WpoolBackend  *backend,
 typedef enum
 {
   WAIT_READABLE,
+  /* The process ended with nothing left to read. */
+  WAIT_DIED,
   WAIT_CANCELLED,
   WAIT_TIMED_OUT,
 } WaitOutcome;
 
-/* Waits until @fd can be read, @cancellable is cancelled, or what
+/* Waits until @fd can be read, the process of @pidfd ends, @cancellable
+ * is cancelled, or what
  * @running shows has run too long: an item for @item_timeout µs, the
  * worker's init or exit for @phase_timeout µs (0: no limit). The worker
  * stores when each starts, so the deadline follows the items with no
@@ -247,17 +256,19 @@ typedef enum
  * short gaps between phases. */
 static WaitOutcome
 wait_for_worker (int           fd,
+                 int           pidfd,
                  GCancellable *cancellable,
                  WpoolRunning *running,
                  gint64        item_timeout,
                  gint64        phase_timeout)
 {
-  GPollFD fds[2] = { { fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 } };
-  guint n_fds = 1;
+  GPollFD fds[3] = { { fd, G_IO_IN | G_IO_HUP | G_IO_ERR, 0 }, { pidfd, G_IO_IN, 0 } };
+  guint n_fds = pidfd >= 0 ? 2 : 1;
+  gboolean cancellable_fd = g_cancellable_make_pollfd (cancellable, &fds[n_fds]);
   WaitOutcome ret;
 
-  if (g_cancellable_make_pollfd (cancellable, &fds[1]))
-    n_fds = 2;
+  if (cancellable_fd)
+    n_fds++;
 
   for (;;)
     {
@@ -297,6 +308,13 @@ wait_for_worker (int           fd,
           break;
         }
 
+      /* Dead, and what it sent before it died was read first. */
+      if (pidfd >= 0 && fds[1].revents != 0)
+        {
+          ret = WAIT_DIED;
+          break;
+        }
+
       if (g_cancellable_is_cancelled (cancellable))
         {
           ret = WAIT_CANCELLED;
@@ -304,7 +322,7 @@ wait_for_worker (int           fd,
         }
     }
 
-  if (n_fds == 2)
+  if (cancellable_fd)
     g_cancellable_release_fd (cancellable);
 
   return ret;
@@ -313,9 +331,9 @@ wait_for_worker (int           fd,
 /* Worker @index ended while it ran the chunk [first, last) of @job, by
  * itself or killed for @outcome: the map fails with what happened to it,
  * or under keep-going the item it ran does, and the rest of the chunk is
- * handed out again (its answers so far died with it). Its socket stays
- * open so that it is seen dead, and replaced, before the next map.
- * Returns whether items were handed out again. */
+ * handed out again (its answers so far died with it). Returns whether
+ * the share goes on (keep-going): its driver then starts a new worker in
+ * the slot, so that only the items that killed a worker fail. */
 static gboolean
 process_worker_died (WpoolBackendProcess *self,
                      guint                index,
@@ -326,17 +344,25 @@ process_worker_died (WpoolBackendProcess *self,
 {
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   ProcessWorker *pw = &priv->workers[index];
-  gint item = wpool_running_get (&priv->progress[index], NULL);
   GPid pid = pw->pid;
   GError *error = NULL;
-  gboolean requeued;
+  gboolean answering;
+  gint item;
   int status;
 
-  if (outcome != WAIT_READABLE)
+  if (outcome == WAIT_CANCELLED || outcome == WAIT_TIMED_OUT)
     WPOOL_BACKEND_PROCESS_GET_CLASS (self)->kill (self, index);
 
+  /* What it ran is read once it is gone: a worker whose task closed its
+   * socket goes on until it fails to answer, and is then past that item. */
   status = WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
   g_atomic_int_set (&pw->pid, 0);
+  item = wpool_running_get (&priv->progress[index], NULL);
+  answering = wpool_running_get_ended (&priv->progress[index]) == (gint)first;
+
+  /* Dead as it answered for a one-item chunk: that item broke it. */
+  if (answering && item == WPOOL_RUNNING_IDLE && last - first == 1)
+    item = (gint)first;
 
   if (outcome == WAIT_CANCELLED)
     {
@@ -379,20 +405,26 @@ process_worker_died (WpoolBackendProcess *self,
     }
 
   /* Dead before it ran an item of the chunk: the whole chunk runs
-   * elsewhere, and no item fails for it. */
+   * elsewhere, and no item fails for it. Dead as it answered, after every
+   * item ran: one of them broke it, and runs again in a half of the
+   * chunk, until alone in a chunk of one it fails alone. */
   if (item < (gint)first || item >= (gint)last)
     {
+      guint middle = answering ? first + (last - first) / 2 : last;
+
       g_clear_error (&error);
-      return wpool_job_requeue (job, first, last);
+      wpool_job_requeue (job, first, middle);
+      wpool_job_requeue (job, middle, last);
+      return TRUE;
     }
 
   wpool_job_fail_item (job, item, error);
   wpool_job_add_completed (job, 1);
   wpool_job_deliver (job, item, item + 1);
-  requeued = wpool_job_requeue (job, first, item);
-  requeued |= wpool_job_requeue (job, item + 1, last);
+  wpool_job_requeue (job, first, item);
+  wpool_job_requeue (job, item + 1, last);
 
-  return requeued;
+  return TRUE;
 }
 
 typedef enum
@@ -558,7 +590,7 @@ run_chunk (WpoolBackendProcess *self,
        * replaced before the next map. */
       /* Waiting is no GVariant work: a worker may fork meanwhile. */
       wpool_process_release_fork ();
-      outcome = wait_for_worker (pw->fd, wpool_job_get_cancellable (job), &priv->progress[index],
+      outcome = wait_for_worker (pw->fd, pw->pidfd, wpool_job_get_cancellable (job), &priv->progress[index],
                                  wpool_job_get_task_timeout (job),
                                  wpool_backend_get_config (WPOOL_BACKEND (self))->worker_init_timeout);
       wpool_process_hold_fork ();
@@ -697,7 +729,7 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
   wpool_running_begin (&priv->progress[index], WPOOL_RUNNING_EXIT);
 
   if (!wpool_frame_write (pw->fd, WPOOL_FRAME_EXIT, g_variant_new ("()"), NULL) ||
-      (outcome = wait_for_worker (pw->fd, NULL, &priv->progress[index], 0,
+      (outcome = wait_for_worker (pw->fd, pw->pidfd, NULL, &priv->progress[index], 0,
                                   config->worker_exit_timeout)) != WAIT_READABLE ||
       !(reply = wpool_frame_read (pw->fd, &kind, NULL)))
     {

@@ -248,9 +248,29 @@ wpool_backend_driver_exit (Driver *driver)
     }
 }
 
-/* Worker @index reached its lifespan: on its driver's thread, it runs its
- * exit, stops, and starts anew (and runs its init). FALSE if it could
- * not start: it is then dead, as if it died. */
+/* On worker @index's driver thread: the worker stops and a new one takes
+ * its slot (and runs its init). FALSE if it could not start: the slot is
+ * then dead, as if its worker died. */
+static gboolean
+wpool_backend_renew_worker (WpoolBackend *self,
+                            guint         index,
+                            WpoolTask    *task,
+                            const char   *why)
+{
+  WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
+  WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
+  g_autoptr(GError) error = NULL;
+
+  priv->n_chunks[index] = 0;
+  klass->stop_worker (self, index);
+  if (klass->start_worker (self, index, task, &error))
+    return TRUE;
+
+  g_warning ("Cannot start a new worker %u %s: %s", index, why, error->message);
+  return FALSE;
+}
+
+/* Worker @index reached its lifespan: it runs its exit, then is renewed. */
 static gboolean
 wpool_backend_restart_worker (WpoolBackend *self,
                               guint         index,
@@ -258,7 +278,6 @@ wpool_backend_restart_worker (WpoolBackend *self,
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
-  g_autoptr(GError) start_error = NULL;
 
   if (priv->config.worker_exit != NULL && klass->exit_worker != NULL)
     {
@@ -271,31 +290,41 @@ wpool_backend_restart_worker (WpoolBackend *self,
       g_mutex_unlock (&priv->mutex);
     }
 
-  priv->n_chunks[index] = 0;
-  klass->stop_worker (self, index);
-  if (klass->start_worker (self, index, task, &start_error))
-    return TRUE;
-
-  g_warning ("Cannot restart worker %u at the end of its lifespan: %s", index, start_error->message);
-  return FALSE;
+  return wpool_backend_renew_worker (self, index, task, "at the end of its lifespan");
 }
 
-/* Worker @index's share of @job, through the restarts of its lifespan. */
+/* Worker @index's share of @job, through the restarts of its lifespan and
+ * the deaths of its worker under keep-going. */
 static WpoolShareOutcome
 wpool_backend_driver_work (Driver   *driver,
                            WpoolJob *job)
 {
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (driver->backend);
+  WpoolTask *task = wpool_job_get_task (job);
   WpoolShareOutcome outcome;
 
-  while ((outcome = klass->work (driver->backend, driver->index, job)) == WPOOL_SHARE_RESTART)
+  for (;;)
     {
-      /* Restarted, or dead: then the rest of the share goes elsewhere. */
-      if (!wpool_backend_restart_worker (driver->backend, driver->index, wpool_job_get_task (job)))
-        return WPOOL_SHARE_PASS_ON;
-    }
+      outcome = klass->work (driver->backend, driver->index, job);
 
-  return outcome;
+      /* Restarted or revived, or dead: then the rest of the share goes
+       * elsewhere. */
+      if (outcome == WPOOL_SHARE_RESTART)
+        {
+          if (!wpool_backend_restart_worker (driver->backend, driver->index, task))
+            return WPOOL_SHARE_PASS_ON;
+        }
+      else if (outcome == WPOOL_SHARE_PASS_ON && wpool_job_get_keep_going (job) &&
+               !wpool_job_should_stop (job))
+        {
+          /* Under keep-going a new worker takes the dead one's slot, so
+           * that only the items that killed a worker fail. */
+          if (!wpool_backend_renew_worker (driver->backend, driver->index, task, "after its worker died"))
+            return WPOOL_SHARE_PASS_ON;
+        }
+      else
+        return outcome;
+    }
 }
 
 /* After every chunk of worker @index, on its driver's thread: whether it

@@ -18,7 +18,10 @@ G_BEGIN_DECLS
 typedef struct
 {
   gint   item;     /* an item, or one of the phases below */
-  gint   reserved;
+  /* The first item of the chunk whose items all ran, set as the worker
+   * answers, -1 before: a worker that dies answering (a task closed its
+   * socket) is told from one that died before it ran the chunk. */
+  gint   ended;
   gint64 started;  /* g_get_monotonic_time() */
 } WpoolRunning;
 
@@ -47,8 +50,24 @@ wpool_running_begin (WpoolRunning *running,
 {
   gint idle = WPOOL_RUNNING_IDLE;
 
+  __atomic_store_n (&running->ended, -1, __ATOMIC_RELEASE);
   __atomic_store_n (&running->started, g_get_monotonic_time (), __ATOMIC_RELEASE);
   __atomic_compare_exchange_n (&running->item, &idle, item, FALSE, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* The worker ran every item of the chunk at @first and answers. */
+static inline void
+wpool_running_end_chunk (WpoolRunning *running,
+                         gint          first)
+{
+  __atomic_store_n (&running->ended, first, __ATOMIC_RELEASE);
+  wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+}
+
+static inline gint
+wpool_running_get_ended (WpoolRunning *running)
+{
+  return __atomic_load_n (&running->ended, __ATOMIC_ACQUIRE);
 }
 
 static inline gint
@@ -72,14 +91,22 @@ gboolean  wpool_process_socketpair        (int       fds[2],
 int       wpool_process_memfd             (const char *name,
                                            GError   **error);
 void      wpool_process_close_fd          (int       fd);
+int       wpool_process_pidfd             (pid_t     pid);
 int       wpool_process_release_fd        (int       fd);
 void      wpool_process_hold_fork         (void);
 void      wpool_process_release_fork      (void);
-pid_t     wpool_process_fork              (int       keep_fd,
-                                           GError  **error);
+/* What a forked child runs: its exit status. */
+typedef int (*WpoolChildMain) (gpointer data);
+
+pid_t     wpool_process_fork              (int              keep_fd,
+                                           WpoolChildMain   child_main,
+                                           gpointer         child_data,
+                                           GError         **error);
 /* In a status from the reaping functions: the process outlived the end
  * of its socket by a second, and was killed. */
 #define WPOOL_STATUS_LINGERED (1 << 16)
+/* The fork server that was the worker's parent died: its status is lost. */
+#define WPOOL_STATUS_SERVER_DIED (1 << 17)
 
 int       wpool_process_reap              (pid_t     pid);
 char     *wpool_process_describe_status   (int       status);

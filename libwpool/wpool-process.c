@@ -14,10 +14,12 @@
 #include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "wpool-error.h"
+#include "wpool-launcher-private.h"
 #include "wpool-process-private.h"
 #include "wpool-lock-private.h"
 #include "wpool-protocol-private.h"
@@ -90,8 +92,9 @@ wpool_process_set_cpus (pid_t      pid,
 }
 
 /* A worker must not outlive the pool's process: killed when its parent
- * dies (strictly, the thread that started it: the pool replaces a worker
- * killed so, as if it died), or at once if that already happened. */
+ * dies, or at once if that already happened. Strictly, the kernel kills
+ * it when the thread that started it ends: libwpool starts every process
+ * on its launcher thread, which lives as long as the process. */
 void
 wpool_process_die_with_parent (pid_t parent)
 {
@@ -142,6 +145,20 @@ wpool_process_memfd (const char  *name,
   return fd;
 }
 
+/* A pidfd for @pid (Linux 5.3): readable once the process ended, whatever
+ * its descendants hold of its socket. Registered, as the sockets are.
+ * -1 where the kernel has none: the socket's end is then all there is. */
+int
+wpool_process_pidfd (pid_t pid)
+{
+  int fd = (int) syscall (SYS_pidfd_open, pid, 0);
+
+  if (fd >= 0)
+    registry_add (fd);
+
+  return fd;
+}
+
 static void
 registry_remove (int fd)
 {
@@ -177,16 +194,26 @@ wpool_process_release_fd (int fd)
   return fd;
 }
 
-/* fork(), keeping in the child only @keep_fd of the registered sockets.
- * The registry stays locked across the fork, so no socket appears between
- * the snapshot and the child; the child only reads its copy. Standard
- * streams are flushed first, or the child would print the parent's
- * buffered output again. */
-pid_t
-wpool_process_fork (int      keep_fd,
-                    GError **error)
+typedef struct
 {
-  pid_t parent = getpid ();
+  int              keep_fd;
+  WpoolChildMain   child_main;
+  gpointer         child_data;
+  pid_t            parent;
+  int              errsv;
+} ForkRequest;
+
+/* On the launcher thread. The registry stays locked across the fork, so
+ * no socket appears between the snapshot and the child; the child keeps
+ * only @keep_fd of the registered fds, and starts with locks of its own,
+ * so that a pool made in a worker (a nested pool) does not wait for a
+ * lock that a thread of the parent held. Standard streams are flushed
+ * first, or the child would print the parent's buffered output again. */
+static gpointer
+fork_on_launcher (gpointer        data,
+                  const sigset_t *caller_mask)
+{
+  ForkRequest *request = data;
   pid_t pid;
 
   fflush (stdout);
@@ -199,22 +226,47 @@ wpool_process_fork (int      keep_fd,
   if (pid == 0)
     {
       for (guint i = 0; registry != NULL && i < registry->len; i++)
-        if (g_array_index (registry, int, i) != keep_fd)
+        if (g_array_index (registry, int, i) != request->keep_fd)
           close (g_array_index (registry, int, i));
-      wpool_process_die_with_parent (parent);
-      return 0;
+      if (registry != NULL)
+        g_array_set_size (registry, 0);
+      if (registry != NULL && request->keep_fd >= 0)
+        g_array_append_val (registry, request->keep_fd);
+
+      fork_lock = (pthread_rwlock_t) PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+      g_mutex_init (&registry_lock);
+      wpool_launcher_forget ();
+
+      pthread_sigmask (SIG_SETMASK, caller_mask, NULL);
+      wpool_process_die_with_parent (request->parent);
+
+      fflush (stdout);
+      fflush (stderr);
+      _exit (request->child_main (request->child_data));
     }
 
+  request->errsv = errno;
   g_mutex_unlock (&registry_lock);
   pthread_rwlock_unlock (&fork_lock);
 
-  if (pid < 0)
-    {
-      int errsv = errno;
+  return GINT_TO_POINTER (pid);
+}
 
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                   "Cannot fork a worker: %s", g_strerror (errsv));
-    }
+/* fork(), on the launcher thread (see wpool-launcher.c): the child keeps
+ * only @keep_fd of the registered fds, runs @child_main (@child_data),
+ * and _exit()s with what it returns, never returning here. */
+pid_t
+wpool_process_fork (int              keep_fd,
+                    WpoolChildMain   child_main,
+                    gpointer         child_data,
+                    GError         **error)
+{
+  ForkRequest request = { keep_fd, child_main, child_data, getpid (), 0 };
+  pid_t pid = GPOINTER_TO_INT (wpool_launcher_run (fork_on_launcher, &request));
+
+  if (pid < 0)
+    g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                 "Cannot fork a worker: %s", g_strerror (request.errsv));
 
   return pid;
 }
@@ -247,6 +299,9 @@ wpool_process_reap (pid_t pid)
 char *
 wpool_process_describe_status (int status)
 {
+  if (status & WPOOL_STATUS_SERVER_DIED)
+    return g_strdup ("its fork server died");
+
   if (status & WPOOL_STATUS_LINGERED)
     return g_strdup ("it closed its socket without exiting, and was killed");
 
@@ -268,8 +323,34 @@ wpool_process_helper_path (void)
   return path != NULL ? path : LIBEXECDIR "/wpool-worker";
 }
 
+typedef struct
+{
+  GSubprocessLauncher *launcher;
+  const char * const  *argv;
+  GError              *error;
+} SpawnRequest;
+
+/* In the child, before exec: the mask of the thread that asked, not the
+ * launcher's, which blocks every signal. */
+static void
+restore_mask (gpointer data)
+{
+  pthread_sigmask (SIG_SETMASK, data, NULL);
+}
+
+static gpointer
+spawn_on_launcher (gpointer        data,
+                   const sigset_t *caller_mask)
+{
+  SpawnRequest *request = data;
+
+  g_subprocess_launcher_set_child_setup (request->launcher, restore_mask, (gpointer)caller_mask, NULL);
+
+  return g_subprocess_launcher_spawnv (request->launcher, request->argv, &request->error);
+}
+
 /* Starts the helper in @mode ("worker" or "server") on @socket_fd, which
- * it takes, with a copy of @progress_fd. */
+ * it takes, with a copy of @progress_fd, on the launcher thread. */
 GSubprocess *
 wpool_process_spawn_helper (int          socket_fd,
                             int          progress_fd,
@@ -277,20 +358,23 @@ wpool_process_spawn_helper (int          socket_fd,
                             GError     **error)
 {
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_autoptr(GError) local_error = NULL;
   g_autofree char *mode_arg = g_strdup_printf ("--mode=%s", mode);
   g_autofree char *parent_arg = g_strdup_printf ("--parent-pid=%d", (int)getpid ());
+  const char *argv[] = { wpool_process_helper_path (), mode_arg, "--socket-fd=3", "--progress-fd=4",
+                         parent_arg, NULL };
+  SpawnRequest request = { launcher, argv, NULL };
   GSubprocess *subprocess;
 
   /* The launcher closes the socket: the registry must forget it first. */
   g_subprocess_launcher_take_fd (launcher, wpool_process_release_fd (socket_fd), 3);
   g_subprocess_launcher_take_fd (launcher, dup (progress_fd), 4);
 
-  if (!(subprocess = g_subprocess_launcher_spawn (launcher, &local_error, wpool_process_helper_path (),
-                                                  mode_arg, "--socket-fd=3", "--progress-fd=4",
-                                                  parent_arg, NULL)))
-    g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                 "Cannot start %s: %s", wpool_process_helper_path (), local_error->message);
+  if (!(subprocess = wpool_launcher_run (spawn_on_launcher, &request)))
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot start %s: %s", argv[0], request.error->message);
+      g_clear_error (&request.error);
+    }
 
   return subprocess;
 }

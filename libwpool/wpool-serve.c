@@ -120,7 +120,7 @@ serve_chunk_task (WpoolWorker   *worker,
     for (gsize k = 0; k < n; k++)
       g_array_append_val (durations, (guint64){ (guint64)(g_get_monotonic_time () - started) / MAX (n, 1) });
 
-  wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+  wpool_running_end_chunk (running, (gint)first);
 
   /* Results in the transfer area are not sent: an empty array says so. */
   sent_size = sent_results != NULL ? n * result_size : 0;
@@ -275,7 +275,7 @@ serve_chunk (WpoolWorker    *worker,
   wpool_results_clear (&collected);
 
   /* Before the answer: the pool starts the next chunk's clock on idle. */
-  wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
+  wpool_running_end_chunk (running, (gint)first);
 
   return wpool_frame_write (fd, WPOOL_FRAME_RESULTS,
                             g_variant_new ("(uv@at)", first, results,

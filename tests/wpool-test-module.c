@@ -13,6 +13,7 @@
 #define WPOOL_TEST_EXPORT __attribute__((visibility("default")))
 
 WPOOL_TEST_EXPORT GVariant *wpool_test_square (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_nested_map (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_scaled (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_shared_address (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_fail_on_negative (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
@@ -44,6 +45,38 @@ wpool_test_square (WpoolWorker  *worker,
   double x = g_variant_get_double (item);
 
   return g_variant_new_double (x * x);
+}
+
+/* u → d: maps x * x over 0, 1, 2, 3 on a new pool of two workers of
+ * start method u, made in the worker (a nested pool), and sums. */
+GVariant *
+wpool_test_nested_map (WpoolWorker  *worker,
+                       GVariant     *shared_objects,
+                       GVariant     *item,
+                       gpointer      user_data,
+                       GError      **error)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, (WpoolStartMethod) g_variant_get_uint32 (item));
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GVariant) results = NULL;
+  double items[] = { 0, 1, 2, 3 };
+  const double *squares;
+  double sum = 0;
+  gsize n;
+
+  if (!(task = wpool_task_new_for_symbol (g_getenv ("WPOOL_TEST_MODULE"), "wpool_test_square", error)))
+    return NULL;
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  if (!(results = wpool_pool_map (pool, task,
+                                  g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, items, 4, sizeof (double)),
+                                  NULL, error)))
+    return NULL;
+
+  squares = g_variant_get_fixed_array (results, &n, sizeof (double));
+  for (gsize i = 0; i < n; i++)
+    sum += squares[i];
+
+  return g_variant_new_double (sum);
 }
 
 /* d → d: x * factor + offset, with shared objects “(dd)” = (factor, offset). */
@@ -145,8 +178,10 @@ wpool_test_whoami (WpoolWorker  *worker,
 }
 
 /* s → s: "segv", "abort" and "exit" end the worker that way (exit
- * status 3), "close" (closes its socket and lingers); anything else
- * comes back. */
+ * status 3), "close" (closes its socket and lingers), "close-exit"
+ * (closes its fds and exits with 3), "close-return" (closes its fds and
+ * returns), "orphan" (exits with 3 leaving a
+ * child that holds its socket for 5 s); anything else comes back. */
 GVariant *
 wpool_test_die (WpoolWorker  *worker,
                 GVariant     *shared_objects,
@@ -167,6 +202,28 @@ wpool_test_die (WpoolWorker  *worker,
       /* Closes its socket (every fd past stdio), then lingers. */
       close_range (3, ~0U, 0);
       g_usleep (30 * G_USEC_PER_SEC);
+    }
+  else if (g_str_equal (how, "close-return"))
+    {
+      /* Closes every fd past stdio and returns: its worker cannot answer. */
+      close_range (3, ~0U, 0);
+    }
+  else if (g_str_equal (how, "close-exit"))
+    {
+      /* Closes every fd past stdio, then exits at once or a little later. */
+      close_range (3, ~0U, 0);
+      g_usleep (g_random_int_range (0, 3) * 10 * G_TIME_SPAN_MILLISECOND);
+      _exit (3);
+    }
+  else if (g_str_equal (how, "orphan"))
+    {
+      /* Leaves a child holding every fd, its socket too, for 5 s. */
+      if (fork () == 0)
+        {
+          g_usleep (5 * G_USEC_PER_SEC);
+          _exit (0);
+        }
+      _exit (3);
     }
 
   return g_variant_new_string (how);

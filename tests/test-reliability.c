@@ -1,0 +1,292 @@
+/* test-reliability.c: faults that once broke a map, run per start method:
+ * deaths under keep-going, deaths hidden by a worker's own children,
+ * workers outliving the thread that started them, nested pools, a dead
+ * fork server.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wpool-test-util.h"
+
+static void
+clear_result (gpointer result)
+{
+  g_clear_pointer (&result, g_variant_unref);
+}
+
+/* Runs a keep-going map of wpool_test_die over @items through a stream
+ * and returns, per item, its result (a string) or NULL, its error in
+ * @errors. */
+static GPtrArray *
+keep_going_map (WpoolPool   *pool,
+                const char **items,
+                guint        n_items,
+                GError     **errors)
+{
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *results = g_ptr_array_new_full (n_items, clear_result);
+  GVariant *result = NULL;
+  GError *item_error = NULL;
+  guint index;
+
+  g_ptr_array_set_size (results, n_items);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
+  stream = wpool_pool_imap (pool, task, g_variant_new_strv (items, n_items),
+                            WPOOL_MAP_FLAGS_KEEP_GOING | WPOOL_MAP_FLAGS_UNORDERED, NULL, &error);
+  g_assert_no_error (error);
+
+  while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
+    {
+      g_assert_cmpuint (index, <, n_items);
+      g_assert_true (results->pdata[index] == NULL && errors[index] == NULL);
+      results->pdata[index] = g_steal_pointer (&result);
+      errors[index] = g_steal_pointer (&item_error);
+    }
+  g_assert_no_error (error);
+
+  return results;
+}
+
+/* Two items that kill their worker on a two-worker pool fail alone: new
+ * workers take the dead ones' slots mid-map, and every later item runs. */
+static void
+test_keep_going_replaces (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, method);
+  const char *items[] = { "exit", "segv", "a", "b", "c", "d", "e", "f", "g", "h" };
+  GError *errors[G_N_ELEMENTS (items)] = { NULL, };
+  g_autoptr(GPtrArray) results = NULL;
+  guint base_children = wpool_test_count_children ();
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+  results = keep_going_map (pool, items, G_N_ELEMENTS (items), errors);
+
+  g_assert_error (errors[0], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+  g_assert_true (g_str_has_prefix (errors[0]->message, "Item 0: worker "));
+  g_assert_error (errors[1], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+  g_assert_true (g_str_has_prefix (errors[1]->message, "Item 1: worker "));
+  for (guint i = 2; i < G_N_ELEMENTS (items); i++)
+    {
+      g_assert_no_error (errors[i]);
+      g_assert_cmpstr (g_variant_get_string (results->pdata[i], NULL), ==, items[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    g_clear_error (&errors[i]);
+
+  /* The slots hold live workers, and nothing dead is left behind. */
+  g_assert_cmpuint (wpool_test_count_children (), ==,
+                    base_children + wpool_test_expected_children (method, 2));
+}
+
+/* A worker whose task closes its own fds, and then dies or returns,
+ * fails that item only: the other items of its chunk all run, whenever
+ * the worker dies. */
+static void
+test_keep_going_closed_fds (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  const char *items[] = { "a", "b", "c", "close-exit", "e", "f", "close-return", "h" };
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 8);
+
+  for (guint run = 0; run < 5; run++)
+    {
+      GError *errors[G_N_ELEMENTS (items)] = { NULL, };
+      g_autoptr(GPtrArray) results = keep_going_map (pool, items, G_N_ELEMENTS (items), errors);
+
+      for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+        {
+          if (i == 3 || i == 6)
+            {
+              g_autofree char *prefix = g_strdup_printf ("Item %u: worker ", i);
+
+              g_assert_error (errors[i], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+              g_assert_true (g_str_has_prefix (errors[i]->message, prefix));
+            }
+          else
+            {
+              g_assert_no_error (errors[i]);
+              g_assert_cmpstr (g_variant_get_string (results->pdata[i], NULL), ==, items[i]);
+            }
+          g_clear_error (&errors[i]);
+        }
+    }
+}
+
+/* A worker that dies leaving a child that holds its socket is seen dead
+ * at once, from the process itself, and not taken for a timeout. */
+static void
+test_death_behind_child (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (1, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) results = NULL;
+  gint64 started;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_task_timeout (pool, 3);
+
+  started = g_get_monotonic_time ();
+  results = wpool_pool_map (pool, task, g_variant_new_parsed ("['orphan']"), NULL, &error);
+  g_assert_null (results);
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+  g_assert_nonnull (strstr (error->message, "exited with status 3"));
+  /* The child holds the socket for 5 s, the timeout is 3 s. */
+  g_assert_cmpint (g_get_monotonic_time () - started, <, 2 * G_USEC_PER_SEC);
+  g_clear_error (&error);
+
+  /* The pool goes on with a new worker. */
+  results = wpool_pool_map (pool, task, g_variant_new_parsed ("['a']"), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (results, g_variant_new_parsed ("['a']"));
+}
+
+static gint
+compare_pids (gconstpointer a,
+              gconstpointer b)
+{
+  return atoi (*(char * const *)a) - atoi (*(char * const *)b);
+}
+
+/* The live processes below this one: its children and theirs (a fork
+ * server's workers), as a sorted list of pids; a zombie counts as dead. */
+static char *
+live_descendants (void)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GArray) queue = g_array_new (FALSE, FALSE, sizeof (int));
+  int self = getpid ();
+
+  g_array_append_val (queue, self);
+  for (guint q = 0; q < queue->len; q++)
+    {
+      g_autofree char *task_dir = g_strdup_printf ("/proc/%d/task", g_array_index (queue, int, q));
+      g_autoptr(GDir) dir = g_dir_open (task_dir, 0, NULL);
+      const char *tid;
+
+      while (dir != NULL && (tid = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (task_dir, tid, "children", NULL);
+          g_autofree char *children = NULL;
+          g_auto(GStrv) pids = NULL;
+
+          if (!g_file_get_contents (path, &children, NULL, NULL))
+            continue;
+          pids = g_strsplit (g_strstrip (children), " ", -1);
+          for (guint i = 0; pids[i] != NULL && *pids[i] != '\0'; i++)
+            {
+              g_autofree char *stat_path = g_strdup_printf ("/proc/%s/stat", pids[i]);
+              g_autofree char *stat = NULL;
+              const char *state;
+              int pid = atoi (pids[i]);
+
+              if (!g_file_get_contents (stat_path, &stat, NULL, NULL) ||
+                  (state = strrchr (stat, ')')) == NULL || state[2] == 'Z')
+                continue;
+              g_ptr_array_add (found, g_strdup (pids[i]));
+              g_array_append_val (queue, pid);
+            }
+        }
+    }
+
+  g_ptr_array_sort (found, compare_pids);
+  g_ptr_array_add (found, NULL);
+
+  return g_strjoinv (" ", (char **)found->pdata);
+}
+
+static WpoolTask *square_task;
+
+static gpointer
+start_workers (gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *results = wpool_pool_map (data, square_task, wpool_test_range_doubles (4), NULL, &error);
+
+  g_assert_no_error (error);
+
+  return results;
+}
+
+/* Workers live as long as their pool, whatever thread started them: a
+ * thread that started them and ended takes none with it. */
+static void
+test_starting_thread_exits (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = square_task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GVariant) before = NULL;
+  g_autoptr(GVariant) after = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *started = NULL;
+  g_autofree char *later = NULL;
+  g_autofree char *at_end = NULL;
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  before = g_thread_join (g_thread_new ("starter", start_workers, pool));
+  started = live_descendants ();
+  g_assert_cmpstr (started, !=, "");
+
+  /* Time for a death signal to land, had it been sent. */
+  g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  later = live_descendants ();
+  g_assert_cmpstr (later, ==, started);
+
+  after = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpvariant (after, before);
+  at_end = live_descendants ();
+  g_assert_cmpstr (at_end, ==, started);
+}
+
+/* A task may make a pool of its own, of any start method, in any worker:
+ * a forked worker does not inherit the locks of the pool's process. */
+static void
+test_nested_pools (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_nested_map");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_set_chunk_size (pool, 1);
+  results = wpool_pool_map (pool, task,
+                            g_variant_new_parsed ("[%u, %u, %u, %u, %u, %u]",
+                                                  WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_THREADING,
+                                                  WPOOL_START_METHOD_SPAWN, WPOOL_START_METHOD_FORKSERVER,
+                                                  WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_FORK),
+                            NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[14.0, 14.0, 14.0, 14.0, 14.0, 14.0]"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  const WpoolTestCase tests[] = {
+    { "reliability/keep-going/replaces-dead-workers", test_keep_going_replaces, TRUE },
+    { "reliability/keep-going/closed-fds", test_keep_going_closed_fds, TRUE },
+    { "reliability/death-behind-child", test_death_behind_child, TRUE },
+    { "reliability/starting-thread-exits", test_starting_thread_exits, TRUE },
+    { "reliability/nested-pools", test_nested_pools, FALSE },
+  };
+
+  g_test_init (&argc, &argv, NULL);
+  wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
+
+  return g_test_run ();
+}
