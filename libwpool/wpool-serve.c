@@ -452,7 +452,7 @@ receive_shared_memory (int         fd,
       if (!(memory = wpool_shared_memory_new_for_fd (memory_fd, error)))
         return FALSE;
 
-      if (wpool_shared_memory_get_header (memory)->kind == WPOOL_SHARED_MEMORY_LOCK)
+      if (wpool_shared_memory_get_kind (memory) == WPOOL_SHARED_MEMORY_LOCK)
         object = G_OBJECT (wpool_lock_new_for_memory (memory, TRUE));
       else if (!(object = G_OBJECT (wpool_shared_array_new_for_memory (memory, error))))
         return FALSE;
