@@ -4,7 +4,17 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "wpool-test-util.h"
+
+/* The frame kinds and the progress page's entries, which these tests
+ * forge as a pool would send them. */
+#include "wpool-process-private.h"
+#include "wpool-protocol-private.h"
 
 /* A worker that writes over its shared array's header (length, element
  * size and type, id) changes nothing for itself, nor for the caller: each
@@ -102,6 +112,185 @@ test_shared_array_header_clobbered_later (gconstpointer data)
   g_assert_cmpuint (wpool_shared_array_get_length (array), ==, 16);
 }
 
+/* What the helper answers to a forged pool. */
+typedef struct
+{
+  GSubprocess *helper;
+  int          fd;
+} Helper;
+
+/* Starts the wpool-worker helper, as a pool does, on a socket this end
+ * of which is returned, with a progress page of two workers. */
+static void
+helper_start (Helper *helper)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GError) error = NULL;
+  int fds[2];
+  int progress_fd = memfd_create ("test-progress", MFD_CLOEXEC);
+
+  g_assert_cmpint (progress_fd, >=, 0);
+  g_assert_cmpint (ftruncate (progress_fd, 2 * sizeof (WpoolRunning)), ==, 0);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+
+  g_subprocess_launcher_take_fd (launcher, fds[1], 3);
+  g_subprocess_launcher_take_fd (launcher, progress_fd, 4);
+  helper->helper = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("WPOOL_WORKER"),
+                                                "--mode=worker", "--socket-fd=3", "--progress-fd=4", NULL);
+  g_assert_no_error (error);
+  helper->fd = fds[0];
+}
+
+/* A frame as wpool-protocol.c writes it; a peer gone is no failure. */
+static void
+helper_send (Helper         *helper,
+             WpoolFrameKind  kind,
+             GVariant       *payload)
+{
+  g_autoptr(GVariant) sunk = g_variant_ref_sink (payload);
+  struct { guint32 kind; guint32 reserved; guint64 size; } header = { kind, 0, g_variant_get_size (sunk) };
+
+  if (send (helper->fd, &header, sizeof header, MSG_NOSIGNAL) == sizeof header)
+    send (helper->fd, g_variant_get_data (sunk), header.size, MSG_NOSIGNAL);
+}
+
+/* The next frame, of @type, which must be of @kind; NULL if the helper
+ * closed its socket instead. */
+static GVariant *
+helper_receive (Helper             *helper,
+                WpoolFrameKind      kind,
+                const GVariantType *type)
+{
+  struct { guint32 kind; guint32 reserved; guint64 size; } header;
+  guint8 *data;
+
+  if (recv (helper->fd, &header, sizeof header, MSG_WAITALL) != sizeof header)
+    return NULL;
+  g_assert_cmpuint (header.kind, ==, kind);
+  g_assert_cmpuint (header.size, <, 1 << 20);
+  data = g_malloc (MAX (header.size, 1));
+  g_assert_cmpint (recv (helper->fd, data, header.size, MSG_WAITALL), ==, (gssize)header.size);
+
+  return g_variant_ref_sink (g_variant_new_from_data (type, data, header.size, FALSE, g_free, data));
+}
+
+/* Closes the socket and asserts that the helper exits with @status, on
+ * its own, rather than by a signal. */
+static void
+helper_finish (Helper *helper,
+               int     status)
+{
+  g_autoptr(GError) error = NULL;
+
+  close (helper->fd);
+  g_assert_true (g_subprocess_wait (helper->helper, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (helper->helper));
+  g_assert_cmpint (g_subprocess_get_exit_status (helper->helper), ==, status);
+  g_clear_object (&helper->helper);
+}
+
+/* SETUP for worker @id, running @symbol of the test module: a chunk task
+ * of doubles if @chunk. */
+static GVariant *
+setup_frame (guint32     id,
+             const char *symbol,
+             gboolean    chunk)
+{
+  return g_variant_new_parsed ("(%u, [(%s, %s, %s, %s), ('', '', '', ''), ('', '', '', '')], '')",
+                               id, wpool_test_module_path (), symbol, chunk ? "d" : "", chunk ? "d" : "");
+}
+
+static GVariant *
+run_chunk_frame (GVariant *items)
+{
+  return g_variant_new ("(uusuv)", 0, (guint32)g_variant_n_children (items), "d", 0, items);
+}
+
+/* The helper refuses a worker id past the progress page, 0xFFFFFFFF
+ * included (its bounds check once overflowed, and the first chunk
+ * crashed the helper), and answers why, before it runs anything. */
+static void
+test_helper_worker_id (void)
+{
+  const guint32 ids[] = { G_MAXUINT32, 2, G_MAXUINT32 / sizeof (WpoolRunning) };
+
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      Helper helper;
+      g_autoptr(GVariant) ready = NULL;
+      const char *problem;
+
+      helper_start (&helper);
+      helper_send (&helper, WPOOL_FRAME_SETUP, setup_frame (ids[i], "wpool_test_square", FALSE));
+      ready = helper_receive (&helper, WPOOL_FRAME_READY, G_VARIANT_TYPE ("(s)"));
+      /* What the old helper was sent next, and died of. */
+      helper_send (&helper, WPOOL_FRAME_RUN_CHUNK, run_chunk_frame (g_variant_new_parsed ("[2.0]")));
+      helper_finish (&helper, 1);
+
+      g_assert_nonnull (ready);
+      g_variant_get (ready, "(&s)", &problem);
+      g_assert_nonnull (strstr (problem, "out of the pool's 2 workers"));
+    }
+}
+
+/* The last worker id of the page works: the forged pool is a real one. */
+static void
+test_helper_last_worker (void)
+{
+  Helper helper;
+  g_autoptr(GVariant) ready = NULL;
+  g_autoptr(GVariant) results = NULL;
+
+  helper_start (&helper);
+  helper_send (&helper, WPOOL_FRAME_SETUP, setup_frame (1, "wpool_test_square", FALSE));
+  ready = helper_receive (&helper, WPOOL_FRAME_READY, G_VARIANT_TYPE ("(s)"));
+  wpool_test_assert_variant (ready, g_variant_new_parsed ("('',)"));
+
+  helper_send (&helper, WPOOL_FRAME_RUN_CHUNK, run_chunk_frame (g_variant_new_parsed ("[3.0]")));
+  results = helper_receive (&helper, WPOOL_FRAME_RESULTS, G_VARIANT_TYPE ("(uvat)"));
+  wpool_test_assert_variant (results, g_variant_new_parsed ("(uint32 0, <[9.0]>, @at [])"));
+  helper_finish (&helper, 0);
+}
+
+/* A chunk task's items of another type than the task's are refused: they
+ * were read as the task's, from no data at all (a GLib critical, then a
+ * crash). */
+static void
+test_helper_chunk_items_type (void)
+{
+  const char *chunks[] = { "[int32 1, 2]", "[<1.0>]", "@ad []" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (chunks); i++)
+    {
+      Helper helper;
+      g_autoptr(GVariant) ready = NULL;
+      g_autoptr(GVariant) results = NULL;
+      GVariant *items = g_variant_new_parsed (chunks[i]);
+
+      helper_start (&helper);
+      helper_send (&helper, WPOOL_FRAME_SETUP, setup_frame (0, "wpool_test_square_plus_one_chunk", TRUE));
+      ready = helper_receive (&helper, WPOOL_FRAME_READY, G_VARIANT_TYPE ("(s)"));
+      wpool_test_assert_variant (ready, g_variant_new_parsed ("('',)"));
+
+      helper_send (&helper, WPOOL_FRAME_RUN_CHUNK, run_chunk_frame (items));
+      results = helper_receive (&helper, WPOOL_FRAME_RESULTS, G_VARIANT_TYPE ("(uvat)"));
+
+      /* An empty chunk of the right type is served; the others end the
+       * helper, which says nothing more. */
+      if (g_str_equal (chunks[i], "@ad []"))
+        {
+          wpool_test_assert_variant (results, g_variant_new_parsed ("(uint32 0, <@ad []>, @at [])"));
+          helper_finish (&helper, 0);
+        }
+      else
+        {
+          g_assert_null (results);
+          helper_finish (&helper, 1);
+        }
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -110,10 +299,20 @@ main (int   argc,
     { "shared-array/header-clobbered", test_shared_array_header_clobbered, FALSE },
     { "shared-array/header-clobbered-later", test_shared_array_header_clobbered_later, TRUE },
   };
+  const char *only = g_getenv ("WPOOL_TEST_START_METHODS");
 
   g_test_init (&argc, &argv, NULL);
 
   wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
+
+  /* The helper is what SPAWN pools run: not under a build that runs the
+   * THREADING cases only. */
+  if (only == NULL || strstr (only, "spawn") != NULL)
+    {
+      g_test_add_func ("/spawn/helper/worker-id", test_helper_worker_id);
+      g_test_add_func ("/spawn/helper/last-worker", test_helper_last_worker);
+      g_test_add_func ("/spawn/helper/chunk-items-type", test_helper_chunk_items_type);
+    }
 
   return g_test_run ();
 }
