@@ -92,7 +92,8 @@ wpool_backend_process_init_shared (WpoolBackendProcess  *self,
 
   /* A memfd rather than anonymous memory: spawned workers map it too. */
   priv->progress_size = n_jobs * sizeof (WpoolRunning);
-  if ((priv->progress_fd = memfd_create ("wpool-progress", MFD_CLOEXEC)) >= 0 &&
+  /* Registered: workers forked later, of any pool, do not keep it. */
+  if ((priv->progress_fd = wpool_process_memfd ("wpool-progress", NULL)) >= 0 &&
       ftruncate (priv->progress_fd, priv->progress_size) == 0 &&
       (priv->progress = mmap (NULL, priv->progress_size, PROT_READ | PROT_WRITE,
                               MAP_SHARED, priv->progress_fd, 0)) != MAP_FAILED)
@@ -761,8 +762,7 @@ wpool_backend_process_finalize (GObject *object)
 
   if (priv->progress != NULL)
     munmap (priv->progress, priv->progress_size);
-  if (priv->progress_fd >= 0)
-    close (priv->progress_fd);
+  wpool_process_close_fd (priv->progress_fd);
   for (guint i = 0; priv->workers != NULL && i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
     {
       if (priv->workers[i].transfer != NULL)

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -284,7 +285,9 @@ wpool_process_spawn_helper (int          socket_fd,
 
   /* The launcher closes the socket: the registry must forget it first. */
   g_subprocess_launcher_take_fd (launcher, wpool_process_release_fd (socket_fd), 3);
-  g_subprocess_launcher_take_fd (launcher, dup (progress_fd), 4);
+  /* Close-on-exec until the launcher places it: another thread's spawn
+   * must not take it along. */
+  g_subprocess_launcher_take_fd (launcher, fcntl (progress_fd, F_DUPFD_CLOEXEC, 3), 4);
 
   if (!(subprocess = g_subprocess_launcher_spawn (launcher, &local_error, wpool_process_helper_path (),
                                                   mode_arg, "--socket-fd=3", "--progress-fd=4",

@@ -291,6 +291,49 @@ test_helper_chunk_items_type (void)
     }
 }
 
+/* A worker holds no descriptor of another pool, nor of its own beyond its
+ * socket: none of the progress memfds, which FORK workers once inherited
+ * from every pool alive in the caller. */
+static void
+test_no_foreign_fds (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) first = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+  g_autoptr(WpoolPool) second = wpool_pool_new (2, method);
+  g_autoptr(WpoolTask) square = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolTask) fd_targets = wpool_test_module_task ("wpool_test_fd_targets");
+  g_autoptr(GVariant) squares = NULL;
+  g_autoptr(GVariant) targets = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter workers;
+  GVariant *worker_targets;
+
+  /* The first pool's workers, and its progress page, are alive. */
+  squares = wpool_pool_map (first, square, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+
+  wpool_task_set_result_type (fd_targets, G_VARIANT_TYPE_STRING_ARRAY);
+  wpool_pool_set_chunk_size (second, 1);
+  targets = wpool_pool_map (second, fd_targets, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+
+  g_variant_iter_init (&workers, targets);
+  while ((worker_targets = g_variant_iter_next_value (&workers)))
+    {
+      g_autofree const char **strv = g_variant_get_strv (worker_targets, NULL);
+      guint sockets = 0;
+
+      for (guint i = 0; strv[i] != NULL; i++)
+        {
+          if (strstr (strv[i], "wpool-progress") != NULL)
+            g_error ("A worker holds a progress memfd: %s", strv[i]);
+          sockets += g_str_has_prefix (strv[i], "socket:");
+        }
+      g_assert_cmpuint (sockets, ==, 1);
+      g_variant_unref (worker_targets);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -298,6 +341,7 @@ main (int   argc,
   const WpoolTestCase tests[] = {
     { "shared-array/header-clobbered", test_shared_array_header_clobbered, FALSE },
     { "shared-array/header-clobbered-later", test_shared_array_header_clobbered_later, TRUE },
+    { "fds/no-foreign-fds", test_no_foreign_fds, TRUE },
   };
   const char *only = g_getenv ("WPOOL_TEST_START_METHODS");
 

@@ -35,6 +35,7 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_cpus (WpoolWorker *, GVariant *, GVariant
 WPOOL_TEST_EXPORT GVariant *wpool_test_exit_mark (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT gboolean wpool_test_square_plus_one_chunk (WpoolWorker *, GVariant *, gconstpointer, gsize, gpointer, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_clobber_header (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_fd_targets (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_hang (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
@@ -473,4 +474,34 @@ wpool_test_clobber_header (WpoolWorker  *worker,
 
   return g_variant_new ("(bt)", !wpool_shared_array_set_double (array, 4, 1, NULL),
                         (guint64)wpool_shared_array_get_length (array));
+}
+
+/* * → as: where this process's file descriptors lead, from /proc/self/fd
+ * ("socket:[…]", "/memfd:NAME (deleted)", …). */
+GVariant *
+wpool_test_fd_targets (WpoolWorker  *worker,
+                       GVariant     *shared_objects,
+                       GVariant     *item,
+                       gpointer      user_data,
+                       GError      **error)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, error);
+  GVariantBuilder targets;
+  const char *name;
+
+  if (dir == NULL)
+    return NULL;
+
+  g_variant_builder_init (&targets, G_VARIANT_TYPE_STRING_ARRAY);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      /* The directory's own descriptor is gone by now. */
+      if (target != NULL)
+        g_variant_builder_add (&targets, "s", target);
+    }
+
+  return g_variant_builder_end (&targets);
 }
