@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
@@ -260,11 +261,18 @@ wpool_process_describe_status (int status)
   return g_strdup_printf ("ended with wait status %d", status);
 }
 
-/* The wpool-worker helper; WPOOL_WORKER names it in a build tree. */
+/* The wpool-worker helper; WPOOL_WORKER names it in a build tree. Not in
+ * a setuid, setgid or capability-raised process (AT_SECURE): whoever
+ * started it chose its environment, and would have the helper it names
+ * run with the privileges they lack. */
 const char *
 wpool_process_helper_path (void)
 {
-  const char *path = g_getenv ("WPOOL_WORKER");
+#ifdef HAVE_SECURE_GETENV
+  const char *path = secure_getenv ("WPOOL_WORKER");
+#else
+  const char *path = getuid () == geteuid () && getgid () == getegid () ? g_getenv ("WPOOL_WORKER") : NULL;
+#endif
 
   return path != NULL ? path : LIBEXECDIR "/wpool-worker";
 }

@@ -5,6 +5,7 @@
  */
 
 #include <string.h>
+#include <glib/gstdio.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -291,6 +292,75 @@ test_helper_chunk_items_type (void)
     }
 }
 
+/* What wpool-helper-path, copied to @dir, prints with WPOOL_WORKER set,
+ * run setuid and setgid nobody if @setuid; NULL if it cannot be made so
+ * (root in a user namespace without nobody, say). */
+static char *
+helper_path_of (const char *dir,
+                gboolean    setuid)
+{
+  g_autofree char *copy = g_build_filename (dir, "wpool-helper-path", NULL);
+  g_autofree char *source = g_test_build_filename (G_TEST_BUILT, "wpool-helper-path", NULL);
+  g_autofree char *contents = NULL;
+  g_autofree char *out = NULL;
+  g_autoptr(GSubprocess) program = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GError) error = NULL;
+  gsize size;
+
+  g_assert_true (g_file_get_contents (source, &contents, &size, &error));
+  g_assert_true (g_file_set_contents_full (copy, contents, size, G_FILE_SET_CONTENTS_NONE, 0755, &error));
+  g_assert_no_error (error);
+  if (setuid && (chown (copy, 65534, 65534) < 0 || chmod (copy, 06755) < 0))
+    {
+      g_unlink (copy);
+      return NULL;
+    }
+
+  g_subprocess_launcher_setenv (launcher, "WPOOL_WORKER", "/nonexistent/wpool-worker", TRUE);
+  program = g_subprocess_launcher_spawn (launcher, &error, copy, NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (program, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_successful (program));
+  g_unlink (copy);
+
+  return g_strchomp (g_steal_pointer (&out));
+}
+
+/* A setuid (or setgid, or capability-raised) program does not run the
+ * helper its environment names, which would get its privileges: only
+ * root can make one, so the test needs root. */
+static void
+test_helper_secure_environment (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *plain = NULL;
+  g_autofree char *privileged = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("Making a setuid program takes root");
+      return;
+    }
+
+  dir = g_dir_make_tmp ("wpool-test-XXXXXX", &error);
+  g_assert_no_error (error);
+
+  plain = helper_path_of (dir, FALSE);
+  g_assert_cmpstr (plain, ==, "/nonexistent/wpool-worker");
+  privileged = helper_path_of (dir, TRUE);
+  g_rmdir (dir);
+  if (privileged == NULL)
+    {
+      g_test_skip ("Cannot make a setuid program here");
+      return;
+    }
+  g_assert_cmpstr (privileged, !=, "/nonexistent/wpool-worker");
+  g_assert_true (g_str_has_suffix (privileged, "/wpool-worker"));
+}
+
 /* A worker holds no descriptor of another pool, nor of its own beyond its
  * socket: none of the progress memfds, which FORK workers once inherited
  * from every pool alive in the caller. */
@@ -356,6 +426,7 @@ main (int   argc,
       g_test_add_func ("/spawn/helper/worker-id", test_helper_worker_id);
       g_test_add_func ("/spawn/helper/last-worker", test_helper_last_worker);
       g_test_add_func ("/spawn/helper/chunk-items-type", test_helper_chunk_items_type);
+      g_test_add_func ("/spawn/helper/secure-environment", test_helper_secure_environment);
     }
 
   return g_test_run ();
