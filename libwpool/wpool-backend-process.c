@@ -769,6 +769,8 @@ wpool_backend_process_finalize (GObject *object)
         munmap (priv->workers[i].transfer, priv->workers[i].transfer_size);
       if (priv->workers[i].transfer_fd >= 0)
         wpool_process_close_fd (priv->workers[i].transfer_fd);
+      /* One whose process failed to start was never stopped. */
+      g_clear_object (&priv->workers[i].worker);
     }
   g_free (priv->workers);
   g_clear_object (&priv->task);
