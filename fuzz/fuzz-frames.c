@@ -1,6 +1,6 @@
 /* fuzz-frames.c: a libFuzzer target for what a pool and a worker process
  * read from each other's socket. The input is a byte stream, as it would
- * arrive on a worker's socket; it is read twice:
+ * arrive on a worker's socket; it is read three times:
  *
  * - as the pool reads a worker: frame by frame, taking RESULTS and ERROR
  *   frames as a driver does (the results checked into a WpoolResults);
