@@ -1,11 +1,13 @@
 /* fuzz-frames.c: a libFuzzer target for what a pool and a worker process
  * read from each other's socket. The input is a byte stream, as it would
- * arrive on a worker's socket; it is read twice:
+ * arrive on a worker's socket; it is read three times:
  *
  * - as the pool reads a worker: frame by frame, taking RESULTS and ERROR
  *   frames as a driver does (the results checked into a WpoolResults);
  * - as a worker process reads the pool: wpool_serve() runs it, with a
- *   task that returns its item.
+ *   task that returns its item;
+ * - as a spawned worker reads its setup: the wpool-worker helper's main
+ *   runs it, with a progress page of two workers.
  *
  * Anything but a clean refusal (a crash, a sanitizer report, a GLib
  * warning or critical, which are made fatal) is a bug. Built with
@@ -17,6 +19,8 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -154,6 +158,36 @@ read_as_worker (const uint8_t *data,
   close (peer);
 }
 
+/* As the wpool-worker helper reads a pool: the SETUP frame, the shared
+ * objects, then chunks, until the stream ends or is refused. */
+static void
+read_as_spawned (const uint8_t *data,
+                 size_t         size)
+{
+  g_autofree char *socket_arg = NULL;
+  g_autofree char *progress_arg = NULL;
+  int peer;
+  int fd = stream_of (data, size, &peer);
+  int progress_fd = memfd_create ("fuzz-progress", MFD_CLOEXEC);
+
+  if (fd >= 0 && progress_fd >= 0 && ftruncate (progress_fd, 2 * sizeof (WpoolRunning)) == 0)
+    {
+      socket_arg = g_strdup_printf ("--socket-fd=%d", fd);
+      progress_arg = g_strdup_printf ("--progress-fd=%d", progress_fd);
+      /* It closes the progress page's descriptor. */
+      _wpool_worker_main (3, (char *[]){ "wpool-worker", socket_arg, progress_arg, NULL });
+      progress_fd = -1;
+    }
+
+  if (progress_fd >= 0)
+    close (progress_fd);
+  if (fd >= 0)
+    {
+      close (fd);
+      close (peer);
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -169,6 +203,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   read_as_pool (data, size);
   read_as_worker (data, size);
+  read_as_spawned (data, size);
 
   return 0;
 }

@@ -16,7 +16,7 @@ import gi
 gi.require_version('GLib', '2.0')
 from gi.repository import GLib  # noqa: E402
 
-RUN_CHUNK, RESULTS, ERROR = 1, 2, 3
+RUN_CHUNK, RESULTS, ERROR, SETUP, SHARED_OBJECTS = 1, 2, 3, 4, 5
 EXIT, EXIT_RESULT, TRANSFER = 12, 13, 14
 KEEP_GOING, TIMED, DEADLINE, TRANSFERRED = 1, 2, 4, 8
 
@@ -24,6 +24,11 @@ KEEP_GOING, TIMED, DEADLINE, TRANSFERRED = 1, 2, 4, 8
 def frame(kind, type_string, value):
     data = GLib.Variant(type_string, value).get_data_as_bytes().get_data()
     return struct.pack('=IIQ', kind, 0, len(data)) + data
+
+
+def setup(worker_id, shared_type=''):
+    task = ('/nonexistent/libwpool-test-module.so', 'wpool_test_square', '', '')
+    return frame(SETUP, '(ua(ssss)s)', (worker_id, [task, ('', '', '', ''), ('', '', '', '')], shared_type))
 
 
 def run_chunk(first, items_type, items, result_type='', flags=0):
@@ -51,6 +56,11 @@ SEEDS = {
     'oversized-header': struct.pack('=IIQ', RUN_CHUNK, 0, 1 << 40),
     'unknown-kind': struct.pack('=IIQ', 99, 0, 4) + b'abcd',
     'non-normal': struct.pack('=IIQ', RESULTS, 0, 9) + b'\xff' * 9,
+    # What a spawned worker reads first; its id indexes the progress page.
+    'setup': setup(0, '(ds)') + frame(SHARED_OBJECTS, 'd', 1.5) + frame(SHARED_OBJECTS, 's', 'x'),
+    'setup-worker-id-max': setup(0xFFFFFFFF),
+    'setup-worker-id-past-the-page': setup(2),
+    'regression-setup-indefinite-shared-type': setup(0, '*') + frame(SHARED_OBJECTS, 'd', 1.5),
 }
 
 

@@ -75,6 +75,17 @@ wpool_backend_process_check_task (WpoolBackendClass  *klass,
   if (!WPOOL_BACKEND_PROCESS_CLASS (klass)->runs_new_program)
     return TRUE;
 
+  /* GLib reaps the programs it starts on its worker thread, which a
+   * forked process does not have: nothing would ever reap them. */
+  if (wpool_process_is_forked_worker ())
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                           "A SPAWN or FORKSERVER pool cannot run in a FORK worker, which lacks "
+                           "GLib's worker thread: make the nested pool FORK or THREADING, or "
+                           "the outer one SPAWN, FORKSERVER or THREADING");
+      return FALSE;
+    }
+
   return wpool_task_locate (task, &module_path, &symbol, error);
 }
 
@@ -96,7 +107,8 @@ wpool_backend_process_init_shared (WpoolBackendProcess  *self,
 
   /* A memfd rather than anonymous memory: spawned workers map it too. */
   priv->progress_size = n_jobs * sizeof (WpoolRunning);
-  if ((priv->progress_fd = memfd_create ("wpool-progress", MFD_CLOEXEC)) >= 0 &&
+  /* Registered: workers forked later, of any pool, do not keep it. */
+  if ((priv->progress_fd = wpool_process_memfd ("wpool-progress", NULL)) >= 0 &&
       ftruncate (priv->progress_fd, priv->progress_size) == 0 &&
       (priv->progress = mmap (NULL, priv->progress_size, PROT_READ | PROT_WRITE,
                               MAP_SHARED, priv->progress_fd, 0)) != MAP_FAILED)
@@ -793,14 +805,15 @@ wpool_backend_process_finalize (GObject *object)
 
   if (priv->progress != NULL)
     munmap (priv->progress, priv->progress_size);
-  if (priv->progress_fd >= 0)
-    close (priv->progress_fd);
+  wpool_process_close_fd (priv->progress_fd);
   for (guint i = 0; priv->workers != NULL && i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
     {
       if (priv->workers[i].transfer != NULL)
         munmap (priv->workers[i].transfer, priv->workers[i].transfer_size);
       if (priv->workers[i].transfer_fd >= 0)
         wpool_process_close_fd (priv->workers[i].transfer_fd);
+      /* One whose process failed to start was never stopped. */
+      g_clear_object (&priv->workers[i].worker);
     }
   g_free (priv->workers);
   g_clear_object (&priv->task);

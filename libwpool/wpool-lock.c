@@ -40,7 +40,7 @@ wpool_lock_finalize (GObject *object)
   WpoolLock *self = (WpoolLock *)object;
 
   if (self->registered)
-    wpool_shared_memory_unregister (wpool_shared_memory_get_header (self->memory)->id);
+    wpool_shared_memory_unregister (wpool_shared_memory_get_id (self->memory));
   g_clear_pointer (&self->memory, wpool_shared_memory_unref);
 
   G_OBJECT_CLASS (wpool_lock_parent_class)->finalize (object);
@@ -66,7 +66,7 @@ wpool_lock_new_for_memory (WpoolSharedMemory *memory,
   self->memory = wpool_shared_memory_ref (memory);
   self->registered = registered;
   if (registered)
-    wpool_shared_memory_register (wpool_shared_memory_get_header (memory)->id, G_OBJECT (self));
+    wpool_shared_memory_register (wpool_shared_memory_get_id (memory), G_OBJECT (self));
 
   return self;
 }
@@ -93,7 +93,7 @@ wpool_lock_new (GError **error)
 
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (!(memory = wpool_shared_memory_new (WPOOL_SHARED_MEMORY_LOCK, 0, 0, 0, error)))
+  if (!(memory = wpool_shared_memory_new (WPOOL_SHARED_MEMORY_LOCK, 0, 0, 0, 0, error)))
     return NULL;
 
   return wpool_lock_new_for_memory (memory, TRUE);
@@ -161,5 +161,5 @@ wpool_lock_get_handle (WpoolLock *self)
   g_return_val_if_fail (WPOOL_IS_LOCK (self), NULL);
   g_return_val_if_fail (self->registered, NULL);
 
-  return wpool_shared_memory_handle ("wpool-lock", wpool_shared_memory_get_header (self->memory)->id);
+  return wpool_shared_memory_handle ("wpool-lock", wpool_shared_memory_get_id (self->memory));
 }

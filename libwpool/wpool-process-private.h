@@ -92,6 +92,7 @@ int       wpool_process_memfd             (const char *name,
                                            GError   **error);
 void      wpool_process_close_fd          (int       fd);
 int       wpool_process_pidfd             (pid_t     pid);
+gboolean  wpool_process_is_forked_worker  (void);
 int       wpool_process_release_fd        (int       fd);
 void      wpool_process_hold_fork         (void);
 void      wpool_process_release_fork      (void);
@@ -101,6 +102,7 @@ typedef int (*WpoolChildMain) (gpointer data);
 pid_t     wpool_process_fork              (int              keep_fd,
                                            WpoolChildMain   child_main,
                                            gpointer         child_data,
+                                           int             *lifeline,
                                            GError         **error);
 /* In a status from the reaping functions: the process outlived the end
  * of its socket by a second, and was killed. */

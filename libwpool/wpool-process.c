@@ -6,10 +6,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
@@ -93,8 +96,8 @@ wpool_process_set_cpus (pid_t      pid,
 
 /* A worker must not outlive the pool's process: killed when its parent
  * dies, or at once if that already happened. Strictly, the kernel kills
- * it when the thread that started it ends: libwpool starts every process
- * on its launcher thread, which lives as long as the process. */
+ * it when the thread that started it ends: libwpool spawns every new
+ * program on its launcher thread, which lives as long as the process. */
 void
 wpool_process_die_with_parent (pid_t parent)
 {
@@ -194,27 +197,67 @@ wpool_process_release_fd (int fd)
   return fd;
 }
 
-typedef struct
-{
-  int              keep_fd;
-  WpoolChildMain   child_main;
-  gpointer         child_data;
-  pid_t            parent;
-  int              errsv;
-} ForkRequest;
+/* Whether this process is a worker forked by wpool_process_fork(). */
+static gboolean forked_worker;
 
-/* On the launcher thread. The registry stays locked across the fork, so
- * no socket appears between the snapshot and the child; the child keeps
- * only @keep_fd of the registered fds, and starts with locks of its own,
- * so that a pool made in a worker (a nested pool) does not wait for a
- * lock that a thread of the parent held. Standard streams are flushed
- * first, or the child would print the parent's buffered output again. */
-static gpointer
-fork_on_launcher (gpointer        data,
-                  const sigset_t *caller_mask)
+gboolean
+wpool_process_is_forked_worker (void)
 {
-  ForkRequest *request = data;
+  return forked_worker;
+}
+
+/* In a forked child: @lifeline is the read end of a pipe whose write end
+ * only the pool's process holds. When that process ends, for whatever
+ * reason, the kernel signals the reader (O_ASYNC), and the signal set
+ * with F_SETSIG is SIGKILL. Unlike PR_SET_PDEATHSIG, which follows the
+ * thread that forked, this follows the process: a worker outlives the
+ * thread that started it, and dies with its pool's process even busy in
+ * a long item. */
+static void
+hold_lifeline (int   lifeline,
+               pid_t parent)
+{
+  fcntl (lifeline, F_SETOWN, getpid ());
+  fcntl (lifeline, F_SETSIG, SIGKILL);
+  fcntl (lifeline, F_SETFL, O_ASYNC);
+
+  /* Gone already, before the signal could be asked for. */
+  if (getppid () != parent)
+    _exit (1);
+}
+
+/* fork() on the calling thread, which is not inside libwpool's own
+ * locks: the child keeps only @keep_fd of the registered fds and its end
+ * of a lifeline, runs @child_main (@child_data), and _exit()s with what
+ * it returns, never returning here. *@lifeline is the pool's end of the
+ * lifeline, to close once the child is reaped.
+ *
+ * The registry stays locked across the fork, so no fd appears between the
+ * snapshot and the child; the child resets it and the fork lock, so that a
+ * pool made in a worker (a nested pool) does not wait for a lock of the
+ * parent's. Standard streams are flushed first, or the child would print
+ * the parent's buffered output again. */
+pid_t
+wpool_process_fork (int              keep_fd,
+                    WpoolChildMain   child_main,
+                    gpointer         child_data,
+                    int             *lifeline,
+                    GError         **error)
+{
+  pid_t parent = getpid ();
+  int fds[2];
   pid_t pid;
+  int errsv;
+
+  if (pipe2 (fds, O_CLOEXEC) < 0)
+    {
+      errsv = errno;
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot fork a worker: %s", g_strerror (errsv));
+      return -1;
+    }
+  registry_add (fds[0]);
+  registry_add (fds[1]);
 
   fflush (stdout);
   fflush (stderr);
@@ -226,48 +269,35 @@ fork_on_launcher (gpointer        data,
   if (pid == 0)
     {
       for (guint i = 0; registry != NULL && i < registry->len; i++)
-        if (g_array_index (registry, int, i) != request->keep_fd)
+        if (g_array_index (registry, int, i) != keep_fd && g_array_index (registry, int, i) != fds[0])
           close (g_array_index (registry, int, i));
-      if (registry != NULL)
-        g_array_set_size (registry, 0);
-      if (registry != NULL && request->keep_fd >= 0)
-        g_array_append_val (registry, request->keep_fd);
+      g_array_set_size (registry, 0);
+      if (keep_fd >= 0)
+        g_array_append_val (registry, keep_fd);
 
       fork_lock = (pthread_rwlock_t) PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
       g_mutex_init (&registry_lock);
       wpool_launcher_forget ();
+      forked_worker = TRUE;
 
-      pthread_sigmask (SIG_SETMASK, caller_mask, NULL);
-      wpool_process_die_with_parent (request->parent);
-
-      fflush (stdout);
-      fflush (stderr);
-      _exit (request->child_main (request->child_data));
+      hold_lifeline (fds[0], parent);
+      _exit (child_main (child_data));
     }
 
-  request->errsv = errno;
+  errsv = errno;
   g_mutex_unlock (&registry_lock);
   pthread_rwlock_unlock (&fork_lock);
 
-  return GINT_TO_POINTER (pid);
-}
-
-/* fork(), on the launcher thread (see wpool-launcher.c): the child keeps
- * only @keep_fd of the registered fds, runs @child_main (@child_data),
- * and _exit()s with what it returns, never returning here. */
-pid_t
-wpool_process_fork (int              keep_fd,
-                    WpoolChildMain   child_main,
-                    gpointer         child_data,
-                    GError         **error)
-{
-  ForkRequest request = { keep_fd, child_main, child_data, getpid (), 0 };
-  pid_t pid = GPOINTER_TO_INT (wpool_launcher_run (fork_on_launcher, &request));
-
+  wpool_process_close_fd (fds[0]);
   if (pid < 0)
-    g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                 "Cannot fork a worker: %s", g_strerror (request.errsv));
+    {
+      wpool_process_close_fd (fds[1]);
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot fork a worker: %s", g_strerror (errsv));
+      return pid;
+    }
 
+  *lifeline = fds[1];
   return pid;
 }
 
@@ -314,11 +344,18 @@ wpool_process_describe_status (int status)
   return g_strdup_printf ("ended with wait status %d", status);
 }
 
-/* The wpool-worker helper; WPOOL_WORKER names it in a build tree. */
+/* The wpool-worker helper; WPOOL_WORKER names it in a build tree. Not in
+ * a setuid, setgid or capability-raised process (AT_SECURE): whoever
+ * started it chose its environment, and would have the helper it names
+ * run with the privileges they lack. */
 const char *
 wpool_process_helper_path (void)
 {
-  const char *path = g_getenv ("WPOOL_WORKER");
+#ifdef HAVE_SECURE_GETENV
+  const char *path = secure_getenv ("WPOOL_WORKER");
+#else
+  const char *path = getuid () == geteuid () && getgid () == getegid () ? g_getenv ("WPOOL_WORKER") : NULL;
+#endif
 
   return path != NULL ? path : LIBEXECDIR "/wpool-worker";
 }
@@ -367,7 +404,9 @@ wpool_process_spawn_helper (int          socket_fd,
 
   /* The launcher closes the socket: the registry must forget it first. */
   g_subprocess_launcher_take_fd (launcher, wpool_process_release_fd (socket_fd), 3);
-  g_subprocess_launcher_take_fd (launcher, dup (progress_fd), 4);
+  /* Close-on-exec until the launcher places it: another thread's spawn
+   * must not take it along. */
+  g_subprocess_launcher_take_fd (launcher, fcntl (progress_fd, F_DUPFD_CLOEXEC, 3), 4);
 
   if (!(subprocess = wpool_launcher_run (spawn_on_launcher, &request)))
     {

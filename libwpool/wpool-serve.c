@@ -222,8 +222,18 @@ serve_chunk (WpoolWorker    *worker,
 
   if (wpool_task_is_chunk_task (task))
     {
+      g_autoptr(GVariantType) items_type = g_variant_type_new_array (wpool_task_get_item_type (task));
       gsize item_size = 0;
       gconstpointer data;
+
+      /* Of another type, their data would be read as @n items of this
+       * one: past the end of the frame, or from NULL when the sizes
+       * differ (after a GLib critical). */
+      if (!g_variant_is_of_type (items, items_type))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Bad chunk of items");
+          return FALSE;
+        }
 
       wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
       data = g_variant_get_fixed_array (items, &n, item_size);
@@ -452,7 +462,7 @@ receive_shared_memory (int         fd,
       if (!(memory = wpool_shared_memory_new_for_fd (memory_fd, error)))
         return FALSE;
 
-      if (wpool_shared_memory_get_header (memory)->kind == WPOOL_SHARED_MEMORY_LOCK)
+      if (wpool_shared_memory_get_kind (memory) == WPOOL_SHARED_MEMORY_LOCK)
         object = G_OBJECT (wpool_lock_new_for_memory (memory, TRUE));
       else if (!(object = G_OBJECT (wpool_shared_array_new_for_memory (memory, error))))
         return FALSE;
@@ -550,9 +560,11 @@ load_tasks (GVariant    *locations,
 }
 
 /* What a pool sends a spawned worker before the first chunk: its id, its
- * task, and the shared objects, once. */
+ * task, and the shared objects, once. The id indexes the progress page,
+ * of @n_slots entries: it is checked before anything else is done. */
 static gboolean
 receive_setup (int            fd,
+               gsize          n_slots,
                guint         *id,
                WpoolTask    **task,
                WpoolTask    **init,
@@ -574,8 +586,17 @@ receive_setup (int            fd,
 
   g_variant_get (setup, "(u@a(ssss)&s)", id, &tasks, &shared_type);
 
+  if (*id >= n_slots)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "Worker id %u is out of the pool's %" G_GSIZE_FORMAT " workers", *id, n_slots);
+      return FALSE;
+    }
+
+  /* Definite, as a value's type must be: "*" is a valid type string. */
   if (*shared_type != '\0' &&
       (!g_variant_type_string_is_valid (shared_type) ||
+       !g_variant_type_is_definite (G_VARIANT_TYPE (shared_type)) ||
        !(*shared_objects = receive_shared_objects (fd, G_VARIANT_TYPE (shared_type), error)) ||
        !receive_shared_memory (fd, *shared_objects, error)))
     {
@@ -670,7 +691,9 @@ serve_forks (int           control_fd,
 
           g_variant_get (request, "(i)", &pid);
           reply_kind = WPOOL_FRAME_REAPED;
-          reply = g_variant_new ("(i)", (gint32)wpool_process_reap (pid));
+          /* Not -1 nor a process group: waitpid() would take any child,
+           * and the kill() of one that lingers, every process in reach. */
+          reply = g_variant_new ("(i)", pid > 0 ? (gint32)wpool_process_reap (pid) : 0);
         }
       else
         {
@@ -736,19 +759,28 @@ _wpool_worker_main (int    argc,
   if (parent > 0)
     wpool_process_die_with_parent (parent);
 
-  if (!receive_setup (fd, &id, &task, &init, &exit, &shared_objects, &error) ||
-      !(progress = map_progress (progress_fd, &progress_size)) ||
-      (!server && (id + 1) * sizeof (WpoolRunning) > progress_size))
+  /* The mapping stays; the descriptor is of no more use. A worker's id
+   * indexes the page (a fork server's is of no use; its requests' are). */
+  progress = map_progress (progress_fd, &progress_size);
+  close (progress_fd);
+
+  if (progress == NULL ||
+      !receive_setup (fd, server ? G_MAXSIZE : progress_size / sizeof (WpoolRunning),
+                      &id, &task, &init, &exit, &shared_objects, &error))
     {
       wpool_frame_write (fd, WPOOL_FRAME_READY,
                          g_variant_new ("(s)", error ? error->message : "Cannot map the progress page"),
                          NULL);
+      if (progress != NULL)
+        munmap (progress, progress_size);
       return 1;
     }
-  close (progress_fd);
 
   if (!wpool_frame_write (fd, WPOOL_FRAME_READY, g_variant_new ("(s)", ""), &error))
-    return 1;
+    {
+      munmap (progress, progress_size);
+      return 1;
+    }
 
   if (server)
     {

@@ -58,7 +58,7 @@ wpool_shared_array_finalize (GObject *object)
 {
   WpoolSharedArray *self = (WpoolSharedArray *)object;
 
-  wpool_shared_memory_unregister (wpool_shared_memory_get_header (self->memory)->id);
+  wpool_shared_memory_unregister (wpool_shared_memory_get_id (self->memory));
   g_clear_object (&self->lock);
   g_clear_pointer (&self->memory, wpool_shared_memory_unref);
 
@@ -80,11 +80,12 @@ WpoolSharedArray *
 wpool_shared_array_new_for_memory (WpoolSharedMemory  *memory,
                                    GError            **error)
 {
-  WpoolSharedMemoryHeader *header = wpool_shared_memory_get_header (memory);
   WpoolSharedArray *self;
 
-  if (header->kind != WPOOL_SHARED_MEMORY_ARRAY ||
-      header->element_size != element_size (header->element_type))
+  /* The memory's own copy of its header, checked against the mapping:
+   * what a worker writes there later changes none of it. */
+  if (wpool_shared_memory_get_kind (memory) != WPOOL_SHARED_MEMORY_ARRAY ||
+      wpool_shared_memory_get_element_size (memory) != element_size (wpool_shared_memory_get_element_type (memory)))
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Bad shared array");
       return NULL;
@@ -92,9 +93,9 @@ wpool_shared_array_new_for_memory (WpoolSharedMemory  *memory,
 
   self = g_object_new (WPOOL_TYPE_SHARED_ARRAY, NULL);
   self->memory = wpool_shared_memory_ref (memory);
-  if (header->flags & WPOOL_SHARED_MEMORY_WITH_LOCK)
+  if (wpool_shared_memory_get_flags (memory) & WPOOL_SHARED_MEMORY_WITH_LOCK)
     self->lock = wpool_lock_new_for_memory (memory, FALSE);
-  wpool_shared_memory_register (header->id, G_OBJECT (self));
+  wpool_shared_memory_register (wpool_shared_memory_get_id (memory), G_OBJECT (self));
 
   return self;
 }
@@ -137,11 +138,9 @@ wpool_shared_array_new (WpoolSharedArrayType   element_type,
       return NULL;
     }
 
-  if (!(memory = wpool_shared_memory_new (WPOOL_SHARED_MEMORY_ARRAY, element_type, size, length, error)))
+  if (!(memory = wpool_shared_memory_new (WPOOL_SHARED_MEMORY_ARRAY, element_type, size, length,
+                                          with_lock ? WPOOL_SHARED_MEMORY_WITH_LOCK : 0, error)))
     return NULL;
-
-  if (with_lock)
-    wpool_shared_memory_get_header (memory)->flags |= WPOOL_SHARED_MEMORY_WITH_LOCK;
 
   return wpool_shared_array_new_for_memory (memory, error);
 }
@@ -159,7 +158,7 @@ wpool_shared_array_get_element_type (WpoolSharedArray *self)
 {
   g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
 
-  return wpool_shared_memory_get_header (self->memory)->element_type;
+  return wpool_shared_memory_get_element_type (self->memory);
 }
 
 /**
@@ -175,7 +174,7 @@ wpool_shared_array_get_length (WpoolSharedArray *self)
 {
   g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), 0);
 
-  return wpool_shared_memory_get_header (self->memory)->length;
+  return wpool_shared_memory_get_length (self->memory);
 }
 
 /**
@@ -200,17 +199,18 @@ element_at (WpoolSharedArray  *self,
             gsize              index,
             GError           **error)
 {
-  WpoolSharedMemoryHeader *header = wpool_shared_memory_get_header (self->memory);
+  gsize length = wpool_shared_memory_get_length (self->memory);
 
-  if (index >= header->length)
+  if (index >= length)
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
-                   "Index %" G_GSIZE_FORMAT " is out of the shared array (%" G_GUINT64_FORMAT " elements)",
-                   index, header->length);
+                   "Index %" G_GSIZE_FORMAT " is out of the shared array (%" G_GSIZE_FORMAT " elements)",
+                   index, length);
       return NULL;
     }
 
-  return (guint8 *)wpool_shared_memory_get_data (self->memory) + index * header->element_size;
+  return (guint8 *)wpool_shared_memory_get_data (self->memory) +
+         index * wpool_shared_memory_get_element_size (self->memory);
 }
 
 /* Element @p of @type, as a double and as an integer: each accessor
@@ -380,42 +380,42 @@ wpool_shared_array_set_int64 (WpoolSharedArray  *self,
 GVariant *
 wpool_shared_array_dup_values (WpoolSharedArray *self)
 {
-  WpoolSharedMemoryHeader *header;
   gconstpointer data;
+  gsize length;
   GVariant *ret;
 
   g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), NULL);
 
-  header = wpool_shared_memory_get_header (self->memory);
   data = wpool_shared_memory_get_data (self->memory);
+  length = wpool_shared_memory_get_length (self->memory);
 
-  switch (header->element_type)
+  switch (wpool_shared_memory_get_element_type (self->memory))
     {
     case WPOOL_SHARED_ARRAY_TYPE_INT32:
-      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, data, header->length, sizeof (gint32));
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_INT32, data, length, sizeof (gint32));
       break;
 
     case WPOOL_SHARED_ARRAY_TYPE_INT64:
-      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_INT64, data, header->length, sizeof (gint64));
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_INT64, data, length, sizeof (gint64));
       break;
 
     case WPOOL_SHARED_ARRAY_TYPE_UINT8:
-      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, header->length, sizeof (guint8));
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, length, sizeof (guint8));
       break;
 
     case WPOOL_SHARED_ARRAY_TYPE_FLOAT:
       {
-        g_autofree double *values = g_new (double, MAX (header->length, 1));
+        g_autofree double *values = g_new (double, MAX (length, 1));
 
-        for (gsize i = 0; i < header->length; i++)
+        for (gsize i = 0; i < length; i++)
           values[i] = ((const float *)data)[i];
-        ret = g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, header->length, sizeof (double));
+        ret = g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, length, sizeof (double));
       }
       break;
 
     case WPOOL_SHARED_ARRAY_TYPE_DOUBLE:
     default:
-      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, data, header->length, sizeof (double));
+      ret = g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, data, length, sizeof (double));
       break;
     }
 
@@ -439,7 +439,7 @@ wpool_shared_array_get_data (WpoolSharedArray *self,
   g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), NULL);
 
   if (length != NULL)
-    *length = wpool_shared_memory_get_header (self->memory)->length;
+    *length = wpool_shared_memory_get_length (self->memory);
 
   return wpool_shared_memory_get_data (self->memory);
 }
@@ -460,5 +460,5 @@ wpool_shared_array_get_handle (WpoolSharedArray *self)
 {
   g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), NULL);
 
-  return wpool_shared_memory_handle ("wpool-shared-array", wpool_shared_memory_get_header (self->memory)->id);
+  return wpool_shared_memory_handle ("wpool-shared-array", wpool_shared_memory_get_id (self->memory));
 }

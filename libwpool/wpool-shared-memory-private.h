@@ -13,7 +13,13 @@ G_BEGIN_DECLS
 /* Memory that every worker of every start method shares: a memfd mapped
  * MAP_SHARED, inherited by forked workers and passed to spawned ones. Its
  * header says what it holds; a robust process-shared mutex comes first,
- * so that a worker dying with it held does not block the others. */
+ * so that a worker dying with it held does not block the others.
+ *
+ * Any worker can write the header: each process reads it once, when it
+ * makes or maps the memory, checks it against the mapping, and keeps its
+ * own copy, which the accessors below return. Only the mutex is used in
+ * place. The memfd is sealed against shrinking, which would make the
+ * other processes' accesses fault. */
 typedef struct _WpoolSharedMemory WpoolSharedMemory;
 
 typedef enum
@@ -38,16 +44,25 @@ typedef struct
 /* An array whose users take its mutex, as its lock. */
 #define WPOOL_SHARED_MEMORY_WITH_LOCK (1u << 0)
 
+/* Where the data starts: past the header, aligned for any element. */
+#define WPOOL_SHARED_MEMORY_DATA_OFFSET ((sizeof (WpoolSharedMemoryHeader) + 15) & ~(gsize)15)
+
 WpoolSharedMemory *wpool_shared_memory_new       (WpoolSharedMemoryKind   kind,
                                                   guint                   element_type,
                                                   gsize                   element_size,
                                                   gsize                   length,
+                                                  guint32                 flags,
                                                   GError                **error);
 WpoolSharedMemory *wpool_shared_memory_new_for_fd (int                    fd,
                                                   GError                **error);
 WpoolSharedMemory *wpool_shared_memory_ref       (WpoolSharedMemory      *self);
 void               wpool_shared_memory_unref     (WpoolSharedMemory      *self);
-WpoolSharedMemoryHeader *wpool_shared_memory_get_header (WpoolSharedMemory *self);
+WpoolSharedMemoryKind wpool_shared_memory_get_kind (WpoolSharedMemory      *self);
+guint              wpool_shared_memory_get_element_type (WpoolSharedMemory *self);
+gsize              wpool_shared_memory_get_element_size (WpoolSharedMemory *self);
+gsize              wpool_shared_memory_get_length (WpoolSharedMemory     *self);
+guint32            wpool_shared_memory_get_flags (WpoolSharedMemory      *self);
+guint64            wpool_shared_memory_get_id    (WpoolSharedMemory      *self);
 gpointer           wpool_shared_memory_get_data  (WpoolSharedMemory      *self);
 int                wpool_shared_memory_get_fd    (WpoolSharedMemory      *self);
 gboolean           wpool_shared_memory_lock      (WpoolSharedMemory      *self,

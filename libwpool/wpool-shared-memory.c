@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,8 +17,11 @@
 
 #define MAGIC 0x4c4f5057 /* "WPOL" */
 
-/* Where the data starts: past the header, aligned for any element. */
-#define DATA_OFFSET ((sizeof (WpoolSharedMemoryHeader) + 15) & ~(gsize)15)
+#define DATA_OFFSET WPOOL_SHARED_MEMORY_DATA_OFFSET
+
+/* The seals every shared memory has: its size is fixed, so that a worker
+ * cannot make the others' accesses past the end of the memfd fault. */
+#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 struct _WpoolSharedMemory
 {
@@ -24,6 +29,16 @@ struct _WpoolSharedMemory
   int                      fd;
   WpoolSharedMemoryHeader *header;
   gsize                    size;
+
+  /* What the header said when this process made or mapped the memory,
+   * checked against @size: workers can write the header, and a length
+   * read from it again could take any accessor out of the mapping. */
+  WpoolSharedMemoryKind    kind;
+  guint                    element_type;
+  gsize                    element_size;
+  gsize                    length;
+  guint32                  flags;
+  guint64                  id;
 };
 
 static WpoolSharedMemory *
@@ -57,6 +72,7 @@ wpool_shared_memory_new (WpoolSharedMemoryKind   kind,
                          guint                   element_type,
                          gsize                   element_size,
                          gsize                   length,
+                         guint32                 flags,
                          GError                **error)
 {
   static gint next_id;
@@ -73,7 +89,8 @@ wpool_shared_memory_new (WpoolSharedMemoryKind   kind,
     }
   size = DATA_OFFSET + element_size * length;
 
-  if ((fd = memfd_create ("wpool-shared", MFD_CLOEXEC)) < 0 || ftruncate (fd, size) < 0)
+  if ((fd = memfd_create ("wpool-shared", MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0 ||
+      ftruncate (fd, size) < 0 || fcntl (fd, F_ADD_SEALS, SEALS) < 0)
     {
       int errsv = errno;
 
@@ -90,6 +107,14 @@ wpool_shared_memory_new (WpoolSharedMemoryKind   kind,
       return NULL;
     }
 
+  self->kind = kind;
+  self->element_type = element_type;
+  self->element_size = element_size;
+  self->length = length;
+  self->flags = flags;
+  /* Unique across the processes of a pool: they all come from this one. */
+  self->id = ((guint64)getpid () << 32) | (guint32)g_atomic_int_add (&next_id, 1);
+
   /* Robust: a worker that dies holding it hands it to the next one. */
   pthread_mutexattr_init (&attr);
   pthread_mutexattr_setpshared (&attr, PTHREAD_PROCESS_SHARED);
@@ -97,27 +122,32 @@ wpool_shared_memory_new (WpoolSharedMemoryKind   kind,
   pthread_mutex_init (&self->header->mutex, &attr);
   pthread_mutexattr_destroy (&attr);
 
+  /* For the processes that map it later, which check it. */
   self->header->magic = MAGIC;
   self->header->kind = kind;
   self->header->element_type = element_type;
   self->header->element_size = element_size;
+  self->header->flags = flags;
   self->header->length = length;
-  /* Unique across the processes of a pool: they all come from this one. */
-  self->header->id = ((guint64)getpid () << 32) | (guint32)g_atomic_int_add (&next_id, 1);
+  self->header->id = self->id;
 
   return self;
 }
 
 /* Memory made by another process of the pool, handed over as @fd, which
- * the new object owns. */
+ * the new object owns. Its header is read once, into this process's own
+ * memory, and refused unless it fits the memfd, whose size is sealed. */
 WpoolSharedMemory *
 wpool_shared_memory_new_for_fd (int      fd,
                                 GError **error)
 {
   g_autoptr(WpoolSharedMemory) self = NULL;
+  WpoolSharedMemoryHeader header;
   struct stat st;
+  int seals;
 
   if (fstat (fd, &st) < 0 || (gsize)st.st_size < DATA_OFFSET ||
+      (seals = fcntl (fd, F_GET_SEALS)) < 0 || (seals & SEALS) != SEALS ||
       !(self = map_fd (fd, st.st_size, error)))
     {
       if (error != NULL && *error == NULL)
@@ -126,13 +156,24 @@ wpool_shared_memory_new_for_fd (int      fd,
       return NULL;
     }
 
-  if (self->header->magic != MAGIC ||
-      (self->header->element_size > 0 &&
-       self->header->length > (self->size - DATA_OFFSET) / self->header->element_size))
+  /* One snapshot: another process may be writing it. */
+  memcpy (&header, self->header, sizeof header);
+
+  if (header.magic != MAGIC ||
+      (header.kind != WPOOL_SHARED_MEMORY_ARRAY && header.kind != WPOOL_SHARED_MEMORY_LOCK) ||
+      (header.kind == WPOOL_SHARED_MEMORY_ARRAY && header.element_size == 0) ||
+      (header.element_size > 0 && header.length > (self->size - DATA_OFFSET) / header.element_size))
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Bad shared memory");
       return NULL;
     }
+
+  self->kind = header.kind;
+  self->element_type = header.element_type;
+  self->element_size = header.element_size;
+  self->length = header.length;
+  self->flags = header.flags;
+  self->id = header.id;
 
   return g_steal_pointer (&self);
 }
@@ -155,10 +196,40 @@ wpool_shared_memory_unref (WpoolSharedMemory *self)
   g_free (self);
 }
 
-WpoolSharedMemoryHeader *
-wpool_shared_memory_get_header (WpoolSharedMemory *self)
+WpoolSharedMemoryKind
+wpool_shared_memory_get_kind (WpoolSharedMemory *self)
 {
-  return self->header;
+  return self->kind;
+}
+
+guint
+wpool_shared_memory_get_element_type (WpoolSharedMemory *self)
+{
+  return self->element_type;
+}
+
+gsize
+wpool_shared_memory_get_element_size (WpoolSharedMemory *self)
+{
+  return self->element_size;
+}
+
+gsize
+wpool_shared_memory_get_length (WpoolSharedMemory *self)
+{
+  return self->length;
+}
+
+guint32
+wpool_shared_memory_get_flags (WpoolSharedMemory *self)
+{
+  return self->flags;
+}
+
+guint64
+wpool_shared_memory_get_id (WpoolSharedMemory *self)
+{
+  return self->id;
 }
 
 gpointer

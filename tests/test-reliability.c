@@ -251,26 +251,34 @@ test_starting_thread_exits (gconstpointer data)
   g_assert_cmpstr (at_end, ==, started);
 }
 
-/* A task may make a pool of its own, of any start method, in any worker:
- * a forked worker does not inherit the locks of the pool's process. */
+/* A task may make a pool of its own in any worker: a forked worker does
+ * not inherit the locks of the pool's process. A FORK worker, which lacks
+ * GLib's worker thread, refuses SPAWN and FORKSERVER pools, saying why. */
 static void
 test_nested_pools (gconstpointer data)
 {
-  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, method);
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_nested_map");
   g_autoptr(GVariant) results = NULL;
   g_autoptr(GError) error = NULL;
+  gboolean in_fork = method == WPOOL_START_METHOD_FORK;
+  WpoolStartMethod other = in_fork ? WPOOL_START_METHOD_FORK : WPOOL_START_METHOD_SPAWN;
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
   wpool_pool_set_chunk_size (pool, 1);
   results = wpool_pool_map (pool, task,
                             g_variant_new_parsed ("[%u, %u, %u, %u, %u, %u]",
                                                   WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_THREADING,
-                                                  WPOOL_START_METHOD_SPAWN, WPOOL_START_METHOD_FORKSERVER,
+                                                  other, in_fork ? WPOOL_START_METHOD_THREADING : WPOOL_START_METHOD_FORKSERVER,
                                                   WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_FORK),
                             NULL, &error);
   g_assert_no_error (error);
   wpool_test_assert_variant (results, g_variant_new_parsed ("[14.0, 14.0, 14.0, 14.0, 14.0, 14.0]"));
+
+  if (in_fork)
+    wpool_test_assert_map_fails (pool, task, g_variant_new_parsed ("[%u]", WPOOL_START_METHOD_SPAWN), NULL,
+                                 WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "cannot run in a FORK worker");
 }
 
 int

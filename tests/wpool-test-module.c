@@ -10,6 +10,9 @@
 #include <unistd.h>
 #include <wpool.h>
 
+/* For wpool_test_clobber_header(), which plays a buggy worker. */
+#include "wpool-shared-memory-private.h"
+
 #define WPOOL_TEST_EXPORT __attribute__((visibility("default")))
 
 WPOOL_TEST_EXPORT GVariant *wpool_test_square (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
@@ -32,6 +35,8 @@ WPOOL_TEST_EXPORT GVariant *wpool_test_fail_always (WpoolWorker *, GVariant *, G
 WPOOL_TEST_EXPORT GVariant *wpool_test_cpus (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_exit_mark (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT gboolean wpool_test_square_plus_one_chunk (WpoolWorker *, GVariant *, gconstpointer, gsize, gpointer, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_clobber_header (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_fd_targets (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_hang (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
@@ -498,4 +503,62 @@ wpool_test_square_plus_one_chunk (WpoolWorker   *worker,
     }
 
   return TRUE;
+}
+
+/* * → (bt): a buggy worker, which writes garbage over the header of the
+ * shared array (member 0): a length and an element size that reach far
+ * past the memory, another element type and another id. Then whether
+ * the array still refuses index 4, and the length it says it has. */
+GVariant *
+wpool_test_clobber_header (WpoolWorker  *worker,
+                           GVariant     *shared_objects,
+                           GVariant     *item,
+                           gpointer      user_data,
+                           GError      **error)
+{
+  WpoolSharedArray *array = wpool_worker_get_shared_array (worker, 0, error);
+  WpoolSharedMemoryHeader *header;
+
+  if (array == NULL)
+    return NULL;
+
+  header = (WpoolSharedMemoryHeader *)((guint8 *)wpool_shared_array_get_data (array, NULL) -
+                                       WPOOL_SHARED_MEMORY_DATA_OFFSET);
+  header->length = (guint64)1 << 40;
+  header->element_size = 1 << 20;
+  header->element_type = 1000;
+  header->id = 42;
+
+  return g_variant_new ("(bt)", !wpool_shared_array_set_double (array, 4, 1, NULL),
+                        (guint64)wpool_shared_array_get_length (array));
+}
+
+/* * → as: where this process's file descriptors lead, from /proc/self/fd
+ * ("socket:[…]", "/memfd:NAME (deleted)", …). */
+GVariant *
+wpool_test_fd_targets (WpoolWorker  *worker,
+                       GVariant     *shared_objects,
+                       GVariant     *item,
+                       gpointer      user_data,
+                       GError      **error)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, error);
+  GVariantBuilder targets;
+  const char *name;
+
+  if (dir == NULL)
+    return NULL;
+
+  g_variant_builder_init (&targets, G_VARIANT_TYPE_STRING_ARRAY);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      /* The directory's own descriptor is gone by now. */
+      if (target != NULL)
+        g_variant_builder_add (&targets, "s", target);
+    }
+
+  return g_variant_builder_end (&targets);
 }
