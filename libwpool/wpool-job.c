@@ -46,6 +46,7 @@ struct _WpoolJob
   GCancellable       *cancellable;
 
   GVariant           *items;
+  /* At most G_MAXINT: items are handed out and reported running as gint. */
   guint               n_items;
   /* The chunk size, or with guided chunks the smallest one. */
   guint               chunk_size;
@@ -56,8 +57,9 @@ struct _WpoolJob
   gsize               item_size;
   const guint8       *item_data;
 
-  /* Index of the next chunk to hand out, advanced atomically: workers
-   * take chunks as they become free, so uneven items balance out. */
+  /* Index of the next chunk to hand out, advanced atomically and never
+   * past @n_items: workers take chunks as they become free, so uneven
+   * items balance out. */
   gint                next;
   /* Under keep-going, the items of a worker that died or was abandoned
    * mid-chunk, pairs of [first, last) handed out again before the rest;
@@ -119,6 +121,8 @@ wpool_job_new (WpoolTask    *task,
 
   g_assert (WPOOL_IS_TASK (task));
   g_assert (items != NULL && g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY));
+  /* The pool refuses more, on the full count. */
+  g_assert (g_variant_n_children (items) <= G_MAXINT);
   g_assert (chunk_size > 0);
   g_assert (!cancellable || G_IS_CANCELLABLE (cancellable));
 
@@ -127,7 +131,7 @@ wpool_job_new (WpoolTask    *task,
   self->task = g_object_ref (task);
   self->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
   self->items = g_variant_ref_sink (items);
-  self->n_items = g_variant_n_children (items);
+  self->n_items = (guint)g_variant_n_children (items);
   self->chunk_size = chunk_size;
   self->n_guided = n_guided;
   self->task_timeout = task_timeout;
@@ -442,27 +446,23 @@ wpool_job_next_chunk (WpoolJob *self,
         return TRUE;
     }
 
-  if (self->n_guided == 0)
-    {
-      *first = (guint)g_atomic_int_add (&self->next, (gint)self->chunk_size);
-      if (*first >= self->n_items)
-        return FALSE;
-
-      *last = MIN (*first + self->chunk_size, self->n_items);
-      return TRUE;
-    }
-
-  /* Guided: a share of what is left, so chunks shrink as the map ends.
-   * Early chunks are large (few round trips); the last ones small, so
-   * that workers finish together even when items are uneven. */
+  /* Not an atomic add: every worker's last try would move @next past
+   * the end, by a chunk each, and a large chunk size past G_MAXINT.
+   * Guided, a chunk is a share of what is left, so chunks shrink as the
+   * map ends: early ones are large (few round trips), the last ones
+   * small, so that workers finish together even when items are uneven.
+   * Sizes are bounded by what is left: @first + a size cannot wrap. */
   *first = (guint)g_atomic_int_get (&self->next);
   do
     {
+      guint size = self->chunk_size;
+
       if (*first >= self->n_items)
         return FALSE;
 
-      *last = *first + MAX ((self->n_items - *first) / (2 * self->n_guided), self->chunk_size);
-      *last = MIN (*last, self->n_items);
+      if (self->n_guided > 0)
+        size = MAX ((self->n_items - *first) / (2 * self->n_guided), size);
+      *last = *first + MIN (size, self->n_items - *first);
     }
   while (!g_atomic_int_compare_and_exchange_full (&self->next, (gint)*first, (gint)*last, (gint *)first));
 

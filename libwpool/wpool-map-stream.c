@@ -416,7 +416,18 @@ wpool_map_stream_pull_window (WpoolMapStream  *self,
 
   while (items->len < self->window_size)
     {
-      GVariant *item = self->source (self->source_data, &local_error);
+      GVariant *item;
+
+      /* Outcomes are numbered as guint, and G_MAXUINT means none. */
+      if ((guint64)self->n_items + items->len >= G_MAXUINT)
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                       "A stream numbers %u items at most (as guint): the item source "
+                       "is not asked for more", G_MAXUINT);
+          return FALSE;
+        }
+
+      item = self->source (self->source_data, &local_error);
 
       if (item == NULL)
         {

@@ -1788,6 +1788,22 @@ wpool_pool_resolve_chunk_size (WpoolPool *self,
   return MAX (n_items / n_splits + (n_items % n_splits != 0), 1);
 }
 
+/* Checked on the full count, before anything narrows it: a map's items
+ * are indexed as gint, in the job's hand-out and in the item a worker
+ * reports running. */
+static gboolean
+wpool_pool_check_n_items (gsize    n_items,
+                          GError **error)
+{
+  if (n_items <= G_MAXINT)
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+               "Too many items in one map: %" G_GSIZE_FORMAT " (at most %d, G_MAXINT: "
+               "items are indexed as gint)", n_items, G_MAXINT);
+  return FALSE;
+}
+
 /* Checks a map's arguments and makes its job. */
 static WpoolJob *
 wpool_pool_prepare_map (WpoolPool      *self,
@@ -1798,7 +1814,7 @@ wpool_pool_prepare_map (WpoolPool      *self,
                         GError        **error)
 {
   g_autoptr(GVariant) sunk = g_variant_ref_sink (items);
-  guint n_items;
+  gsize n_items;
   guint chunk_size;
   guint n_guided;
 
@@ -1813,14 +1829,8 @@ wpool_pool_prepare_map (WpoolPool      *self,
       return NULL;
     }
 
-  /* Chunk indexes are handed out with atomic int arithmetic. */
-  if ((n_items = g_variant_n_children (sunk)) > G_MAXINT / 2)
-    {
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
-                   "Too many items in one map: %u (at most %d)",
-                   n_items, G_MAXINT / 2);
-      return NULL;
-    }
+  if (!wpool_pool_check_n_items (n_items = g_variant_n_children (sunk), error))
+    return NULL;
 
   if (!wpool_task_check (task, error) ||
       !wpool_backend_check_task (self->start_method, task, error))
@@ -1849,7 +1859,7 @@ wpool_pool_prepare_map (WpoolPool      *self,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
-  chunk_size = wpool_pool_resolve_chunk_size (self, n_items, &n_guided);
+  chunk_size = wpool_pool_resolve_chunk_size (self, (guint)n_items, &n_guided);
 
   return wpool_job_new (task, sunk, chunk_size, n_guided,
                         seconds_to_usec (self->task_timeout),
@@ -2338,6 +2348,10 @@ wpool_pool_map_chunks (WpoolPool     *self,
     }
 
   g_return_val_if_fail (n_items == 0 || (items != NULL && results != NULL), FALSE);
+
+  /* Before the size of the items' view, which could wrap. */
+  if (!wpool_pool_check_n_items (n_items, error))
+    return FALSE;
 
   wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
   array_type = g_variant_type_new_array (wpool_task_get_item_type (task));

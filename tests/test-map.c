@@ -1,7 +1,11 @@
-/* test-map.c: wpool_pool_map() and wpool_pool_map_async() under THREADING.
+/* test-map.c: wpool_pool_map() and wpool_pool_map_async() under THREADING,
+ * and the item counts every start method refuses.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+
+#include <string.h>
+#include <sys/mman.h>
 
 #include "wpool-test-util.h"
 
@@ -636,6 +640,134 @@ test_map_cancelled_from_other_thread (void)
   g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
 }
 
+/* Too many items */
+
+/* 2^32 + 5: cut to 32 bits, the count would be 5. */
+#define TOO_MANY_ITEMS (((gsize)1 << 32) + 5)
+
+typedef struct
+{
+  gpointer data;
+  gsize    size;
+} Region;
+
+static void
+region_free (gpointer data)
+{
+  Region *region = data;
+
+  g_assert_cmpint (munmap (region->data, region->size), ==, 0);
+  g_free (region);
+}
+
+/* An `ay` of @n zero bytes that costs no memory: its pages are reserved,
+ * never touched. */
+static GVariant *
+untouched_bytes (gsize n)
+{
+  Region *region = g_new (Region, 1);
+  g_autoptr(GBytes) bytes = NULL;
+
+  region->size = n;
+  region->data = mmap (NULL, n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  g_assert_true (region->data != MAP_FAILED);
+  bytes = g_bytes_new_with_free_func (region->data, n, region_free, region);
+
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE));
+}
+
+static void
+assert_too_many (GError *error,
+                 gsize   n_items)
+{
+  g_autofree char *count = g_strdup_printf ("%" G_GSIZE_FORMAT, n_items);
+
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, count));
+  g_assert_nonnull (strstr (error->message, "G_MAXINT"));
+}
+
+/* A map of more items than the engine can index is refused on its full
+ * count, whichever way it starts, before any worker does: cut to 32
+ * bits, 2^32 + 5 items would run as 5. */
+static void
+test_map_too_many_items (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_whoami");
+  g_autoptr(GVariant) items = untouched_bytes (TOO_MANY_ITEMS);
+  g_autoptr(GVariant) just_over = untouched_bytes ((gsize)G_MAXINT + 1);
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  WpoolTestOutcome outcome = { 0 };
+
+  g_assert_cmpuint (g_variant_n_children (items), ==, TOO_MANY_ITEMS);
+
+  g_assert_null (wpool_pool_map (pool, task, items, NULL, &error));
+  assert_too_many (error, TOO_MANY_ITEMS);
+  g_clear_error (&error);
+
+  wpool_pool_map_async (pool, task, items, NULL, wpool_test_map_done, &outcome);
+  wpool_test_wait_for (&outcome.done);
+  g_assert_null (outcome.results);
+  assert_too_many (outcome.error, TOO_MANY_ITEMS);
+  wpool_test_outcome_clear (&outcome);
+
+  g_assert_null (wpool_pool_map_unordered (pool, task, items, NULL, &error));
+  assert_too_many (error, TOO_MANY_ITEMS);
+  g_clear_error (&error);
+
+  g_assert_null (wpool_pool_imap (pool, task, items, WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error));
+  assert_too_many (error, TOO_MANY_ITEMS);
+  g_clear_error (&error);
+
+  /* The bound itself: G_MAXINT items would be taken. */
+  g_assert_null (wpool_pool_map (pool, task, just_over, NULL, &error));
+  assert_too_many (error, (gsize)G_MAXINT + 1);
+  g_clear_error (&error);
+
+  g_assert_false (wpool_pool_get_workers_running (pool));
+
+  /* The pool maps as before. */
+  results = wpool_pool_map (pool, task, g_variant_new_parsed ("[byte 1, 2]"), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 2);
+}
+
+/* wpool_pool_map_chunks() takes a gsize count: it is refused whole, not
+ * cut, and before the size of the items (count × item size) could wrap.
+ * The arrays are never read. */
+static void
+test_map_chunks_too_many_items (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  const double items[5] = { 1, 2, 3, 4, 5 };
+  double results[5] = { 0, };
+  const gsize counts[] = { TOO_MANY_ITEMS, (gsize)G_MAXINT + 1, G_MAXSIZE / sizeof (double) + 2, G_MAXSIZE };
+
+  task = wpool_task_new_for_chunk_symbol (wpool_test_module_path (), "wpool_test_square_plus_one_chunk",
+                                          G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (counts); i++)
+    {
+      g_assert_false (wpool_pool_map_chunks (pool, task, items, counts[i], results, NULL, &error));
+      assert_too_many (error, counts[i]);
+      g_clear_error (&error);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    g_assert_cmpfloat (results[i], ==, 0);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+
+  g_assert_true (wpool_pool_map_chunks (pool, task, items, G_N_ELEMENTS (items), results, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (results[4], ==, 26);
+}
+
 /* A task may map on another pool, but not on its own. */
 static GVariant *
 nested_map (WpoolWorker  *worker,
@@ -903,6 +1035,15 @@ main (int   argc,
   g_test_add_func ("/map/async/concurrent", test_map_async_concurrent);
   g_test_add_func ("/map/async/thread-default-context", test_map_async_thread_default_context);
   g_test_add_func ("/map/no-leaks", test_map_no_leaks);
+
+  {
+    static const WpoolTestCase tests[] = {
+      { "map/error/too-many-items", test_map_too_many_items, FALSE },
+      { "map-chunks/error/too-many-items", test_map_chunks_too_many_items, FALSE },
+    };
+
+    wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
+  }
 
   return g_test_run ();
 }
