@@ -2025,8 +2025,10 @@ wpool_pool_end_map (WpoolPool  *self,
  * The first error stops the map: no further item is handed out, and the
  * error is returned once the items already running are done. Its message
  * names the item and the worker. Cancelling @cancellable does the same
- * with %G_IO_ERROR_CANCELLED. A worker thread cannot be interrupted, so a
- * map on threads returns once each worker finished the item it runs.
+ * with %G_IO_ERROR_CANCELLED, at once: a worker process running an item
+ * is killed, and a worker thread, which cannot be, is left to finish its
+ * item on its own, its result dropped, as for #WpoolPool:task-timeout;
+ * either is replaced.
  *
  * Returns: (transfer full): the results, or %NULL with @error set
  */

@@ -768,6 +768,175 @@ test_map_chunks_too_many_items (gconstpointer data)
   g_assert_cmpfloat (results[4], ==, 26);
 }
 
+/* Cancelling a hung item */
+
+/* Items wait here until the test opens it. */
+typedef struct
+{
+  GMutex   mutex;
+  GCond    cond;
+  guint    n_waiting;
+  gboolean open;
+} Gate;
+
+static void
+gate_open (Gate *gate)
+{
+  g_mutex_lock (&gate->mutex);
+  gate->open = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->mutex);
+}
+
+/* u → u: item 0 waits at the gate, as long as it stays shut; the others
+ * return at once. */
+static GVariant *
+zero_waits_at_gate (WpoolWorker  *worker,
+                    GVariant     *shared_objects,
+                    GVariant     *item,
+                    gpointer      user_data,
+                    GError      **error)
+{
+  Gate *gate = user_data;
+
+  if (g_variant_get_uint32 (item) != 0)
+    return g_variant_ref (item);
+
+  g_mutex_lock (&gate->mutex);
+  gate->n_waiting++;
+  g_cond_broadcast (&gate->cond);
+  while (!gate->open)
+    g_cond_wait (&gate->cond, &gate->mutex);
+  g_mutex_unlock (&gate->mutex);
+
+  return g_variant_ref (item);
+}
+
+typedef struct
+{
+  Gate         *gate;
+  GCancellable *cancellable;
+  gint64        cancelled_at;
+} Canceller;
+
+/* Cancels 100 ms after an item is seen waiting at the gate. */
+static gpointer
+cancel_once_waiting (gpointer data)
+{
+  Canceller *canceller = data;
+
+  g_mutex_lock (&canceller->gate->mutex);
+  while (canceller->gate->n_waiting == 0)
+    g_cond_wait (&canceller->gate->cond, &canceller->gate->mutex);
+  g_mutex_unlock (&canceller->gate->mutex);
+
+  g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  canceller->cancelled_at = g_get_monotonic_time ();
+  g_cancellable_cancel (canceller->cancellable);
+
+  return NULL;
+}
+
+/* `au` of 0, 1, …, n - 1. */
+static GVariant *
+range_uint32 (guint first,
+              guint n)
+{
+  g_autofree guint32 *values = g_new (guint32, n);
+
+  for (guint i = 0; i < n; i++)
+    values[i] = first + i;
+
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, values, n, sizeof (guint32));
+}
+
+/* Waits, for 10 s at most, until this process has @expected threads: a
+ * worker thread left in an item ends once it returns. */
+static void
+wait_for_threads (guint expected)
+{
+  for (guint tries = 0; tries < 1000 && wpool_test_count_threads () != expected; tries++)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, expected);
+}
+
+typedef enum
+{
+  CANCEL_MAP,
+  CANCEL_MAP_ASYNC,
+  CANCEL_IMAP,
+} CancelHow;
+
+/* A cancelled map on threads returns at once even when an item never
+ * returns: the thread running it is left to finish on its own, its
+ * result dropped, and a new thread takes its place. Once the item
+ * returns, its thread ends and nothing is left behind. */
+static void
+test_map_cancel_hung_item (gconstpointer data)
+{
+  CancelHow how = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  Gate gate = { 0, };
+  g_autoptr(WpoolTask) task = wpool_task_new (zero_waits_at_gate, &gate, NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Canceller canceller = { &gate, cancellable, 0 };
+  guint base_threads = wpool_test_count_threads ();
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+  gint64 returned;
+
+  g_mutex_init (&gate.mutex);
+  g_cond_init (&gate.cond);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  thread = g_thread_new ("canceller", cancel_once_waiting, &canceller);
+  if (how == CANCEL_MAP)
+    {
+      g_assert_null (wpool_pool_map (pool, task, range_uint32 (0, 100), cancellable, &error));
+    }
+  else if (how == CANCEL_MAP_ASYNC)
+    {
+      WpoolTestOutcome outcome = { 0 };
+
+      wpool_pool_map_async (pool, task, range_uint32 (0, 100), cancellable, wpool_test_map_done, &outcome);
+      wpool_test_wait_for (&outcome.done);
+      g_assert_null (outcome.results);
+      error = g_steal_pointer (&outcome.error);
+      wpool_test_outcome_clear (&outcome);
+    }
+  else
+    {
+      g_autoptr(WpoolMapStream) stream = NULL;
+      g_autoptr(GVariant) result = NULL;
+
+      stream = wpool_pool_imap (pool, task, range_uint32 (0, 100), WPOOL_MAP_FLAGS_NONE, cancellable, &error);
+      g_assert_no_error (error);
+      g_assert_false (wpool_map_stream_next (stream, NULL, &result, NULL, &error));
+      g_assert_null (result);
+    }
+  returned = g_get_monotonic_time ();
+  g_thread_join (thread);
+
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_test_message ("returned %.1f ms after the cancel", (returned - canceller.cancelled_at) / 1000.0);
+  /* Generous: the item never returns. */
+  g_assert_cmpint (returned - canceller.cancelled_at, <, 2 * G_USEC_PER_SEC);
+  g_clear_error (&error);
+
+  /* Both workers run the next map, the hung item still waiting. */
+  results = wpool_pool_map (pool, task, range_uint32 (1, 50), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 50);
+  g_assert_cmpuint (gate.n_waiting, ==, 1);
+
+  gate_open (&gate);
+  wait_for_threads (base_threads);
+  g_mutex_clear (&gate.mutex);
+  g_cond_clear (&gate.cond);
+}
+
 /* A task may map on another pool, but not on its own. */
 static GVariant *
 nested_map (WpoolWorker  *worker,
@@ -1035,6 +1204,10 @@ main (int   argc,
   g_test_add_func ("/map/async/concurrent", test_map_async_concurrent);
   g_test_add_func ("/map/async/thread-default-context", test_map_async_thread_default_context);
   g_test_add_func ("/map/no-leaks", test_map_no_leaks);
+  g_test_add_data_func ("/map/cancel/hung-item/map", GINT_TO_POINTER (CANCEL_MAP), test_map_cancel_hung_item);
+  g_test_add_data_func ("/map/cancel/hung-item/map-async", GINT_TO_POINTER (CANCEL_MAP_ASYNC),
+                        test_map_cancel_hung_item);
+  g_test_add_data_func ("/map/cancel/hung-item/imap", GINT_TO_POINTER (CANCEL_IMAP), test_map_cancel_hung_item);
 
   {
     static const WpoolTestCase tests[] = {
