@@ -2210,8 +2210,11 @@ wpool_pool_imap (WpoolPool      *self,
   g_return_val_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  /* The map runs under the stream's cancellable, which @cancellable and
+   * dropping the stream cancel. */
   stream = wpool_map_stream_new (self, task, flags, cancellable);
-  if (!wpool_pool_start_window (self, stream, task, items, flags, cancellable, error))
+  if (!wpool_pool_start_window (self, stream, task, items, flags,
+                                wpool_map_stream_get_map_cancellable (stream), error))
     return NULL;
 
   return g_steal_pointer (&stream);
