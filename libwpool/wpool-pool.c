@@ -2020,7 +2020,9 @@ wpool_pool_end_map (WpoolPool  *self,
  * thread: in an application, use wpool_pool_map_async().
  *
  * The results come in input order, as an array of the task's result type
- * (`a<T>`, see wpool_task_set_result_type()) or else as `av`.
+ * (`a<T>`, see wpool_task_set_result_type()) or else as `av`. A map takes
+ * at most %G_MAXINT items: more fail with %WPOOL_ERROR_INVALID_ARGUMENT,
+ * whichever way the map starts.
  *
  * The first error stops the map: no further item is handed out, and the
  * error is returned once the items already running are done. Its message
@@ -2314,7 +2316,7 @@ wpool_pool_imap_source (WpoolPool       *self,
  * @self: a #WpoolPool
  * @task: a chunk task (wpool_task_new_for_chunks())
  * @items: @n_items items of the task's item type, as a C array
- * @n_items: the number of items
+ * @n_items: the number of items, at most %G_MAXINT
  * @results: room for @n_items results of the task's result type
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
