@@ -13,11 +13,12 @@
 #include "wpool-variant-private.h"
 #include "wpool-worker-private.h"
 
-/* Under a task or worker-init timeout, what one worker in this process
- * runs: the item (or one of the states below) and until when it may. A
- * worker thread cannot be killed: one past its deadline is abandoned
- * instead, and whichever of the worker and the watchdog first moves
- * @state off the item decides if its result counts. */
+/* Under a task or worker-init timeout, or a cancellable, what one worker
+ * in this process runs: the item (or one of the states below) and until
+ * when it may. A worker thread cannot be killed: one past its deadline,
+ * or running when the map is cancelled, is abandoned instead, and
+ * whichever of the worker and the watchdog first moves @state off the
+ * item decides if its result counts. */
 typedef struct
 {
   gint    state;
@@ -46,6 +47,7 @@ struct _WpoolJob
   GCancellable       *cancellable;
 
   GVariant           *items;
+  /* At most G_MAXINT: items are handed out and reported running as gint. */
   guint               n_items;
   /* The chunk size, or with guided chunks the smallest one. */
   guint               chunk_size;
@@ -56,8 +58,9 @@ struct _WpoolJob
   gsize               item_size;
   const guint8       *item_data;
 
-  /* Index of the next chunk to hand out, advanced atomically: workers
-   * take chunks as they become free, so uneven items balance out. */
+  /* Index of the next chunk to hand out, advanced atomically and never
+   * past @n_items: workers take chunks as they become free, so uneven
+   * items balance out. */
   gint                next;
   /* Under keep-going, the items of a worker that died or was abandoned
    * mid-chunk, pairs of [first, last) handed out again before the rest;
@@ -86,13 +89,18 @@ struct _WpoolJob
   WpoolResults        results;
 
   /* The task timeout in µs, 0 for none. Workers in this process take a
-   * runner each and are watched by a thread of the job; the ids of those
+   * runner each and are watched by a thread of the job, started with the
+   * first runner under a timeout, or once cancelled; the ids of those
    * abandoned are kept for the pool to replace. */
   gint64              task_timeout;
   gint64              init_timeout;
   GPtrArray          *runners;
   GThread            *watchdog;
   GArray             *abandoned;
+  /* Set by the cancellable's handler, which the job holds from its begin
+   * to its end, for the runners and the watchdog. */
+  gulong              cancelled_id;
+  gint                cancelled;
 
   GMutex              mutex;
   GCond               cond;
@@ -119,6 +127,8 @@ wpool_job_new (WpoolTask    *task,
 
   g_assert (WPOOL_IS_TASK (task));
   g_assert (items != NULL && g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY));
+  /* The pool refuses more, on the full count. */
+  g_assert (g_variant_n_children (items) <= G_MAXINT);
   g_assert (chunk_size > 0);
   g_assert (!cancellable || G_IS_CANCELLABLE (cancellable));
 
@@ -127,7 +137,7 @@ wpool_job_new (WpoolTask    *task,
   self->task = g_object_ref (task);
   self->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
   self->items = g_variant_ref_sink (items);
-  self->n_items = g_variant_n_children (items);
+  self->n_items = (guint)g_variant_n_children (items);
   self->chunk_size = chunk_size;
   self->n_guided = n_guided;
   self->task_timeout = task_timeout;
@@ -164,6 +174,8 @@ wpool_job_unref (WpoolJob *self)
 
   /* Released on the caller's thread already, unless the map never
    * started. */
+  if (self->cancelled_id != 0)
+    g_cancellable_disconnect (self->cancellable, self->cancelled_id);
   g_clear_object (&self->task);
   g_clear_object (&self->cancellable);
 
@@ -442,27 +454,23 @@ wpool_job_next_chunk (WpoolJob *self,
         return TRUE;
     }
 
-  if (self->n_guided == 0)
-    {
-      *first = (guint)g_atomic_int_add (&self->next, (gint)self->chunk_size);
-      if (*first >= self->n_items)
-        return FALSE;
-
-      *last = MIN (*first + self->chunk_size, self->n_items);
-      return TRUE;
-    }
-
-  /* Guided: a share of what is left, so chunks shrink as the map ends.
-   * Early chunks are large (few round trips); the last ones small, so
-   * that workers finish together even when items are uneven. */
+  /* Not an atomic add: every worker's last try would move @next past
+   * the end, by a chunk each, and a large chunk size past G_MAXINT.
+   * Guided, a chunk is a share of what is left, so chunks shrink as the
+   * map ends: early ones are large (few round trips), the last ones
+   * small, so that workers finish together even when items are uneven.
+   * Sizes are bounded by what is left: @first + a size cannot wrap. */
   *first = (guint)g_atomic_int_get (&self->next);
   do
     {
+      guint size = self->chunk_size;
+
       if (*first >= self->n_items)
         return FALSE;
 
-      *last = *first + MAX ((self->n_items - *first) / (2 * self->n_guided), self->chunk_size);
-      *last = MIN (*last, self->n_items);
+      if (self->n_guided > 0)
+        size = MAX ((self->n_items - *first) / (2 * self->n_guided), size);
+      *last = *first + MIN (size, self->n_items - *first);
     }
   while (!g_atomic_int_compare_and_exchange_full (&self->next, (gint)*first, (gint)*last, (gint *)first));
 
@@ -521,6 +529,36 @@ wpool_job_take_chunk_results (WpoolJob  *self,
   return wpool_results_take_array (&self->results, first, results, error);
 }
 
+static gpointer wpool_job_watch (gpointer data);
+
+/* Starts the watchdog, or wakes it to look at the runners again. */
+static void
+wpool_job_wake_watchdog_locked (WpoolJob *self)
+{
+  if (self->watchdog == NULL)
+    self->watchdog = g_thread_new ("wpool-watchdog", wpool_job_watch, self);
+  else
+    g_cond_broadcast (&self->cond);
+}
+
+/* The cancellable's handler, on the thread that cancels: workers in this
+ * process are threads, which a cancellation cannot interrupt, so the
+ * watchdog abandons those that run an item, as it does for the task
+ * timeout, and the map ends at once. Workers in processes have no
+ * runners: their drivers watch the cancellable and kill them. */
+static void
+wpool_job_cancelled (GCancellable *cancellable,
+                     gpointer      data)
+{
+  WpoolJob *self = data;
+
+  g_mutex_lock (&self->mutex);
+  g_atomic_int_set (&self->cancelled, TRUE);
+  if (!self->done && self->runners->len > 0)
+    wpool_job_wake_watchdog_locked (self);
+  g_mutex_unlock (&self->mutex);
+}
+
 /* The number of workers that will each call wpool_job_worker_done() once.
  * With none, the job completes at once. */
 void
@@ -533,8 +571,12 @@ wpool_job_begin (WpoolJob       *self,
   self->notify_data = notify_data;
   g_atomic_int_set (&self->n_active, n_workers + 1);
 
-  if (self->task_timeout > 0 || self->init_timeout > 0)
+  if (self->task_timeout > 0 || self->init_timeout > 0 || self->cancellable != NULL)
     self->runners = g_ptr_array_new_with_free_func (g_free);
+
+  /* Called at once if cancelled already: no runner exists yet. */
+  if (self->cancellable != NULL)
+    self->cancelled_id = g_cancellable_connect (self->cancellable, G_CALLBACK (wpool_job_cancelled), self, NULL);
 
   wpool_job_worker_done (self);
 }
@@ -562,7 +604,8 @@ wpool_job_get_item (WpoolJob *self,
                                                       g_bytes_ref (chunk_bytes)));
 }
 
-/* Abandons every runner whose item is past the timeout: fails the job,
+/* Abandons every runner whose item is past the timeout, or that runs
+ * anything once the job is cancelled: fails the job,
  * or under keep-going the item, whose chunk's items before it are stored
  * and after it are handed out again. Adds the abandoned runners' finished
  * items to @delivered, pairs of [first, last), and their worker ids to
@@ -576,6 +619,7 @@ wpool_job_abandon_overdue_locked (WpoolJob *self,
                                   gint64   *next_deadline)
 {
   guint n_abandoned = 0;
+  gboolean cancelled = g_atomic_int_get (&self->cancelled);
 
   /* With nothing running, anything that starts later ends later. */
   *next_deadline = now + MIN (self->task_timeout > 0 ? self->task_timeout : G_MAXINT32,
@@ -594,7 +638,7 @@ wpool_job_abandon_overdue_locked (WpoolJob *self,
 
       /* Stored before the state: this item's or a later one's. */
       deadline = __atomic_load_n (&runner->deadline, __ATOMIC_ACQUIRE);
-      if (deadline > now)
+      if (deadline > now && !cancelled)
         {
           *next_deadline = MIN (*next_deadline, deadline);
           continue;
@@ -607,6 +651,17 @@ wpool_job_abandon_overdue_locked (WpoolJob *self,
         self->abandoned = g_array_new (FALSE, FALSE, sizeof (guint));
       g_array_append_val (self->abandoned, runner->worker_id);
       n_abandoned++;
+
+      /* Even under keep-going, a cancellation ends the map: no item is
+       * handed out again nor passed on. */
+      if (cancelled)
+        {
+          wpool_job_fail_locked (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                    "The map was cancelled; worker %u, a thread that "
+                                                    "cannot be stopped, was left to finish what it ran",
+                                                    runner->worker_id));
+          continue;
+        }
 
       if (item == RUNNER_INIT)
         {
@@ -701,8 +756,7 @@ wpool_job_watch (gpointer data)
   return NULL;
 }
 
-/* The runner of @worker for the job's task timeout; the first one starts
- * the watchdog. */
+/* The runner of @worker for the job's timeouts and cancellation. */
 static Runner *
 wpool_job_take_runner (WpoolJob    *self,
                        WpoolWorker *worker)
@@ -712,11 +766,13 @@ wpool_job_take_runner (WpoolJob    *self,
   runner->state = RUNNER_IDLE;
   runner->worker_id = wpool_worker_get_id (worker);
 
-  /* A share passed on takes a runner of its own too. */
+  /* A share passed on takes a runner of its own too. Without a timeout,
+   * the watchdog waits for a cancellation, which starts it. */
   g_mutex_lock (&self->mutex);
   g_ptr_array_add (self->runners, runner);
-  if (self->watchdog == NULL)
-    self->watchdog = g_thread_new ("wpool-watchdog", wpool_job_watch, self);
+  if (self->watchdog == NULL &&
+      (self->task_timeout > 0 || self->init_timeout > 0 || g_atomic_int_get (&self->cancelled)))
+    wpool_job_wake_watchdog_locked (self);
   g_mutex_unlock (&self->mutex);
 
   return runner;
@@ -763,7 +819,25 @@ typedef enum
   /* The watchdog abandoned the runner meanwhile: the result no longer
    * belongs to the job, which may be finished already. */
   ITEM_ABANDONED,
+  /* Cancelled as it started, unseen by the watchdog: not run. */
+  ITEM_SKIPPED,
 } ItemOutcome;
+
+/* After runner_start(): whether the job was cancelled meanwhile, in which
+ * case the item must not run. Either this sees the cancellation, or the
+ * watchdog, which looks at the runners after it is set, sees the item
+ * (both sequentially consistent): a worker that misses both would run an
+ * item nobody could abandon. */
+static ItemOutcome
+runner_check_cancelled (WpoolJob *self,
+                        Runner   *runner,
+                        gint      state)
+{
+  if (runner == NULL || !g_atomic_int_get (&self->cancelled))
+    return ITEM_DONE;
+
+  return runner_finish (runner, state, RUNNER_IDLE) ? ITEM_SKIPPED : ITEM_ABANDONED;
+}
 
 /* Runs item @index on @worker and stores its result, or fails the job. */
 static ItemOutcome
@@ -775,8 +849,11 @@ wpool_job_run_item (WpoolJob    *self,
 {
   GError *error = NULL;
   GVariant *result;
+  ItemOutcome outcome;
 
   runner_start (runner, (gint)index, self->task_timeout);
+  if ((outcome = runner_check_cancelled (self, runner, (gint)index)) != ITEM_DONE)
+    return outcome;
   result = wpool_task_invoke (self->task, worker, item, index, self->results.type, &error);
 
   if (!runner_finish (runner, (gint)index, RUNNER_STORING))
@@ -809,8 +886,11 @@ wpool_job_run_chunk_task (WpoolJob    *self,
 {
   GError *error = NULL;
   gboolean ok;
+  ItemOutcome outcome;
 
   runner_start (runner, (gint)first, self->task_timeout);
+  if ((outcome = runner_check_cancelled (self, runner, (gint)first)) != ITEM_DONE)
+    return outcome;
   ok = wpool_task_run_chunk (self->task, worker, self->item_data + (gsize)first * self->item_size,
                              first, last - first,
                              self->results.data + (gsize)first * self->results.fixed_size, &error);
@@ -857,10 +937,18 @@ wpool_job_work (WpoolJob          *self,
    * init timeout; without one it runs with the first item. */
   if (runner != NULL && self->init_timeout > 0 && wpool_worker_has_init (worker))
     {
+      ItemOutcome outcome;
+
       runner_start (runner, RUNNER_INIT, self->init_timeout);
-      wpool_worker_run_init (worker, NULL);
-      if (!runner_finish (runner, RUNNER_INIT, RUNNER_IDLE))
+      if ((outcome = runner_check_cancelled (self, runner, RUNNER_INIT)) == ITEM_ABANDONED)
         return WPOOL_SHARE_ABANDONED;
+      /* Skipped, the share ends at its first chunk. */
+      if (outcome == ITEM_DONE)
+        {
+          wpool_worker_run_init (worker, NULL);
+          if (!runner_finish (runner, RUNNER_INIT, RUNNER_IDLE))
+            return WPOOL_SHARE_ABANDONED;
+        }
     }
 
   while (wpool_job_next_chunk (self, &first, &last))
@@ -892,7 +980,7 @@ wpool_job_work (WpoolJob          *self,
           if (self->insights != NULL)
             wpool_insights_share_chunk (&share, self->map_number, first, last - first,
                                         g_get_monotonic_time () - started);
-          i = outcome == ITEM_DONE || self->keep_going ? last : first;
+          i = outcome == ITEM_DONE || (outcome == ITEM_FAILED && self->keep_going) ? last : first;
           done = i - first;
         }
       else
@@ -917,7 +1005,7 @@ wpool_job_work (WpoolJob          *self,
                 }
               if (outcome == ITEM_ABANDONED)
                 return WPOOL_SHARE_ABANDONED;
-              if (outcome == ITEM_FAILED && !self->keep_going)
+              if (outcome == ITEM_SKIPPED || (outcome == ITEM_FAILED && !self->keep_going))
                 break;
 
               /* Published in batches: one counter for all workers would be a
@@ -1062,6 +1150,11 @@ wpool_job_end (WpoolJob  *self,
   g_autoptr(GCancellable) cancellable = g_steal_pointer (&self->cancellable);
 
   g_assert (self->done);
+
+  /* Waits for the handler if it runs on another thread. */
+  if (self->cancelled_id != 0)
+    g_cancellable_disconnect (cancellable, self->cancelled_id);
+  self->cancelled_id = 0;
 
   if (self->watchdog != NULL)
     g_thread_join (g_steal_pointer (&self->watchdog));

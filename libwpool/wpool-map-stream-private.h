@@ -18,6 +18,7 @@ WpoolMapStream *wpool_map_stream_new           (WpoolPool       *pool,
                                                 WpoolTask       *task,
                                                 WpoolMapFlags    flags,
                                                 GCancellable    *cancellable);
+GCancellable   *wpool_map_stream_get_map_cancellable (WpoolMapStream *self);
 void            wpool_map_stream_set_source    (WpoolMapStream  *self,
                                                 WpoolItemSource  source,
                                                 gpointer         source_data,

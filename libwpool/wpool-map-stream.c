@@ -24,8 +24,8 @@
  * them sooner.
  *
  * Use a stream from the thread that started it. Dropping it before its
- * end stops the map, as cancelling it would, and waits for the items that
- * run.
+ * end stops the map as cancelling it does, at once: the items that run
+ * are not waited for (see wpool_pool_map()).
  */
 
 /* One map of the stream: all its items, or a window of those a source
@@ -54,6 +54,10 @@ struct _WpoolMapStream
   WpoolPool       *pool;
   WpoolTask       *task;
   GCancellable    *cancellable;
+  /* What its maps run under: cancelled by @cancellable, through
+   * @chained_id, and when the stream stops early. */
+  GCancellable    *map_cancellable;
+  gulong           chained_id;
   WpoolMapFlags    flags;
   guint            n_items;
 
@@ -110,15 +114,14 @@ wpool_map_stream_end_window (WpoolMapStream  *self,
   return ret;
 }
 
-/* Stops and ends every window left: the stream ended early. */
+/* Stops and ends every window left: the stream ended early. Cancelled,
+ * their maps end at once, their running items abandoned or killed. */
 static void
 wpool_map_stream_stop (WpoolMapStream *self)
 {
   Window *window;
 
-  for (GList *l = self->windows.head; l != NULL; l = l->next)
-    wpool_job_fail (((Window *)l->data)->job,
-                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "The map's stream was dropped"));
+  g_cancellable_cancel (self->map_cancellable);
 
   while ((window = g_queue_peek_head (&self->windows)))
     {
@@ -159,7 +162,11 @@ wpool_map_stream_dispose (GObject *object)
   wpool_map_stream_clear_source (self);
   g_clear_object (&self->pool);
   g_clear_object (&self->task);
+  if (self->chained_id != 0)
+    g_cancellable_disconnect (self->cancellable, self->chained_id);
+  self->chained_id = 0;
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->map_cancellable);
 
   G_OBJECT_CLASS (wpool_map_stream_parent_class)->dispose (object);
 }
@@ -330,6 +337,13 @@ wpool_map_stream_window_done (WpoolJob *job,
   g_mutex_unlock (&self->mutex);
 }
 
+static void
+cancel_chained (GCancellable *cancellable,
+                gpointer      map_cancellable)
+{
+  g_cancellable_cancel (map_cancellable);
+}
+
 /* A stream for maps of @task on @pool, whose windows the pool adds. */
 WpoolMapStream *
 wpool_map_stream_new (WpoolPool     *pool,
@@ -341,11 +355,25 @@ wpool_map_stream_new (WpoolPool     *pool,
 
   self->pool = g_object_ref (pool);
   self->task = g_object_ref (task);
-  self->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+  self->map_cancellable = g_cancellable_new ();
+  if (cancellable != NULL)
+    {
+      self->cancellable = g_object_ref (cancellable);
+      /* Cancels at once if cancelled already. */
+      self->chained_id = g_cancellable_connect (cancellable, G_CALLBACK (cancel_chained),
+                                                g_object_ref (self->map_cancellable), g_object_unref);
+    }
   self->flags = flags;
   self->source_done = TRUE;
 
   return self;
+}
+
+/* The cancellable of the stream's maps. */
+GCancellable *
+wpool_map_stream_get_map_cancellable (WpoolMapStream *self)
+{
+  return self->map_cancellable;
 }
 
 /* Further items come from @source, @window_size at a time. */
@@ -416,7 +444,18 @@ wpool_map_stream_pull_window (WpoolMapStream  *self,
 
   while (items->len < self->window_size)
     {
-      GVariant *item = self->source (self->source_data, &local_error);
+      GVariant *item;
+
+      /* Outcomes are numbered as guint, and G_MAXUINT means none. */
+      if ((guint64)self->n_items + items->len >= G_MAXUINT)
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                       "A stream numbers %u items at most (as guint): the item source "
+                       "is not asked for more", G_MAXUINT);
+          return FALSE;
+        }
+
+      item = self->source (self->source_data, &local_error);
 
       if (item == NULL)
         {
@@ -450,7 +489,7 @@ wpool_map_stream_pull_window (WpoolMapStream  *self,
 
   return wpool_pool_start_window (self->pool, self, self->task,
                                   g_variant_new_array (self->item_type, (GVariant **)items->pdata, items->len),
-                                  self->flags, self->cancellable, error);
+                                  self->flags, self->map_cancellable, error);
 }
 
 /* Keeps a window ahead of the one handed out, while the source gives. */

@@ -1788,6 +1788,22 @@ wpool_pool_resolve_chunk_size (WpoolPool *self,
   return MAX (n_items / n_splits + (n_items % n_splits != 0), 1);
 }
 
+/* Checked on the full count, before anything narrows it: a map's items
+ * are indexed as gint, in the job's hand-out and in the item a worker
+ * reports running. */
+static gboolean
+wpool_pool_check_n_items (gsize    n_items,
+                          GError **error)
+{
+  if (n_items <= G_MAXINT)
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+               "Too many items in one map: %" G_GSIZE_FORMAT " (at most %d, G_MAXINT: "
+               "items are indexed as gint)", n_items, G_MAXINT);
+  return FALSE;
+}
+
 /* Checks a map's arguments and makes its job. */
 static WpoolJob *
 wpool_pool_prepare_map (WpoolPool      *self,
@@ -1798,7 +1814,7 @@ wpool_pool_prepare_map (WpoolPool      *self,
                         GError        **error)
 {
   g_autoptr(GVariant) sunk = g_variant_ref_sink (items);
-  guint n_items;
+  gsize n_items;
   guint chunk_size;
   guint n_guided;
 
@@ -1813,14 +1829,8 @@ wpool_pool_prepare_map (WpoolPool      *self,
       return NULL;
     }
 
-  /* Chunk indexes are handed out with atomic int arithmetic. */
-  if ((n_items = g_variant_n_children (sunk)) > G_MAXINT / 2)
-    {
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
-                   "Too many items in one map: %u (at most %d)",
-                   n_items, G_MAXINT / 2);
-      return NULL;
-    }
+  if (!wpool_pool_check_n_items (n_items = g_variant_n_children (sunk), error))
+    return NULL;
 
   if (!wpool_task_check (task, error) ||
       !wpool_backend_check_task (self->start_method, task, error))
@@ -1849,7 +1859,7 @@ wpool_pool_prepare_map (WpoolPool      *self,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
-  chunk_size = wpool_pool_resolve_chunk_size (self, n_items, &n_guided);
+  chunk_size = wpool_pool_resolve_chunk_size (self, (guint)n_items, &n_guided);
 
   return wpool_job_new (task, sunk, chunk_size, n_guided,
                         seconds_to_usec (self->task_timeout),
@@ -2010,13 +2020,17 @@ wpool_pool_end_map (WpoolPool  *self,
  * thread: in an application, use wpool_pool_map_async().
  *
  * The results come in input order, as an array of the task's result type
- * (`a<T>`, see wpool_task_set_result_type()) or else as `av`.
+ * (`a<T>`, see wpool_task_set_result_type()) or else as `av`. A map takes
+ * at most %G_MAXINT items: more fail with %WPOOL_ERROR_INVALID_ARGUMENT,
+ * whichever way the map starts.
  *
  * The first error stops the map: no further item is handed out, and the
  * error is returned once the items already running are done. Its message
  * names the item and the worker. Cancelling @cancellable does the same
- * with %G_IO_ERROR_CANCELLED. A worker thread cannot be interrupted, so a
- * map on threads returns once each worker finished the item it runs.
+ * with %G_IO_ERROR_CANCELLED, at once: a worker process running an item
+ * is killed, and a worker thread, which cannot be, is left to finish its
+ * item on its own, its result dropped, as for #WpoolPool:task-timeout;
+ * either is replaced.
  *
  * Returns: (transfer full): the results, or %NULL with @error set
  */
@@ -2198,8 +2212,11 @@ wpool_pool_imap (WpoolPool      *self,
   g_return_val_if_fail (!cancellable || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  /* The map runs under the stream's cancellable, which @cancellable and
+   * dropping the stream cancel. */
   stream = wpool_map_stream_new (self, task, flags, cancellable);
-  if (!wpool_pool_start_window (self, stream, task, items, flags, cancellable, error))
+  if (!wpool_pool_start_window (self, stream, task, items, flags,
+                                wpool_map_stream_get_map_cancellable (stream), error))
     return NULL;
 
   return g_steal_pointer (&stream);
@@ -2299,7 +2316,7 @@ wpool_pool_imap_source (WpoolPool       *self,
  * @self: a #WpoolPool
  * @task: a chunk task (wpool_task_new_for_chunks())
  * @items: @n_items items of the task's item type, as a C array
- * @n_items: the number of items
+ * @n_items: the number of items, at most %G_MAXINT
  * @results: room for @n_items results of the task's result type
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
@@ -2338,6 +2355,10 @@ wpool_pool_map_chunks (WpoolPool     *self,
     }
 
   g_return_val_if_fail (n_items == 0 || (items != NULL && results != NULL), FALSE);
+
+  /* Before the size of the items' view, which could wrap. */
+  if (!wpool_pool_check_n_items (n_items, error))
+    return FALSE;
 
   wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
   array_type = g_variant_type_new_array (wpool_task_get_item_type (task));

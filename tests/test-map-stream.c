@@ -299,11 +299,28 @@ test_keep_going_all_died (gconstpointer data)
     g_assert_true (drained->results[i] != NULL || g_error_matches (drained->errors[i], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED));
 }
 
+/* Under THREADING, waits, for 10 s at most, until this process has
+ * @expected threads: a worker thread left in an item ends once the item
+ * returns, and must not be counted by the next test. (Process start
+ * methods may start GLib's worker thread for good.) */
+static void
+wait_for_threads (gconstpointer method,
+                  guint         expected)
+{
+  if (GPOINTER_TO_INT (method) != WPOOL_START_METHOD_THREADING)
+    return;
+
+  for (guint tries = 0; tries < 1000 && wpool_test_count_threads () != expected; tries++)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, expected);
+}
+
 /* Under keep-going an item past the task timeout fails alone; the item
  * after it in its chunk runs on the other worker. */
 static void
 test_keep_going_timeout (gconstpointer data)
 {
+  guint base_threads = wpool_test_count_threads ();
   double timeout = wpool_test_under_valgrind () ? 2.0 : 0.3;
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
@@ -325,6 +342,10 @@ test_keep_going_timeout (gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
     if (i != 1)
       g_assert_cmpuint (g_variant_get_uint32 (drained->results[i]), ==, items[i]);
+
+  g_clear_object (&stream);
+  g_clear_object (&pool);
+  wait_for_threads (data, base_threads);
 }
 
 typedef struct
@@ -391,6 +412,7 @@ test_async (gconstpointer data)
 static void
 test_dropped (gconstpointer data)
 {
+  guint base_threads = wpool_test_count_threads ();
   g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
   g_autoptr(WpoolMapStream) stream = NULL;
@@ -414,6 +436,116 @@ test_dropped (gconstpointer data)
   results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (3, 1), NULL, &error);
   g_assert_no_error (error);
   wpool_test_assert_variant (results, g_variant_new_parsed ("[uint32 1, 1, 1]"));
+
+  /* Worker threads left in their items end with them. */
+  g_clear_object (&pool);
+  wait_for_threads (data, base_threads);
+}
+
+/* Under THREADING, the items that would hang: they wait until the test
+ * lets them go, so that their threads end before it does. */
+typedef struct
+{
+  GMutex   mutex;
+  GCond    cond;
+  gboolean open;
+} Gate;
+
+static Gate hang_gate;
+
+/* u → u: G_MAXUINT32 hangs until hang_gate opens; any other sleeps that
+ * many milliseconds. */
+static GVariant *
+sleep_or_hang (WpoolWorker  *worker,
+               GVariant     *shared_objects,
+               GVariant     *item,
+               gpointer      user_data,
+               GError      **error)
+{
+  guint32 ms = g_variant_get_uint32 (item);
+
+  if (ms != G_MAXUINT32)
+    {
+      g_usleep (ms * G_TIME_SPAN_MILLISECOND);
+      return g_variant_ref (item);
+    }
+
+  g_mutex_lock (&hang_gate.mutex);
+  while (!hang_gate.open)
+    g_cond_wait (&hang_gate.cond, &hang_gate.mutex);
+  g_mutex_unlock (&hang_gate.mutex);
+
+  return g_variant_ref (item);
+}
+
+/* Dropping a stream whose items run stops them as a cancellation does and
+ * returns at once: worker processes are killed, worker threads left to
+ * finish on their own (their results dropped); the pool maps again at
+ * once, and under THREADING the threads left end with their items. Items
+ * of 5 s, then one that never returns (a process's sleeps for 49 days,
+ * a thread's waits for the test). */
+static void
+test_dropped_running (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, method);
+  g_autoptr(WpoolTask) task = NULL;
+  guint base_threads = wpool_test_count_threads ();
+  guint base_children = wpool_test_count_children ();
+  const guint32 hang = G_MAXUINT32;
+  const guint32 items[][3] = { { 1, 5000, 5000 }, { 1, hang, hang } };
+
+  if (method == WPOOL_START_METHOD_THREADING)
+    task = wpool_task_new (sleep_or_hang, NULL, NULL);
+  else
+    task = wpool_test_module_task ("wpool_test_sleep_ms");
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  wpool_pool_set_chunk_size (pool, 1);
+  g_mutex_init (&hang_gate.mutex);
+  g_cond_init (&hang_gate.cond);
+  hang_gate.open = FALSE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    {
+      g_autoptr(WpoolMapStream) stream = NULL;
+      g_autoptr(GVariant) result = NULL;
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GError) error = NULL;
+      gint64 started;
+      gint64 elapsed;
+      guint index;
+
+      stream = wpool_pool_imap (pool, task,
+                                g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, items[i], 3, sizeof (guint32)),
+                                WPOOL_MAP_FLAGS_NONE, NULL, &error);
+      g_assert_no_error (error);
+      /* The workers run: one took item 2 after item 0, the other item 1. */
+      g_assert_true (wpool_map_stream_next (stream, &index, &result, NULL, &error));
+      g_assert_cmpuint (index, ==, 0);
+      g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+
+      started = g_get_monotonic_time ();
+      g_clear_object (&stream);
+      elapsed = g_get_monotonic_time () - started;
+      g_test_message ("dropped in %.1f ms (%s items)", elapsed / 1000.0, i == 0 ? "5 s" : "hung");
+      /* Generous: the items run 5 s, or forever. */
+      g_assert_cmpint (elapsed, <, 2 * G_USEC_PER_SEC);
+      g_assert_false (wpool_pool_get_workers_running (pool));
+      g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+
+      results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (3, 1), NULL, &error);
+      g_assert_no_error (error);
+      wpool_test_assert_variant (results, g_variant_new_parsed ("[uint32 1, 1, 1]"));
+    }
+
+  /* Threads left in their items end with them. */
+  g_mutex_lock (&hang_gate.mutex);
+  hang_gate.open = TRUE;
+  g_cond_broadcast (&hang_gate.cond);
+  g_mutex_unlock (&hang_gate.mutex);
+  wait_for_threads (data, base_threads);
+  g_mutex_clear (&hang_gate.mutex);
+  g_cond_clear (&hang_gate.cond);
 }
 
 /* An empty map is a stream that ends at once. */
@@ -581,6 +713,7 @@ main (int   argc,
     { "imap/keep-going/timeout", test_keep_going_timeout, FALSE },
     { "imap/async", test_async, FALSE },
     { "imap/dropped", test_dropped, FALSE },
+    { "imap/dropped/running", test_dropped_running, FALSE },
     { "imap/empty", test_empty, FALSE },
     { "imap/source", test_source, FALSE },
     { "imap/source/errors", test_source_errors, FALSE },

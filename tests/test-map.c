@@ -1,7 +1,11 @@
-/* test-map.c: wpool_pool_map() and wpool_pool_map_async() under THREADING.
+/* test-map.c: wpool_pool_map() and wpool_pool_map_async() under THREADING,
+ * and the item counts every start method refuses.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+
+#include <string.h>
+#include <sys/mman.h>
 
 #include "wpool-test-util.h"
 
@@ -636,6 +640,303 @@ test_map_cancelled_from_other_thread (void)
   g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
 }
 
+/* Too many items */
+
+/* 2^32 + 5: cut to 32 bits, the count would be 5. */
+#define TOO_MANY_ITEMS (((gsize)1 << 32) + 5)
+
+typedef struct
+{
+  gpointer data;
+  gsize    size;
+} Region;
+
+static void
+region_free (gpointer data)
+{
+  Region *region = data;
+
+  g_assert_cmpint (munmap (region->data, region->size), ==, 0);
+  g_free (region);
+}
+
+/* An `ay` of @n zero bytes that costs no memory: its pages are reserved,
+ * never touched. */
+static GVariant *
+untouched_bytes (gsize n)
+{
+  Region *region = g_new (Region, 1);
+  g_autoptr(GBytes) bytes = NULL;
+
+  region->size = n;
+  region->data = mmap (NULL, n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  g_assert_true (region->data != MAP_FAILED);
+  bytes = g_bytes_new_with_free_func (region->data, n, region_free, region);
+
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE));
+}
+
+static void
+assert_too_many (GError *error,
+                 gsize   n_items)
+{
+  g_autofree char *count = g_strdup_printf ("%" G_GSIZE_FORMAT, n_items);
+
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, count));
+  g_assert_nonnull (strstr (error->message, "G_MAXINT"));
+}
+
+/* A map of more items than the engine can index is refused on its full
+ * count, whichever way it starts, before any worker does: cut to 32
+ * bits, 2^32 + 5 items would run as 5. */
+static void
+test_map_too_many_items (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_whoami");
+  g_autoptr(GVariant) items = untouched_bytes (TOO_MANY_ITEMS);
+  g_autoptr(GVariant) just_over = untouched_bytes ((gsize)G_MAXINT + 1);
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  WpoolTestOutcome outcome = { 0 };
+
+  g_assert_cmpuint (g_variant_n_children (items), ==, TOO_MANY_ITEMS);
+
+  g_assert_null (wpool_pool_map (pool, task, items, NULL, &error));
+  assert_too_many (error, TOO_MANY_ITEMS);
+  g_clear_error (&error);
+
+  wpool_pool_map_async (pool, task, items, NULL, wpool_test_map_done, &outcome);
+  wpool_test_wait_for (&outcome.done);
+  g_assert_null (outcome.results);
+  assert_too_many (outcome.error, TOO_MANY_ITEMS);
+  wpool_test_outcome_clear (&outcome);
+
+  g_assert_null (wpool_pool_map_unordered (pool, task, items, NULL, &error));
+  assert_too_many (error, TOO_MANY_ITEMS);
+  g_clear_error (&error);
+
+  g_assert_null (wpool_pool_imap (pool, task, items, WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error));
+  assert_too_many (error, TOO_MANY_ITEMS);
+  g_clear_error (&error);
+
+  /* The bound itself: G_MAXINT items would be taken. */
+  g_assert_null (wpool_pool_map (pool, task, just_over, NULL, &error));
+  assert_too_many (error, (gsize)G_MAXINT + 1);
+  g_clear_error (&error);
+
+  g_assert_false (wpool_pool_get_workers_running (pool));
+
+  /* The pool maps as before. */
+  results = wpool_pool_map (pool, task, g_variant_new_parsed ("[byte 1, 2]"), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 2);
+}
+
+/* wpool_pool_map_chunks() takes a gsize count: it is refused whole, not
+ * cut, and before the size of the items (count × item size) could wrap.
+ * The arrays are never read. */
+static void
+test_map_chunks_too_many_items (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  const double items[5] = { 1, 2, 3, 4, 5 };
+  double results[5] = { 0, };
+  const gsize counts[] = { TOO_MANY_ITEMS, (gsize)G_MAXINT + 1, G_MAXSIZE / sizeof (double) + 2, G_MAXSIZE };
+
+  task = wpool_task_new_for_chunk_symbol (wpool_test_module_path (), "wpool_test_square_plus_one_chunk",
+                                          G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (counts); i++)
+    {
+      g_assert_false (wpool_pool_map_chunks (pool, task, items, counts[i], results, NULL, &error));
+      assert_too_many (error, counts[i]);
+      g_clear_error (&error);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    g_assert_cmpfloat (results[i], ==, 0);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+
+  g_assert_true (wpool_pool_map_chunks (pool, task, items, G_N_ELEMENTS (items), results, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (results[4], ==, 26);
+}
+
+/* Cancelling a hung item */
+
+/* Items wait here until the test opens it. */
+typedef struct
+{
+  GMutex   mutex;
+  GCond    cond;
+  guint    n_waiting;
+  gboolean open;
+} Gate;
+
+static void
+gate_open (Gate *gate)
+{
+  g_mutex_lock (&gate->mutex);
+  gate->open = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->mutex);
+}
+
+/* u → u: item 0 waits at the gate, as long as it stays shut; the others
+ * return at once. */
+static GVariant *
+zero_waits_at_gate (WpoolWorker  *worker,
+                    GVariant     *shared_objects,
+                    GVariant     *item,
+                    gpointer      user_data,
+                    GError      **error)
+{
+  Gate *gate = user_data;
+
+  if (g_variant_get_uint32 (item) != 0)
+    return g_variant_ref (item);
+
+  g_mutex_lock (&gate->mutex);
+  gate->n_waiting++;
+  g_cond_broadcast (&gate->cond);
+  while (!gate->open)
+    g_cond_wait (&gate->cond, &gate->mutex);
+  g_mutex_unlock (&gate->mutex);
+
+  return g_variant_ref (item);
+}
+
+typedef struct
+{
+  Gate         *gate;
+  GCancellable *cancellable;
+  gint64        cancelled_at;
+} Canceller;
+
+/* Cancels 100 ms after an item is seen waiting at the gate. */
+static gpointer
+cancel_once_waiting (gpointer data)
+{
+  Canceller *canceller = data;
+
+  g_mutex_lock (&canceller->gate->mutex);
+  while (canceller->gate->n_waiting == 0)
+    g_cond_wait (&canceller->gate->cond, &canceller->gate->mutex);
+  g_mutex_unlock (&canceller->gate->mutex);
+
+  g_usleep (100 * G_TIME_SPAN_MILLISECOND);
+  canceller->cancelled_at = g_get_monotonic_time ();
+  g_cancellable_cancel (canceller->cancellable);
+
+  return NULL;
+}
+
+/* `au` of 0, 1, …, n - 1. */
+static GVariant *
+range_uint32 (guint first,
+              guint n)
+{
+  g_autofree guint32 *values = g_new (guint32, n);
+
+  for (guint i = 0; i < n; i++)
+    values[i] = first + i;
+
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, values, n, sizeof (guint32));
+}
+
+/* Waits, for 10 s at most, until this process has @expected threads: a
+ * worker thread left in an item ends once it returns. */
+static void
+wait_for_threads (guint expected)
+{
+  for (guint tries = 0; tries < 1000 && wpool_test_count_threads () != expected; tries++)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpuint (wpool_test_count_threads (), ==, expected);
+}
+
+typedef enum
+{
+  CANCEL_MAP,
+  CANCEL_MAP_ASYNC,
+  CANCEL_IMAP,
+} CancelHow;
+
+/* A cancelled map on threads returns at once even when an item never
+ * returns: the thread running it is left to finish on its own, its
+ * result dropped, and a new thread takes its place. Once the item
+ * returns, its thread ends and nothing is left behind. */
+static void
+test_map_cancel_hung_item (gconstpointer data)
+{
+  CancelHow how = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  Gate gate = { 0, };
+  g_autoptr(WpoolTask) task = wpool_task_new (zero_waits_at_gate, &gate, NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Canceller canceller = { &gate, cancellable, 0 };
+  guint base_threads = wpool_test_count_threads ();
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+  gint64 returned;
+
+  g_mutex_init (&gate.mutex);
+  g_cond_init (&gate.cond);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  thread = g_thread_new ("canceller", cancel_once_waiting, &canceller);
+  if (how == CANCEL_MAP)
+    {
+      g_assert_null (wpool_pool_map (pool, task, range_uint32 (0, 100), cancellable, &error));
+    }
+  else if (how == CANCEL_MAP_ASYNC)
+    {
+      WpoolTestOutcome outcome = { 0 };
+
+      wpool_pool_map_async (pool, task, range_uint32 (0, 100), cancellable, wpool_test_map_done, &outcome);
+      wpool_test_wait_for (&outcome.done);
+      g_assert_null (outcome.results);
+      error = g_steal_pointer (&outcome.error);
+      wpool_test_outcome_clear (&outcome);
+    }
+  else
+    {
+      g_autoptr(WpoolMapStream) stream = NULL;
+      g_autoptr(GVariant) result = NULL;
+
+      stream = wpool_pool_imap (pool, task, range_uint32 (0, 100), WPOOL_MAP_FLAGS_NONE, cancellable, &error);
+      g_assert_no_error (error);
+      g_assert_false (wpool_map_stream_next (stream, NULL, &result, NULL, &error));
+      g_assert_null (result);
+    }
+  returned = g_get_monotonic_time ();
+  g_thread_join (thread);
+
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_test_message ("returned %.1f ms after the cancel", (returned - canceller.cancelled_at) / 1000.0);
+  /* Generous: the item never returns. */
+  g_assert_cmpint (returned - canceller.cancelled_at, <, 2 * G_USEC_PER_SEC);
+  g_clear_error (&error);
+
+  /* Both workers run the next map, the hung item still waiting. */
+  results = wpool_pool_map (pool, task, range_uint32 (1, 50), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 50);
+  g_assert_cmpuint (gate.n_waiting, ==, 1);
+
+  gate_open (&gate);
+  wait_for_threads (base_threads);
+  g_mutex_clear (&gate.mutex);
+  g_cond_clear (&gate.cond);
+}
+
 /* A task may map on another pool, but not on its own. */
 static GVariant *
 nested_map (WpoolWorker  *worker,
@@ -903,6 +1204,19 @@ main (int   argc,
   g_test_add_func ("/map/async/concurrent", test_map_async_concurrent);
   g_test_add_func ("/map/async/thread-default-context", test_map_async_thread_default_context);
   g_test_add_func ("/map/no-leaks", test_map_no_leaks);
+  g_test_add_data_func ("/map/cancel/hung-item/map", GINT_TO_POINTER (CANCEL_MAP), test_map_cancel_hung_item);
+  g_test_add_data_func ("/map/cancel/hung-item/map-async", GINT_TO_POINTER (CANCEL_MAP_ASYNC),
+                        test_map_cancel_hung_item);
+  g_test_add_data_func ("/map/cancel/hung-item/imap", GINT_TO_POINTER (CANCEL_IMAP), test_map_cancel_hung_item);
+
+  {
+    static const WpoolTestCase tests[] = {
+      { "map/error/too-many-items", test_map_too_many_items, FALSE },
+      { "map-chunks/error/too-many-items", test_map_chunks_too_many_items, FALSE },
+    };
+
+    wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
+  }
 
   return g_test_run ();
 }
