@@ -36,14 +36,31 @@
  * stops the map and is returned, the item and the worker named in its
  * message; the pool stays usable.
  *
- * A pool is not thread-safe: use it from one thread. Its maps may be
- * cancelled from any thread.
+ * A pool is thread-safe: several threads may map on one pool at once,
+ * and cancel its maps. An async map never blocks its caller: the workers
+ * start, and the map ends, on a thread of the pool's own, and its callback,
+ * the #WpoolPool::progress signal and the notifications of its progress
+ * run on the thread-default main context of the thread that started it. A
+ * blocking map emits them on its own thread.
  */
 
 struct _WpoolPool
 {
   GObject           parent_instance;
   gboolean          disposed;
+
+  /* Held while workers start or stop and while a map joins or leaves the
+   * pool, by whatever thread does it. An async map takes it on the pool's
+   * control thread only, which starts and ends async maps in order, so
+   * that a main loop never waits for it. */
+  GRecMutex         lock;
+  GThreadPool      *control;
+  /* Async maps handed to the control thread and not started yet: they
+   * count as running for the checks of what may change meanwhile, and a
+   * blocking map starts after them, in the order of the calls. */
+  GMutex            pending_mutex;
+  GCond             pending_cond;
+  gint              n_pending;
 
   guint             n_jobs;
   WpoolStartMethod  start_method;
@@ -121,6 +138,87 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
+/* What a change of the pool's state emits, as a mask of properties and
+ * of the progress signal. */
+#define EMIT_PROGRESS (1u << N_PROPS)
+
+typedef struct
+{
+  WpoolPool *pool;
+  guint      mask;
+  guint64    n_completed;
+  guint64    n_total;
+} Emission;
+
+static void
+wpool_pool_emit_now (WpoolPool *self,
+                     guint      mask,
+                     guint64    n_completed,
+                     guint64    n_total)
+{
+  g_object_freeze_notify (G_OBJECT (self));
+  for (guint prop = 1; prop < N_PROPS; prop++)
+    if (mask & (1u << prop))
+      g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
+  g_object_thaw_notify (G_OBJECT (self));
+
+  if (mask & EMIT_PROGRESS)
+    g_signal_emit (self, signals[PROGRESS], 0, n_completed, n_total);
+}
+
+static gboolean
+wpool_pool_emit_in_context (gpointer data)
+{
+  Emission *emission = data;
+
+  wpool_pool_emit_now (emission->pool, emission->mask, emission->n_completed, emission->n_total);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+emission_free (gpointer data)
+{
+  Emission *emission = data;
+
+  g_object_unref (emission->pool);
+  g_free (emission);
+}
+
+/* Emits the notifications of @mask, and the progress signal with
+ * @n_completed and @n_total: at once with no @context (a blocking call
+ * emits on its own thread), else on @context, whose thread may not be
+ * this one, and which must not wait for the pool's lock. */
+static void
+wpool_pool_emit (WpoolPool    *self,
+                 GMainContext *context,
+                 guint         mask,
+                 guint64       n_completed,
+                 guint64       n_total)
+{
+  g_autoptr(GSource) source = NULL;
+  Emission *emission;
+
+  if (mask == 0)
+    return;
+
+  if (context == NULL)
+    {
+      wpool_pool_emit_now (self, mask, n_completed, n_total);
+      return;
+    }
+
+  emission = g_new (Emission, 1);
+  *emission = (Emission) { g_object_ref (self), mask, n_completed, n_total };
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_static_name (source, "[wpool] notify");
+  g_source_set_callback (source, wpool_pool_emit_in_context, emission, emission_free);
+  g_source_attach (source, context);
+}
+
+#define PROP_BIT(prop) (1u << (prop))
+
 /* At most 20 progress reports a second. */
 #define PROGRESS_INTERVAL_MS 50
 
@@ -156,23 +254,40 @@ wpool_pool_take_exit_results (WpoolPool *self)
   wpool_pool_take_exit_results_from (self, self->backend);
 }
 
-/* Stops the workers, which first run the worker-exit with @run_exit:
- * its outcome is kept for wpool_pool_get_exit_results(). */
-static void
-wpool_pool_stop_workers (WpoolPool *self,
-                         gboolean   run_exit)
+static gboolean
+release_in_context (gpointer object)
 {
-  g_autoptr(WpoolBackend) backend = g_steal_pointer (&self->backend);
+  g_object_unref (object);
 
-  if (backend == NULL)
+  return G_SOURCE_REMOVE;
+}
+
+/* Stops the workers, which first run the worker-exit with @run_exit:
+ * its outcome is kept for wpool_pool_get_exit_results(). With the lock
+ * held and no map running; the change is emitted on @context. */
+static void
+wpool_pool_stop_workers (WpoolPool    *self,
+                         gboolean      run_exit,
+                         GMainContext *context)
+{
+  g_autoptr(WpoolBackend) backend = NULL;
+
+  if (self->backend == NULL)
     return;
 
   g_assert (self->running_jobs->len == 0);
 
+  backend = g_atomic_pointer_exchange (&self->backend, NULL);
   wpool_backend_stop (backend, run_exit);
   wpool_pool_take_exit_results_from (self, backend);
 
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
+  /* What it holds (the tasks, perhaps a language's closures) is released
+   * on the caller's thread. */
+  if (context != NULL)
+    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, release_in_context,
+                                g_steal_pointer (&backend), NULL);
+
+  wpool_pool_emit (self, context, PROP_BIT (PROP_WORKERS_RUNNING), 0, 0);
 }
 
 static void
@@ -198,33 +313,45 @@ wpool_pool_count_completed (WpoolPool *self)
   return n;
 }
 
-/* On the caller's context: reports what changed since the last report. */
+/* With the lock held: reports on @context what changed since the last
+ * report. */
 static void
-wpool_pool_report_progress (WpoolPool *self)
+wpool_pool_report_progress (WpoolPool    *self,
+                            GMainContext *context)
 {
   guint64 n_completed = wpool_pool_count_completed (self);
+  gdouble eta = self->eta;
 
   if (n_completed == self->n_completed_reported)
     return;
 
-  self->n_completed_reported = n_completed;
+  __atomic_store_n (&self->n_completed_reported, n_completed, __ATOMIC_RELAXED);
 
   /* At the rate so far: MPIRE's progress bar does the same. */
   if (n_completed >= self->n_total)
-    self->eta = 0;
+    eta = 0;
   else if (n_completed > 0)
-    self->eta = (g_get_monotonic_time () - self->busy_since) / (double)G_USEC_PER_SEC
-                * (self->n_total - n_completed) / n_completed;
+    eta = (g_get_monotonic_time () - self->busy_since) / (double)G_USEC_PER_SEC
+          * (self->n_total - n_completed) / n_completed;
+  __atomic_store (&self->eta, &eta, __ATOMIC_RELAXED);
 
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ETA]);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_COMPLETED]);
-  g_signal_emit (self, signals[PROGRESS], 0, n_completed, self->n_total);
+  wpool_pool_emit (self, context, PROP_BIT (PROP_ETA) | PROP_BIT (PROP_N_COMPLETED) | EMIT_PROGRESS,
+                   n_completed, self->n_total);
 }
 
+/* On the context of the maps: a thread that holds the lock (workers
+ * starting for another map, say) delays the report to the next tick
+ * rather than the main loop. */
 static gboolean
 wpool_pool_progress_tick (gpointer data)
 {
-  wpool_pool_report_progress (WPOOL_POOL (data));
+  WpoolPool *self = WPOOL_POOL (data);
+
+  if (g_rec_mutex_trylock (&self->lock))
+    {
+      wpool_pool_report_progress (self, NULL);
+      g_rec_mutex_unlock (&self->lock);
+    }
 
   return G_SOURCE_CONTINUE;
 }
@@ -244,14 +371,16 @@ wpool_pool_dispose (GObject *object)
 {
   WpoolPool *self = (WpoolPool *)object;
 
+  g_rec_mutex_lock (&self->lock);
   self->disposed = TRUE;
   wpool_pool_stop_progress (self);
 
   /* A running map holds a reference to the pool, so nothing runs here.
    * The workers' exit runs, unlike MPIRE's when it leaves `with`. */
-  wpool_pool_stop_workers (self, TRUE);
+  wpool_pool_stop_workers (self, TRUE, NULL);
   wpool_pool_clear_shared_data (self);
   g_clear_pointer (&self->shared_objects, g_variant_unref);
+  g_rec_mutex_unlock (&self->lock);
 
   G_OBJECT_CLASS (wpool_pool_parent_class)->dispose (object);
 }
@@ -261,6 +390,12 @@ wpool_pool_finalize (GObject *object)
 {
   WpoolPool *self = (WpoolPool *)object;
 
+  /* Possibly on the control thread itself: it is not waited for. */
+  if (self->control != NULL)
+    g_thread_pool_free (self->control, FALSE, FALSE);
+  g_rec_mutex_clear (&self->lock);
+  g_mutex_clear (&self->pending_mutex);
+  g_cond_clear (&self->pending_cond);
   g_ptr_array_unref (self->running_jobs);
   g_clear_object (&self->worker_init);
   g_clear_object (&self->worker_exit);
@@ -331,7 +466,7 @@ wpool_pool_get_property (GObject    *object,
       break;
 
     case PROP_WORKERS_RUNNING:
-      g_value_set_boolean (value, self->backend != NULL);
+      g_value_set_boolean (value, wpool_pool_get_workers_running (self));
       break;
 
     case PROP_N_COMPLETED:
@@ -770,6 +905,9 @@ wpool_pool_class_init (WpoolPoolClass *klass)
 static void
 wpool_pool_init (WpoolPool *self)
 {
+  g_rec_mutex_init (&self->lock);
+  g_mutex_init (&self->pending_mutex);
+  g_cond_init (&self->pending_cond);
   self->running_jobs = g_ptr_array_new_with_free_func ((GDestroyNotify) wpool_job_unref);
   self->n_jobs = MIN (g_get_num_processors (), WPOOL_MAX_N_JOBS);
   self->start_method = WPOOL_START_METHOD_FORK;
@@ -866,8 +1004,10 @@ wpool_pool_set_keep_alive (WpoolPool *self,
 
   self->keep_alive = keep_alive;
 
+  g_rec_mutex_lock (&self->lock);
   if (!keep_alive && self->running_jobs->len == 0)
-    wpool_pool_stop_workers (self, TRUE);
+    wpool_pool_stop_workers (self, TRUE, NULL);
+  g_rec_mutex_unlock (&self->lock);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_KEEP_ALIVE]);
 }
@@ -1024,6 +1164,18 @@ wpool_pool_set_task_timeout (WpoolPool *self,
 
 /* A disposed pool has let its workers, shared objects and shared data
  * go: a map would run without what the caller set, so none runs. */
+static guint
+wpool_pool_get_n_pending (WpoolPool *self)
+{
+  guint n;
+
+  g_mutex_lock (&self->pending_mutex);
+  n = self->n_pending;
+  g_mutex_unlock (&self->pending_mutex);
+
+  return n;
+}
+
 static gboolean
 wpool_pool_check_not_disposed (WpoolPool  *self,
                                GError    **error)
@@ -1044,7 +1196,7 @@ wpool_pool_check_workers_stopped (WpoolPool   *self,
   if (!wpool_pool_check_not_disposed (self, error))
     return FALSE;
 
-  if (self->backend == NULL)
+  if (g_atomic_pointer_get (&self->backend) == NULL && wpool_pool_get_n_pending (self) == 0)
     return TRUE;
 
   g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
@@ -1507,12 +1659,14 @@ static gboolean
 wpool_pool_check_idle (WpoolPool  *self,
                        GError    **error)
 {
-  if (self->running_jobs->len == 0)
+  guint n_running = self->running_jobs->len + wpool_pool_get_n_pending (self);
+
+  if (n_running == 0)
     return TRUE;
 
   g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
                "%u maps still run on the workers: wait for them to end, or cancel them",
-               self->running_jobs->len);
+               n_running);
   return FALSE;
 }
 
@@ -1540,10 +1694,15 @@ wpool_pool_stop_and_join (WpoolPool  *self,
   g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  g_rec_mutex_lock (&self->lock);
   if (!wpool_pool_check_idle (self, error))
-    return FALSE;
+    {
+      g_rec_mutex_unlock (&self->lock);
+      return FALSE;
+    }
 
-  wpool_pool_stop_workers (self, TRUE);
+  wpool_pool_stop_workers (self, TRUE, NULL);
+  g_rec_mutex_unlock (&self->lock);
 
   results = wpool_pool_get_exit_results (self, &local_error);
   if (local_error != NULL)
@@ -1574,10 +1733,15 @@ wpool_pool_terminate (WpoolPool  *self,
   g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  g_rec_mutex_lock (&self->lock);
   if (!wpool_pool_check_idle (self, error))
-    return FALSE;
+    {
+      g_rec_mutex_unlock (&self->lock);
+      return FALSE;
+    }
 
-  wpool_pool_stop_workers (self, FALSE);
+  wpool_pool_stop_workers (self, FALSE, NULL);
+  g_rec_mutex_unlock (&self->lock);
 
   return TRUE;
 }
@@ -1706,7 +1870,7 @@ wpool_pool_get_n_completed (WpoolPool *self)
 {
   g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
 
-  return self->n_completed_reported;
+  return __atomic_load_n (&self->n_completed_reported, __ATOMIC_RELAXED);
 }
 
 /**
@@ -1720,9 +1884,13 @@ wpool_pool_get_n_completed (WpoolPool *self)
 gdouble
 wpool_pool_get_eta (WpoolPool *self)
 {
+  gdouble eta;
+
   g_return_val_if_fail (WPOOL_IS_POOL (self), -1);
 
-  return self->eta;
+  __atomic_load (&self->eta, &eta, __ATOMIC_RELAXED);
+
+  return eta;
 }
 
 /**
@@ -1739,7 +1907,7 @@ wpool_pool_get_n_total (WpoolPool *self)
 {
   g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
 
-  return self->n_total;
+  return __atomic_load_n (&self->n_total, __ATOMIC_RELAXED);
 }
 
 /**
@@ -1755,7 +1923,7 @@ wpool_pool_get_workers_running (WpoolPool *self)
 {
   g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
 
-  return self->backend != NULL;
+  return g_atomic_pointer_get (&self->backend) != NULL;
 }
 
 /* The chunk size of a map of @n_items. With @n_guided, and both
@@ -1848,7 +2016,7 @@ wpool_pool_prepare_map (WpoolPool      *self,
       return NULL;
     }
 
-  if (wpool_backend_is_current (self->backend))
+  if (wpool_backend_is_current (g_atomic_pointer_get (&self->backend)))
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
                            "A task cannot map on its own pool: the map would wait "
@@ -1872,20 +2040,40 @@ wpool_pool_prepare_map (WpoolPool      *self,
  * job completes through @notify, on the thread of the last worker (or on
  * this one when there is nothing to do); the caller then finishes it with
  * wpool_pool_end_map(). Without @notify the caller waits for the job next
- * (wpool_job_wait()), and may drive a worker process's share itself. */
+ * (wpool_job_wait()), and may drive a worker process's share itself.
+ * What changes is emitted on @context (see wpool_pool_emit()), where the
+ * progress reports run too: %NULL for this thread's. */
 static gboolean
 wpool_pool_start_map (WpoolPool       *self,
                       WpoolJob        *job,
                       WpoolJobNotify   notify,
                       gpointer         notify_data,
+                      GMainContext    *context,
                       GError         **error)
 {
   guint n_workers = MIN (self->n_jobs, wpool_job_get_n_chunks (job));
   gint64 started = g_get_monotonic_time ();
-  gboolean idle = self->running_jobs->len == 0;
+  g_autoptr(WpoolBackend) backend = NULL;
+  guint emitted = 0;
+  gboolean idle;
+
+  /* A blocking map (no @context) starts after the async ones called
+   * before it. */
+  if (context == NULL)
+    {
+      g_mutex_lock (&self->pending_mutex);
+      while (self->n_pending > 0)
+        g_cond_wait (&self->pending_cond, &self->pending_mutex);
+      g_mutex_unlock (&self->pending_mutex);
+    }
+
+  g_rec_mutex_lock (&self->lock);
+
+  if (!wpool_pool_check_not_disposed (self, error))
+    goto fail;
 
   /* A map on an idle pool starts the insights anew. */
-  if (idle)
+  if ((idle = self->running_jobs->len == 0))
     g_clear_pointer (&self->insights, wpool_insights_unref);
   if (self->enable_insights && self->insights == NULL)
     self->insights = wpool_insights_new (self->n_jobs);
@@ -1903,17 +2091,18 @@ wpool_pool_start_map (WpoolPool       *self,
         .worker_init_timeout = seconds_to_usec (self->worker_init_timeout),
         .worker_exit_timeout = seconds_to_usec (self->worker_exit_timeout),
       };
+      WpoolBackend *created;
 
-      if (!(self->backend = wpool_backend_new (self->start_method, &config, wpool_job_get_task (job), error)))
-        return FALSE;
+      if (!(created = wpool_backend_new (self->start_method, &config, wpool_job_get_task (job), error)))
+        goto fail;
 
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKERS_RUNNING]);
+      g_atomic_pointer_set (&self->backend, created);
+      emitted |= PROP_BIT (PROP_WORKERS_RUNNING);
     }
   else if (n_workers > 0)
     {
-      if (!wpool_backend_prepare (self->backend, wpool_job_get_task (job),
-                                  self->running_jobs->len == 0, error))
-        return FALSE;
+      if (!wpool_backend_prepare (self->backend, wpool_job_get_task (job), idle, error))
+        goto fail;
 
       /* Workers restarted for another task ran their exit. */
       wpool_pool_take_exit_results (self);
@@ -1928,39 +2117,62 @@ wpool_pool_start_map (WpoolPool       *self,
   /* A map on an idle pool starts the progress count anew. */
   if (idle)
     {
-      self->busy_since = g_get_monotonic_time ();
-      self->eta = -1;
-      self->n_total = 0;
-      self->n_completed_finished = 0;
-      self->n_completed_reported = 0;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_COMPLETED]);
+      gdouble unknown = -1;
 
+      self->busy_since = g_get_monotonic_time ();
+      __atomic_store (&self->eta, &unknown, __ATOMIC_RELAXED);
+      __atomic_store_n (&self->n_total, 0, __ATOMIC_RELAXED);
+      self->n_completed_finished = 0;
+      __atomic_store_n (&self->n_completed_reported, 0, __ATOMIC_RELAXED);
+      emitted |= PROP_BIT (PROP_N_COMPLETED);
+
+      wpool_pool_stop_progress (self);
       self->progress_source = g_timeout_source_new (PROGRESS_INTERVAL_MS);
       g_source_set_static_name (self->progress_source, "[wpool] progress");
       g_source_set_callback (self->progress_source, wpool_pool_progress_tick, self, NULL);
-      g_source_attach (self->progress_source, g_main_context_get_thread_default ());
+      g_source_attach (self->progress_source, context ? context : g_main_context_get_thread_default ());
     }
 
-  self->n_total += wpool_job_get_n_items (job);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_TOTAL]);
+  __atomic_store_n (&self->n_total, self->n_total + wpool_job_get_n_items (job), __ATOMIC_RELAXED);
+  emitted |= PROP_BIT (PROP_N_TOTAL);
   g_ptr_array_add (self->running_jobs, wpool_job_ref (job));
 
   wpool_job_begin (job, n_workers, notify, notify_data);
+
+  /* The job keeps the workers from stopping: dispatching, and driving a
+   * worker's share on this thread, need no lock. */
   if (n_workers > 0)
-    wpool_backend_dispatch (self->backend, job, n_workers, notify == NULL);
+    backend = g_object_ref (self->backend);
+  g_rec_mutex_unlock (&self->lock);
+
+  wpool_pool_emit (self, context, emitted, 0, 0);
+  if (backend != NULL)
+    wpool_backend_dispatch (backend, job, n_workers, notify == NULL);
 
   return TRUE;
+
+fail:
+  g_rec_mutex_unlock (&self->lock);
+  wpool_pool_emit (self, context, emitted, 0, 0);
+  return FALSE;
 }
 
-/* On the caller's thread, once the job is done: whether it succeeded. */
-gboolean
-wpool_pool_end_job (WpoolPool  *self,
-                    WpoolJob   *job,
-                    GError    **error)
+/* Once the job is done, on any thread: whether it succeeded. What changes
+ * is emitted on @context. */
+static gboolean
+wpool_pool_end_job_in (WpoolPool     *self,
+                       WpoolJob      *job,
+                       GMainContext  *context,
+                       GError       **error)
 {
+  /* The task (perhaps a language's closure) is released on the caller's
+   * thread, not here. */
+  WpoolTask *task = context != NULL ? g_object_ref (wpool_job_get_task (job)) : NULL;
   const guint *abandoned;
   guint n_abandoned;
   gboolean ret;
+
+  g_rec_mutex_lock (&self->lock);
 
   /* Worker threads left running an item past the task timeout. */
   abandoned = wpool_job_get_abandoned (job, &n_abandoned);
@@ -1984,23 +2196,38 @@ wpool_pool_end_job (WpoolPool  *self,
   if (self->running_jobs->len == 0)
     {
       wpool_pool_stop_progress (self);
-      wpool_pool_report_progress (self);
+      wpool_pool_report_progress (self, context);
       if (self->insights != NULL)
         wpool_insights_end (self->insights);
 
       if (!self->keep_alive)
-        wpool_pool_stop_workers (self, TRUE);
+        wpool_pool_stop_workers (self, TRUE, context);
     }
+
+  g_rec_mutex_unlock (&self->lock);
+
+  if (task != NULL)
+    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, release_in_context, task, NULL);
 
   return ret;
 }
 
-static GVariant *
-wpool_pool_end_map (WpoolPool  *self,
+/* On the caller's thread, once the job is done: whether it succeeded. */
+gboolean
+wpool_pool_end_job (WpoolPool  *self,
                     WpoolJob   *job,
                     GError    **error)
 {
-  if (!wpool_pool_end_job (self, job, error))
+  return wpool_pool_end_job_in (self, job, NULL, error);
+}
+
+static GVariant *
+wpool_pool_end_map (WpoolPool     *self,
+                    WpoolJob      *job,
+                    GMainContext  *context,
+                    GError       **error)
+{
+  if (!wpool_pool_end_job_in (self, job, context, error))
     return NULL;
 
   return wpool_job_steal_results (job);
@@ -2050,24 +2277,39 @@ wpool_pool_map (WpoolPool     *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (!(job = wpool_pool_prepare_map (self, task, items, WPOOL_MAP_FLAGS_NONE, cancellable, error)) ||
-      !wpool_pool_start_map (self, job, NULL, NULL, error))
+      !wpool_pool_start_map (self, job, NULL, NULL, NULL, error))
     return NULL;
 
   wpool_job_wait (job);
 
-  return wpool_pool_end_map (self, job, error);
+  return wpool_pool_end_map (self, job, NULL, error);
 }
 
+typedef enum
+{
+  CONTROL_START,
+  CONTROL_END,
+} ControlKind;
+
+typedef struct
+{
+  ControlKind  kind;
+  GTask       *task;
+} Control;
+
+static void wpool_pool_map_notify (WpoolJob *job,
+                                   gpointer  data);
+
+/* On the caller's context: returns the outcome there, so that the task,
+ * and the job it holds, are released on the caller's thread. */
 static gboolean
-wpool_pool_map_complete_in_context (gpointer data)
+wpool_pool_return_in_context (gpointer data)
 {
   GTask *task = data;
-  WpoolPool *self = g_task_get_source_object (task);
-  WpoolJob *job = g_task_get_task_data (task);
-  GError *error = NULL;
-  GVariant *ret;
+  GVariant *ret = g_object_steal_data (G_OBJECT (task), "wpool-results");
+  GError *error = g_object_steal_data (G_OBJECT (task), "wpool-error");
 
-  if ((ret = wpool_pool_end_map (self, job, &error)))
+  if (ret != NULL)
     g_task_return_pointer (task, ret, (GDestroyNotify) g_variant_unref);
   else
     g_task_return_error (task, error);
@@ -2075,24 +2317,81 @@ wpool_pool_map_complete_in_context (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* On the last worker's thread: hand the task's reference over to the
- * caller's context with an idle source of our own. g_main_context_invoke()
- * would run the callback right here whenever this thread manages to
- * acquire that context. */
+/* On the control thread: starts the workers and the map of an async
+ * call, or ends it and hands its outcome to the caller's context. */
+static void
+wpool_pool_control_run (gpointer data,
+                        gpointer user_data)
+{
+  Control *control = data;
+  GTask *task = control->task;
+  ControlKind kind = control->kind;
+  WpoolPool *self = g_task_get_source_object (task);
+  WpoolJob *job = g_task_get_task_data (task);
+  GMainContext *context = g_task_get_context (task);
+  g_autoptr(GSource) source = NULL;
+  GError *error = NULL;
+  GVariant *ret = NULL;
+
+  g_free (control);
+
+  if (kind == CONTROL_START)
+    {
+      gboolean started = wpool_pool_start_map (self, job, wpool_pool_map_notify, task, context, &error);
+
+      g_mutex_lock (&self->pending_mutex);
+      if (--self->n_pending == 0)
+        g_cond_broadcast (&self->pending_cond);
+      g_mutex_unlock (&self->pending_mutex);
+      /* Else the notify owns our reference until it hands the task over. */
+      if (started)
+        return;
+    }
+  else
+    ret = wpool_pool_end_map (self, job, context, &error);
+
+  g_object_set_data (G_OBJECT (task), "wpool-results", ret);
+  g_object_set_data (G_OBJECT (task), "wpool-error", error);
+  source = g_idle_source_new ();
+  g_source_set_priority (source, g_task_get_priority (task));
+  g_source_set_static_name (source, "[wpool] map complete");
+  g_source_set_callback (source, wpool_pool_return_in_context, task, g_object_unref);
+  g_source_attach (source, context);
+}
+
+/* Hands @task, whose reference it takes, to the pool's control thread. */
+static void
+wpool_pool_control (WpoolPool   *self,
+                    ControlKind  kind,
+                    GTask       *task)
+{
+  Control *control = g_new (Control, 1);
+
+  *control = (Control) { kind, task };
+  if (kind == CONTROL_START)
+    {
+      g_mutex_lock (&self->pending_mutex);
+      self->n_pending++;
+      g_mutex_unlock (&self->pending_mutex);
+    }
+
+  g_rec_mutex_lock (&self->lock);
+  if (self->control == NULL)
+    self->control = g_thread_pool_new (wpool_pool_control_run, NULL, 1, FALSE, NULL);
+  g_rec_mutex_unlock (&self->lock);
+
+  g_thread_pool_push (self->control, control, NULL);
+}
+
+/* On the last worker's thread: the map ends on the control thread, which
+ * may stop the workers, never on the caller's context. */
 static void
 wpool_pool_map_notify (WpoolJob *job,
                        gpointer  data)
 {
   GTask *task = data;
-  g_autoptr(GSource) source = g_idle_source_new ();
 
-  g_source_set_priority (source, g_task_get_priority (task));
-  g_source_set_static_name (source, "[wpool] map complete");
-  g_source_set_callback (source,
-                         wpool_pool_map_complete_in_context,
-                         task,
-                         g_object_unref);
-  g_source_attach (source, g_task_get_context (task));
+  wpool_pool_control (g_task_get_source_object (task), CONTROL_END, task);
 }
 
 /**
@@ -2140,15 +2439,27 @@ wpool_pool_map_async (WpoolPool           *self,
       return;
     }
 
-  /* The last worker may complete the job before start_map returns. */
   g_task_set_task_data (gtask, wpool_job_ref (job), (GDestroyNotify) wpool_job_unref);
 
-  /* The notify owns a reference until it hands the task to the idle. */
-  if (!wpool_pool_start_map (self, job, wpool_pool_map_notify, g_object_ref (gtask), &error))
+  /* fork() copies the thread that calls it, holding what it holds and
+   * nothing another holds: a language runtime's lock (Python's GIL) held
+   * by the caller's thread would be held forever in a worker forked on
+   * another. FORK workers are forked here, which takes a fork per worker
+   * and no copy; the map still ends on the control thread. */
+  if (self->start_method == WPOOL_START_METHOD_FORK)
     {
-      g_object_unref (gtask);
-      g_task_return_error (gtask, error);
+      /* The notify owns a reference until it hands the task over. */
+      if (!wpool_pool_start_map (self, job, wpool_pool_map_notify, g_object_ref (gtask), NULL, &error))
+        {
+          g_object_unref (gtask);
+          g_task_return_error (gtask, error);
+        }
+      return;
     }
+
+  /* The workers start, and the map ends, on the pool's control thread:
+   * the caller's main loop never waits for them to start or stop. */
+  wpool_pool_control (self, CONTROL_START, g_steal_pointer (&gtask));
 }
 
 /**
@@ -2239,7 +2550,7 @@ wpool_pool_start_window (WpoolPool       *self,
     return FALSE;
 
   window = wpool_map_stream_add_window (stream, job);
-  if (!wpool_pool_start_map (self, job, wpool_map_stream_window_done, window, error))
+  if (!wpool_pool_start_map (self, job, wpool_map_stream_window_done, window, NULL, error))
     {
       wpool_map_stream_remove_window (stream, window);
       return FALSE;
@@ -2373,7 +2684,7 @@ wpool_pool_map_chunks (WpoolPool     *self,
   if (n_items > 0)
     wpool_job_set_results_buffer (job, results);
 
-  if (!wpool_pool_start_map (self, job, NULL, NULL, error))
+  if (!wpool_pool_start_map (self, job, NULL, NULL, NULL, error))
     return FALSE;
 
   wpool_job_wait (job);

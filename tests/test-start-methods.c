@@ -1218,8 +1218,8 @@ test_progress (gconstpointer data)
 
   start = g_get_monotonic_time ();
   wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (100, 5), NULL, wpool_test_map_done, &outcome);
-  g_assert_cmpuint (wpool_pool_get_n_total (pool), ==, 100);
   wpool_test_wait_for (&outcome.done);
+  g_assert_cmpuint (wpool_pool_get_n_total (pool), ==, 100);
   elapsed_ms = (g_get_monotonic_time () - start) / 1000;
   g_assert_no_error (outcome.error);
   g_clear_pointer (&outcome.results, g_variant_unref);
