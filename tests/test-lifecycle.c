@@ -1,5 +1,6 @@
 /* test-lifecycle.c: worker state, worker-init and worker-exit, their
- * timeouts, stop_and_join and terminate, on every start method.
+ * timeouts and result types, stop_and_join and terminate, on every start
+ * method.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -428,6 +429,92 @@ test_cpu_ids (gconstpointer data)
   g_assert_null (wpool_pool_get_cpu_ids (pool));
 }
 
+/* The message of @error, checked to contain every one of the %NULL-ended
+ * @needles. */
+static void
+assert_error_says (const GError *error,
+                   ...)
+{
+  va_list args;
+  const char *needle;
+
+  g_assert_nonnull (error);
+  va_start (args, error);
+  while ((needle = va_arg (args, const char *)) != NULL)
+    {
+      if (strstr (error->message, needle) == NULL)
+        g_error ("“%s” does not say “%s”", error->message, needle);
+    }
+  va_end (args);
+}
+
+/* Maps 4 items on fresh kept-alive workers, then stops them with the exit
+ * declaring @declared: FALSE with @error set if stop_and_join fails. */
+static gboolean
+stop_with_exit_type (WpoolPool          *pool,
+                     WpoolTask          *task,
+                     const GVariantType *declared,
+                     GError            **error)
+{
+  g_autoptr(GVariant) results = NULL;
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, error);
+  g_assert_nonnull (results);
+  wpool_task_set_result_type (wpool_pool_get_worker_exit (pool), declared);
+
+  return wpool_pool_stop_and_join (pool, error);
+}
+
+/* A worker-exit's result is checked against the type it declares as the
+ * workers stop, wherever they run: one of another type fails
+ * stop_and_join and get_exit_results() with an error naming the worker and
+ * both types, never a critical nor NULL without an error; a type declared
+ * or changed while the workers run holds. A worker-init's result is
+ * dropped, and the type it declares is not checked, on any start method. */
+static void
+test_exit_result_type (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool_with_lifecycle (data, "wpool_test_init_state", "wpool_test_exit_report");
+  WpoolTask *exit = wpool_pool_get_worker_exit (pool);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_count_in_state");
+  g_autoptr(GVariant) exits = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_task_set_result_type (wpool_pool_get_worker_init (pool), G_VARIANT_TYPE_STRING);
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  /* Declared wrong before the workers started. */
+  wpool_task_set_result_type (exit, G_VARIANT_TYPE ("(ud)"));
+  g_assert_false (stop_with_exit_type (pool, task, G_VARIANT_TYPE ("(ud)"), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, "Worker 0: its worker-exit failed: "));
+  assert_error_says (error, "“(uu)”", "“(ud)”", NULL);
+  g_clear_error (&error);
+  g_assert_null (wpool_pool_get_exit_results (pool, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
+  g_clear_error (&error);
+
+  /* Declared wrong while they run. */
+  wpool_task_set_result_type (exit, G_VARIANT_TYPE ("(uu)"));
+  g_assert_false (stop_with_exit_type (pool, task, G_VARIANT_TYPE_BOOLEAN, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
+  assert_error_says (error, "Worker 0: ", "“(uu)”", "“b”", NULL);
+  g_clear_error (&error);
+
+  /* Put right while they run. */
+  g_assert_true (stop_with_exit_type (pool, task, G_VARIANT_TYPE ("(uu)"), &error));
+  g_assert_no_error (error);
+  assert_exits (pool, 4);
+
+  /* None: boxed. */
+  g_assert_true (stop_with_exit_type (pool, task, NULL, &error));
+  exits = wpool_pool_get_exit_results (pool, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (exits), ==, "av");
+  g_assert_cmpuint (g_variant_n_children (exits), ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -442,6 +529,7 @@ main (int   argc,
     { "lifecycle/bad-use", test_bad_use, FALSE },
     { "cpu-ids", test_cpu_ids, FALSE },
     { "lifecycle/lifespan", test_lifespan, FALSE },
+    { "lifecycle/exit-result-type", test_exit_result_type, FALSE },
   };
 
   g_test_init (&argc, &argv, NULL);
