@@ -5,7 +5,7 @@
  * - as the pool reads a worker: frame by frame, taking RESULTS and ERROR
  *   frames as a driver does (the results checked into a WpoolResults);
  * - as a worker process reads the pool: wpool_serve() runs it, with a
- *   task that returns its item;
+ *   task that returns its item, also its worker-exit;
  * - as a spawned worker reads its setup: the wpool-worker helper's main
  *   runs it, with a progress page of two workers.
  *
@@ -152,6 +152,7 @@ read_as_worker (const uint8_t *data,
 
   worker = wpool_worker_new (0, NULL, NULL);
   task = wpool_task_new (echo, NULL, NULL);
+  wpool_worker_set_lifecycle (worker, NULL, task);
   wpool_serve (worker, task, fd, &running);
 
   close (fd);

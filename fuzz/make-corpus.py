@@ -44,7 +44,10 @@ SEEDS = {
     'run-chunk-transferred': run_chunk(0, 'ad', [], 'd', TRANSFERRED),
     'run-chunk-bad-type': run_chunk(0, 'ad', [1.0], 'a{'),
     'two-chunks-then-exit': (run_chunk(0, 'au', [1, 2], 'u') + run_chunk(2, 'au', [3], 'u')
-                             + frame(EXIT, '()', ())),
+                             + frame(EXIT, '(s)', ('()',))),
+    # The worker-exit's result checked against the type the pool declares.
+    'exit-other-type': frame(EXIT, '(s)', ('(u)',)) + frame(EXIT, '(s)', ('',)),
+    'exit-indefinite-type': frame(EXIT, '(s)', ('*',)),
     'transfer-without-fd': frame(TRANSFER, '(t)', (1 << 20,)),
     'results-doubles': frame(RESULTS, '(uvat)', (0, GLib.Variant('ad', [0.5] * 8), [1] * 8)),
     'results-tuples': frame(RESULTS, '(uvat)', (0, GLib.Variant('a(ud)', [(i, i / 2) for i in range(8)]), [])),

@@ -722,6 +722,8 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   const WpoolBackendConfig *config = wpool_backend_get_config (backend);
   ProcessWorker *pw = &priv->workers[index];
+  const GVariantType *result_type = wpool_task_get_result_type (config->worker_exit);
+  g_autofree char *result_type_string = result_type ? g_variant_type_dup_string (result_type) : g_strdup ("");
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) result = NULL;
   WpoolFrameKind kind = 0;
@@ -740,7 +742,9 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
 
   wpool_running_begin (&priv->progress[index], WPOOL_RUNNING_EXIT);
 
-  if (!wpool_frame_write (pw->fd, WPOOL_FRAME_EXIT, g_variant_new ("()"), NULL) ||
+  /* The type declared now, which the worker's copy of the task may not
+   * know (SPAWN and FORKSERVER load the function alone). */
+  if (!wpool_frame_write (pw->fd, WPOOL_FRAME_EXIT, g_variant_new ("(s)", result_type_string), NULL) ||
       (outcome = wait_for_worker (pw->fd, pw->pidfd, NULL, &priv->progress[index], 0,
                                   config->worker_exit_timeout)) != WAIT_READABLE ||
       !(reply = wpool_frame_read (pw->fd, &kind, NULL)))
@@ -762,6 +766,17 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
   if (kind == WPOOL_FRAME_EXIT_RESULT)
     {
       g_variant_get (reply, "(v)", &result);
+
+      /* The worker checked it; the exit results are an array of it,
+       * whatever the worker sent. */
+      if (result_type != NULL && !g_variant_is_of_type (result, result_type))
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT,
+                       "Worker %u: its worker-exit sent a result of type “%s”, but declares “%s”",
+                       index, g_variant_get_type_string (result), result_type_string);
+          return NULL;
+        }
+
       return g_steal_pointer (&result);
     }
 

@@ -120,7 +120,8 @@ wpool_backend_threading_exit_worker (WpoolBackend  *backend,
 {
   g_autoptr(WpoolWorker) worker = wpool_backend_threading_dup_worker (WPOOL_BACKEND_THREADING (backend), index);
 
-  return wpool_worker_run_exit (worker, error);
+  return wpool_worker_run_exit (worker, wpool_task_get_result_type (wpool_backend_get_config (backend)->worker_exit),
+                                error);
 }
 
 static void

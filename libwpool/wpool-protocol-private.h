@@ -50,7 +50,9 @@ typedef enum
    * that is the handle of a shared array or lock, "(t)": its id, and its
    * memfd passed along (none when it no longer exists) */
   WPOOL_FRAME_SHARED_MEMORY,
-  /* pool → worker, "()": run the worker-exit, as the worker stops */
+  /* pool → worker, "(s)": run the worker-exit, as the worker stops, and
+   * check its result against this type ("" for none), the one it
+   * declares now: it may have changed since the worker started */
   WPOOL_FRAME_EXIT,
   /* worker → pool, "(v)": the worker-exit's result; or an ERROR */
   WPOOL_FRAME_EXIT_RESULT,

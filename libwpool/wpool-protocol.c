@@ -38,7 +38,7 @@ frame_type_string (WpoolFrameKind kind)
     case WPOOL_FRAME_REAP:      return "(i)";
     case WPOOL_FRAME_REAPED:    return "(i)";
     case WPOOL_FRAME_SHARED_MEMORY: return "(t)";
-    case WPOOL_FRAME_EXIT:      return "()";
+    case WPOOL_FRAME_EXIT:      return "(s)";
     case WPOOL_FRAME_EXIT_RESULT: return "(v)";
     case WPOOL_FRAME_TRANSFER:  return "(t)";
     default:                    return NULL;

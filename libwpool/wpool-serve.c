@@ -167,6 +167,28 @@ serve_transferred_chunk (WpoolWorker   *worker,
                            transfer->data + results_offset, flags, error);
 }
 
+/* The result type @string of a frame declares into @type: %NULL for "",
+ * else definite, as values are of it (found by fuzz-frames). */
+static gboolean
+parse_result_type (const char    *string,
+                   GVariantType **type,
+                   GError       **error)
+{
+  *type = NULL;
+
+  if (*string == '\0')
+    return TRUE;
+
+  if (!g_variant_type_string_is_valid (string) || !g_variant_type_is_definite (G_VARIANT_TYPE (string)))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Bad result type “%s”", string);
+      return FALSE;
+    }
+
+  *type = g_variant_type_new (string);
+  return TRUE;
+}
+
 /* Runs one chunk and answers with its results, or with the first error
  * (the rest of the chunk is dropped, as the pool stops the map). FALSE
  * when the pool can no longer be answered. */
@@ -197,18 +219,8 @@ serve_chunk (WpoolWorker    *worker,
   clocked = (flags & (WPOOL_CHUNK_TIMED | WPOOL_CHUNK_DEADLINE)) != 0;
   durations = g_array_new (FALSE, FALSE, sizeof (guint64));
 
-  if (*result_type_string != '\0')
-    {
-      /* A declared type is definite: values are of it (found by fuzz-frames). */
-      if (!g_variant_type_string_is_valid (result_type_string) ||
-          !g_variant_type_is_definite (G_VARIANT_TYPE (result_type_string)))
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       "Bad result type “%s”", result_type_string);
-          return FALSE;
-        }
-      result_type = g_variant_type_new (result_type_string);
-    }
+  if (!parse_result_type (result_type_string, &result_type, error))
+    return FALSE;
 
   if ((flags & WPOOL_CHUNK_TRANSFER) && g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY) &&
       g_variant_n_children (items) == 0)
@@ -307,16 +319,24 @@ write_error (int            fd,
                             error);
 }
 
-/* Runs the worker-exit and answers with its result or its error. */
+/* Runs the worker-exit and answers with its result, of the type EXIT
+ * @frame declares, or its error. */
 static gboolean
 serve_exit (WpoolWorker  *worker,
             int           fd,
+            GVariant     *frame,
             GError      **error)
 {
+  g_autoptr(GVariantType) result_type = NULL;
   g_autoptr(GError) exit_error = NULL;
-  g_autoptr(GVariant) result = wpool_worker_run_exit (worker, &exit_error);
+  g_autoptr(GVariant) result = NULL;
+  const char *result_type_string;
 
-  if (result == NULL)
+  g_variant_get (frame, "(&s)", &result_type_string);
+  if (!parse_result_type (result_type_string, &result_type, error))
+    return FALSE;
+
+  if (!(result = wpool_worker_run_exit (worker, result_type, &exit_error)))
     return write_error (fd, G_MAXUINT32, exit_error, error);
 
   return wpool_frame_write (fd, WPOOL_FRAME_EXIT_RESULT, g_variant_new ("(v)", result), error);
@@ -362,7 +382,7 @@ wpool_serve (WpoolWorker  *worker,
       if (kind == WPOOL_FRAME_RUN_CHUNK)
         served = serve_chunk (worker, task, fd, running, &transfer, frame, &error);
       else if (kind == WPOOL_FRAME_EXIT && wpool_worker_has_exit (worker))
-        served = serve_exit (worker, fd, &error);
+        served = serve_exit (worker, fd, frame, &error);
       else if (kind == WPOOL_FRAME_TRANSFER)
         served = transfer_map (&transfer, frame, passed_fd, &error);
       else

@@ -21,7 +21,8 @@ gboolean     wpool_worker_has_init            (WpoolWorker  *self);
 gboolean     wpool_worker_run_init            (WpoolWorker  *self,
                                                GError      **error);
 gboolean     wpool_worker_has_exit            (WpoolWorker  *self);
-GVariant    *wpool_worker_run_exit            (WpoolWorker  *self,
-                                               GError      **error);
+GVariant    *wpool_worker_run_exit            (WpoolWorker         *self,
+                                               const GVariantType  *result_type,
+                                               GError             **error);
 
 G_END_DECLS

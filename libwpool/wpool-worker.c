@@ -329,11 +329,15 @@ wpool_worker_has_exit (WpoolWorker *self)
   return self->exit != NULL;
 }
 
-/* Runs the worker-exit as the worker stops: its result, or %NULL with its
- * error. A worker whose init failed has nothing to end. */
+/* Runs the worker-exit as the worker stops: its result, of @result_type
+ * if not %NULL, or %NULL with its error. The type is the one the exit
+ * task declares in the pool's process now, which a worker process's own
+ * copy of the task may not know. A worker whose init failed has nothing
+ * to end. */
 GVariant *
-wpool_worker_run_exit (WpoolWorker  *self,
-                       GError      **error)
+wpool_worker_run_exit (WpoolWorker         *self,
+                       const GVariantType  *result_type,
+                       GError             **error)
 {
   g_autoptr(GVariant) item = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
   GError *local_error = NULL;
@@ -349,7 +353,7 @@ wpool_worker_run_exit (WpoolWorker  *self,
       return NULL;
     }
 
-  if (!(result = wpool_task_call (self->exit, self, item, wpool_task_get_result_type (self->exit), &local_error)))
+  if (!(result = wpool_task_call (self->exit, self, item, result_type, &local_error)))
     {
       g_prefix_error (&local_error, "Worker %u: its worker-exit failed: ", self->id);
       g_propagate_error (error, local_error);

@@ -1,10 +1,15 @@
 /* test-lifecycle.c: worker state, worker-init and worker-exit, their
- * timeouts, stop_and_join and terminate, on every start method.
+ * timeouts and result types, stop_and_join and terminate, on every start
+ * method; the death of a fork server.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "wpool-test-util.h"
 
@@ -428,6 +433,209 @@ test_cpu_ids (gconstpointer data)
   g_assert_null (wpool_pool_get_cpu_ids (pool));
 }
 
+/* The message of @error, checked to contain every one of the %NULL-ended
+ * @needles. */
+static void
+assert_error_says (const GError *error,
+                   ...)
+{
+  va_list args;
+  const char *needle;
+
+  g_assert_nonnull (error);
+  va_start (args, error);
+  while ((needle = va_arg (args, const char *)) != NULL)
+    {
+      if (strstr (error->message, needle) == NULL)
+        g_error ("“%s” does not say “%s”", error->message, needle);
+    }
+  va_end (args);
+}
+
+/* Maps 4 items on fresh kept-alive workers, then stops them with the exit
+ * declaring @declared: FALSE with @error set if stop_and_join fails. */
+static gboolean
+stop_with_exit_type (WpoolPool          *pool,
+                     WpoolTask          *task,
+                     const GVariantType *declared,
+                     GError            **error)
+{
+  g_autoptr(GVariant) results = NULL;
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, error);
+  g_assert_nonnull (results);
+  wpool_task_set_result_type (wpool_pool_get_worker_exit (pool), declared);
+
+  return wpool_pool_stop_and_join (pool, error);
+}
+
+/* A worker-exit's result is checked against the type it declares as the
+ * workers stop, wherever they run: one of another type fails
+ * stop_and_join and get_exit_results() with an error naming the worker and
+ * both types, never a critical nor NULL without an error; a type declared
+ * or changed while the workers run holds. A worker-init's result is
+ * dropped, and the type it declares is not checked, on any start method. */
+static void
+test_exit_result_type (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool_with_lifecycle (data, "wpool_test_init_state", "wpool_test_exit_report");
+  WpoolTask *exit = wpool_pool_get_worker_exit (pool);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_count_in_state");
+  g_autoptr(GVariant) exits = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_task_set_result_type (wpool_pool_get_worker_init (pool), G_VARIANT_TYPE_STRING);
+  wpool_pool_set_keep_alive (pool, TRUE);
+
+  /* Declared wrong before the workers started. */
+  wpool_task_set_result_type (exit, G_VARIANT_TYPE ("(ud)"));
+  g_assert_false (stop_with_exit_type (pool, task, G_VARIANT_TYPE ("(ud)"), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, "Worker 0: its worker-exit failed: "));
+  assert_error_says (error, "“(uu)”", "“(ud)”", NULL);
+  g_clear_error (&error);
+  g_assert_null (wpool_pool_get_exit_results (pool, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
+  g_clear_error (&error);
+
+  /* Declared wrong while they run. */
+  wpool_task_set_result_type (exit, G_VARIANT_TYPE ("(uu)"));
+  g_assert_false (stop_with_exit_type (pool, task, G_VARIANT_TYPE_BOOLEAN, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT);
+  assert_error_says (error, "Worker 0: ", "“(uu)”", "“b”", NULL);
+  g_clear_error (&error);
+
+  /* Put right while they run. */
+  g_assert_true (stop_with_exit_type (pool, task, G_VARIANT_TYPE ("(uu)"), &error));
+  g_assert_no_error (error);
+  assert_exits (pool, 4);
+
+  /* None: boxed. */
+  g_assert_true (stop_with_exit_type (pool, task, NULL, &error));
+  exits = wpool_pool_get_exit_results (pool, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (exits), ==, "av");
+  g_assert_cmpuint (g_variant_n_children (exits), ==, 2);
+}
+
+/* The parent of process @pid, from /proc/PID/stat; 0 if it is gone. */
+static GPid
+parent_of (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+  g_autofree char *stat = NULL;
+  const char *after_comm;
+  int ppid = 0;
+
+  /* pid (comm) state ppid …; comm may hold spaces and parentheses. */
+  if (g_file_get_contents (path, &stat, NULL, NULL) && (after_comm = strrchr (stat, ')')) != NULL)
+    sscanf (after_comm + 1, " %*c %d", &ppid);
+
+  return ppid;
+}
+
+/* Whether @pid ended: reaped, as a subreaper gets orphans, or gone. */
+static gboolean
+process_gone (GPid pid)
+{
+  return waitpid (pid, NULL, WNOHANG) == pid || (kill (pid, 0) < 0 && errno == ESRCH);
+}
+
+/* Runs a map of sleeping items until both workers are in one, then
+ * returns their fork server's pid, checked to be a child of this
+ * process, and the workers' pids in @workers. */
+static GPid
+map_until_running (WpoolPool        *pool,
+                   WpoolTask        *task,
+                   WpoolSharedArray *pids,
+                   WpoolTestOutcome *outcome,
+                   GPid              workers[2])
+{
+  GPid server;
+
+  for (guint i = 0; i < 2; i++)
+    g_assert_true (wpool_shared_array_set_int64 (pids, i, 0, NULL));
+  wpool_pool_map_async (pool, task, wpool_test_repeat_uint32 (20, 200), NULL, wpool_test_map_done, outcome);
+  for (guint i = 0; i < 2; i++)
+    while ((workers[i] = (GPid) wpool_shared_array_get_int64 (pids, i, NULL)) == 0)
+      g_usleep (G_TIME_SPAN_MILLISECOND);
+
+  server = parent_of (workers[0]);
+  g_assert_cmpint (server, ==, parent_of (workers[1]));
+  g_assert_cmpint (parent_of (server), ==, getpid ());
+
+  return server;
+}
+
+/* A fork server killed in the middle of a map fails it as its workers die
+ * with it, saying that the server died (not the status that no process
+ * could wait for); the next map runs on a new server, and neither the
+ * dead server nor its workers is left a zombie. */
+static void
+test_server_killed (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = NULL;
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_sleep_ms");
+  g_autoptr(WpoolSharedArray) pids = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_INT64, 2, FALSE, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  guint base_children = wpool_test_count_children ();
+  WpoolTestOutcome outcome = { 0, };
+  GPid workers[2];
+  GPid server;
+  GPid new_server;
+
+  if (GPOINTER_TO_INT (data) != WPOOL_START_METHOD_FORKSERVER)
+    {
+      g_test_skip ("Only FORKSERVER has a fork server");
+      return;
+    }
+
+  pool = wpool_pool_new (2, WPOOL_START_METHOD_FORKSERVER);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_UINT32);
+  g_assert_true (wpool_pool_set_shared_objects (pool, wpool_shared_array_get_handle (pids), &error));
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  server = map_until_running (pool, task, pids, &outcome, workers);
+  g_assert_no_errno (kill (server, SIGKILL));
+  wpool_test_wait_for (&outcome.done);
+  g_assert_null (outcome.results);
+  g_assert_error (outcome.error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+  g_test_message ("%s", outcome.error->message);
+  assert_error_says (outcome.error, "its fork server died", NULL);
+  wpool_test_outcome_clear (&outcome);
+
+  /* The server was reaped by the pool; its orphans come to this process,
+   * the subreaper, which reaps them here. */
+  g_assert_true (process_gone (server));
+  for (guint i = 0; i < 2; i++)
+    {
+      for (guint tries = 0; tries < 1000 && !process_gone (workers[i]); tries++)
+        g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+      g_assert_true (process_gone (workers[i]));
+    }
+
+  results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (4, 1), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (results), ==, 4);
+  g_assert_cmpuint (wpool_test_count_children (), ==,
+                    base_children + wpool_test_expected_children (WPOOL_START_METHOD_FORKSERVER, 2));
+
+  /* A new server, which runs a map as long as the first. */
+  new_server = map_until_running (pool, task, pids, &outcome, workers);
+  g_assert_cmpint (new_server, !=, server);
+  wpool_test_wait_for (&outcome.done);
+  g_assert_no_error (outcome.error);
+  g_assert_cmpuint (g_variant_n_children (outcome.results), ==, 20);
+  wpool_test_outcome_clear (&outcome);
+
+  g_assert_true (wpool_pool_stop_and_join (pool, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (wpool_test_count_children (), ==, base_children);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -442,6 +650,8 @@ main (int   argc,
     { "lifecycle/bad-use", test_bad_use, FALSE },
     { "cpu-ids", test_cpu_ids, FALSE },
     { "lifecycle/lifespan", test_lifespan, FALSE },
+    { "lifecycle/exit-result-type", test_exit_result_type, FALSE },
+    { "lifecycle/server-killed", test_server_killed, TRUE },
   };
 
   g_test_init (&argc, &argv, NULL);
