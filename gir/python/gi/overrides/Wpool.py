@@ -409,11 +409,11 @@ class _SigintDeferred:
     nothing."""
 
     def __enter__(self):
-        self.main = threading.current_thread() is threading.main_thread()
         self.received = []
+        # A pending Ctrl-C raises here, before anything started.
+        self.handler = _hold_sigint(self.received)
+        self.main = self.handler is not None
         if self.main:
-            # A pending Ctrl-C raises here, before anything started.
-            self.handler = signal.signal(signal.SIGINT, lambda signum, frame: self.received.append(frame))
             self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         return self
 
@@ -424,6 +424,15 @@ class _SigintDeferred:
             if self.received:
                 _deliver_sigint(self.handler, self.received[-1])
         return False
+
+
+def _hold_sigint(received):
+    """Replaces the SIGINT handler with one that appends to @received, and
+    returns the one it replaced; None, and nothing replaced, outside the
+    main thread or if that one is not Python's (it could not be put back)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        return None
+    return signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
 
 
 def _deliver_sigint(handler, frame):
@@ -484,10 +493,8 @@ class _Running:
 
     def _iterate(self, interruptible):
         """Iterates the map's context until the last call is answered."""
-        main = threading.current_thread() is threading.main_thread()
         received = []
-        if main:
-            handler = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+        handler = _hold_sigint(received)
         tick = GLib.timeout_source_new(_SIGNAL_CHECK_MS)
         tick.set_callback(lambda *args: GLib.SOURCE_CONTINUE)
         tick.attach(self.context)
@@ -498,10 +505,10 @@ class _Running:
                     signal.signal(signal.SIGINT, handler)
                     _deliver_sigint(handler, received.pop())
                     # A handler of the caller's own, which did not raise.
-                    signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+                    _hold_sigint(received)
         finally:
             tick.destroy()
-            if main:
+            if handler is not None:
                 signal.signal(signal.SIGINT, handler)
         if received and interruptible:
             _deliver_sigint(handler, received.pop())
