@@ -654,6 +654,14 @@ class _RunningAsync(_RunningMap):
         self.answered.wait()
         self.end()
 
+    def end(self):
+        # The thread runs Python code to its end: the next map must not
+        # fork meanwhile, as a child forked while another thread holds the
+        # GIL hangs at its first Python call.
+        if self.thread is not None:
+            self.thread.join()
+        super().end()
+
     async def result_of(self, answered):
         try:
             await asyncio.shield(answered)
