@@ -1094,7 +1094,7 @@ class TestCtrlC(unittest.TestCase):
         # A terminal's Ctrl-C goes to every process of the group, workers
         # included: they ignore it, and the caller alone raises.
         for method in ('threading', 'fork'):
-            for form in ('map', 'imap', 'apply') if method == 'fork' else ('map', 'imap'):
+            for form in ('map', 'imap', 'map_async', 'apply') if method == 'fork' else ('map', 'imap', 'map_async'):
                 with self.subTest(method=method, form=form):
                     child = subprocess.Popen([sys.executable, os.path.abspath(__file__), '--ctrl-c', method, form],
                                              stdout=subprocess.PIPE, text=True, start_new_session=True)

@@ -15,6 +15,11 @@
 #    item: pickled for worker processes, by reference for threads. The C
 #    API (map(task, GLib.Variant, cancellable), …) keeps working: a Wpool.Task
 #    as the first argument selects it.
+#
+# 3. Waiting. A Python map runs through the C API's async calls, completed
+#    on a main context of its own that the caller iterates (_Running), so
+#    that Ctrl-C stops the map, and leaving a `with` block stops the maps
+#    left unfinished. Every argument is checked first, as MPIRE does.
 
 import asyncio
 import base64
