@@ -3,7 +3,11 @@
 """libwpool through PyGObject: Python functions as tasks under THREADING."""
 
 import asyncio
+import json
+import math
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -657,6 +661,63 @@ def unpicklable_result(x):
     return threading.Lock()
 
 
+def raises_system_exit(x=0):
+    sys.exit(3)
+
+
+def raises_keyboard_interrupt(x=0):
+    raise KeyboardInterrupt('from the task')
+
+
+def nap(x=0):
+    time.sleep(0.1)
+    return x
+
+
+def long_nap():
+    time.sleep(20)
+
+
+def children_of(pid):
+    """The pids of @pid's child processes, from /proc."""
+    children = set()
+    for entry in os.listdir('/proc'):
+        try:
+            with open('/proc/{}/stat'.format(entry)) as stat:
+                fields = stat.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # After the name: state, ppid.
+        if entry.isdigit() and int(fields[1]) == pid:
+            children.add(int(entry))
+    return children
+
+
+def interrupted_map(start_method, form, keep_alive=True):
+    """Runs a 20 s map of @form under @start_method until a Ctrl-C stops
+    it: the exception's type name and the seconds it took."""
+    pool = Wpool.Pool(n_jobs=2, start_method=start_method, keep_alive=keep_alive)
+    started = time.monotonic()
+    try:
+        with pool:
+            if form == 'map':
+                pool.map(nap, range(400), chunk_size=1)
+            elif form == 'imap':
+                for _ in pool.imap(nap, range(400), chunk_size=1):
+                    pass
+            elif form == 'apply':
+                pool.apply(long_nap)
+            elif form == 'map_async':
+                async def main():
+                    await pool.map_async(nap, range(400), chunk_size=1)
+                asyncio.run(main())
+        return 'nothing', time.monotonic() - started
+    except BaseException as error:  # noqa: B902 - what the caller got
+        return type(error).__name__, time.monotonic() - started
+    finally:
+        assert not pool.props.workers_running
+
+
 class TestMpireLike(unittest.TestCase):
     """The override's WorkerPool-like API: plain callables and iterables."""
 
@@ -841,5 +902,259 @@ class TestMpireLike(unittest.TestCase):
         self.assertIn('500/500', output.getvalue())
 
 
+class TestArguments(unittest.TestCase):
+    """Every argument of the MPIRE-like API is checked, as MPIRE's
+    check_number() does: a bad one raises ValueError or TypeError naming
+    it, never a silent default, an empty or a short result."""
+
+    def assert_refused(self, error, name, call, *args, **kwargs):
+        with self.assertRaisesRegex(error, name):
+            call(*args, **kwargs)
+
+    def test_pool_arguments(self):
+        bad = [
+            (ValueError, 'n_jobs', dict(n_jobs=-1)),
+            (ValueError, 'n_jobs', dict(n_jobs=100000)),
+            (TypeError, 'n_jobs', dict(n_jobs=True)),
+            (TypeError, 'n_jobs', dict(n_jobs=2.5)),
+            (TypeError, 'n_jobs', dict(n_jobs='2')),
+            (TypeError, 'start_method', dict(start_method=42)),
+            (TypeError, 'start_method', dict(start_method=True)),
+            (ValueError, 'unknown start method', dict(start_method='vfork')),
+            (ValueError, 'chunk_size', dict(chunk_size=-1)),
+            (TypeError, 'chunk_size', dict(chunk_size=2.5)),
+            (ValueError, 'n_splits', dict(n_splits=-1)),
+            (ValueError, 'max_tasks_active', dict(max_tasks_active=-3)),
+            (TypeError, 'worker_lifespan', dict(worker_lifespan=True)),
+            (ValueError, 'worker_lifespan', dict(worker_lifespan=1 << 40)),
+            (ValueError, 'task_timeout', dict(task_timeout=-1)),
+            (ValueError, 'task_timeout', dict(task_timeout=math.inf)),
+            (TypeError, 'task_timeout', dict(task_timeout='1')),
+            (ValueError, 'worker_init_timeout', dict(worker_init_timeout=-0.5)),
+            (ValueError, 'worker_exit_timeout', dict(worker_exit_timeout=math.nan)),
+            (TypeError, 'keep_alive', dict(keep_alive=3)),
+            (TypeError, 'enable_insights', dict(enable_insights='yes')),
+            (TypeError, 'worker_init', dict(worker_init=plain_square)),
+            (TypeError, 'bogus', dict(bogus=1)),
+            (TypeError, 'n_completed', dict(n_completed=3)),
+            (ValueError, 'cpu_ids', dict(n_jobs=2, cpu_ids=[0, 0, 0])),
+            (ValueError, 'cpu_ids', dict(cpu_ids=[os.cpu_count()])),
+            (ValueError, 'cpu_ids', dict(cpu_ids=[[0, -1]])),
+            (ValueError, 'cpu_ids', dict(cpu_ids=[[]])),
+            (TypeError, 'cpu_ids', dict(cpu_ids=['0'])),
+            (TypeError, 'cpu_ids', dict(cpu_ids=[True])),
+            (TypeError, 'cpu_ids', dict(cpu_ids=0)),
+            (TypeError, 'cpu_ids', dict(cpu_ids=GLib.Variant('au', [0]))),
+        ]
+        for error, name, kwargs in bad:
+            with self.subTest(**{key: repr(value) for key, value in kwargs.items()}):
+                self.assert_refused(error, name, Wpool.Pool, **kwargs)
+
+        # What is right goes through: 0 or None is the default n_jobs, 0 no
+        # limit, and cpu_ids as MPIRE gives them or as the C pool's aau.
+        self.assertEqual(Wpool.Pool(n_jobs=0).props.n_jobs, Wpool.Pool(n_jobs=None).props.n_jobs)
+        pool = Wpool.Pool(n_jobs=2, start_method=Wpool.StartMethod.THREADING, task_timeout=0, chunk_size=3,
+                          worker_exit_timeout=1, keep_alive=False, cpu_ids=[[0], 0])
+        self.assertEqual((pool.props.chunk_size, pool.props.worker_exit_timeout), (3, 1.0))
+        self.assertEqual(pool.props.cpu_ids.unpack(), [[0], [0]])
+        self.assertEqual(Wpool.Pool(cpu_ids=GLib.Variant('aau', [[0]])).props.cpu_ids.unpack(), [[0]])
+
+    def test_map_arguments(self):
+        async def map_async(pool, *args, **kwargs):
+            return await pool.map_async(*args, **kwargs)
+
+        async def apply_async(pool, *args, **kwargs):
+            return await pool.apply_async(*args, **kwargs)
+
+        bad = [
+            (ValueError, 'chunk_size', dict(chunk_size=-1)),
+            (ValueError, 'chunk_size', dict(chunk_size=0)),
+            (ValueError, 'chunk_size', dict(chunk_size=0.5)),
+            (ValueError, 'chunk_size', dict(chunk_size=math.inf)),
+            (TypeError, 'chunk_size', dict(chunk_size=True)),
+            (TypeError, 'chunk_size', dict(chunk_size='3')),
+            (ValueError, 'iterable_len', dict(iterable_len=-1)),
+            (TypeError, 'iterable_len', dict(iterable_len=2.5)),
+            (TypeError, 'iterable_len', dict(iterable_len=False)),
+        ]
+        for method in ('threading', 'fork'):
+            pool = Wpool.Pool(n_jobs=2, start_method=method)
+            forms = {
+                'map': pool.map,
+                'imap': pool.imap,
+                'imap_unordered': pool.imap_unordered,
+                'map_unordered': pool.map_unordered,
+                'map_async': lambda *args, **kwargs: asyncio.run(map_async(pool, *args, **kwargs)),
+            }
+            for form, call in forms.items():
+                for error, name, kwargs in bad:
+                    with self.subTest(method=method, form=form, **kwargs):
+                        self.assert_refused(error, name, call, plain_square, range(10), **kwargs)
+                with self.subTest(method=method, form=form):
+                    self.assert_refused(TypeError, 'iterable', call, plain_square, 42)
+                    self.assert_refused(TypeError, 'callable', call, 42, range(3))
+            # A cancellable (the C API's) with a Python function.
+            self.assert_refused(TypeError, 'Wpool.Task', pool.map, plain_square, range(3), Gio.Cancellable())
+            self.assert_refused(TypeError, 'Wpool.Task', pool.imap, plain_square, range(3), 0, None)
+            self.assert_refused(TypeError, 'progress_bar', pool.map, plain_square, range(3), progress_bar='yes')
+            self.assert_refused(TypeError, 'args', pool.apply, plain_add, 5)
+            self.assert_refused(TypeError, 'args', pool.apply, plain_add, 'ab')
+            self.assert_refused(TypeError, 'kwargs', pool.apply, plain_add, (1,), [2])
+            self.assert_refused(TypeError, 'args', lambda: asyncio.run(apply_async(pool, plain_add, 5)))
+            self.assertFalse(pool.props.workers_running)
+
+            # A float chunk size is an average, as in MPIRE.
+            self.assertEqual(pool.map(plain_square, range(10), chunk_size=2.5), [x * x for x in range(10)])
+            self.assertEqual(list(pool.imap(plain_square, range(7), chunk_size=1.5)), [x * x for x in range(7)])
+            self.assertEqual(pool.map(plain_square, range(10), iterable_len=0), [])
+
+
+class TestBaseExceptions(unittest.TestCase):
+    """SystemExit and KeyboardInterrupt raised by a task reach the caller
+    as they are, as other exceptions do."""
+
+    def test_system_exit_and_keyboard_interrupt(self):
+        async def map_async(pool, func):
+            return await pool.map_async(func, range(5))
+
+        for method in ('threading', 'fork'):
+            with Wpool.Pool(n_jobs=2, start_method=method, keep_alive=True) as pool:
+                for func, error in ((raises_system_exit, SystemExit), (raises_keyboard_interrupt, KeyboardInterrupt)):
+                    forms = {
+                        'map': lambda: pool.map(func, range(5)),
+                        'imap': lambda: list(pool.imap(func, range(5))),
+                        'apply': lambda: pool.apply(func),
+                        'map_async': lambda: asyncio.run(map_async(pool, func)),
+                    }
+                    for form, call in forms.items():
+                        with self.subTest(method=method, form=form, error=error.__name__):
+                            with self.assertRaises(error) as raised:
+                                call()
+                            self.assertIn('Raised in a worker', '\n'.join(raised.exception.__notes__))
+                            if error is SystemExit:
+                                self.assertEqual(raised.exception.code, 3)
+                # Not an interruption: the pool goes on.
+                self.assertEqual(pool.map(plain_square, range(3)), [0, 1, 4])
+
+
+class TestCtrlC(unittest.TestCase):
+    """Ctrl-C during a 20 s map stops it at once, raises KeyboardInterrupt,
+    and leaves no worker process, as MPIRE's does."""
+
+    def interrupt(self, start_method, form, keep_alive=True):
+        before = children_of(os.getpid())
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            caught, elapsed = interrupted_map(start_method, form, keep_alive)
+        finally:
+            timer.cancel()
+            timer.join()
+        self.assertEqual(caught, 'KeyboardInterrupt')
+        # Generous, for a loaded machine: a map that went on would take 20 s.
+        self.assertLess(elapsed, 5)
+        self.assertEqual(children_of(os.getpid()) - before, set())
+
+    def test_sigint_stops_map(self):
+        for method in ('threading', 'fork'):
+            for keep_alive in (False, True):
+                with self.subTest(method=method, keep_alive=keep_alive):
+                    self.interrupt(method, 'map', keep_alive)
+
+    def test_sigint_stops_imap(self):
+        for method in ('threading', 'fork'):
+            with self.subTest(method=method):
+                self.interrupt(method, 'imap')
+
+    def test_sigint_stops_map_async(self):
+        for method in ('threading', 'fork'):
+            with self.subTest(method=method):
+                self.interrupt(method, 'map_async')
+
+    def test_sigint_stops_apply(self):
+        # A worker process is killed in its item; a thread cannot be, and
+        # would end its 20 s item first.
+        self.interrupt('fork', 'apply')
+
+    def test_pool_usable_after_interruption(self):
+        pool = Wpool.Pool(n_jobs=2, start_method='fork', keep_alive=True)
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                pool.map(nap, range(400), chunk_size=1)
+        finally:
+            timer.cancel()
+            timer.join()
+        self.assertFalse(pool.props.workers_running)
+        self.assertEqual(pool.map(plain_square, range(5)), [0, 1, 4, 9, 16])
+        pool.terminate()
+
+    def test_sigint_to_the_process_group(self):
+        # A terminal's Ctrl-C goes to every process of the group, workers
+        # included: they ignore it, and the caller alone raises.
+        for method in ('threading', 'fork'):
+            for form in ('map', 'imap', 'map_async', 'apply') if method == 'fork' else ('map', 'imap', 'map_async'):
+                with self.subTest(method=method, form=form):
+                    child = subprocess.Popen([sys.executable, os.path.abspath(__file__), '--ctrl-c', method, form],
+                                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+                    try:
+                        self.assertEqual(child.stdout.readline(), 'started\n')
+                        time.sleep(0.5)
+                        os.killpg(child.pid, signal.SIGINT)
+                        outcome = json.loads(child.stdout.readline())
+                    finally:
+                        child.stdout.close()
+                        child.wait(timeout=30)
+                    self.assertEqual(outcome['caught'], 'KeyboardInterrupt')
+                    self.assertLess(outcome['elapsed'], 5)
+                    self.assertEqual(outcome['children'], [])
+                    self.assertEqual(child.returncode, 0)
+
+
+class TestContextManagerExit(unittest.TestCase):
+    """Leaving a `with` block with a map unfinished terminates the pool,
+    as MPIRE's does: the user's exception goes on, no worker is left, and
+    the map's results are lost."""
+
+    def test_unfinished_imap(self):
+        for method in ('threading', 'fork'):
+            for failing in (True, False):
+                for keep_alive in (False, True):
+                    with self.subTest(method=method, failing=failing, keep_alive=keep_alive):
+                        before = children_of(os.getpid())
+                        started = time.monotonic()
+                        try:
+                            # The C pool's chunk size 1: the first batch
+                            # comes alone, not in a guided chunk of 100.
+                            with Wpool.Pool(n_jobs=2, start_method=method, keep_alive=keep_alive,
+                                            chunk_size=1) as pool:
+                                results = pool.imap(nap, range(400), chunk_size=1)
+                                self.assertEqual(next(results), 0)
+                                if failing:
+                                    1 / 0
+                        except ZeroDivisionError:
+                            self.assertTrue(failing)
+                        else:
+                            self.assertFalse(failing)
+                        self.assertLess(time.monotonic() - started, 5)
+                        self.assertFalse(pool.props.workers_running)
+                        self.assertEqual(children_of(os.getpid()) - before, set())
+                        # As in MPIRE, the rest is lost.
+                        with self.assertRaisesRegex(RuntimeError, 'terminated'):
+                            next(results)
+
+
+def ctrl_c_scenario(start_method, form):
+    """Run by TestCtrlC in a process group of its own, which gets SIGINT."""
+    print('started', flush=True)
+    caught, elapsed = interrupted_map(start_method, form)
+    print(json.dumps({'caught': caught, 'elapsed': elapsed, 'children': sorted(children_of(os.getpid()))}),
+          flush=True)
+
+
 if __name__ == '__main__':
-    taptestrunner.main()
+    if sys.argv[1:2] == ['--ctrl-c']:
+        ctrl_c_scenario(*sys.argv[2:4])
+    else:
+        taptestrunner.main()

@@ -15,19 +15,27 @@
 #    item: pickled for worker processes, by reference for threads. The C
 #    API (map(task, GLib.Variant, cancellable), …) keeps working: a Wpool.Task
 #    as the first argument selects it.
+#
+# 3. Waiting. A Python map runs through the C API's async calls, completed
+#    on a main context of its own that the caller iterates (_Running), so
+#    that Ctrl-C stops the map, and leaving a `with` block stops the maps
+#    left unfinished. Every argument is checked first, as MPIRE does.
 
 import asyncio
 import base64
+import collections.abc
 import functools
 import itertools
 import math
 import os
 import pickle
 import re
+import signal
 import threading
 import traceback
+import weakref
 
-from gi.repository import Gio, GLib
+from gi.repository import Gio, GLib, GObject
 
 from ..module import get_introspection_module
 from ..overrides import override
@@ -87,6 +95,103 @@ _START_METHODS = {
 
 _BYTES = GLib.VariantType.new('ay')
 
+
+# Arguments are checked as MPIRE's check_number() does, a little stricter:
+# a bool is no count, and a bad value is refused, never clamped or ignored
+# (GObject only warns about an out-of-range property and keeps its default).
+
+def _check_number(name, value, minimum, maximum=None, floats=False):
+    kinds = (int, float) if floats else (int,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError('{} must be {}, not {}'.format(
+            name, 'a number' if floats else 'an int', type(value).__name__))
+    if not minimum <= value <= (math.inf if maximum is None else maximum) or math.isinf(value):
+        raise ValueError('{} must be {}{}, not {!r}'.format(
+            name, 'from {} to {}'.format(minimum, maximum) if maximum is not None else '>= {}'.format(minimum),
+            ' (0: the default)' if minimum == 0 else '', value))
+    return value
+
+
+def _check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError('{} must be a bool, not {}'.format(name, type(value).__name__))
+    return value
+
+
+def _check_start_method(start_method):
+    if isinstance(start_method, str):
+        try:
+            return _START_METHODS[start_method]
+        except KeyError:
+            raise ValueError('unknown start method {!r}: one of {}'.format(
+                start_method, ', '.join(sorted(_START_METHODS)))) from None
+    if not isinstance(start_method, Wpool.StartMethod):
+        raise TypeError('start_method must be one of {} or a Wpool.StartMethod, not {}'.format(
+            ', '.join(sorted(_START_METHODS)), type(start_method).__name__))
+    return start_method
+
+
+def _check_property(name, value):
+    """Checks a Pool() keyword naming a pool property against its GParamSpec."""
+    pspec = Wpool.Pool.find_property(name.replace('_', '-'))
+    if pspec is None or not pspec.flags & GObject.ParamFlags.WRITABLE:
+        raise TypeError('Pool() got an unexpected keyword argument {!r}'.format(name))
+    if pspec.value_type == GObject.TYPE_UINT:
+        _check_number(name, value, pspec.minimum, pspec.maximum)
+    elif pspec.value_type == GObject.TYPE_DOUBLE:
+        # Seconds; 0 is no limit (as None in MPIRE).
+        _check_number(name, value, pspec.minimum, pspec.maximum, floats=True)
+    elif pspec.value_type == GObject.TYPE_BOOLEAN:
+        _check_bool(name, value)
+    elif pspec.value_type.is_a(GObject.TYPE_OBJECT) and value is not None and \
+            not isinstance(value, pspec.value_type.pytype):
+        raise TypeError('{} must be a {}, not {}'.format(name, pspec.value_type.name, type(value).__name__))
+
+
+def _cpu_ids_variant(cpu_ids, n_jobs):
+    """MPIRE's cpu_ids, one CPU or list of CPUs for all workers or for
+    each, as the pool's `aau`."""
+    if isinstance(cpu_ids, GLib.Variant):
+        if cpu_ids.get_type_string() != 'aau':
+            raise TypeError("cpu_ids must be a list or a GLib.Variant of type 'aau', not '{}'".format(
+                cpu_ids.get_type_string()))
+        cpu_ids = cpu_ids.unpack()
+    if not isinstance(cpu_ids, (list, tuple)):
+        raise TypeError('cpu_ids must be a list of CPU IDs or of lists of them, not {}'.format(
+            type(cpu_ids).__name__))
+    if len(cpu_ids) not in (1, n_jobs):
+        raise ValueError('cpu_ids has {} entries: it must have 1 (for all workers) or n_jobs ({})'.format(
+            len(cpu_ids), n_jobs))
+    lists = []
+    for entry in cpu_ids:
+        cpus = list(entry) if isinstance(entry, (list, tuple)) else [entry]
+        if not cpus:
+            raise ValueError('cpu_ids: a worker has an empty list of CPUs')
+        for cpu in cpus:
+            if isinstance(cpu, bool) or not isinstance(cpu, int):
+                raise TypeError('cpu_ids: a CPU ID must be an int, not {}'.format(type(cpu).__name__))
+            if not 0 <= cpu < (os.cpu_count() or 1):
+                raise ValueError('cpu_ids: there is no CPU {}: CPU IDs go from 0 to {}'.format(
+                    cpu, (os.cpu_count() or 1) - 1))
+        lists.append(cpus)
+    return GLib.Variant('aau', lists)
+
+
+def _check_map_arguments(method, func, iterable, iterable_len, chunk_size, c_api_args=()):
+    if c_api_args:
+        raise TypeError('{}() takes a cancellable (and the C API\'s other arguments) only with a '
+                        'Wpool.Task, not with a Python function'.format(method))
+    if not callable(func):
+        raise TypeError('{}() takes a callable, not {}'.format(method, type(func).__name__))
+    if not isinstance(iterable, collections.abc.Iterable):
+        raise TypeError('{}(): iterable must be iterable, not {}'.format(method, type(iterable).__name__))
+    if iterable_len is not None:
+        _check_number('iterable_len', iterable_len, 0)
+    if chunk_size is not None:
+        # As MPIRE, a float chunk size gives chunks of that size on average.
+        _check_number('chunk_size', chunk_size, 1, floats=True)
+
+
 class _Failure:
     """The failed item of a batch, as a worker sends it back: the exception
     and its traceback as text."""
@@ -104,6 +209,11 @@ class _Args:
     """The arguments of apply(): positional and keyword ones."""
 
     def __init__(self, args, kwargs):
+        if not isinstance(args, collections.abc.Iterable) or isinstance(args, (str, bytes)):
+            raise TypeError('apply(): args must be a tuple or list of arguments, not {}'.format(
+                type(args).__name__))
+        if kwargs is not None and not isinstance(kwargs, collections.abc.Mapping):
+            raise TypeError('apply(): kwargs must be a dict, not {}'.format(type(kwargs).__name__))
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
 
@@ -121,24 +231,27 @@ def _call(func, shared_objects, has_shared_objects, args):
     return func(*head, args)
 
 
-def _run_batch(func, shared_objects, has_shared_objects, batch):
+def _run_batch(func, shared_objects, has_shared_objects, batch, items=None):
     """The results of a batch, or up to its first failure, then a _Failure.
+    @items iterates @batch (by default from its start): a canceller may
+    exhaust it to end the batch early.
 
     Batches of one kind of item run in a C loop (map(), starmap()), as
     multiprocessing's workers do: a Python loop with _call() per item cost
     as much again as a trivial body."""
     call = functools.partial(func, shared_objects) if has_shared_objects else func
     kinds = set(map(type, batch))
+    items = iter(batch) if items is None else items
     results = []
     try:
         if not any(issubclass(kind, (tuple, dict, _Args)) for kind in kinds):
-            results.extend(map(call, batch))
+            results.extend(map(call, items))
         elif all(issubclass(kind, tuple) for kind in kinds):
-            results.extend(itertools.starmap(call, batch))
+            results.extend(itertools.starmap(call, items))
         else:
-            for args in batch:
+            for args in items:
                 results.append(_call(func, shared_objects, has_shared_objects, args))
-    except Exception as error:  # noqa: B902 - the caller re-raises it
+    except BaseException as error:  # noqa: B902 - SystemExit and KeyboardInterrupt too, as MPIRE's
         # list.extend() kept the results before the failed item.
         results.append(_failure(error))
     return results
@@ -178,15 +291,23 @@ def _variant_bytes(variant):
     return variant.get_data_as_bytes().get_data()
 
 
+def _batches(items, chunk_size):
+    """@items in batches of @chunk_size, which may be a float: then, as in
+    MPIRE, batch k ends at item ceil((k + 1) * chunk_size)."""
+    batches, start = [], 0
+    while start < len(items):
+        end = max(math.ceil((len(batches) + 1) * chunk_size), start + 1)
+        batches.append(items[start:end])
+        start = end
+    return batches
+
+
 class _Map:
     """One map of a Python function over Python items, in batches: the
     Wpool.Task and the GVariant items the C pool runs, and the decoding of
     its results."""
 
     def __init__(self, pool, func, iterable, iterable_len, chunk_size):
-        if not callable(func):
-            raise TypeError('map() takes a callable, not {}'.format(type(func).__name__))
-
         method = pool.props.start_method
         if method not in (Wpool.StartMethod.FORK, Wpool.StartMethod.THREADING):
             raise GLib.Error('Python functions run in “fork” and “threading” workers only: a new '
@@ -199,8 +320,12 @@ class _Map:
         n_jobs = pool.props.n_jobs or os.cpu_count() or 1
         # As MPIRE: about four chunks per worker, unless told.
         self.chunk_size = chunk_size or max(math.ceil(len(self.items) / (n_jobs * 4)), 1)
-        self.batches = [self.items[i:i + self.chunk_size] for i in range(0, len(self.items), self.chunk_size)]
+        self.batches = _batches(self.items, self.chunk_size)
         self.threads = method == Wpool.StartMethod.THREADING
+        # The batches worker threads run, by index, as iterators that
+        # interrupt() exhausts: a thread cannot be killed.
+        self.running = {}
+        self.interrupted = False
 
         if self.threads:
             self.task, self.variant = self._by_reference(func)
@@ -214,16 +339,35 @@ class _Map:
 
         def run(worker, shared_objects, item):
             index = item.get_uint32()
-            results = _run_batch(func, pool._shared_objects, pool._has_shared_objects, self.batches[index])
+            batch = self.batches[index]
+            self.running[index] = items = iter(batch)
+            if self.interrupted:
+                items.__setstate__(len(batch))
+            try:
+                results = _run_batch(func, pool._shared_objects, pool._has_shared_objects, batch, items)
+            finally:
+                del self.running[index]
             self.results[index] = results
             if results and isinstance(results[-1], _Failure):
                 _stop_map(worker, results[-1], carry=False)
+                return None
+            if len(results) < len(batch):
+                # Cut short by interrupt(): never a short result.
+                worker.report_error(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED, 'Operation was cancelled')
                 return None
             return GLib.Variant.new_boolean(True)
 
         task = Task.new(run)
         task.set_result_type(GLib.VariantType.new('b'))
         return task, GLib.Variant('au', list(range(len(self.batches))))
+
+    def interrupt(self):
+        """Ends the batches worker threads run at their next item; the map
+        must be cancelled first, so that it fails rather than ends short.
+        Worker processes are killed by the cancellation itself."""
+        self.interrupted = True
+        for index, items in list(self.running.items()):
+            items.__setstate__(len(self.batches[index]))
 
     def batch_results(self, index, variant):
         """The results of batch @index, whose GVariant result is @variant. A
@@ -252,32 +396,295 @@ class _Map:
             results.extend(self.batch_results(index, variant.get_child_value(index)))
         return results
 
-    def stream(self, stream, cancellable):
-        """The results of a Wpool.MapStream of this map's batches, batch by
-        batch as the stream gives them. Left early (an exception, a break,
-        the generator dropped), the map is cancelled and waited for, so the
-        pool is free again."""
-        done = False
+
+# How often, in ms, a caller waiting for a map checks for a Ctrl-C that
+# another thread received (Linux gives a process's SIGINT to its main
+# thread, whose wait it interrupts at once, unless that thread blocks it).
+_SIGNAL_CHECK_MS = 100
+
+
+class _SigintDeferred:
+    """Starts a map with SIGINT blocked in the starting thread, whose mask
+    the threads and processes it starts inherit: a terminal's Ctrl-C, sent
+    to the whole process group, then raises no KeyboardInterrupt in each
+    forked worker (MPIRE's workers ignore SIGINT). KeyboardInterrupt is
+    deferred to the end of the block, as MPIRE's DelayedKeyboardInterrupt
+    does, so that it comes before the map starts or after, never between.
+    Python handles signals in its main thread only: elsewhere this does
+    nothing."""
+
+    def __enter__(self):
+        self.received = []
+        # A pending Ctrl-C raises here, before anything started.
+        self.handler = _hold_sigint(self.received)
+        self.main = self.handler is not None
+        if self.main:
+            self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, exc_type, exc_value, exc_traceback):
+        if self.main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+            signal.signal(signal.SIGINT, self.handler)
+            if self.received:
+                _deliver_sigint(self.handler, self.received[-1])
+        return False
+
+
+def _hold_sigint(received):
+    """Replaces the SIGINT handler with one that appends to @received, and
+    returns the one it replaced; None, and nothing replaced, outside the
+    main thread or if that one is not Python's (it could not be put back)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        return None
+    return signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+
+
+def _deliver_sigint(handler, frame):
+    """Hands a SIGINT that was held back to the handler it was meant for:
+    Python's default one raises KeyboardInterrupt."""
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signal.SIGINT)
+
+
+class _Running:
+    """A Python map on the C pool, started through the C API's async calls
+    on a main context of its own, and waited for by iterating that context
+    on the caller's thread (where the C pool ends its maps). While it
+    waits, a Ctrl-C is noted rather than raised, so that it interrupts no
+    callback, and handed to the SIGINT handler between iterations: Python's
+    raises KeyboardInterrupt, and the map is aborted and the pool
+    terminated, as MPIRE's is."""
+
+    def __init__(self, pool, job):
+        self.pool = pool
+        self.job = job
+        self.cancellable = Gio.Cancellable.new()
+        self.context = GLib.MainContext.new()
+        self.answered = threading.Event()
+        self.answered.set()
+        self.result = None
+        self.on_answer = None
+        self.ended = False
+        pool._running.add(self)
+
+    def _answer(self, source, result):
+        self.result = result
+        self.answered.set()
+        if self.on_answer is not None:
+            self.on_answer()
+
+    def begin(self, start, answered=True):
+        """Calls start(callback), a call of the C API whose callback, if
+        @answered, comes to this map's context. Ctrl-C meanwhile comes
+        after, and aborts the map."""
+        try:
+            with _SigintDeferred():
+                self.context.push_thread_default()
+                try:
+                    if answered:
+                        self.answered.clear()
+                    start(self._answer)
+                except BaseException:
+                    self.answered.set()
+                    raise
+                finally:
+                    self.context.pop_thread_default()
+        except KeyboardInterrupt:
+            self.interrupted()
+            raise
+
+    def _iterate(self, interruptible):
+        """Iterates the map's context until the last call is answered."""
+        received = []
+        handler = _hold_sigint(received)
+        tick = GLib.timeout_source_new(_SIGNAL_CHECK_MS)
+        tick.set_callback(lambda *args: GLib.SOURCE_CONTINUE)
+        tick.attach(self.context)
+        try:
+            while not self.answered.is_set():
+                self.context.iteration(True)
+                if received and interruptible:
+                    signal.signal(signal.SIGINT, handler)
+                    _deliver_sigint(handler, received.pop())
+                    # A handler of the caller's own, which did not raise.
+                    _hold_sigint(received)
+        finally:
+            tick.destroy()
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
+        if received and interruptible:
+            _deliver_sigint(handler, received.pop())
+
+    def wait(self):
+        """Waits for the answer to the last call: Ctrl-C aborts the map and
+        terminates the pool, and raises KeyboardInterrupt."""
+        try:
+            self._iterate(interruptible=True)
+        except KeyboardInterrupt:
+            self.interrupted()
+            raise
+        return self.result
+
+    def interrupted(self):
+        self.abort()
+        self.pool._terminate_quietly()
+
+    def abort(self):
+        """Cancels the map and waits for it to end (a further Ctrl-C
+        meanwhile is ignored: a thread ends its item first)."""
+        if self.ended:
+            return
+        self.cancellable.cancel()
+        self.job.interrupt()
+        if not self.answered.is_set():
+            self._iterate(interruptible=False)
+        self.drain()
+        self.end()
+
+    def drain(self):
+        """Waits for the end of a cancelled map, whose last call answered."""
+
+    def end(self):
+        self.ended = True
+        self.pool._running.discard(self)
+
+
+class _RunningMap(_Running):
+    """A map(), map_async() or apply(): one call, whose answer is the map's."""
+
+    def run(self):
+        """The map's results, or its exception."""
+        self.start()
+        self.wait()
+        return self.finish()
+
+    def start(self):
+        self.begin(lambda callback: Wpool.Pool.map_async(self.pool, self.job.task, self.job.variant,
+                                                         self.cancellable, callback))
+
+    def finish(self):
+        self.end()
+        try:
+            variant = Wpool.Pool.map_finish(self.pool, self.result)
+        except GLib.Error as error:
+            self.job.raise_error(error)
+        return self.job.finish(variant)
+
+
+class _RunningStream(_Running):
+    """An imap(): a Wpool.MapStream of the map's batches, read with
+    next_async()."""
+
+    stream = None
+
+    def start(self, flags):
+        def start(callback):
+            self.stream = Wpool.Pool.imap(self.pool, self.job.task, self.job.variant, flags, self.cancellable)
+
+        self.begin(start, answered=False)
+
+    def drain(self):
+        if self.stream is None:
+            return
+        try:
+            while self.stream.next()[0]:
+                pass
+        except GLib.Error:
+            pass
+
+    def results(self):
+        """The map's results, batch by batch as the stream gives them. Left
+        early (an exception, a break, the generator dropped), the map is
+        cancelled and waited for, so the pool is free again."""
         try:
             while True:
+                if self.ended:
+                    raise RuntimeError('The pool was terminated while this map ran: its results are lost')
+                self.begin(lambda callback: self.stream.next_async(None, callback))
+                self.wait()
                 try:
-                    ok, index, result, item_error = stream.next()
+                    found, index, result, item_error = self.stream.next_finish(self.result)
                 except GLib.Error as error:
-                    self.raise_error(error)
-                if not ok:
-                    done = True
+                    self.end()
+                    self.job.raise_error(error)
+                if not found:
+                    self.end()
                     return
-                if item_error is not None:
-                    self.raise_error(item_error)
-                yield from self.batch_results(index, result)
+                yield from self.job.batch_results(index, result)
         finally:
-            if not done:
-                cancellable.cancel()
-                try:
-                    while stream.next()[0]:
-                        pass
-                except GLib.Error:
-                    pass
+            self.abort()
+
+
+class _RunningAsync(_RunningMap):
+    """A map_async(): awaited on an asyncio loop, which does not iterate
+    GLib's contexts: a thread of its own iterates the map's."""
+
+    def start(self, loop):
+        answered = loop.create_future()
+
+        def on_answer():
+            # On the map's thread; the loop may be closed by then.
+            try:
+                loop.call_soon_threadsafe(_settle, answered)
+            except RuntimeError:
+                pass
+
+        self.on_answer = on_answer
+        # Started here, so that workers fork from the caller's thread, and
+        # before any other Python thread runs, which could hold the GIL
+        # across the fork.
+        super().start()
+        self.thread = threading.Thread(target=self._iterate_thread, name='wpool-map-async', daemon=True)
+        self.thread.start()
+        return answered
+
+    def _iterate_thread(self):
+        self.context.push_thread_default()
+        while not self.answered.is_set():
+            self.context.iteration(True)
+        self.context.pop_thread_default()
+
+    thread = None
+
+    def abort(self):
+        if self.thread is None or self.ended:
+            # Not started, or interrupted as it started: no thread iterates.
+            super().abort()
+            return
+        self.cancellable.cancel()
+        self.job.interrupt()
+        self.answered.wait()
+        self.end()
+
+    def end(self):
+        # The thread runs Python code to its end: the next map must not
+        # fork meanwhile, as a child forked while another thread holds the
+        # GIL hangs at its first Python call.
+        if self.thread is not None:
+            self.thread.join()
+        super().end()
+
+    async def result_of(self, answered):
+        try:
+            await asyncio.shield(answered)
+        except asyncio.CancelledError:
+            # Cancelled (asyncio.run() cancels on Ctrl-C): stopped as map()
+            # on Ctrl-C, without blocking the loop meanwhile.
+            self.cancellable.cancel()
+            self.job.interrupt()
+            await asyncio.shield(answered)
+            self.end()
+            self.pool._terminate_quietly()
+            raise
+        return self.finish()
+
+
+def _settle(future):
+    if not future.done():
+        future.set_result(None)
 
 
 class Pool(Wpool.Pool):
@@ -286,9 +693,10 @@ class Pool(Wpool.Pool):
     Wpool.Pool(n_jobs=4, shared_objects=dataset, start_method='fork') takes
     MPIRE's start method names as well as Wpool.StartMethod, any Python
     object as shared objects (a GLib.Variant goes to the C pool, for C
-    tasks), and the pool's other properties as keywords. Used as a context
-    manager, it stops and joins its workers on leaving, or terminates them
-    if an exception is leaving.
+    tasks), MPIRE's cpu_ids, and the pool's other properties as keywords,
+    all checked. Used as a context manager, it stops and joins its workers
+    on leaving, or terminates them if an exception is leaving or a Python
+    map is unfinished.
     """
 
     # Python shared objects; the task of forked workers, which learn the
@@ -300,30 +708,58 @@ class Pool(Wpool.Pool):
     _fork_task = None
     _functions = None
 
-    def __init__(self, n_jobs=None, shared_objects=None, start_method=None, **properties):
-        if isinstance(start_method, str):
-            try:
-                start_method = _START_METHODS[start_method]
-            except KeyError:
-                raise ValueError('unknown start method {!r}: one of {}'.format(
-                    start_method, ', '.join(sorted(_START_METHODS)))) from None
+    def __init__(self, n_jobs=None, shared_objects=None, start_method=None, cpu_ids=None, **properties):
+        # n_jobs 0 or None is the number of processors, as in MPIRE; the
+        # bound is the C pool's: a worker is a thread or process, and
+        # thousands of them would exhaust the machine, not speed anything.
         if n_jobs is not None:
-            properties['n_jobs'] = n_jobs
+            properties['n_jobs'] = _check_number('n_jobs', n_jobs, 0, Wpool.MAX_N_JOBS)
         if start_method is not None:
-            properties['start_method'] = start_method
+            properties['start_method'] = _check_start_method(start_method)
+        for name, value in properties.items():
+            _check_property(name, value)
         super().__init__(**properties)
 
+        if cpu_ids is not None:
+            try:
+                self.set_cpu_ids(_cpu_ids_variant(cpu_ids, self.props.n_jobs))
+            except GLib.Error as error:
+                raise ValueError('cpu_ids: {}'.format(error.message)) from None
         if shared_objects is not None:
             self.set_shared_objects(shared_objects)
+
+    @property
+    def _running(self):
+        """The Python maps that run, which __exit__() stops."""
+        running = self.__dict__.get('_running_maps')
+        if running is None:
+            running = self.__dict__['_running_maps'] = weakref.WeakSet()
+        return running
+
+    def _terminate_quietly(self):
+        """Terminates the workers, after an interruption: another thread's
+        map may still run, which the C API's terminate() refuses."""
+        try:
+            self.terminate()
+        except GLib.Error:
+            pass
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc_value, exc_traceback):
-        if exc_type is None:
+        # As MPIRE: leaving terminates the workers, and a map left
+        # unfinished (an imap, a map_async not awaited) is stopped, its
+        # results lost; an exception leaving the block goes on as it is.
+        unfinished = list(self._running)
+        for running in unfinished:
+            running.abort()
+        if exc_type is None and not unfinished:
             self.stop_and_join()
-        else:
+        elif exc_type is None:
             self.terminate()
+        else:
+            self._terminate_quietly()
         return False
 
     def set_shared_objects(self, shared_objects):
@@ -383,12 +819,22 @@ class Pool(Wpool.Pool):
                                                   for batch in batches])
         return self._fork_task, variant
 
+    def _run(self, job, on_progress=None):
+        """Runs @job to its end: its results, or its exception."""
+        handler = self.connect('notify::n-completed', on_progress) if on_progress else None
+        try:
+            return _RunningMap(self, job).run()
+        finally:
+            if handler is not None:
+                self.disconnect(handler)
+
     def map(self, func, iterable, *args, iterable_len=None, chunk_size=None, progress_bar=False):
         """map(func, iterable): func applied to every item, as a list in item
         order, as MPIRE's WorkerPool.map(); a dict item is passed as keyword
         arguments, a tuple as positional ones, the shared objects first.
         The first exception raised by func is raised here, the worker's
-        traceback in a note. progress_bar=True shows a tqdm bar.
+        traceback in a note. progress_bar=True shows a tqdm bar. Ctrl-C
+        stops the map, terminates the workers and raises KeyboardInterrupt.
 
         map(task, items, cancellable): the C API, a Wpool.Task over a
         GLib.Variant array.
@@ -396,48 +842,22 @@ class Pool(Wpool.Pool):
         if isinstance(func, Wpool.Task):
             return super().map(func, iterable, *args)
 
+        _check_map_arguments('map', func, iterable, iterable_len, chunk_size, args)
+        _check_bool('progress_bar', progress_bar)
         job = _Map(self, func, iterable, iterable_len, chunk_size)
         if not progress_bar:
-            try:
-                variant = super().map(job.task, job.variant, None)
-            except GLib.Error as error:
-                job.raise_error(error)
-            return job.finish(variant)
+            return self._run(job)
 
-        return self._map_with_progress(job)
-
-    def _map_with_progress(self, job):
-        """A map on a private main context, where the pool's progress
-        notifications drive a tqdm bar."""
         from tqdm import tqdm
 
-        context = GLib.MainContext.new()
-        outcome = {}
-
-        def done(pool, result):
-            try:
-                outcome['variant'] = Wpool.Pool.map_finish(pool, result)
-            except GLib.Error as error:
-                outcome['error'] = error
-
         with tqdm(total=len(job.items)) as bar:
+            # On the map's own thread: tqdm locks its updates.
             def progress(pool, pspec):
-                bar.update(min(pool.props.n_completed * job.chunk_size, len(job.items)) - bar.n)
+                bar.update(min(math.ceil(pool.props.n_completed * job.chunk_size), len(job.items)) - bar.n)
 
-            handler = self.connect('notify::n-completed', progress)
-            context.push_thread_default()
-            try:
-                Wpool.Pool.map_async(self, job.task, job.variant, None, done)
-                while not outcome:
-                    context.iteration(True)
-            finally:
-                context.pop_thread_default()
-                self.disconnect(handler)
-            if 'error' in outcome:
-                job.raise_error(outcome['error'])
+            results = self._run(job, progress)
             bar.update(len(job.items) - bar.n)
-
-        return job.finish(outcome['variant'])
+        return results
 
     def imap(self, func, iterable, *args, iterable_len=None, chunk_size=None):
         """imap(func, iterable): map() as a generator, results in item order
@@ -447,16 +867,18 @@ class Pool(Wpool.Pool):
         """
         if isinstance(func, Wpool.Task):
             return super().imap(func, iterable, *args)
-        return self._imap(func, iterable, iterable_len, chunk_size, Wpool.MapFlags.NONE)
+        return self._imap('imap', func, iterable, args, iterable_len, chunk_size, Wpool.MapFlags.NONE)
 
     def imap_unordered(self, func, iterable, iterable_len=None, chunk_size=None):
         """As imap(), results in the order batches complete."""
-        return self._imap(func, iterable, iterable_len, chunk_size, Wpool.MapFlags.UNORDERED)
+        return self._imap('imap_unordered', func, iterable, (), iterable_len, chunk_size,
+                          Wpool.MapFlags.UNORDERED)
 
-    def _imap(self, func, iterable, iterable_len, chunk_size, flags):
-        job = _Map(self, func, iterable, iterable_len, chunk_size)
-        cancellable = Gio.Cancellable.new()
-        return job.stream(Wpool.Pool.imap(self, job.task, job.variant, flags, cancellable), cancellable)
+    def _imap(self, method, func, iterable, args, iterable_len, chunk_size, flags):
+        _check_map_arguments(method, func, iterable, iterable_len, chunk_size, args)
+        running = _RunningStream(self, _Map(self, func, iterable, iterable_len, chunk_size))
+        running.start(flags)
+        return running.results()
 
     def map_unordered(self, func, iterable, *args, iterable_len=None, chunk_size=None):
         """map_unordered(func, iterable): map()'s results in the order their
@@ -466,6 +888,7 @@ class Pool(Wpool.Pool):
         """
         if isinstance(func, Wpool.Task):
             return super().map_unordered(func, iterable, *args)
+        _check_map_arguments('map_unordered', func, iterable, iterable_len, chunk_size, args)
         return list(self.imap_unordered(func, iterable, iterable_len=iterable_len, chunk_size=chunk_size))
 
     def apply(self, func, args=(), kwargs=None, *rest):
@@ -476,10 +899,11 @@ class Pool(Wpool.Pool):
         """
         if isinstance(func, Wpool.Task):
             return super().apply(func, args, kwargs, *rest)
+        _check_map_arguments('apply', func, (), None, None, rest)
         return self.map(func, [_Args(args, kwargs)])[0]
 
-    async def _apply_async(self, func, args, kwargs):
-        return (await self.map_async(func, [_Args(args, kwargs)]))[0]
+    async def _apply_async(self, future):
+        return (await future)[0]
 
     def apply_async(self, func, args=(), kwargs=None, *rest):
         """await pool.apply_async(func, args, kwargs): apply() for asyncio.
@@ -488,11 +912,14 @@ class Pool(Wpool.Pool):
         """
         if isinstance(func, Wpool.Task):
             return super().apply_async(func, args, kwargs, *rest)
-        return self._apply_async(func, args, kwargs)
+        _check_map_arguments('apply_async', func, (), None, None, rest)
+        return self._apply_async(self.map_async(func, [_Args(args, kwargs)]))
 
     def map_async(self, func, iterable, *args, iterable_len=None, chunk_size=None):
         """await pool.map_async(func, iterable): map() for asyncio code, on
-        the running event loop, which is not blocked meanwhile.
+        the running event loop, which is not blocked meanwhile. Cancelled
+        (as asyncio.run() does on Ctrl-C), the map stops and the workers
+        are terminated.
 
         map_async(task, items, cancellable, callback, *user_data): the C
         API, the callback on the thread-default main context.
@@ -500,49 +927,9 @@ class Pool(Wpool.Pool):
         if isinstance(func, Wpool.Task):
             return super().map_async(func, iterable, *args)
 
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        job = _Map(self, func, iterable, iterable_len, chunk_size)
-        context = GLib.MainContext.new()
-        done = threading.Event()
-
-        def finished(pool, result):
-            # On the thread that iterates the map's context, below.
-            try:
-                try:
-                    variant = Wpool.Pool.map_finish(pool, result)
-                except GLib.Error as error:
-                    job.raise_error(error)
-                outcome = (job.finish(variant), None)
-            except BaseException as error:  # noqa: B902 - handed to the awaiting coroutine
-                outcome = (None, error)
-            done.set()
-            loop.call_soon_threadsafe(_settle, future, *outcome)
-
-        # Started here, so that workers fork from the caller's thread; the
-        # completion comes on a context of its own, which a thread iterates,
-        # as asyncio does not run GLib's.
-        context.push_thread_default()
-        try:
-            Wpool.Pool.map_async(self, job.task, job.variant, None, finished)
-        finally:
-            context.pop_thread_default()
-
-        def iterate():
-            while not done.is_set():
-                context.iteration(True)
-
-        threading.Thread(target=iterate, name='wpool-map-async', daemon=True).start()
-        return future
-
-
-def _settle(future, result, error):
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+        _check_map_arguments('map_async', func, iterable, iterable_len, chunk_size, args)
+        running = _RunningAsync(self, _Map(self, func, iterable, iterable_len, chunk_size))
+        return running.result_of(running.start(asyncio.get_running_loop()))
 
 
 Pool = override(Pool)
