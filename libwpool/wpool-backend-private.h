@@ -37,6 +37,7 @@ typedef struct
   /* Chunks a worker runs before it restarts, 0 for no limit. */
   guint      worker_lifespan;
   /* In µs, 0 for none. */
+  gint64     worker_start_timeout;
   gint64     worker_init_timeout;
   gint64     worker_exit_timeout;
 } WpoolBackendConfig;
@@ -54,7 +55,9 @@ struct _WpoolBackendClass
   gboolean (*check_task)   (WpoolBackendClass  *klass,
                             WpoolTask          *task,
                             GError            **error);
-  /* Starts worker @index for @task, on the caller's thread. */
+  /* Starts worker @index for @task, on the caller's thread, whose socket
+   * I/O is watched (wpool_frame_watch_begin()) for the map's
+   * cancellable: the start fails when it is cancelled. */
   gboolean (*start_worker) (WpoolBackend       *self,
                             guint               index,
                             WpoolTask          *task,
@@ -97,6 +100,7 @@ GType         wpool_backend_fork_get_type      (void) G_GNUC_CONST;
 WpoolBackend *wpool_backend_new                (WpoolStartMethod          start_method,
                                                 const WpoolBackendConfig *config,
                                                 WpoolTask                *task,
+                                                GCancellable             *cancellable,
                                                 GError                  **error);
 const WpoolBackendConfig *
               wpool_backend_get_config         (WpoolBackend      *self);
@@ -118,6 +122,7 @@ gpointer      wpool_backend_get_shared_data    (WpoolBackend      *self);
 gboolean      wpool_backend_prepare            (WpoolBackend      *self,
                                                 WpoolTask         *task,
                                                 gboolean           idle,
+                                                GCancellable      *cancellable,
                                                 GError           **error);
 void          wpool_backend_dispatch           (WpoolBackend      *self,
                                                 WpoolJob          *job,

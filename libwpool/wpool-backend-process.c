@@ -132,6 +132,8 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
   WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   g_autoptr(GVariant) cpus = NULL;
+  gint64 start_timeout = wpool_backend_get_config (backend)->worker_start_timeout;
+  GError *local_error = NULL;
   ProcessWorker *pw;
   int fds[2];
 
@@ -153,10 +155,26 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
 
   pw->fd = fds[0];
   pw->transfer_sent = FALSE;
-  g_atomic_int_set (&pw->pid, WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1], error));
+
+  /* The start has a deadline of its own, under the map's watch. */
+  if (start_timeout > 0)
+    wpool_frame_watch_set_deadline (g_get_monotonic_time () + start_timeout);
+  g_atomic_int_set (&pw->pid, WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1],
+                                                                              &local_error));
+  wpool_frame_watch_set_deadline (0);
+
   if (g_atomic_int_get (&pw->pid) <= 0)
     {
       wpool_process_close_fd (g_steal_fd (&pw->fd));
+      if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                       "Worker %u did not start within the worker-start-timeout (%g s) and was killed",
+                       index, start_timeout / (double)G_USEC_PER_SEC);
+          g_clear_error (&local_error);
+        }
+      else
+        g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
   pw->pidfd = wpool_process_pidfd (pw->pid);

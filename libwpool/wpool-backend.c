@@ -7,6 +7,7 @@
 
 #include "wpool-backend-process-private.h"
 #include "wpool-error.h"
+#include "wpool-protocol-private.h"
 #include "wpool-worker-private.h"
 
 typedef struct
@@ -254,17 +255,25 @@ wpool_backend_driver_exit (Driver *driver)
 static gboolean
 wpool_backend_renew_worker (WpoolBackend *self,
                             guint         index,
-                            WpoolTask    *task,
+                            WpoolJob     *job,
                             const char   *why)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
   g_autoptr(GError) error = NULL;
+  gboolean started;
 
   priv->n_chunks[index] = 0;
   klass->stop_worker (self, index);
-  if (klass->start_worker (self, index, task, &error))
+  wpool_frame_watch_begin (wpool_job_get_cancellable (job), 0);
+  started = klass->start_worker (self, index, wpool_job_get_task (job), &error);
+  wpool_frame_watch_end ();
+  if (started)
     return TRUE;
+
+  /* The map was cancelled meanwhile: it ends, and says so. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return FALSE;
 
   g_warning ("Cannot start a new worker %u %s: %s", index, why, error->message);
   return FALSE;
@@ -274,7 +283,7 @@ wpool_backend_renew_worker (WpoolBackend *self,
 static gboolean
 wpool_backend_restart_worker (WpoolBackend *self,
                               guint         index,
-                              WpoolTask    *task)
+                              WpoolJob     *job)
 {
   WpoolBackendPrivate *priv = wpool_backend_get_instance_private (self);
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (self);
@@ -290,7 +299,7 @@ wpool_backend_restart_worker (WpoolBackend *self,
       g_mutex_unlock (&priv->mutex);
     }
 
-  return wpool_backend_renew_worker (self, index, task, "at the end of its lifespan");
+  return wpool_backend_renew_worker (self, index, job, "at the end of its lifespan");
 }
 
 /* Worker @index's share of @job, through the restarts of its lifespan and
@@ -300,7 +309,6 @@ wpool_backend_driver_work (Driver   *driver,
                            WpoolJob *job)
 {
   WpoolBackendClass *klass = WPOOL_BACKEND_GET_CLASS (driver->backend);
-  WpoolTask *task = wpool_job_get_task (job);
   WpoolShareOutcome outcome;
 
   for (;;)
@@ -311,7 +319,7 @@ wpool_backend_driver_work (Driver   *driver,
        * elsewhere. */
       if (outcome == WPOOL_SHARE_RESTART)
         {
-          if (!wpool_backend_restart_worker (driver->backend, driver->index, task))
+          if (!wpool_backend_restart_worker (driver->backend, driver->index, job))
             return WPOOL_SHARE_PASS_ON;
         }
       else if (outcome == WPOOL_SHARE_PASS_ON && wpool_job_get_keep_going (job) &&
@@ -319,7 +327,7 @@ wpool_backend_driver_work (Driver   *driver,
         {
           /* Under keep-going a new worker takes the dead one's slot, so
            * that only the items that killed a worker fail. */
-          if (!wpool_backend_renew_worker (driver->backend, driver->index, task, "after its worker died"))
+          if (!wpool_backend_renew_worker (driver->backend, driver->index, job, "after its worker died"))
             return WPOOL_SHARE_PASS_ON;
         }
       else
@@ -459,15 +467,18 @@ wpool_backend_start (WpoolBackend  *self,
   return TRUE;
 }
 
-/* Starts the workers of @start_method that @config says for @task. */
+/* Starts the workers of @start_method that @config says for @task, for a
+ * map that @cancellable cancels. */
 WpoolBackend *
 wpool_backend_new (WpoolStartMethod          start_method,
                    const WpoolBackendConfig *config,
                    WpoolTask                *task,
+                   GCancellable             *cancellable,
                    GError                  **error)
 {
   g_autoptr(WpoolBackend) self = NULL;
   WpoolBackendPrivate *priv;
+  gboolean started;
   GType type;
 
   g_assert (config->n_jobs > 0);
@@ -496,7 +507,10 @@ wpool_backend_new (WpoolStartMethod          start_method,
   priv->n_chunks = g_new0 (guint, config->n_jobs);
 
   /* On failure, dispose stops the workers that did start. */
-  if (!wpool_backend_start (self, task, error))
+  wpool_frame_watch_begin (cancellable, 0);
+  started = wpool_backend_start (self, task, error);
+  wpool_frame_watch_end ();
+  if (!started)
     return NULL;
 
   return g_steal_pointer (&self);
@@ -667,9 +681,16 @@ gboolean
 wpool_backend_prepare (WpoolBackend  *self,
                        WpoolTask     *task,
                        gboolean       idle,
+                       GCancellable  *cancellable,
                        GError       **error)
 {
-  return WPOOL_BACKEND_GET_CLASS (self)->prepare (self, task, idle, error);
+  gboolean ret;
+
+  wpool_frame_watch_begin (cancellable, 0);
+  ret = WPOOL_BACKEND_GET_CLASS (self)->prepare (self, task, idle, error);
+  wpool_frame_watch_end ();
+
+  return ret;
 }
 
 /* The share of worker @from, abandoned by @job's watchdog with items

@@ -79,6 +79,7 @@ struct _WpoolPool
   guint             worker_lifespan;
   WpoolTask        *worker_init;
   WpoolTask        *worker_exit;
+  gdouble           worker_start_timeout;
   gdouble           worker_init_timeout;
   gdouble           worker_exit_timeout;
 
@@ -118,6 +119,7 @@ enum {
   PROP_TASK_TIMEOUT,
   PROP_WORKER_INIT,
   PROP_WORKER_EXIT,
+  PROP_WORKER_START_TIMEOUT,
   PROP_WORKER_INIT_TIMEOUT,
   PROP_WORKER_EXIT_TIMEOUT,
   PROP_ENABLE_INSIGHTS,
@@ -457,6 +459,10 @@ wpool_pool_get_property (GObject    *object,
       g_value_set_object (value, self->worker_exit);
       break;
 
+    case PROP_WORKER_START_TIMEOUT:
+      g_value_set_double (value, self->worker_start_timeout);
+      break;
+
     case PROP_WORKER_INIT_TIMEOUT:
       g_value_set_double (value, self->worker_init_timeout);
       break;
@@ -559,6 +565,10 @@ wpool_pool_set_property (GObject      *object,
               : wpool_pool_set_worker_exit (self, g_value_get_object (value), &error)))
           g_critical ("%s", error->message);
       }
+      break;
+
+    case PROP_WORKER_START_TIMEOUT:
+      wpool_pool_set_worker_start_timeout (self, g_value_get_double (value));
       break;
 
     case PROP_WORKER_INIT_TIMEOUT:
@@ -753,6 +763,26 @@ wpool_pool_class_init (WpoolPoolClass *klass)
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
+   * WpoolPool:worker-start-timeout:
+   *
+   * The longest a worker process may take to start, in seconds, or 0 for
+   * no limit; 60 by default. Starting takes in the new program's start
+   * (%WPOOL_START_METHOD_SPAWN), loading the task's module (its
+   * constructors run then), receiving the shared objects and saying it is
+   * ready; a fork server starting or forking a worker likewise. A worker
+   * past it is killed and the map fails with %WPOOL_ERROR_TIMED_OUT naming
+   * it. Cancelling the map ends a start at once the same way. Worker
+   * threads and forked workers start at once. It applies to workers
+   * started afterwards.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_WORKER_START_TIMEOUT] =
+    g_param_spec_double ("worker-start-timeout", NULL, NULL,
+                         0, G_MAXDOUBLE / G_USEC_PER_SEC, 60,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
    * WpoolPool:worker-init-timeout:
    *
    * The longest #WpoolPool:worker-init may run, in seconds, or 0 (the
@@ -912,6 +942,7 @@ wpool_pool_init (WpoolPool *self)
   self->n_jobs = MIN (g_get_num_processors (), WPOOL_MAX_N_JOBS);
   self->start_method = WPOOL_START_METHOD_FORK;
   self->eta = -1;
+  self->worker_start_timeout = 60;
 }
 
 /**
@@ -1446,6 +1477,48 @@ wpool_pool_set_worker_exit (WpoolPool  *self,
 
   return wpool_pool_set_lifecycle_task (self, &self->worker_exit, worker_exit,
                                         "worker-exit", PROP_WORKER_EXIT, error);
+}
+
+/**
+ * wpool_pool_get_worker_start_timeout:
+ * @self: a #WpoolPool
+ *
+ * Gets the longest a worker process may take to start.
+ *
+ * Returns: the timeout in seconds, or 0 for no limit
+ *
+ * Since: 0.2
+ */
+gdouble
+wpool_pool_get_worker_start_timeout (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_start_timeout;
+}
+
+/**
+ * wpool_pool_set_worker_start_timeout:
+ * @self: a #WpoolPool
+ * @timeout: the longest a worker process may take to start, in seconds,
+ *   or 0 for no limit
+ *
+ * Sets #WpoolPool:worker-start-timeout, for workers started afterwards.
+ *
+ * Since: 0.2
+ */
+void
+wpool_pool_set_worker_start_timeout (WpoolPool *self,
+                                     gdouble    timeout)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
+
+  if (self->worker_start_timeout == timeout)
+    return;
+
+  self->worker_start_timeout = timeout;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WORKER_START_TIMEOUT]);
 }
 
 /**
@@ -2088,12 +2161,14 @@ wpool_pool_start_map (WpoolPool       *self,
         .worker_lifespan = self->worker_lifespan,
         .worker_init = self->worker_init,
         .worker_exit = self->worker_exit,
+        .worker_start_timeout = seconds_to_usec (self->worker_start_timeout),
         .worker_init_timeout = seconds_to_usec (self->worker_init_timeout),
         .worker_exit_timeout = seconds_to_usec (self->worker_exit_timeout),
       };
       WpoolBackend *created;
 
-      if (!(created = wpool_backend_new (self->start_method, &config, wpool_job_get_task (job), error)))
+      if (!(created = wpool_backend_new (self->start_method, &config, wpool_job_get_task (job),
+                                         wpool_job_get_cancellable (job), error)))
         goto fail;
 
       g_atomic_pointer_set (&self->backend, created);
@@ -2101,7 +2176,8 @@ wpool_pool_start_map (WpoolPool       *self,
     }
   else if (n_workers > 0)
     {
-      if (!wpool_backend_prepare (self->backend, wpool_job_get_task (job), idle, error))
+      if (!wpool_backend_prepare (self->backend, wpool_job_get_task (job), idle,
+                                  wpool_job_get_cancellable (job), error))
         goto fail;
 
       /* Workers restarted for another task ran their exit. */

@@ -86,6 +86,11 @@ gboolean          wpool_pool_set_worker_exit    (WpoolPool            *self,
                                                  WpoolTask            *worker_exit,
                                                  GError              **error);
 WPOOL_AVAILABLE_IN_ALL
+gdouble           wpool_pool_get_worker_start_timeout (WpoolPool      *self);
+WPOOL_AVAILABLE_IN_ALL
+void              wpool_pool_set_worker_start_timeout (WpoolPool      *self,
+                                                      gdouble         timeout);
+WPOOL_AVAILABLE_IN_ALL
 gdouble           wpool_pool_get_worker_init_timeout (WpoolPool       *self);
 WPOOL_AVAILABLE_IN_ALL
 void              wpool_pool_set_worker_init_timeout (WpoolPool       *self,

@@ -120,6 +120,10 @@ GVariant *wpool_frame_read_fd    (int               fd,
                                   WpoolFrameKind   *kind,
                                   int              *passed_fd,
                                   GError          **error);
+void      wpool_frame_watch_begin (GCancellable     *cancellable,
+                                  gint64            deadline);
+void      wpool_frame_watch_set_deadline (gint64 deadline);
+void      wpool_frame_watch_end   (void);
 GVariant *wpool_frame_call       (int               fd,
                                   WpoolFrameKind    kind,
                                   GVariant         *payload,

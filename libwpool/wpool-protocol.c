@@ -56,6 +56,109 @@ socket_failed (GError     **error,
   return FALSE;
 }
 
+/* A watch over this thread's socket I/O while a worker starts: each read
+ * and write waits for the socket, the cancellable or the deadline, so that
+ * a helper that never answers, or a task module whose constructor blocks,
+ * cannot hold the pool forever. */
+typedef struct
+{
+  GCancellable *cancellable;
+  gint64        deadline;
+} Watch;
+
+static GPrivate current_watch = G_PRIVATE_INIT (g_free);
+
+/* Watches this thread's socket I/O until wpool_frame_watch_end(): it fails
+ * with %G_IO_ERROR_CANCELLED once @cancellable is, and with
+ * %WPOOL_ERROR_TIMED_OUT past @deadline (monotonic µs, 0 for none). */
+void
+wpool_frame_watch_begin (GCancellable *cancellable,
+                         gint64        deadline)
+{
+  Watch *watch = g_private_get (&current_watch);
+
+  if (watch == NULL)
+    g_private_set (&current_watch, (watch = g_new0 (Watch, 1)));
+
+  watch->cancellable = cancellable;
+  watch->deadline = deadline;
+}
+
+/* Under a watch begun on this thread: the deadline of what follows. */
+void
+wpool_frame_watch_set_deadline (gint64 deadline)
+{
+  Watch *watch = g_private_get (&current_watch);
+
+  if (watch != NULL)
+    watch->deadline = deadline;
+}
+
+void
+wpool_frame_watch_end (void)
+{
+  Watch *watch = g_private_get (&current_watch);
+
+  if (watch != NULL)
+    *watch = (Watch) { NULL, 0 };
+}
+
+static Watch *
+get_watch (void)
+{
+  Watch *watch = g_private_get (&current_watch);
+
+  return watch != NULL && (watch->cancellable != NULL || watch->deadline > 0) ? watch : NULL;
+}
+
+/* Under a watch, waits until @fd is ready for @events: FALSE with @error
+ * set when the watch ends the wait first. */
+static gboolean
+watch_wait (Watch   *watch,
+            int      fd,
+            gushort  events,
+            GError **error)
+{
+  GPollFD fds[2] = { { fd, events | G_IO_HUP | G_IO_ERR, 0 } };
+  gboolean cancellable_fd = g_cancellable_make_pollfd (watch->cancellable, &fds[1]);
+  gboolean ret = FALSE;
+
+  for (;;)
+    {
+      gint timeout_ms = -1;
+
+      if (g_cancellable_set_error_if_cancelled (watch->cancellable, error))
+        break;
+
+      if (watch->deadline > 0)
+        {
+          gint64 left = watch->deadline - g_get_monotonic_time ();
+
+          if (left <= 0)
+            {
+              g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                                   "The worker did not start in time");
+              break;
+            }
+          timeout_ms = (gint)MIN ((left + 999) / 1000, G_MAXINT);
+        }
+
+      if (g_poll (fds, cancellable_fd ? 2 : 1, timeout_ms) < 0 && errno == EINTR)
+        continue;
+
+      if (fds[0].revents != 0)
+        {
+          ret = TRUE;
+          break;
+        }
+    }
+
+  if (cancellable_fd)
+    g_cancellable_release_fd (watch->cancellable);
+
+  return ret;
+}
+
 static gboolean
 write_all (int            fd,
            gconstpointer  data,
@@ -63,14 +166,22 @@ write_all (int            fd,
            GError       **error)
 {
   const guint8 *p = data;
+  Watch *watch = get_watch ();
 
   while (size > 0)
     {
       /* MSG_NOSIGNAL: a dead peer is an error here, not a SIGPIPE. */
-      gssize n = send (fd, p, size, MSG_NOSIGNAL);
+      gssize n = send (fd, p, size, MSG_NOSIGNAL | (watch ? MSG_DONTWAIT : 0));
 
       if (n < 0 && errno == EINTR)
         continue;
+
+      if (n < 0 && errno == EAGAIN && watch != NULL)
+        {
+          if (!watch_wait (watch, fd, G_IO_OUT, error))
+            return FALSE;
+          continue;
+        }
 
       if (n < 0)
         return socket_failed (error, "write to");
@@ -96,14 +207,22 @@ write_frame (int                fd,
 {
   struct iovec iov[2] = { { (gpointer)header, sizeof *header }, { (gpointer)data, size } };
   struct msghdr msg = { .msg_iov = iov, .msg_iovlen = size > 0 ? 2 : 1 };
+  Watch *watch = get_watch ();
 
   while (msg.msg_iovlen > 0)
     {
       /* MSG_NOSIGNAL: a dead peer is an error here, not a SIGPIPE. */
-      gssize n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+      gssize n = sendmsg (fd, &msg, MSG_NOSIGNAL | (watch ? MSG_DONTWAIT : 0));
 
       if (n < 0 && errno == EINTR)
         continue;
+
+      if (n < 0 && errno == EAGAIN && watch != NULL)
+        {
+          if (!watch_wait (watch, fd, G_IO_OUT, error))
+            return FALSE;
+          continue;
+        }
 
       if (n < 0)
         return socket_failed (error, "write to");
@@ -137,6 +256,7 @@ read_all (int       fd,
 {
   guint8 *p = data;
   gsize done = 0;
+  Watch *watch = get_watch ();
 
   while (done < size)
     {
@@ -147,7 +267,12 @@ read_all (int       fd,
       struct iovec iov = { p + done, size - done };
       struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
                             .msg_control = &control, .msg_controllen = sizeof control };
-      gssize n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
+      gssize n;
+
+      if (watch != NULL && !watch_wait (watch, fd, G_IO_IN, error))
+        return FALSE;
+
+      n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
 
       if (n < 0 && errno == EINTR)
         continue;
