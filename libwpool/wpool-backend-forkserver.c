@@ -145,6 +145,8 @@ wpool_backend_forkserver_reap (WpoolBackendProcess *process,
                             g_variant_new ("(i)", (gint32)wpool_backend_process_get_pid (process, index)),
                             -1, WPOOL_FRAME_REAPED, NULL)))
     g_variant_get (reply, "(i)", &status);
+  else
+    wpool_process_reap_orphan (wpool_backend_process_get_pid (process, index));
 
   return status;
 }

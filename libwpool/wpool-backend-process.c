@@ -156,12 +156,12 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
   pw->fd = fds[0];
   pw->transfer_sent = FALSE;
 
-  /* The start has a deadline of its own, under the map's watch. */
-  if (start_timeout > 0)
-    wpool_frame_watch_set_deadline (g_get_monotonic_time () + start_timeout);
+  /* The start, not what stopped a worker before it, is watched for the
+   * map's cancellable and has a deadline of its own. */
+  wpool_frame_watch_arm (start_timeout > 0 ? g_get_monotonic_time () + start_timeout : 0);
   g_atomic_int_set (&pw->pid, WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1],
                                                                               &local_error));
-  wpool_frame_watch_set_deadline (0);
+  wpool_frame_watch_disarm ();
 
   if (g_atomic_int_get (&pw->pid) <= 0)
     {

@@ -265,7 +265,7 @@ wpool_backend_renew_worker (WpoolBackend *self,
 
   priv->n_chunks[index] = 0;
   klass->stop_worker (self, index);
-  wpool_frame_watch_begin (wpool_job_get_cancellable (job), 0);
+  wpool_frame_watch_begin (wpool_job_get_cancellable (job));
   started = klass->start_worker (self, index, wpool_job_get_task (job), &error);
   wpool_frame_watch_end ();
   if (started)
@@ -507,7 +507,7 @@ wpool_backend_new (WpoolStartMethod          start_method,
   priv->n_chunks = g_new0 (guint, config->n_jobs);
 
   /* On failure, dispose stops the workers that did start. */
-  wpool_frame_watch_begin (cancellable, 0);
+  wpool_frame_watch_begin (cancellable);
   started = wpool_backend_start (self, task, error);
   wpool_frame_watch_end ();
   if (!started)
@@ -686,7 +686,7 @@ wpool_backend_prepare (WpoolBackend  *self,
 {
   gboolean ret;
 
-  wpool_frame_watch_begin (cancellable, 0);
+  wpool_frame_watch_begin (cancellable);
   ret = WPOOL_BACKEND_GET_CLASS (self)->prepare (self, task, idle, error);
   wpool_frame_watch_end ();
 

@@ -111,6 +111,7 @@ pid_t     wpool_process_fork              (int              keep_fd,
 #define WPOOL_STATUS_SERVER_DIED (1 << 17)
 
 int       wpool_process_reap              (pid_t     pid);
+void      wpool_process_reap_orphan       (pid_t     pid);
 char     *wpool_process_describe_status   (int       status);
 
 const char  *wpool_process_helper_path        (void);

@@ -326,6 +326,29 @@ wpool_process_reap (pid_t pid)
   return status | WPOOL_STATUS_LINGERED;
 }
 
+/* A worker whose fork server died was orphaned: it dies too (its death
+ * signal), and is reaped here if this process took it in, as a child
+ * subreaper (PR_SET_CHILD_SUBREAPER) does. Not waited for otherwise. */
+void
+wpool_process_reap_orphan (pid_t pid)
+{
+  int subreaper = 0;
+
+  /* Else the pid is no child of ours, or another's by now. */
+  if (prctl (PR_GET_CHILD_SUBREAPER, &subreaper) < 0 || !subreaper)
+    return;
+
+  for (guint tries = 0; tries < 200; tries++)
+    {
+      pid_t ret = waitpid (pid, NULL, WNOHANG);
+
+      if (ret == pid || (ret < 0 && errno != EINTR))
+        return;
+
+      g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+    }
+}
+
 char *
 wpool_process_describe_status (int status)
 {

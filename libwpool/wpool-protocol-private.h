@@ -120,9 +120,9 @@ GVariant *wpool_frame_read_fd    (int               fd,
                                   WpoolFrameKind   *kind,
                                   int              *passed_fd,
                                   GError          **error);
-void      wpool_frame_watch_begin (GCancellable     *cancellable,
-                                  gint64            deadline);
-void      wpool_frame_watch_set_deadline (gint64 deadline);
+void      wpool_frame_watch_begin (GCancellable     *cancellable);
+void      wpool_frame_watch_arm   (gint64            deadline);
+void      wpool_frame_watch_disarm (void);
 void      wpool_frame_watch_end   (void);
 GVariant *wpool_frame_call       (int               fd,
                                   WpoolFrameKind    kind,

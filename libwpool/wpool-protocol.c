@@ -64,34 +64,56 @@ typedef struct
 {
   GCancellable *cancellable;
   gint64        deadline;
+  /* Only a start is watched, not the reaping around it. */
+  gboolean      armed;
+  /* Once cancelled, how long an answer on its way is still waited for. */
+  gint64        grace_end;
 } Watch;
+
+/* A start cancelled as its answer was coming (a fork server replying
+ * with a new worker's pid) is let finish: killing the process that was
+ * about to answer costs far more than the wait. */
+#define CANCEL_GRACE_USEC (100 * G_TIME_SPAN_MILLISECOND)
 
 static GPrivate current_watch = G_PRIVATE_INIT (g_free);
 
-/* Watches this thread's socket I/O until wpool_frame_watch_end(): it fails
- * with %G_IO_ERROR_CANCELLED once @cancellable is, and with
- * %WPOOL_ERROR_TIMED_OUT past @deadline (monotonic µs, 0 for none). */
+/* Sets the watch of this thread's socket I/O until
+ * wpool_frame_watch_end(): while armed, I/O fails with
+ * %G_IO_ERROR_CANCELLED once @cancellable is, and with
+ * %WPOOL_ERROR_TIMED_OUT past the deadline it is armed with. */
 void
-wpool_frame_watch_begin (GCancellable *cancellable,
-                         gint64        deadline)
+wpool_frame_watch_begin (GCancellable *cancellable)
 {
   Watch *watch = g_private_get (&current_watch);
 
   if (watch == NULL)
     g_private_set (&current_watch, (watch = g_new0 (Watch, 1)));
 
-  watch->cancellable = cancellable;
-  watch->deadline = deadline;
+  *watch = (Watch) { cancellable, 0, FALSE, 0 };
 }
 
-/* Under a watch begun on this thread: the deadline of what follows. */
+/* Watches what follows on this thread, until @deadline (monotonic µs,
+ * 0 for none), or until disarmed; with no watch begun, only the deadline. */
 void
-wpool_frame_watch_set_deadline (gint64 deadline)
+wpool_frame_watch_arm (gint64 deadline)
+{
+  Watch *watch = g_private_get (&current_watch);
+
+  if (watch == NULL)
+    g_private_set (&current_watch, (watch = g_new0 (Watch, 1)));
+
+  watch->deadline = deadline;
+  watch->armed = TRUE;
+  watch->grace_end = 0;
+}
+
+void
+wpool_frame_watch_disarm (void)
 {
   Watch *watch = g_private_get (&current_watch);
 
   if (watch != NULL)
-    watch->deadline = deadline;
+    watch->armed = FALSE;
 }
 
 void
@@ -100,7 +122,7 @@ wpool_frame_watch_end (void)
   Watch *watch = g_private_get (&current_watch);
 
   if (watch != NULL)
-    *watch = (Watch) { NULL, 0 };
+    *watch = (Watch) { NULL, 0, FALSE, 0 };
 }
 
 static Watch *
@@ -108,7 +130,7 @@ get_watch (void)
 {
   Watch *watch = g_private_get (&current_watch);
 
-  return watch != NULL && (watch->cancellable != NULL || watch->deadline > 0) ? watch : NULL;
+  return watch != NULL && watch->armed && (watch->cancellable != NULL || watch->deadline > 0) ? watch : NULL;
 }
 
 /* Under a watch, waits until @fd is ready for @events: FALSE with @error
@@ -125,14 +147,25 @@ watch_wait (Watch   *watch,
 
   for (;;)
     {
+      gint64 now = g_get_monotonic_time ();
+      gint64 deadline = watch->deadline;
       gint timeout_ms = -1;
 
-      if (g_cancellable_set_error_if_cancelled (watch->cancellable, error))
-        break;
-
-      if (watch->deadline > 0)
+      if (g_cancellable_is_cancelled (watch->cancellable))
         {
-          gint64 left = watch->deadline - g_get_monotonic_time ();
+          if (watch->grace_end == 0)
+            watch->grace_end = now + CANCEL_GRACE_USEC;
+          if (now >= watch->grace_end)
+            {
+              g_cancellable_set_error_if_cancelled (watch->cancellable, error);
+              break;
+            }
+          deadline = deadline > 0 ? MIN (deadline, watch->grace_end) : watch->grace_end;
+        }
+
+      if (deadline > 0)
+        {
+          gint64 left = deadline - now;
 
           if (left <= 0)
             {
@@ -143,7 +176,9 @@ watch_wait (Watch   *watch,
           timeout_ms = (gint)MIN ((left + 999) / 1000, G_MAXINT);
         }
 
-      if (g_poll (fds, cancellable_fd ? 2 : 1, timeout_ms) < 0 && errno == EINTR)
+      /* Cancelled: the cancellable's fd stays readable, so only the
+       * socket and the time are waited for. */
+      if (g_poll (fds, cancellable_fd && watch->grace_end == 0 ? 2 : 1, timeout_ms) < 0 && errno == EINTR)
         continue;
 
       if (fds[0].revents != 0)
