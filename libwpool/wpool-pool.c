@@ -54,7 +54,12 @@ struct _WpoolPool
    * control thread only, which starts and ends async maps in order, so
    * that a main loop never waits for it. */
   GRecMutex         lock;
-  GThreadPool      *control;
+  /* Under the pending mutex: what the control thread is to do, and the
+   * thread, which runs while there is something and then ends; joined by
+   * the next one, or as the pool is disposed. */
+  GQueue            controls;
+  GThread          *control;
+  gboolean          control_running;
   /* Async maps handed to the control thread and not started yet: they
    * count as running for the checks of what may change meanwhile, and a
    * blocking map starts after them, in the order of the calls. */
@@ -372,6 +377,15 @@ static void
 wpool_pool_dispose (GObject *object)
 {
   WpoolPool *self = (WpoolPool *)object;
+  GThread *control;
+
+  /* Every async map holds a reference to the pool: the control thread
+   * has nothing left to do, and ends. */
+  g_mutex_lock (&self->pending_mutex);
+  control = g_steal_pointer (&self->control);
+  g_mutex_unlock (&self->pending_mutex);
+  if (control != NULL)
+    g_thread_join (control);
 
   g_rec_mutex_lock (&self->lock);
   self->disposed = TRUE;
@@ -392,9 +406,6 @@ wpool_pool_finalize (GObject *object)
 {
   WpoolPool *self = (WpoolPool *)object;
 
-  /* Possibly on the control thread itself: it is not waited for. */
-  if (self->control != NULL)
-    g_thread_pool_free (self->control, FALSE, FALSE);
   g_rec_mutex_clear (&self->lock);
   g_mutex_clear (&self->pending_mutex);
   g_cond_clear (&self->pending_cond);
@@ -2373,6 +2384,7 @@ typedef struct
   GTask       *task;
 } Control;
 
+
 static void wpool_pool_map_notify (WpoolJob *job,
                                    gpointer  data);
 
@@ -2396,10 +2408,8 @@ wpool_pool_return_in_context (gpointer data)
 /* On the control thread: starts the workers and the map of an async
  * call, or ends it and hands its outcome to the caller's context. */
 static void
-wpool_pool_control_run (gpointer data,
-                        gpointer user_data)
+wpool_pool_control_run (Control *control)
 {
-  Control *control = data;
   GTask *task = control->task;
   ControlKind kind = control->kind;
   WpoolPool *self = g_task_get_source_object (task);
@@ -2435,28 +2445,54 @@ wpool_pool_control_run (gpointer data,
   g_source_attach (source, context);
 }
 
-/* Hands @task, whose reference it takes, to the pool's control thread. */
+static gpointer
+wpool_pool_control_main (gpointer data)
+{
+  WpoolPool *self = data;
+
+  for (;;)
+    {
+      Control *control;
+
+      g_mutex_lock (&self->pending_mutex);
+      if ((control = g_queue_pop_head (&self->controls)) == NULL)
+        self->control_running = FALSE;
+      g_mutex_unlock (&self->pending_mutex);
+
+      if (control == NULL)
+        return NULL;
+
+      wpool_pool_control_run (control);
+    }
+}
+
+/* Hands @task, whose reference it takes, to the pool's control thread,
+ * made at the first call. Never waits for the pool's lock. */
 static void
 wpool_pool_control (WpoolPool   *self,
                     ControlKind  kind,
                     GTask       *task)
 {
   Control *control = g_new (Control, 1);
+  GThread *ended = NULL;
 
   *control = (Control) { kind, task };
+
+  g_mutex_lock (&self->pending_mutex);
   if (kind == CONTROL_START)
+    self->n_pending++;
+  g_queue_push_tail (&self->controls, control);
+  if (!self->control_running)
     {
-      g_mutex_lock (&self->pending_mutex);
-      self->n_pending++;
-      g_mutex_unlock (&self->pending_mutex);
+      /* The last one said it ends, and touches the pool no more. */
+      ended = g_steal_pointer (&self->control);
+      self->control_running = TRUE;
+      self->control = g_thread_new ("wpool-control", wpool_pool_control_main, self);
     }
+  g_mutex_unlock (&self->pending_mutex);
 
-  g_rec_mutex_lock (&self->lock);
-  if (self->control == NULL)
-    self->control = g_thread_pool_new (wpool_pool_control_run, NULL, 1, FALSE, NULL);
-  g_rec_mutex_unlock (&self->lock);
-
-  g_thread_pool_push (self->control, control, NULL);
+  if (ended != NULL)
+    g_thread_join (ended);
 }
 
 /* On the last worker's thread: the map ends on the control thread, which
