@@ -221,7 +221,8 @@ process_worker_is_alive (ProcessWorker *pw)
   while (poll (pfds, pw->pidfd >= 0 ? 2 : 1, 0) < 0 && errno == EINTR)
     ;
 
-  return pfds[0].revents == 0 && pfds[1].revents == 0;
+  return pfds[0].revents == 0 && pfds[1].revents == 0 &&
+         (pw->pidfd >= 0 || !wpool_process_is_gone (pw->pid));
 }
 
 static gboolean
@@ -287,6 +288,7 @@ typedef enum
 static WaitOutcome
 wait_for_worker (int           fd,
                  int           pidfd,
+                 GPid          pid,
                  GCancellable *cancellable,
                  WpoolRunning *running,
                  gint64        item_timeout,
@@ -327,6 +329,11 @@ wait_for_worker (int           fd,
           timeout_ms = 10;
         }
 
+      /* Without a pidfd, a death that leaves the socket open (a child
+       * holds it) is looked for every 10 ms. */
+      if (pidfd < 0)
+        timeout_ms = timeout_ms < 0 ? 10 : MIN (timeout_ms, 10);
+
       if ((n = g_poll (fds, n_fds, timeout_ms)) < 0 && errno == EINTR)
         continue;
 
@@ -339,7 +346,7 @@ wait_for_worker (int           fd,
         }
 
       /* Dead, and what it sent before it died was read first. */
-      if (pidfd >= 0 && fds[1].revents != 0)
+      if (pidfd >= 0 ? fds[1].revents != 0 : wpool_process_is_gone (pid))
         {
           ret = WAIT_DIED;
           break;
@@ -620,7 +627,7 @@ run_chunk (WpoolBackendProcess *self,
        * replaced before the next map. */
       /* Waiting is no GVariant work: a worker may fork meanwhile. */
       wpool_process_release_fork ();
-      outcome = wait_for_worker (pw->fd, pw->pidfd, wpool_job_get_cancellable (job), &priv->progress[index],
+      outcome = wait_for_worker (pw->fd, pw->pidfd, pw->pid, wpool_job_get_cancellable (job), &priv->progress[index],
                                  wpool_job_get_task_timeout (job),
                                  wpool_backend_get_config (WPOOL_BACKEND (self))->worker_init_timeout);
       wpool_process_hold_fork ();
@@ -763,7 +770,7 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
   /* The type declared now, which the worker's copy of the task may not
    * know (SPAWN and FORKSERVER load the function alone). */
   if (!wpool_frame_write (pw->fd, WPOOL_FRAME_EXIT, g_variant_new ("(s)", result_type_string), NULL) ||
-      (outcome = wait_for_worker (pw->fd, pw->pidfd, NULL, &priv->progress[index], 0,
+      (outcome = wait_for_worker (pw->fd, pw->pidfd, pw->pid, NULL, &priv->progress[index], 0,
                                   config->worker_exit_timeout)) != WAIT_READABLE ||
       !(reply = wpool_frame_read (pw->fd, &kind, NULL)))
     {

@@ -92,6 +92,7 @@ int       wpool_process_memfd             (const char *name,
                                            GError   **error);
 void      wpool_process_close_fd          (int       fd);
 int       wpool_process_pidfd             (pid_t     pid);
+gboolean  wpool_process_is_gone           (pid_t     pid);
 gboolean  wpool_process_is_forked_worker  (void);
 int       wpool_process_release_fd        (int       fd);
 void      wpool_process_hold_fork         (void);

@@ -326,6 +326,25 @@ wpool_process_reap (pid_t pid)
   return status | WPOOL_STATUS_LINGERED;
 }
 
+/* Without a pidfd (an old kernel, or valgrind, which lacks the call):
+ * whether process @pid ended, a zombie or reaped already. */
+gboolean
+wpool_process_is_gone (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int)pid);
+  g_autofree char *stat = NULL;
+  const char *end;
+
+  if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return TRUE;
+
+  /* The state follows the name, which may hold anything but ends at the
+   * last parenthesis. */
+  end = strrchr (stat, ')');
+
+  return end != NULL && (end[1] == ' ') && (end[2] == 'Z' || end[2] == 'X');
+}
+
 /* A worker whose fork server died was orphaned: it dies too (its death
  * signal), and is reaped here if this process took it in, as a child
  * subreaper (PR_SET_CHILD_SUBREAPER) does. Not waited for otherwise. */
