@@ -51,7 +51,6 @@ WpoolForkServer *wpool_fork_server_fork            (const char             *name
                                                     GError                **error);
 WpoolForkServer *wpool_fork_server_ref             (WpoolForkServer        *self);
 void             wpool_fork_server_unref           (WpoolForkServer        *self);
-int              wpool_fork_server_get_control_fd  (WpoolForkServer        *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (WpoolForkServer, wpool_fork_server_unref)
 

@@ -285,12 +285,6 @@ wpool_fork_server_unref (WpoolForkServer *self)
   g_free (self);
 }
 
-int
-wpool_fork_server_get_control_fd (WpoolForkServer *self)
-{
-  return g_atomic_int_get (&self->control_fd);
-}
-
 static gboolean
 server_is_running (WpoolForkServer *self)
 {
@@ -387,7 +381,6 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
                                  GError               **error)
 {
   g_autoptr(GVariant) sunk = g_variant_ref_sink (locations);
-  g_autoptr(GError) dead_error = NULL;
 
   /* The first worker starts on the caller's thread, alone. */
   if (self->forked_by == NULL)
@@ -402,23 +395,27 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
       GError *local_error = NULL;
       GPid pid;
 
+      /* A dead server stays current until one replaces it: whoever finds
+       * no replacement is told what happened to it. */
       g_mutex_lock (&self->lock);
-      if (self->current != NULL && !server_is_running (self->current))
+      if (self->current == NULL || !server_is_running (self->current))
         {
-          if (dead_error == NULL)
-            dead_error = g_error_new_literal (WPOOL_ERROR, WPOOL_ERROR_FAILED, self->current->death);
-          g_clear_pointer (&self->current, wpool_fork_server_unref);
+          WpoolForkServer *fresh = start (start_data, task, &local_error);
+
+          if (fresh != NULL)
+            {
+              g_clear_pointer (&self->current, wpool_fork_server_unref);
+              self->current = fresh;
+            }
+          else if (self->current != NULL)
+            g_prefix_error (&local_error, "%s; ", self->current->death);
         }
-      if (self->current == NULL)
-        self->current = start (start_data, task, &local_error);
-      if (self->current != NULL)
+      if (local_error == NULL)
         server = wpool_fork_server_ref (self->current);
       g_mutex_unlock (&self->lock);
 
       if (server == NULL)
         {
-          if (dead_error != NULL)
-            g_prefix_error (&local_error, "%s; ", dead_error->message);
           g_propagate_error (error, local_error);
           return 0;
         }
@@ -430,14 +427,13 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
           return pid;
         }
 
-      /* It refused, or died as it was asked (a new one is then tried). */
+      /* It refused, or died as it was asked: a new one is then tried. */
       if (attempt > 0 || server_is_running (server))
         {
           g_propagate_error (error, local_error);
           return 0;
         }
-      g_clear_error (&dead_error);
-      dead_error = local_error;
+      g_clear_error (&local_error);
     }
 }
 

@@ -500,6 +500,162 @@ test_template_killed (void)
     g_assert_true (process_ended (GPOINTER_TO_UINT (pid)));
 }
 
+/* d → d, 20 ms later: x. */
+static GVariant *
+slow_echo (WpoolWorker  *worker,
+           GVariant     *shared_objects,
+           GVariant     *item,
+           gpointer      user_data,
+           GError      **error)
+{
+  g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+
+  return g_variant_new ("(du)", g_variant_get_double (item), (guint32)getppid ());
+}
+
+static guint restart_warnings;
+
+static gboolean
+is_restart_warning (const char *message)
+{
+  return strstr (message, "Cannot start a new worker") != NULL &&
+         strstr (message, "The FORK template (pid ") != NULL &&
+         strstr (message, "ended: killed by signal 9") != NULL &&
+         strstr (message, "new workers start when the next map does") != NULL;
+}
+
+/* The warnings of workers that cannot restart while the template is dead
+ * are counted, neither printed nor fatal; any other is as usual. */
+static void
+count_restart_warnings (const char     *log_domain,
+                        GLogLevelFlags  log_level,
+                        const char     *message,
+                        gpointer        data)
+{
+  if (is_restart_warning (message))
+    g_atomic_int_inc (&restart_warnings);
+  else
+    g_log_default_handler (log_domain, log_level, message, data);
+}
+
+static gboolean
+restart_warning_not_fatal (const char     *log_domain,
+                           GLogLevelFlags  log_level,
+                           const char     *message,
+                           gpointer        data)
+{
+  return !is_restart_warning (message);
+}
+
+typedef struct
+{
+  guint32 pid;
+  guint   ms;
+} KillLater;
+
+static gpointer
+kill_later_main (gpointer data)
+{
+  KillLater *later = data;
+
+  g_usleep (later->ms * G_TIME_SPAN_MILLISECOND);
+  kill (later->pid, SIGKILL);
+
+  return NULL;
+}
+
+/* A template killed in the middle of a keep-going map, whose workers
+ * restart after every item: the workers die with it, their items fail
+ * saying so, no worker can restart until the map ends (a warning says
+ * why), and the map ends rather than hangs; the next map runs on a new
+ * template. */
+static void
+test_template_killed_mid_map (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+  g_autoptr(WpoolTask) task = wpool_task_new (slow_echo, NULL, NULL);
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  Watchdog *watchdog = watchdog_start (wpool_test_under_valgrind () ? 600 : 60);
+  KillLater later = { 0, 100 };
+  GThread *killer;
+  guint handler;
+  guint32 template;
+  guint index;
+  GVariant *result;
+  GError *item_error = NULL;
+  guint n_done = 0;
+  guint n_failed = 0;
+  guint n_told = 0;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(du)"));
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_pool_set_worker_lifespan (pool, 1);
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (2), NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get_child (results, 0, "(du)", NULL, &template);
+  g_clear_pointer (&results, g_variant_unref);
+
+  restart_warnings = 0;
+  handler = g_log_set_handler ("Wpool", G_LOG_LEVEL_WARNING | G_LOG_FLAG_FATAL, count_restart_warnings, NULL);
+  g_test_log_set_fatal_handler (restart_warning_not_fatal, NULL);
+  later.pid = template;
+  stream = wpool_pool_imap (pool, task, wpool_test_range_doubles (40), WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+  g_assert_no_error (error);
+  killer = g_thread_new ("killer", kill_later_main, &later);
+
+  while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
+    {
+      if (item_error != NULL)
+        {
+          g_assert_error (item_error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+          /* Those that ran as it died, and those left with no worker. */
+          if (strstr (item_error->message, "the process that forked it died (the FORK template") != NULL)
+            n_told++;
+          else
+            g_assert_nonnull (strstr (item_error->message, "no live worker was left to run it"));
+          n_failed++;
+          g_clear_error (&item_error);
+        }
+      else
+        {
+          n_done++;
+          g_variant_unref (result);
+        }
+    }
+  g_thread_join (killer);
+  g_test_message ("killed mid-map: %u items done, %u failed (%u as it died), %u restarts refused",
+                  n_done, n_failed, n_told, restart_warnings);
+  g_test_log_set_fatal_handler (NULL, NULL);
+  g_log_remove_handler ("Wpool", handler);
+
+  /* The workers died with the template (in an item, which fails, or as
+   * they restarted): the items left failed, with no worker left to run
+   * them; the map itself did not fail. */
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_done + n_failed, ==, 40);
+  g_assert_cmpuint (n_failed, >, 0);
+  g_assert_cmpuint (restart_warnings, >=, 1);
+  g_assert_cmpuint (restart_warnings, <=, 2);
+
+  /* The next map forks a new template. */
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 4; i++)
+    {
+      guint32 parent;
+
+      g_variant_get_child (results, i, "(du)", NULL, &parent);
+      g_assert_cmpuint (parent, !=, template);
+      g_assert_cmpuint (parent, !=, (guint32)getpid ());
+    }
+
+  watchdog_stop (watchdog);
+}
+
 /* Hundreds of restarts leave no process, zombie or descriptor once the
  * pool is freed. */
 static void
@@ -553,6 +709,7 @@ main (int    argc,
   wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
   g_test_add_func ("/fork/template/sharing", test_template_sharing);
   g_test_add_func ("/fork/template/killed", test_template_killed);
+  g_test_add_func ("/fork/template/killed-mid-map", test_template_killed_mid_map);
 
   return g_test_run ();
 }
