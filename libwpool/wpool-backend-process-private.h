@@ -28,6 +28,9 @@ struct _WpoolBackendProcessClass
   /* Whether the workers are new programs, which find their task by
    * module and symbol (wpool_task_locate()) rather than inheriting it. */
   gboolean runs_new_program;
+  /* The process that forks the workers, as a death names it ("its fork
+   * server"), or %NULL if the pool does. */
+  const char *server_name;
 
   /* Starts worker process @index for @task. It serves on @child_fd,
    * which @spawn owns; the pool keeps @fd, the other end. Returns its

@@ -425,7 +425,10 @@ process_worker_died (WpoolBackendProcess *self,
     }
   else
     {
-      g_autofree char *how = wpool_process_describe_status (status);
+      const char *server_name = WPOOL_BACKEND_PROCESS_GET_CLASS (self)->server_name;
+      g_autofree char *how = (status & WPOOL_STATUS_SERVER_DIED) && server_name != NULL
+                             ? g_strdup_printf ("%s died", server_name)
+                             : wpool_process_describe_status (status);
 
       if (item == WPOOL_RUNNING_INIT)
         g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,

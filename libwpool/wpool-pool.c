@@ -895,11 +895,11 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * #WpoolPool:worker-init, in the middle of a map. Worker threads only
    * get a new #WpoolWorker.
    *
-   * Under %WPOOL_START_METHOD_FORK the new worker is forked while the
-   * map runs; the pool keeps its own threads out of GLib's locks while it
-   * forks, but a caller thread inside GLib then is not covered:
-   * %WPOOL_START_METHOD_FORKSERVER restarts workers without that risk. It
-   * applies to workers started afterwards.
+   * Under %WPOOL_START_METHOD_FORK the new worker is forked by the
+   * pool's template, a single-threaded fork of the caller made when the
+   * first worker started, never by the caller in the middle of a map: it
+   * sees the caller's memory as the template does. It applies to workers
+   * started afterwards.
    */
   properties[PROP_WORKER_LIFESPAN] =
     g_param_spec_uint ("worker-lifespan", NULL, NULL,

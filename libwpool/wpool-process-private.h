@@ -94,7 +94,9 @@ void      wpool_process_close_fd          (int       fd);
 int       wpool_process_pidfd             (pid_t     pid);
 gboolean  wpool_process_is_gone           (pid_t     pid);
 gboolean  wpool_process_is_forked_worker  (void);
+void      wpool_process_set_fresh_server  (void);
 int       wpool_process_release_fd        (int       fd);
+void      wpool_process_adopt_fd          (int       fd);
 void      wpool_process_hold_fork         (void);
 void      wpool_process_release_fork      (void);
 /* What a forked child runs: its exit status. */
@@ -108,7 +110,8 @@ pid_t     wpool_process_fork              (int              keep_fd,
 /* In a status from the reaping functions: the process outlived the end
  * of its socket by a second, and was killed. */
 #define WPOOL_STATUS_LINGERED (1 << 16)
-/* The fork server that was the worker's parent died: its status is lost. */
+/* The fork server or FORK template that was the worker's parent died:
+ * its status is lost. */
 #define WPOOL_STATUS_SERVER_DIED (1 << 17)
 
 int       wpool_process_reap              (pid_t     pid);

@@ -185,6 +185,14 @@ wpool_process_close_fd (int fd)
   g_mutex_unlock (&registry_lock);
 }
 
+/* Registers @fd, which this process was handed (a helper's socket), so
+ * that the workers it forks do not keep it. */
+void
+wpool_process_adopt_fd (int fd)
+{
+  registry_add (fd);
+}
+
 /* Takes @fd out of the registry, for whoever closes it next, such as a
  * GSubprocessLauncher: the registry must not name an fd once closed. */
 int
@@ -199,6 +207,16 @@ wpool_process_release_fd (int fd)
 
 /* Whether this process is a worker forked by wpool_process_fork(). */
 static gboolean forked_worker;
+/* Whether this process is the wpool-worker helper's fork server: a new
+ * program, which never started GLib's worker thread, so that the workers
+ * it forks lack nothing and may start new programs. */
+static gboolean fresh_server;
+
+void
+wpool_process_set_fresh_server (void)
+{
+  fresh_server = TRUE;
+}
 
 gboolean
 wpool_process_is_forked_worker (void)
@@ -278,7 +296,8 @@ wpool_process_fork (int              keep_fd,
       fork_lock = (pthread_rwlock_t) PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
       g_mutex_init (&registry_lock);
       wpool_launcher_forget ();
-      forked_worker = TRUE;
+      forked_worker = !fresh_server;
+      fresh_server = FALSE;
 
       hold_lifeline (fds[0], parent);
       _exit (child_main (child_data));
@@ -372,7 +391,7 @@ char *
 wpool_process_describe_status (int status)
 {
   if (status & WPOOL_STATUS_SERVER_DIED)
-    return g_strdup ("its fork server died");
+    return g_strdup ("the process that forked it died");
 
   if (status & WPOOL_STATUS_LINGERED)
     return g_strdup ("it closed its socket without exiting, and was killed");

@@ -37,7 +37,8 @@ typedef enum
   WPOOL_FRAME_READY,
   /* pool → fork server, "(ua(ssss))" and a socket passed along: fork worker
    * <id> to run the task, worker-init and worker-exit at these modules
-   * and symbols, as in SETUP, on that socket */
+   * and symbols, as in SETUP, on that socket. A FORK template, which has
+   * them in memory, is sent an empty array */
   WPOOL_FRAME_FORK_WORKER,
   /* fork server → pool, "(i)": the worker's pid, or minus an errno */
   WPOOL_FRAME_STARTED,

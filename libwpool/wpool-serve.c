@@ -11,13 +11,13 @@
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "wpool-process-private.h"
 #include "wpool-protocol-private.h"
 #include "wpool-results-private.h"
 #include "wpool-serve-private.h"
+#include "wpool-fork-server-private.h"
 #include "wpool-lock-private.h"
 #include "wpool-shared-array-private.h"
 #include "wpool-shared-memory-private.h"
@@ -646,10 +646,37 @@ map_progress (int     fd,
   return progress;
 }
 
-/* The fork server, a clean single-threaded process holding the shared
- * objects: forks a worker for every request, on the socket passed along,
- * so that workers share the server's one copy copy-on-write, and reaps
- * them for the pool, which is not their parent. */
+/* What the fork server holds for the workers it forks. */
+typedef struct
+{
+  GHashTable   *tasks;
+  GVariant     *shared_objects;
+  WpoolRunning *progress;
+  gsize         n_slots;
+} ForkServer;
+
+/* Worker @id of the fork server, a clean single-threaded process holding
+ * the shared objects, whose workers share its one copy copy-on-write. */
+static gboolean
+prepare_served_worker (gpointer           data,
+                       guint32            id,
+                       GVariant          *locations,
+                       WpoolForkedWorker *forked)
+{
+  ForkServer *server = data;
+  g_autoptr(WpoolTask) init = NULL;
+  g_autoptr(WpoolTask) exit = NULL;
+
+  if (id >= server->n_slots || !load_tasks (locations, server->tasks, &forked->task, &init, &exit, NULL))
+    return FALSE;
+
+  forked->worker = wpool_worker_new (id, server->shared_objects, NULL);
+  wpool_worker_set_lifecycle (forked->worker, init, exit);
+  forked->running = &server->progress[id];
+
+  return TRUE;
+}
+
 static int
 serve_forks (int           control_fd,
              GVariant     *shared_objects,
@@ -657,80 +684,13 @@ serve_forks (int           control_fd,
              gsize         n_slots)
 {
   g_autoptr(GHashTable) tasks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  ForkServer server = { tasks, shared_objects, progress, n_slots };
 
-  for (;;)
-    {
-      g_autoptr(GVariant) request = NULL;
-      g_autoptr(GVariant) reply = NULL;
-      WpoolFrameKind kind = 0;
-      WpoolFrameKind reply_kind;
-      int worker_fd = -1;
+  /* Registered, so that no worker keeps it. */
+  wpool_process_adopt_fd (control_fd);
+  wpool_process_set_fresh_server ();
 
-      if (!(request = wpool_frame_read_fd (control_fd, &kind, &worker_fd, NULL)))
-        break;
-
-      if (kind == WPOOL_FRAME_FORK_WORKER)
-        {
-          g_autoptr(GVariant) locations = NULL;
-          g_autoptr(WpoolTask) task = NULL;
-          g_autoptr(WpoolTask) init = NULL;
-          g_autoptr(WpoolTask) exit = NULL;
-          guint32 id;
-          pid_t pid = -EINVAL;
-
-          g_variant_get (request, "(u@a(ssss))", &id, &locations);
-
-          if (worker_fd >= 0 && id < n_slots &&
-              load_tasks (locations, tasks, &task, &init, &exit, NULL))
-            {
-              g_autoptr(WpoolWorker) worker = wpool_worker_new (id, shared_objects, NULL);
-
-              pid_t server = getpid ();
-
-              wpool_worker_set_lifecycle (worker, init, exit);
-
-              if ((pid = fork ()) == 0)
-                {
-                  close (control_fd);
-                  wpool_process_die_with_parent (server);
-                  _exit (wpool_serve (worker, task, worker_fd, &progress[id]));
-                }
-              if (pid < 0)
-                pid = -errno;
-            }
-
-          if (worker_fd >= 0)
-            close (worker_fd);
-
-          reply_kind = WPOOL_FRAME_STARTED;
-          reply = g_variant_new ("(i)", (gint32)pid);
-        }
-      else if (kind == WPOOL_FRAME_REAP)
-        {
-          gint32 pid;
-
-          g_variant_get (request, "(i)", &pid);
-          reply_kind = WPOOL_FRAME_REAPED;
-          /* Not -1 nor a process group: waitpid() would take any child,
-           * and the kill() of one that lingers, every process in reach. */
-          reply = g_variant_new ("(i)", pid > 0 ? (gint32)wpool_process_reap (pid) : 0);
-        }
-      else
-        {
-          if (worker_fd >= 0)
-            close (worker_fd);
-          break;
-        }
-
-      if (!wpool_frame_write (control_fd, reply_kind, g_steal_pointer (&reply), NULL))
-        break;
-    }
-
-  /* The pool is gone: its workers see their sockets end as well. */
-  while (waitpid (-1, NULL, 0) > 0 || errno == EINTR)
-    ;
-
-  return 0;
+  return wpool_fork_server_serve (control_fd, prepare_served_worker, &server);
 }
 
 int

@@ -311,6 +311,7 @@ wpool_test_expected_children (WpoolStartMethod method,
     {
     case WPOOL_START_METHOD_THREADING:
       return 0;
+    case WPOOL_START_METHOD_FORK:
     case WPOOL_START_METHOD_FORKSERVER:
       return 1;
     default:

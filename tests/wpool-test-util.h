@@ -80,7 +80,7 @@ void       wpool_test_assert_map_fails (WpoolPool    *pool,
 gboolean   wpool_test_under_valgrind (void);
 
 /* The processes a pool of @n_jobs adds to this one's children: its
- * workers, or the fork server whose children they are. */
+ * workers, or the fork server or FORK template whose children they are. */
 guint      wpool_test_expected_children (WpoolStartMethod method,
                                          guint            n_jobs);
 
