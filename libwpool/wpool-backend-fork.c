@@ -140,6 +140,13 @@ wpool_backend_fork_prepare (WpoolBackend  *backend,
   return ret;
 }
 
+/* The server stops with its workers, on the thread that stopped them. */
+static void
+wpool_backend_fork_stopped (WpoolBackend *backend)
+{
+  wpool_fork_servers_retire (&WPOOL_BACKEND_FORK (backend)->servers);
+}
+
 static void
 wpool_backend_fork_finalize (GObject *object)
 {
@@ -160,6 +167,7 @@ wpool_backend_fork_class_init (WpoolBackendForkClass *klass)
   WpoolBackendProcessClass *process_class = WPOOL_BACKEND_PROCESS_CLASS (klass);
 
   object_class->finalize = wpool_backend_fork_finalize;
+  WPOOL_BACKEND_CLASS (klass)->stopped = wpool_backend_fork_stopped;
 
   backend_class->prepare = wpool_backend_fork_prepare;
 

@@ -97,6 +97,13 @@ wpool_backend_forkserver_reap (WpoolBackendProcess *process,
   return wpool_fork_servers_reap_worker (&self->servers, index, wpool_backend_process_get_pid (process, index));
 }
 
+/* The server stops with its workers, on the thread that stopped them. */
+static void
+wpool_backend_forkserver_stopped (WpoolBackend *backend)
+{
+  wpool_fork_servers_retire (&WPOOL_BACKEND_FORKSERVER (backend)->servers);
+}
+
 static void
 wpool_backend_forkserver_finalize (GObject *object)
 {
@@ -115,6 +122,7 @@ wpool_backend_forkserver_class_init (WpoolBackendForkserverClass *klass)
   WpoolBackendProcessClass *process_class = WPOOL_BACKEND_PROCESS_CLASS (klass);
 
   object_class->finalize = wpool_backend_forkserver_finalize;
+  WPOOL_BACKEND_CLASS (klass)->stopped = wpool_backend_forkserver_stopped;
 
   process_class->runs_new_program = TRUE;
   process_class->server_name = "its fork server";

@@ -84,6 +84,10 @@ struct _WpoolBackendClass
   /* Stops worker @index, on the caller's thread, its driver joined. */
   void     (*stop_worker)  (WpoolBackend       *self,
                             guint               index);
+  /* Every worker stopped, on the thread that stopped them: what serves
+   * them (a fork server) may stop too, there rather than wherever the
+   * backend is finalized (an async map's caller context). */
+  void     (*stopped)      (WpoolBackend       *self);
 
   /* Whether a worker-exit runs in this process, where a hung one cannot
    * be killed: stopping then waits for it until the exit timeout only. */

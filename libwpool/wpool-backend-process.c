@@ -158,7 +158,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
 
   /* The start, not what stopped a worker before it, is watched for the
    * map's cancellable and has a deadline of its own. */
-  wpool_frame_watch_arm (start_timeout > 0 ? g_get_monotonic_time () + start_timeout : 0);
+  wpool_frame_watch_arm (start_timeout);
   g_atomic_int_set (&pw->pid, WPOOL_BACKEND_PROCESS_GET_CLASS (self)->spawn (self, index, task, fds[0], fds[1],
                                                                               &local_error));
   wpool_frame_watch_disarm ();
@@ -169,7 +169,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
       if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
         {
           g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                       "Worker %u did not start within the worker-start-timeout (%g s) and was killed",
+                       "Worker %u made no progress starting within the worker-start-timeout (%g s) and was killed",
                        index, start_timeout / (double)G_USEC_PER_SEC);
           g_clear_error (&local_error);
         }

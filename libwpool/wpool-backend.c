@@ -821,6 +821,9 @@ wpool_backend_stop (WpoolBackend *self,
 
   g_clear_pointer (&priv->drivers, g_free);
   priv->n_started = 0;
+
+  if (klass->stopped != NULL)
+    klass->stopped (self);
 }
 
 /* Worker @index was abandoned in the middle of an item it may never

@@ -776,15 +776,18 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   /**
    * WpoolPool:worker-start-timeout:
    *
-   * The longest a worker process may take to start, in seconds, or 0 for
-   * no limit; 60 by default. Starting takes in the new program's start
-   * (%WPOOL_START_METHOD_SPAWN), loading the task's module (its
-   * constructors run then), receiving the shared objects and saying it is
-   * ready; a fork server starting or forking a worker likewise. A worker
-   * past it is killed and the map fails with %WPOOL_ERROR_TIMED_OUT naming
-   * it. Cancelling the map ends a start at once the same way. Worker
-   * threads and forked workers start at once. It applies to workers
-   * started afterwards.
+   * The longest a worker process may go without a sign of progress while
+   * it starts, in seconds, or 0 for no limit; 60 by default. Starting takes
+   * in the new program's start (%WPOOL_START_METHOD_SPAWN), loading the
+   * task's module (its constructors run then), receiving the shared
+   * objects and saying it is ready; a fork server starting or forking a
+   * worker likewise. Each part of the shared objects it takes in is
+   * progress, so a big dataset sent to a slow worker does not time out;
+   * a module whose constructor blocks, or a helper that never answers,
+   * does. A worker past it is killed and the map fails with
+   * %WPOOL_ERROR_TIMED_OUT naming it. Cancelling the map ends a start at
+   * once the same way. Worker threads, and FORK workers, which a template
+   * forks, start at once. It applies to workers started afterwards.
    *
    * Since: 0.2
    */

@@ -122,7 +122,7 @@ GVariant *wpool_frame_read_fd    (int               fd,
                                   int              *passed_fd,
                                   GError          **error);
 void      wpool_frame_watch_begin (GCancellable     *cancellable);
-void      wpool_frame_watch_arm   (gint64            deadline);
+void      wpool_frame_watch_arm   (gint64            timeout);
 void      wpool_frame_watch_disarm (void);
 void      wpool_frame_watch_end   (void);
 GVariant *wpool_frame_call       (int               fd,

@@ -63,6 +63,9 @@ socket_failed (GError     **error,
 typedef struct
 {
   GCancellable *cancellable;
+  /* Each time the socket is ready, the deadline moves @timeout on: a
+   * start that moves data (a big dataset to a slow worker) goes on. */
+  gint64        timeout;
   gint64        deadline;
   /* Only a start is watched, not the reaping around it. */
   gboolean      armed;
@@ -89,20 +92,22 @@ wpool_frame_watch_begin (GCancellable *cancellable)
   if (watch == NULL)
     g_private_set (&current_watch, (watch = g_new0 (Watch, 1)));
 
-  *watch = (Watch) { cancellable, 0, FALSE, 0 };
+  *watch = (Watch) { cancellable, 0, 0, FALSE, 0 };
 }
 
-/* Watches what follows on this thread, until @deadline (monotonic µs,
- * 0 for none), or until disarmed; with no watch begun, only the deadline. */
+/* Watches what follows on this thread until disarmed: it fails once
+ * @timeout µs (0 for no limit) pass with no I/O on the socket; with no
+ * watch begun, only then. */
 void
-wpool_frame_watch_arm (gint64 deadline)
+wpool_frame_watch_arm (gint64 timeout)
 {
   Watch *watch = g_private_get (&current_watch);
 
   if (watch == NULL)
     g_private_set (&current_watch, (watch = g_new0 (Watch, 1)));
 
-  watch->deadline = deadline;
+  watch->timeout = timeout;
+  watch->deadline = timeout > 0 ? g_get_monotonic_time () + timeout : 0;
   watch->armed = TRUE;
   watch->grace_end = 0;
 }
@@ -122,7 +127,7 @@ wpool_frame_watch_end (void)
   Watch *watch = g_private_get (&current_watch);
 
   if (watch != NULL)
-    *watch = (Watch) { NULL, 0, FALSE, 0 };
+    *watch = (Watch) { NULL, 0, 0, FALSE, 0 };
 }
 
 static Watch *
@@ -183,6 +188,8 @@ watch_wait (Watch   *watch,
 
       if (fds[0].revents != 0)
         {
+          if (watch->timeout > 0)
+            watch->deadline = g_get_monotonic_time () + watch->timeout;
           ret = TRUE;
           break;
         }

@@ -142,7 +142,9 @@ test_death_behind_child (gconstpointer data)
   results = wpool_pool_map (pool, task, g_variant_new_parsed ("['orphan']"), NULL, &error);
   g_assert_null (results);
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
-  g_assert_nonnull (strstr (error->message, "exited with status 3"));
+  /* Under valgrind the status is valgrind's. */
+  if (!wpool_test_under_valgrind ())
+    g_assert_nonnull (strstr (error->message, "exited with status 3"));
   /* The child holds the socket for 5 s, the timeout is 3 s. */
   g_assert_cmpint (g_get_monotonic_time () - started, <, 2 * G_USEC_PER_SEC);
   g_clear_error (&error);
@@ -253,7 +255,9 @@ test_starting_thread_exits (gconstpointer data)
 
 /* A task may make a pool of its own in any worker: a forked worker does
  * not inherit the locks of the pool's process. A FORK worker, which lacks
- * GLib's worker thread, refuses SPAWN and FORKSERVER pools, saying why. */
+ * GLib's worker thread, refuses SPAWN and FORKSERVER pools, saying why. A
+ * FORK pool in a worker thread forks a process whose other threads are
+ * busy, which FORK never makes safe: not tried there. */
 static void
 test_nested_pools (gconstpointer data)
 {
@@ -262,21 +266,28 @@ test_nested_pools (gconstpointer data)
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_nested_map");
   g_autoptr(GVariant) results = NULL;
   g_autoptr(GError) error = NULL;
-  gboolean in_fork = method == WPOOL_START_METHOD_FORK;
-  WpoolStartMethod other = in_fork ? WPOOL_START_METHOD_FORK : WPOOL_START_METHOD_SPAWN;
+  WpoolStartMethod inner[6] = {
+    WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_THREADING, WPOOL_START_METHOD_SPAWN,
+    WPOOL_START_METHOD_FORKSERVER, WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_FORK,
+  };
+  GVariantBuilder items;
+
+  if (method == WPOOL_START_METHOD_FORK)
+    inner[2] = inner[3] = WPOOL_START_METHOD_THREADING;
+  else if (method == WPOOL_START_METHOD_THREADING)
+    inner[0] = inner[4] = inner[5] = WPOOL_START_METHOD_SPAWN;
+
+  g_variant_builder_init (&items, G_VARIANT_TYPE ("au"));
+  for (guint i = 0; i < G_N_ELEMENTS (inner); i++)
+    g_variant_builder_add (&items, "u", inner[i]);
 
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
   wpool_pool_set_chunk_size (pool, 1);
-  results = wpool_pool_map (pool, task,
-                            g_variant_new_parsed ("[%u, %u, %u, %u, %u, %u]",
-                                                  WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_THREADING,
-                                                  other, in_fork ? WPOOL_START_METHOD_THREADING : WPOOL_START_METHOD_FORKSERVER,
-                                                  WPOOL_START_METHOD_FORK, WPOOL_START_METHOD_FORK),
-                            NULL, &error);
+  results = wpool_pool_map (pool, task, g_variant_builder_end (&items), NULL, &error);
   g_assert_no_error (error);
   wpool_test_assert_variant (results, g_variant_new_parsed ("[14.0, 14.0, 14.0, 14.0, 14.0, 14.0]"));
 
-  if (in_fork)
+  if (method == WPOOL_START_METHOD_FORK)
     wpool_test_assert_map_fails (pool, task, g_variant_new_parsed ("[%u]", WPOOL_START_METHOD_SPAWN), NULL,
                                  WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "cannot run in a FORK worker");
 }

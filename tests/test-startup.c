@@ -108,7 +108,7 @@ test_start_timeout (gconstpointer data)
   results = wpool_pool_map (pool, task, g_variant_new_parsed ("[1, 2, 3]"), NULL, &error);
   g_assert_null (results);
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
-  g_assert_true (g_str_has_prefix (error->message, "Worker 0 did not start within the worker-start-timeout (0.5 s)"));
+  g_assert_true (g_str_has_prefix (error->message, "Worker 0 made no progress starting within the worker-start-timeout (0.5 s)"));
   g_assert_cmpint (g_get_monotonic_time () - started, <, 10 * G_USEC_PER_SEC);
   assert_children_soon (base_children);
 }
