@@ -224,12 +224,6 @@ int
 main (int   argc,
       char *argv[])
 {
-  const struct { WpoolStartMethod method; const char *name; } methods[] = {
-    { WPOOL_START_METHOD_THREADING, "THREADING" },
-    { WPOOL_START_METHOD_FORK, "FORK" },
-    { WPOOL_START_METHOD_SPAWN, "SPAWN" },
-    { WPOOL_START_METHOD_FORKSERVER, "FORKSERVER" },
-  };
   g_auto(GStrv) sizes = g_strsplit (argc > 1 ? argv[1] : "0,256,1024", ",", -1);
   guint n_runs = argc > 2 ? (guint)g_ascii_strtoull (argv[2], NULL, 10) : 3;
   guint n_jobs = argc > 3 ? (guint)g_ascii_strtoull (argv[3], NULL, 10) : 2;
@@ -273,11 +267,11 @@ main (int   argc,
            n_jobs, n_jobs, n_runs);
 
   /* First maps load what every later one finds loaded. */
-  for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
+  for (guint m = 0; m < G_N_ELEMENTS (bench_start_methods); m++)
     {
       double ignored[N_FIGURES];
 
-      measure (PEER_BLOCKING, methods[m].method, n_jobs, NULL, &args, ignored);
+      measure (PEER_BLOCKING, bench_start_methods[m].method, n_jobs, NULL, &args, ignored);
     }
 
   for (guint s = 0; sizes[s] != NULL; s++)
@@ -285,7 +279,7 @@ main (int   argc,
       gsize mib = g_ascii_strtoull (sizes[s], NULL, 10);
       g_autoptr(GVariant) dataset = make_dataset (mib);
 
-      for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
+      for (guint m = 0; m < G_N_ELEMENTS (bench_start_methods); m++)
         {
           g_autofree double *runs = g_new (double, N_PEERS * N_FIGURES * n_runs);
           double medians[N_PEERS][N_FIGURES];
@@ -296,7 +290,7 @@ main (int   argc,
               {
                 double figures[N_FIGURES];
 
-                measure (p, methods[m].method, n_jobs, dataset, &args, figures);
+                measure (p, bench_start_methods[m].method, n_jobs, dataset, &args, figures);
                 for (guint f = 0; f < N_FIGURES; f++)
                   runs[(p * N_FIGURES + f) * n_runs + r] = figures[f];
               }
@@ -304,7 +298,7 @@ main (int   argc,
             for (guint f = 0; f < N_FIGURES; f++)
               medians[p][f] = bench_median (&runs[(p * N_FIGURES + f) * n_runs], n_runs);
 
-          g_print ("\n%s, %zu MiB of shared objects\n", methods[m].name, mib);
+          g_print ("\n%s, %zu MiB of shared objects\n", bench_start_methods[m].name, mib);
           /* µ takes two bytes, which printf counts. */
           g_print ("  %-32s %13s %13s %13s %13s %11s %11s %11s\n", "", "returns µs", "stall µs", "at end µs",
                    "results µs", "stall vs", "stall vs", "results vs");

@@ -92,12 +92,6 @@ int
 main (int   argc,
       char *argv[])
 {
-  const struct { WpoolStartMethod method; const char *name; } methods[] = {
-    { WPOOL_START_METHOD_THREADING, "THREADING" },
-    { WPOOL_START_METHOD_FORK, "FORK" },
-    { WPOOL_START_METHOD_SPAWN, "SPAWN" },
-    { WPOOL_START_METHOD_FORKSERVER, "FORKSERVER" },
-  };
   guint n_runs = argc > 1 ? (guint)atoi (argv[1]) : 5;
   const char *module = g_getenv ("WPOOL_BENCH_MODULE");
   g_autoptr(GError) error = NULL;
@@ -114,20 +108,20 @@ main (int   argc,
   g_print ("detection, median of %u runs (the timeout's figure includes starting the worker)\n", n_runs);
   g_print ("  %-12s %24s %28s\n", "", "death → failed map, ms", "past a 200 ms timeout, ms");
 
-  for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
+  for (guint m = 0; m < G_N_ELEMENTS (bench_start_methods); m++)
     {
       g_autofree double *deaths = g_new (double, n_runs);
       g_autofree double *overshoots = g_new (double, n_runs);
 
       for (guint r = 0; r < n_runs; r++)
         {
-          deaths[r] = methods[m].method == WPOOL_START_METHOD_THREADING ? 0 : measure_death (methods[m].method, task);
-          overshoots[r] = measure_timeout (methods[m].method, task);
+          deaths[r] = bench_start_methods[m].method == WPOOL_START_METHOD_THREADING ? 0 : measure_death (bench_start_methods[m].method, task);
+          overshoots[r] = measure_timeout (bench_start_methods[m].method, task);
         }
-      if (methods[m].method == WPOOL_START_METHOD_THREADING)
-        g_print ("  %-12s %24s %28.1f\n", methods[m].name, "(a thread cannot die)", bench_median (overshoots, n_runs));
+      if (bench_start_methods[m].method == WPOOL_START_METHOD_THREADING)
+        g_print ("  %-12s %24s %28.1f\n", bench_start_methods[m].name, "(a thread cannot die)", bench_median (overshoots, n_runs));
       else
-        g_print ("  %-12s %24.1f %28.1f\n", methods[m].name, bench_median (deaths, n_runs),
+        g_print ("  %-12s %24.1f %28.1f\n", bench_start_methods[m].name, bench_median (deaths, n_runs),
                  bench_median (overshoots, n_runs));
     }
 

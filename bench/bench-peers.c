@@ -389,12 +389,6 @@ round_trips (double *thread_us,
 static void
 run_latency (guint n_jobs)
 {
-  const struct { WpoolStartMethod method; const char *name; } methods[] = {
-    { WPOOL_START_METHOD_THREADING, "THREADING" },
-    { WPOOL_START_METHOD_FORK, "FORK" },
-    { WPOOL_START_METHOD_SPAWN, "SPAWN" },
-    { WPOOL_START_METHOD_FORKSERVER, "FORKSERVER" },
-  };
   const char *module = g_getenv ("WPOOL_BENCH_MODULE");
   double thread_us;
   double process_us;
@@ -406,9 +400,9 @@ run_latency (guint n_jobs)
   g_print ("\nlatency, %u jobs (median of 200 warm maps; best of 5 starts)\n", n_jobs);
   g_print ("  %-12s %14s %14s %14s\n", "", "1-item map µs", "apply µs", "start-up ms");
 
-  for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
+  for (guint m = 0; m < G_N_ELEMENTS (bench_start_methods); m++)
     {
-      g_autoptr(WpoolPool) pool = wpool_pool_new (n_jobs, methods[m].method);
+      g_autoptr(WpoolPool) pool = wpool_pool_new (n_jobs, bench_start_methods[m].method);
       g_autoptr(WpoolTask) task = NULL;
       g_autoptr(GError) error = NULL;
       g_autoptr(GVariant) one = g_variant_ref_sink (g_variant_new_parsed ("[(uint32 0, 1.0)]"));
@@ -419,7 +413,7 @@ run_latency (guint n_jobs)
 
       if (!(task = wpool_task_new_for_symbol (module ? module : "libwpool-bench-tasks.so", "bench_return_result", &error)))
         {
-          g_print ("  %-12s (no task module: %s)\n", methods[m].name, error->message);
+          g_print ("  %-12s (no task module: %s)\n", bench_start_methods[m].name, error->message);
           return;
         }
       wpool_pool_set_keep_alive (pool, TRUE);
@@ -440,7 +434,7 @@ run_latency (guint n_jobs)
 
       for (guint r = 0; r < 5; r++)
         {
-          g_autoptr(WpoolPool) fresh = wpool_pool_new (n_jobs, methods[m].method);
+          g_autoptr(WpoolPool) fresh = wpool_pool_new (n_jobs, bench_start_methods[m].method);
           g_autoptr(GVariant) a = NULL;
           gint64 t0 = g_get_monotonic_time ();
 
@@ -449,7 +443,7 @@ run_latency (guint n_jobs)
           start_up = MIN (start_up, (g_get_monotonic_time () - t0) / 1000.0);
         }
 
-      g_print ("  %-12s %14.1f %14.1f %14.2f\n", methods[m].name, bench_median (maps, G_N_ELEMENTS (maps)),
+      g_print ("  %-12s %14.1f %14.1f %14.2f\n", bench_start_methods[m].name, bench_median (maps, G_N_ELEMENTS (maps)),
                bench_median (applies, G_N_ELEMENTS (applies)), start_up);
     }
 }

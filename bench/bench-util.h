@@ -7,6 +7,19 @@
 
 #include <stdlib.h>
 #include <glib.h>
+#include <wpool.h>
+
+/* Every start method, as the benchmarks name them. */
+static const struct
+{
+  WpoolStartMethod  method;
+  const char       *name;
+} bench_start_methods[] G_GNUC_UNUSED = {
+  { WPOOL_START_METHOD_THREADING, "THREADING" },
+  { WPOOL_START_METHOD_FORK, "FORK" },
+  { WPOOL_START_METHOD_SPAWN, "SPAWN" },
+  { WPOOL_START_METHOD_FORKSERVER, "FORKSERVER" },
+};
 
 static int
 bench_compare_doubles (const void *a,
