@@ -106,9 +106,9 @@ def _check_number(name, value, minimum, maximum=None, floats=False):
         raise TypeError('{} must be {}, not {}'.format(
             name, 'a number' if floats else 'an int', type(value).__name__))
     if not minimum <= value <= (math.inf if maximum is None else maximum) or math.isinf(value):
-        raise ValueError('{} must be {}{}, not {!r}'.format(
+        raise ValueError('{} must be {}, not {!r}'.format(
             name, 'from {} to {}'.format(minimum, maximum) if maximum is not None else '>= {}'.format(minimum),
-            ' (0: the default)' if minimum == 0 else '', value))
+            value))
     return value
 
 
