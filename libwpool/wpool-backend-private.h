@@ -128,10 +128,16 @@ gboolean      wpool_backend_prepare            (WpoolBackend      *self,
                                                 gboolean           idle,
                                                 GCancellable      *cancellable,
                                                 GError           **error);
-void          wpool_backend_dispatch           (WpoolBackend      *self,
+/* A worker's share of a job that the caller drives itself. */
+typedef struct _WpoolBackendShare WpoolBackendShare;
+
+WpoolBackendShare *
+              wpool_backend_dispatch           (WpoolBackend      *self,
                                                 WpoolJob          *job,
                                                 guint              n_workers,
                                                 gboolean           caller_waits);
+void          wpool_backend_drive              (WpoolBackendShare *share,
+                                                WpoolJob          *job);
 gboolean      wpool_backend_replace_worker     (WpoolBackend      *self,
                                                 guint              index,
                                                 WpoolTask         *task,

@@ -719,12 +719,13 @@ wpool_backend_pass_on (WpoolJob *job,
 }
 
 /* Hands @job to @n_workers workers; each calls wpool_job_worker_done()
- * exactly once. Called on the caller's thread. With @caller_waits, the
- * caller waits for the job next: where the backend allows, it drives the
- * first worker's share itself if that worker is free, rather than waking
- * its driver and waiting to be woken in turn (two thread hand-offs, most
- * of a small map's latency). */
-void
+ * exactly once. Called on the caller's thread, under the pool's lock. With
+ * @caller_waits, the caller waits for the job next: where the backend
+ * allows, it drives the first worker's share itself if that worker is
+ * free, rather than waking its driver and waiting to be woken in turn (two
+ * thread hand-offs, most of a small map's latency). That share is then
+ * returned, for wpool_backend_drive() once the lock is let go; else %NULL. */
+WpoolBackendShare *
 wpool_backend_dispatch (WpoolBackend *self,
                         WpoolJob     *job,
                         guint         n_workers,
@@ -747,8 +748,16 @@ wpool_backend_dispatch (WpoolBackend *self,
 
   priv->next_worker = (priv->next_worker + n_workers) % priv->n_started;
 
-  if (drive)
-    wpool_backend_driver_run_locked (first, wpool_job_ref (job));
+  return drive ? (WpoolBackendShare *)first : NULL;
+}
+
+/* Runs @share of @job, from wpool_backend_dispatch(), on this thread: its
+ * driver is held busy until then, and no lock need be. */
+void
+wpool_backend_drive (WpoolBackendShare *share,
+                     WpoolJob          *job)
+{
+  wpool_backend_driver_run_locked ((Driver *)share, wpool_job_ref (job));
 }
 
 /* Waits until every driver ran its worker's exit, for the exit timeout

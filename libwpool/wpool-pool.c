@@ -2140,7 +2140,7 @@ wpool_pool_start_map (WpoolPool       *self,
 {
   guint n_workers = MIN (self->n_jobs, wpool_job_get_n_chunks (job));
   gint64 started = g_get_monotonic_time ();
-  g_autoptr(WpoolBackend) backend = NULL;
+  WpoolBackendShare *share = NULL;
   guint emitted = 0;
   gboolean idle;
 
@@ -2228,16 +2228,16 @@ wpool_pool_start_map (WpoolPool       *self,
   g_ptr_array_add (self->running_jobs, wpool_job_ref (job));
 
   wpool_job_begin (job, n_workers, notify, notify_data);
-
-  /* The job keeps the workers from stopping: dispatching, and driving a
-   * worker's share on this thread, need no lock. */
   if (n_workers > 0)
-    backend = g_object_ref (self->backend);
+    share = wpool_backend_dispatch (self->backend, job, n_workers, notify == NULL);
   g_rec_mutex_unlock (&self->lock);
 
   wpool_pool_emit (self, context, emitted, 0, 0);
-  if (backend != NULL)
-    wpool_backend_dispatch (backend, job, n_workers, notify == NULL);
+
+  /* The job keeps the workers from stopping: driving a worker's share on
+   * this thread needs no lock. */
+  if (share != NULL)
+    wpool_backend_drive (share, job);
 
   return TRUE;
 

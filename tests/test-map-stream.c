@@ -449,6 +449,10 @@ typedef struct
   GMutex   mutex;
   GCond    cond;
   gboolean open;
+  /* Items that left the gate, counted once its mutex is let go: clearing
+   * it waits for this, which ThreadSanitizer sees. */
+  gint     n_waiting;
+  gint     n_left;
 } Gate;
 
 static Gate hang_gate;
@@ -470,10 +474,12 @@ sleep_or_hang (WpoolWorker  *worker,
       return g_variant_ref (item);
     }
 
+  g_atomic_int_inc (&hang_gate.n_waiting);
   g_mutex_lock (&hang_gate.mutex);
   while (!hang_gate.open)
     g_cond_wait (&hang_gate.cond, &hang_gate.mutex);
   g_mutex_unlock (&hang_gate.mutex);
+  g_atomic_int_inc (&hang_gate.n_left);
 
   return g_variant_ref (item);
 }
@@ -504,6 +510,8 @@ test_dropped_running (gconstpointer data)
   g_mutex_init (&hang_gate.mutex);
   g_cond_init (&hang_gate.cond);
   hang_gate.open = FALSE;
+  hang_gate.n_waiting = 0;
+  hang_gate.n_left = 0;
 
   for (guint i = 0; i < G_N_ELEMENTS (items); i++)
     {
@@ -544,6 +552,8 @@ test_dropped_running (gconstpointer data)
   g_cond_broadcast (&hang_gate.cond);
   g_mutex_unlock (&hang_gate.mutex);
   wait_for_threads (data, base_threads);
+  while (g_atomic_int_get (&hang_gate.n_left) < g_atomic_int_get (&hang_gate.n_waiting))
+    g_usleep (G_TIME_SPAN_MILLISECOND);
   g_mutex_clear (&hang_gate.mutex);
   g_cond_clear (&hang_gate.cond);
 }

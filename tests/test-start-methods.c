@@ -964,6 +964,9 @@ test_memory (gconstpointer data)
                                                 NULL));
   wpool_pool_set_keep_alive (pool, TRUE);
   wpool_pool_set_chunk_size (pool, 1);
+  /* Under valgrind a new worker takes in 512 MiB at valgrind's pace. */
+  if (wpool_test_under_valgrind ())
+    wpool_pool_set_worker_start_timeout (pool, 0);
 
   for (guint k = 0; k < 200; k++)
     g_variant_builder_add (slices, "(uu)", k, 200);

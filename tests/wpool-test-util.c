@@ -319,6 +319,15 @@ wpool_test_expected_children (WpoolStartMethod method,
     }
 }
 
+gboolean
+wpool_test_start_method_enabled (const char *name)
+{
+  g_auto(GStrv) only = g_getenv ("WPOOL_TEST_START_METHODS")
+                       ? g_strsplit (g_getenv ("WPOOL_TEST_START_METHODS"), ",", -1) : NULL;
+
+  return only == NULL || g_strv_contains ((const char * const *)only, name);
+}
+
 void
 wpool_test_add_for_start_methods (const WpoolTestCase *tests,
                                   guint                n_tests)
@@ -333,16 +342,13 @@ wpool_test_add_for_start_methods (const WpoolTestCase *tests,
   /* WPOOL_TEST_START_METHODS, a comma-separated list of names, runs
    * those only (the ThreadSanitizer build runs THREADING: TSan does not
    * follow forked workers). */
-  g_auto(GStrv) only = g_getenv ("WPOOL_TEST_START_METHODS")
-                       ? g_strsplit (g_getenv ("WPOOL_TEST_START_METHODS"), ",", -1) : NULL;
-
   for (guint m = 0; m < G_N_ELEMENTS (methods); m++)
     for (guint t = 0; t < n_tests; t++)
       {
         g_autofree char *path = NULL;
 
         if ((tests[t].process_only && !WPOOL_TEST_IS_PROCESS (methods[m].method)) ||
-            (only != NULL && !g_strv_contains ((const char * const *)only, methods[m].name)))
+            !wpool_test_start_method_enabled (methods[m].name))
           continue;
 
         path = g_strdup_printf ("/%s/%s", methods[m].name, tests[t].name);

@@ -95,6 +95,9 @@ typedef struct
 
 void       wpool_test_add_for_start_methods (const WpoolTestCase *tests,
                                              guint                n_tests);
+/* Whether the start method named @name (as in test paths) is tested:
+ * WPOOL_TEST_START_METHODS may name a few only. */
+gboolean   wpool_test_start_method_enabled  (const char          *name);
 
 /* The path of the test module built beside the tests. */
 const char *wpool_test_module_path   (void);
