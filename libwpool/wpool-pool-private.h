@@ -5,10 +5,143 @@
 
 #pragma once
 
+#include "wpool-backend-private.h"
+#include "wpool-insights-private.h"
 #include "wpool-job-private.h"
 #include "wpool-pool.h"
 
 G_BEGIN_DECLS
+
+/* The pool's state, shared by the GObject and its configuration
+ * (wpool-pool.c) and the map family (wpool-pool-map.c). */
+struct _WpoolPool
+{
+  GObject           parent_instance;
+  gboolean          disposed;
+
+  /* Held while workers start or stop and while a map joins or leaves the
+   * pool, by whatever thread does it. An async map takes it on the pool's
+   * control thread only, which starts and ends async maps in order, so
+   * that a main loop never waits for it. */
+  GRecMutex         lock;
+  /* Under the pending mutex: what the control thread is to do, and the
+   * thread, which runs while there is something and then ends; joined by
+   * the next one, or as the pool is disposed. */
+  GQueue            controls;
+  GThread          *control;
+  gboolean          control_running;
+  /* Async maps handed to the control thread and not started yet: they
+   * count as running for the checks of what may change meanwhile, and a
+   * blocking map starts after them, in the order of the calls. */
+  GMutex            pending_mutex;
+  GCond             pending_cond;
+  gint              n_pending;
+
+  guint             n_jobs;
+  WpoolStartMethod  start_method;
+  guint             chunk_size;
+  guint             n_splits;
+  guint             max_tasks_active;
+  gdouble           task_timeout;
+  guint             keep_alive : 1;
+  guint             enable_insights : 1;
+
+  /* The insights of the maps since the pool was last idle. */
+  WpoolInsights    *insights;
+
+  /* Given to the workers as they start. */
+  GVariant         *cpu_ids;
+  guint             worker_lifespan;
+  WpoolTask        *worker_init;
+  WpoolTask        *worker_exit;
+  gdouble           worker_start_timeout;
+  gdouble           worker_init_timeout;
+  gdouble           worker_exit_timeout;
+
+  /* The outcome of the worker-exits at the last stop that ran them. */
+  GVariant         *exit_results;
+  GError           *exit_error;
+
+  GVariant         *shared_objects;
+  gpointer          shared_data;
+  GDestroyNotify    shared_data_destroy;
+
+  /* Non-NULL while workers run. */
+  WpoolBackend     *backend;
+
+  /* The maps handed to the workers and not finished yet. Progress since
+   * the pool last became busy: the items of every map started since, those
+   * completed by the maps that finished, and the source that reports on
+   * the caller's context. */
+  guint64           n_total;
+  guint64           n_completed_finished;
+  guint64           n_completed_reported;
+  gint64            busy_since;
+  gdouble           eta;
+  GPtrArray        *running_jobs;
+  GSource          *progress_source;
+};
+
+enum {
+  PROP_0,
+  PROP_N_JOBS,
+  PROP_START_METHOD,
+  PROP_SHARED_OBJECTS,
+  PROP_KEEP_ALIVE,
+  PROP_CHUNK_SIZE,
+  PROP_N_SPLITS,
+  PROP_MAX_TASKS_ACTIVE,
+  PROP_TASK_TIMEOUT,
+  PROP_WORKER_INIT,
+  PROP_WORKER_EXIT,
+  PROP_WORKER_START_TIMEOUT,
+  PROP_WORKER_INIT_TIMEOUT,
+  PROP_WORKER_EXIT_TIMEOUT,
+  PROP_ENABLE_INSIGHTS,
+  PROP_CPU_IDS,
+  PROP_WORKER_LIFESPAN,
+  PROP_WORKERS_RUNNING,
+  PROP_N_COMPLETED,
+  PROP_N_TOTAL,
+  PROP_ETA,
+  N_PROPS
+};
+
+/* What a change of the pool's state emits, as a mask of properties and
+ * of the progress signal. */
+#define EMIT_PROGRESS (1u << N_PROPS)
+#define PROP_BIT(prop) (1u << (prop))
+
+/* How often the progress of running maps is reported. */
+#define PROGRESS_INTERVAL_MS 50
+
+/* A timeout property in µs, at least 1 µs: 0 means no limit. */
+static inline gint64
+seconds_to_usec (gdouble seconds)
+{
+  return seconds > 0 ? MAX ((gint64)(seconds * G_USEC_PER_SEC), 1) : 0;
+}
+
+/* Between the two files: wpool-pool-map.c calls these, never the other
+ * way round. */
+gboolean wpool_pool_check_not_disposed (WpoolPool     *self,
+                                        GError       **error);
+guint    wpool_pool_get_n_pending      (WpoolPool     *self);
+void     wpool_pool_emit               (WpoolPool     *self,
+                                        GMainContext  *context,
+                                        guint          mask,
+                                        guint64        n_completed,
+                                        guint64        n_total);
+void     wpool_pool_take_exit_results  (WpoolPool     *self);
+void     wpool_pool_stop_workers       (WpoolPool     *self,
+                                        gboolean       run_exit,
+                                        GMainContext  *context);
+void     wpool_pool_report_progress    (WpoolPool     *self,
+                                        GMainContext  *context);
+void     wpool_pool_stop_progress      (WpoolPool     *self);
+gboolean wpool_pool_progress_tick      (gpointer       data);
+gboolean wpool_pool_release_in_context (gpointer       object);
+
 
 gboolean wpool_pool_end_job (WpoolPool  *self,
                              WpoolJob   *job,
