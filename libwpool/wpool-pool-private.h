@@ -13,7 +13,7 @@
 G_BEGIN_DECLS
 
 /* The pool's state, shared by the GObject and its configuration
- * (wpool-pool.c) and the map family (wpool-pool-map.c). */
+ * (wpool-pool.c) and the files of its parts. */
 struct _WpoolPool
 {
   GObject           parent_instance;
@@ -122,11 +122,17 @@ seconds_to_usec (gdouble seconds)
   return seconds > 0 ? MAX ((gint64)(seconds * G_USEC_PER_SEC), 1) : 0;
 }
 
-/* Between the two files: wpool-pool-map.c calls these, never the other
- * way round. */
+/* wpool-pool.c's helpers: the map family (wpool-pool-map.c), progress
+ * and insights (wpool-pool-progress.c) and the worker lifecycle
+ * (wpool-pool-lifecycle.c) call these, never the other way round. */
 gboolean wpool_pool_check_not_disposed (WpoolPool     *self,
                                         GError       **error);
 guint    wpool_pool_get_n_pending      (WpoolPool     *self);
+gboolean wpool_pool_check_workers_stopped (WpoolPool  *self,
+                                        const char    *what,
+                                        GError       **error);
+void     wpool_pool_notify             (WpoolPool     *self,
+                                        guint          prop_id);
 void     wpool_pool_emit               (WpoolPool     *self,
                                         GMainContext  *context,
                                         guint          mask,

@@ -1,0 +1,495 @@
+/* wpool-pool-lifecycle.c: the worker lifecycle of a WpoolPool, as MPIRE's:
+ * worker-init and worker-exit with their results, the timeouts, the
+ * lifespan, CPU pinning, and stopping the workers.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "wpool-backend-private.h"
+#include "wpool-error.h"
+#include "wpool-pool-private.h"
+#include "wpool-task-private.h"
+
+/* The worker-init or worker-exit @slot is set to @task, if it can run
+ * under the pool's start method and no worker runs. */
+static gboolean
+wpool_pool_set_lifecycle_task (WpoolPool   *self,
+                               WpoolTask  **slot,
+                               WpoolTask   *task,
+                               const char  *what,
+                               guint        prop_id,
+                               GError     **error)
+{
+  if (*slot == task)
+    return TRUE;
+
+  if (!wpool_pool_check_workers_stopped (self, what, error))
+    return FALSE;
+
+  if (task != NULL &&
+      (!wpool_task_check (task, error) ||
+       !wpool_backend_check_task (self->start_method, task, error)))
+    {
+      g_prefix_error (error, "Cannot use this task as the %s: ", what);
+      return FALSE;
+    }
+
+  g_set_object (slot, task);
+  wpool_pool_notify (self, prop_id);
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_get_worker_lifespan:
+ * @self: a #WpoolPool
+ *
+ * Gets how many chunks a worker runs before it restarts.
+ *
+ * Returns: the lifespan in chunks, or 0 for no limit
+ */
+guint
+wpool_pool_get_worker_lifespan (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_lifespan;
+}
+
+/**
+ * wpool_pool_set_worker_lifespan:
+ * @self: a #WpoolPool
+ * @worker_lifespan: the chunks a worker runs before it restarts, or 0
+ *   for no limit
+ *
+ * Sets #WpoolPool:worker-lifespan, for workers started afterwards.
+ */
+void
+wpool_pool_set_worker_lifespan (WpoolPool *self,
+                                guint      worker_lifespan)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+
+  if (self->worker_lifespan == worker_lifespan)
+    return;
+
+  self->worker_lifespan = worker_lifespan;
+  wpool_pool_notify (self, PROP_WORKER_LIFESPAN);
+}
+
+/**
+ * wpool_pool_get_cpu_ids:
+ * @self: a #WpoolPool
+ *
+ * Gets the CPUs the workers are pinned to.
+ *
+ * Returns: (transfer none) (nullable): the #WpoolPool:cpu-ids, or %NULL
+ */
+GVariant *
+wpool_pool_get_cpu_ids (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->cpu_ids;
+}
+
+/**
+ * wpool_pool_set_cpu_ids:
+ * @self: a #WpoolPool
+ * @cpu_ids: (nullable): an `aau` of one list of CPUs for all workers or
+ *   one for each; if floating, it is consumed; %NULL for no pinning
+ * @error: return location for a #GError
+ *
+ * Sets #WpoolPool:cpu-ids. It fails with %WPOOL_ERROR_INVALID_ARGUMENT
+ * if @cpu_ids has neither 1 nor #WpoolPool:n-jobs lists, if a list is
+ * empty or names a CPU this machine does not have, and with
+ * %WPOOL_ERROR_WORKERS_RUNNING while workers run.
+ *
+ * Returns: %TRUE if it was set
+ */
+gboolean
+wpool_pool_set_cpu_ids (WpoolPool  *self,
+                        GVariant   *cpu_ids,
+                        GError    **error)
+{
+  g_autoptr(GVariant) sunk = cpu_ids ? g_variant_ref_sink (cpu_ids) : NULL;
+  long n_cpus = sysconf (_SC_NPROCESSORS_CONF);
+  gsize n;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!wpool_pool_check_workers_stopped (self, "CPU ids", error))
+    return FALSE;
+
+  if (sunk != NULL)
+    {
+      if (!g_variant_is_of_type (sunk, G_VARIANT_TYPE ("aau")) ||
+          ((n = g_variant_n_children (sunk)) != 1 && n != self->n_jobs))
+        {
+          g_autofree char *printed = g_variant_print (sunk, TRUE);
+
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                       "The CPU ids must be an “aau” of one list for all %u workers or one "
+                       "for each, not “%s”",
+                       self->n_jobs, printed);
+          return FALSE;
+        }
+
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) cpus = g_variant_get_child_value (sunk, i);
+          gsize n_listed;
+          const guint32 *listed = g_variant_get_fixed_array (cpus, &n_listed, sizeof (guint32));
+
+          if (n_listed == 0)
+            {
+              g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                           "The CPU ids of worker %" G_GSIZE_FORMAT " are empty", i);
+              return FALSE;
+            }
+
+          for (gsize k = 0; k < n_listed; k++)
+            if ((long)listed[k] >= MIN (n_cpus, CPU_SETSIZE))
+              {
+                g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                             "There is no CPU %u: this machine has %ld", listed[k], n_cpus);
+                return FALSE;
+              }
+        }
+    }
+
+  g_clear_pointer (&self->cpu_ids, g_variant_unref);
+  self->cpu_ids = g_steal_pointer (&sunk);
+  wpool_pool_notify (self, PROP_CPU_IDS);
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_get_worker_init:
+ * @self: a #WpoolPool
+ *
+ * Gets the task every worker runs as it starts.
+ *
+ * Returns: (transfer none) (nullable): the #WpoolPool:worker-init, or %NULL
+ */
+WpoolTask *
+wpool_pool_get_worker_init (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->worker_init;
+}
+
+/**
+ * wpool_pool_set_worker_init:
+ * @self: a #WpoolPool
+ * @worker_init: (nullable): the task every worker runs as it starts, or
+ *   %NULL for none
+ * @error: return location for a #GError
+ *
+ * Sets #WpoolPool:worker-init. Like the shared objects, it reaches the
+ * workers as they start: this fails with %WPOOL_ERROR_WORKERS_RUNNING
+ * while workers run, and with the start method's own error if the task
+ * cannot run in its workers (a closure under SPAWN, say).
+ *
+ * Returns: %TRUE if it was set
+ */
+gboolean
+wpool_pool_set_worker_init (WpoolPool  *self,
+                            WpoolTask  *worker_init,
+                            GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (!worker_init || WPOOL_IS_TASK (worker_init), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return wpool_pool_set_lifecycle_task (self, &self->worker_init, worker_init,
+                                        "worker-init", PROP_WORKER_INIT, error);
+}
+
+/**
+ * wpool_pool_get_worker_exit:
+ * @self: a #WpoolPool
+ *
+ * Gets the task every worker runs as it stops.
+ *
+ * Returns: (transfer none) (nullable): the #WpoolPool:worker-exit, or %NULL
+ */
+WpoolTask *
+wpool_pool_get_worker_exit (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+
+  return self->worker_exit;
+}
+
+/**
+ * wpool_pool_set_worker_exit:
+ * @self: a #WpoolPool
+ * @worker_exit: (nullable): the task every worker runs as it stops, or
+ *   %NULL for none
+ * @error: return location for a #GError
+ *
+ * Sets #WpoolPool:worker-exit, with the same rules as
+ * wpool_pool_set_worker_init(). Declare its result type with
+ * wpool_task_set_result_type() to have typed exit results.
+ *
+ * Returns: %TRUE if it was set
+ */
+gboolean
+wpool_pool_set_worker_exit (WpoolPool  *self,
+                            WpoolTask  *worker_exit,
+                            GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (!worker_exit || WPOOL_IS_TASK (worker_exit), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return wpool_pool_set_lifecycle_task (self, &self->worker_exit, worker_exit,
+                                        "worker-exit", PROP_WORKER_EXIT, error);
+}
+
+/**
+ * wpool_pool_get_worker_start_timeout:
+ * @self: a #WpoolPool
+ *
+ * Gets the longest a worker process may take to start.
+ *
+ * Returns: the timeout in seconds, or 0 for no limit
+ *
+ * Since: 0.2
+ */
+gdouble
+wpool_pool_get_worker_start_timeout (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_start_timeout;
+}
+
+/**
+ * wpool_pool_set_worker_start_timeout:
+ * @self: a #WpoolPool
+ * @timeout: the longest a worker process may take to start, in seconds,
+ *   or 0 for no limit
+ *
+ * Sets #WpoolPool:worker-start-timeout, for workers started afterwards.
+ *
+ * Since: 0.2
+ */
+void
+wpool_pool_set_worker_start_timeout (WpoolPool *self,
+                                     gdouble    timeout)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
+
+  if (self->worker_start_timeout == timeout)
+    return;
+
+  self->worker_start_timeout = timeout;
+  wpool_pool_notify (self, PROP_WORKER_START_TIMEOUT);
+}
+
+/**
+ * wpool_pool_get_worker_init_timeout:
+ * @self: a #WpoolPool
+ *
+ * Gets the longest a worker-init may run.
+ *
+ * Returns: the timeout in seconds, or 0 for no limit
+ */
+gdouble
+wpool_pool_get_worker_init_timeout (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_init_timeout;
+}
+
+/**
+ * wpool_pool_set_worker_init_timeout:
+ * @self: a #WpoolPool
+ * @timeout: the longest a worker-init may run, in seconds, or 0 for no
+ *   limit
+ *
+ * Sets #WpoolPool:worker-init-timeout, for workers started afterwards.
+ */
+void
+wpool_pool_set_worker_init_timeout (WpoolPool *self,
+                                    gdouble    timeout)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
+
+  if (self->worker_init_timeout == timeout)
+    return;
+
+  self->worker_init_timeout = timeout;
+  wpool_pool_notify (self, PROP_WORKER_INIT_TIMEOUT);
+}
+
+/**
+ * wpool_pool_get_worker_exit_timeout:
+ * @self: a #WpoolPool
+ *
+ * Gets the longest a worker-exit may run.
+ *
+ * Returns: the timeout in seconds, or 0 for no limit
+ */
+gdouble
+wpool_pool_get_worker_exit_timeout (WpoolPool *self)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), 0);
+
+  return self->worker_exit_timeout;
+}
+
+/**
+ * wpool_pool_set_worker_exit_timeout:
+ * @self: a #WpoolPool
+ * @timeout: the longest a worker-exit may run, in seconds, or 0 for no
+ *   limit
+ *
+ * Sets #WpoolPool:worker-exit-timeout, for workers started afterwards.
+ */
+void
+wpool_pool_set_worker_exit_timeout (WpoolPool *self,
+                                    gdouble    timeout)
+{
+  g_return_if_fail (WPOOL_IS_POOL (self));
+  g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
+
+  if (self->worker_exit_timeout == timeout)
+    return;
+
+  self->worker_exit_timeout = timeout;
+  wpool_pool_notify (self, PROP_WORKER_EXIT_TIMEOUT);
+}
+
+/**
+ * wpool_pool_get_exit_results:
+ * @self: a #WpoolPool
+ * @error: return location for a #GError
+ *
+ * Gets what #WpoolPool:worker-exit returned in every worker, the last time
+ * the workers stopped, as MPIRE's `get_exit_results`: an array of the exit
+ * task's result type or `av`, with the workers restarted for their
+ * #WpoolPool:worker-lifespan since first, in the order they restarted,
+ * then one per worker in worker order. If a worker's exit
+ * failed, timed out, or could not run because the worker had died, this
+ * fails with the first such error instead.
+ *
+ * Returns: (transfer full) (nullable): the exit results, or %NULL, with
+ *   @error set if an exit failed, or without if no worker ran an exit yet
+ */
+GVariant *
+wpool_pool_get_exit_results (WpoolPool  *self,
+                             GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (self->exit_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->exit_error));
+      return NULL;
+    }
+
+  return self->exit_results ? g_variant_ref (self->exit_results) : NULL;
+}
+
+static gboolean
+wpool_pool_check_idle (WpoolPool  *self,
+                       GError    **error)
+{
+  guint n_running = self->running_jobs->len + wpool_pool_get_n_pending (self);
+
+  if (n_running == 0)
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
+               "%u maps still run on the workers: wait for them to end, or cancel them",
+               n_running);
+  return FALSE;
+}
+
+/**
+ * wpool_pool_stop_and_join:
+ * @self: a #WpoolPool
+ * @error: return location for a #GError
+ *
+ * Stops the workers now, as MPIRE's `stop_and_join`: each runs
+ * #WpoolPool:worker-exit first, and is waited for. A kept-alive pool does
+ * this when #WpoolPool:keep-alive is unset or the pool is disposed; the
+ * next map starts new workers. It fails with %WPOOL_ERROR_WORKERS_RUNNING
+ * while maps run, or with the first worker-exit error, as
+ * wpool_pool_get_exit_results() does.
+ *
+ * Returns: %TRUE if the workers stopped and their exits succeeded
+ */
+gboolean
+wpool_pool_stop_and_join (WpoolPool  *self,
+                          GError    **error)
+{
+  g_autoptr(GVariant) results = NULL;
+  GError *local_error = NULL;
+
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_rec_mutex_lock (&self->lock);
+  if (!wpool_pool_check_idle (self, error))
+    {
+      g_rec_mutex_unlock (&self->lock);
+      return FALSE;
+    }
+
+  wpool_pool_stop_workers (self, TRUE, NULL);
+  g_rec_mutex_unlock (&self->lock);
+
+  results = wpool_pool_get_exit_results (self, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * wpool_pool_terminate:
+ * @self: a #WpoolPool
+ * @error: return location for a #GError
+ *
+ * Stops the workers now without running #WpoolPool:worker-exit, as
+ * MPIRE's `terminate`: worker processes are told to end and reaped. It
+ * fails with %WPOOL_ERROR_WORKERS_RUNNING while maps run: cancel them
+ * first.
+ *
+ * Returns: %TRUE if the workers stopped
+ */
+gboolean
+wpool_pool_terminate (WpoolPool  *self,
+                      GError    **error)
+{
+  g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_rec_mutex_lock (&self->lock);
+  if (!wpool_pool_check_idle (self, error))
+    {
+      g_rec_mutex_unlock (&self->lock);
+      return FALSE;
+    }
+
+  wpool_pool_stop_workers (self, FALSE, NULL);
+  g_rec_mutex_unlock (&self->lock);
+
+  return TRUE;
+}
