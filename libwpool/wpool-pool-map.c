@@ -448,7 +448,7 @@ wpool_pool_control_run (Control *control)
   g_source_set_priority (source, g_task_get_priority (task));
   g_source_set_static_name (source, "[wpool] map complete");
   g_source_set_callback (source, wpool_pool_return_in_context, task, g_object_unref);
-  g_source_attach (source, context);
+  wpool_pool_attach (g_steal_pointer (&source), context);
 }
 
 static gpointer

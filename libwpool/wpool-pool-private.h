@@ -147,6 +147,8 @@ void     wpool_pool_report_progress    (WpoolPool     *self,
 void     wpool_pool_stop_progress      (WpoolPool     *self);
 gboolean wpool_pool_progress_tick      (gpointer       data);
 gboolean wpool_pool_release_in_context (gpointer       object);
+void     wpool_pool_attach             (GSource       *source,
+                                        GMainContext  *context);
 
 
 gboolean wpool_pool_end_job (WpoolPool  *self,

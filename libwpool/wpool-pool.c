@@ -117,7 +117,7 @@ wpool_pool_emit (WpoolPool    *self,
                  guint64       n_completed,
                  guint64       n_total)
 {
-  g_autoptr(GSource) source = NULL;
+  GSource *source;
   Emission *emission;
 
   if (mask == 0)
@@ -135,7 +135,21 @@ wpool_pool_emit (WpoolPool    *self,
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_static_name (source, "[wpool] notify");
   g_source_set_callback (source, wpool_pool_emit_in_context, emission, emission_free);
+  wpool_pool_attach (source, context);
+}
+
+/* Attaches @source, which it consumes, to @context from another thread
+ * than the context's. That thread may run the source, release what it
+ * held, and drop the context at once: the context is held until the
+ * source is let go, which GLib cannot do once the context is freed. */
+void
+wpool_pool_attach (GSource      *source,
+                   GMainContext *context)
+{
+  g_main_context_ref (context);
   g_source_attach (source, context);
+  g_source_unref (source);
+  g_main_context_unref (context);
 }
 
 
