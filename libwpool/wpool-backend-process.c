@@ -401,7 +401,9 @@ process_worker_died (WpoolBackendProcess *self,
   if (answering && item == WPOOL_RUNNING_IDLE && last - first == 1)
     item = (gint)first;
 
-  if (outcome == WAIT_CANCELLED)
+  /* A map cancelled meanwhile fails so, whatever its cancellation did to
+   * the worker (a fork server stopped as it answered takes its workers). */
+  if (outcome == WAIT_CANCELLED || g_cancellable_is_cancelled (wpool_job_get_cancellable (job)))
     {
       g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
       wpool_job_fail (job, error);
