@@ -176,7 +176,8 @@ read_as_spawned (const uint8_t *data,
       socket_arg = g_strdup_printf ("--socket-fd=%d", fd);
       progress_arg = g_strdup_printf ("--progress-fd=%d", progress_fd);
       /* It closes the progress page's descriptor. */
-      _wpool_worker_main (3, (char *[]){ "wpool-worker", socket_arg, progress_arg, NULL });
+      wpool_worker_serve ((const char *[]){ "wpool-worker", socket_arg, progress_arg, NULL },
+                          WPOOL_SERVE_FLAGS_NONE, NULL, NULL, NULL);
       progress_fd = -1;
     }
 

@@ -47,7 +47,7 @@ start_server (gpointer    data,
     return NULL;
 
   if (!(subprocess = wpool_process_spawn_helper (fds[1], wpool_backend_process_get_progress_fd (self),
-                                                 "server", error)))
+                                                 "server", wpool_task_get_program (task), error)))
     {
       wpool_process_close_fd (fds[0]);
       g_prefix_error (error, "The fork server cannot start: ");
@@ -56,7 +56,7 @@ start_server (gpointer    data,
 
   server = wpool_fork_server_new_subprocess ("The fork server", subprocess, fds[0]);
   if (!wpool_process_setup (fds[0], G_MAXUINT, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
-                            error))
+                            wpool_task_get_program (task), error))
     {
       g_prefix_error (error, "The fork server cannot start: ");
       return NULL;
@@ -124,7 +124,7 @@ wpool_backend_forkserver_class_init (WpoolBackendForkserverClass *klass)
   object_class->finalize = wpool_backend_forkserver_finalize;
   WPOOL_BACKEND_CLASS (klass)->stopped = wpool_backend_forkserver_stopped;
 
-  process_class->runs_new_program = TRUE;
+  WPOOL_BACKEND_CLASS (klass)->runs_new_program = TRUE;
   process_class->server_name = "its fork server";
   process_class->spawn = wpool_backend_forkserver_spawn;
   process_class->reap = wpool_backend_forkserver_reap;

@@ -50,6 +50,11 @@ struct _WpoolBackendClass
 {
   GObjectClass parent_class;
 
+  /* Whether the workers are new programs, which find their task by
+   * module and symbol (wpool_task_locate()) rather than inheriting it:
+   * the only ones that can run a program task. */
+  gboolean runs_new_program;
+
   /* Whether this start method can run @task at all; checked on every map
    * before any worker starts. */
   gboolean (*check_task)   (WpoolBackendClass  *klass,

@@ -25,9 +25,6 @@ struct _WpoolBackendProcessClass
 {
   WpoolBackendClass parent_class;
 
-  /* Whether the workers are new programs, which find their task by
-   * module and symbol (wpool_task_locate()) rather than inheriting it. */
-  gboolean runs_new_program;
   /* The process that forks the workers, as a death names it ("its fork
    * server"), or %NULL if the pool does. */
   const char *server_name;

@@ -65,14 +65,14 @@ wpool_backend_process_check_task (WpoolBackendClass  *klass,
   if (wpool_task_is_javascript_func (task))
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
-                           "A JavaScript function cannot run in a worker process: GJS's "
-                           "engine does not survive fork() and cannot be started anew. "
-                           "Export the task from a C module and create it with "
-                           "Wpool.Task.new_for_symbol()");
+                           "A JavaScript closure cannot run in a worker process: GJS's engine "
+                           "does not survive fork(). Export the function from an ES module and "
+                           "map it under SPAWN, whose workers are new gjs processes "
+                           "(wpool.js's pool.mapModule()), or export the task from a C module");
       return FALSE;
     }
 
-  if (!WPOOL_BACKEND_PROCESS_CLASS (klass)->runs_new_program)
+  if (!klass->runs_new_program)
     return TRUE;
 
   /* GLib reaps the programs it starts on its worker thread, which a
@@ -934,6 +934,19 @@ wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
 
       if (tasks[i] != NULL && !wpool_task_locate (tasks[i], &module_path, &symbol, error))
         {
+          g_variant_builder_clear (&builder);
+          return NULL;
+        }
+
+      /* One program runs them all: a C symbol loads in any. */
+      if (i > 0 && tasks[i] != NULL && wpool_task_get_program (tasks[i]) != NULL &&
+          !wpool_task_runs_program (tasks[i], wpool_task_get_program (task)))
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                       "The %s runs in the worker program “%s”, but the task in %s: "
+                       "a worker runs one program",
+                       i == 1 ? "worker-init" : "worker-exit", wpool_task_get_program (tasks[i])[0],
+                       wpool_task_get_program (task) ? wpool_task_get_program (task)[0] : "libwpool's helper");
           g_variant_builder_clear (&builder);
           return NULL;
         }

@@ -56,11 +56,12 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
 
   if (!(self->processes[index] = wpool_process_spawn_helper (child_fd,
                                                              wpool_backend_process_get_progress_fd (process),
-                                                             "worker", error)))
+                                                             "worker", wpool_task_get_program (task),
+                                                             error)))
     return 0;
 
-  if (!wpool_process_setup (fd, index, tasks,
-                            wpool_backend_get_shared_objects (WPOOL_BACKEND (self)), error))
+  if (!wpool_process_setup (fd, index, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
+                            wpool_task_get_program (task), error))
     {
       g_subprocess_force_exit (self->processes[index]);
       wpool_backend_spawn_reap (process, index);
@@ -100,7 +101,7 @@ wpool_backend_spawn_class_init (WpoolBackendSpawnClass *klass)
 
   object_class->finalize = wpool_backend_spawn_finalize;
 
-  process_class->runs_new_program = TRUE;
+  WPOOL_BACKEND_CLASS (klass)->runs_new_program = TRUE;
   process_class->spawn = wpool_backend_spawn_spawn;
   process_class->kill = wpool_backend_spawn_kill;
   process_class->reap = wpool_backend_spawn_reap;

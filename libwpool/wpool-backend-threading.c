@@ -37,8 +37,9 @@ wpool_backend_threading_check_task (WpoolBackendClass  *klass,
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
                            "A JavaScript function cannot run on a worker thread: GJS runs "
-                           "JavaScript on its main thread only. Export the task from a C "
-                           "module and create it with Wpool.Task.new_for_symbol()");
+                           "JavaScript on its main thread only. Export it from an ES module and "
+                           "map it under SPAWN, whose workers are new gjs processes "
+                           "(wpool.js's pool.mapModule()), or export the task from a C module");
       return FALSE;
     }
 

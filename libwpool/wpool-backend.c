@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "wpool-backend-process-private.h"
+#include "wpool-enums.h"
 #include "wpool-error.h"
 #include "wpool-protocol-private.h"
 #include "wpool-worker-private.h"
@@ -179,6 +180,18 @@ wpool_backend_check_task (WpoolStartMethod   start_method,
     return FALSE;
 
   klass = g_type_class_ref (type);
+
+  if (wpool_task_get_program (task) != NULL && !klass->runs_new_program)
+    {
+      g_autoptr(GEnumClass) methods = g_type_class_ref (WPOOL_TYPE_START_METHOD);
+
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                   "The task runs in a worker program of its own (“%s”), which only SPAWN "
+                   "and FORKSERVER pools start, not a %s one",
+                   wpool_task_get_program (task)[0],
+                   g_enum_get_value (methods, start_method)->value_nick);
+      return FALSE;
+    }
 
   return klass->check_task (klass, task, error);
 }

@@ -14,6 +14,7 @@
 #include "wpool-fork-server-private.h"
 #include "wpool-protocol-private.h"
 #include "wpool-serve-private.h"
+#include "wpool-task-private.h"
 
 /* The server talks to one pool over its control socket: FORK_WORKER, with
  * the worker's socket passed along, answered with the worker's pid, and
@@ -151,6 +152,9 @@ struct _WpoolForkServer
   int              lifeline;
   /* Once stopped for not answering: what happened to it. */
   char            *death;
+  /* The program it runs (NULL: libwpool's helper, or a FORK template):
+   * another program's task needs another server. */
+  char           **program;
 };
 
 static WpoolForkServer *
@@ -282,6 +286,7 @@ wpool_fork_server_unref (WpoolForkServer *self)
   server_stop_locked (self);
   g_mutex_clear (&self->lock);
   g_free (self->death);
+  g_strfreev (self->program);
   g_free (self);
 }
 
@@ -398,6 +403,8 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
       /* A dead server stays current until one replaces it: whoever finds
        * no replacement is told what happened to it. */
       g_mutex_lock (&self->lock);
+      if (self->current != NULL && !wpool_task_runs_program (task, (const char * const *)self->current->program))
+        g_clear_pointer (&self->current, wpool_fork_server_unref);
       if (self->current == NULL || !server_is_running (self->current))
         {
           WpoolForkServer *fresh = start (start_data, task, &local_error);
@@ -406,6 +413,7 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
             {
               g_clear_pointer (&self->current, wpool_fork_server_unref);
               self->current = fresh;
+              fresh->program = g_strdupv ((char **)wpool_task_get_program (task));
             }
           else if (self->current != NULL)
             g_prefix_error (&local_error, "%s; ", self->current->death);

@@ -119,15 +119,17 @@ void      wpool_process_reap_orphan       (pid_t     pid);
 char     *wpool_process_describe_status   (int       status);
 
 const char  *wpool_process_helper_path        (void);
-GSubprocess *wpool_process_spawn_helper       (int           socket_fd,
-                                               int           progress_fd,
-                                               const char   *mode,
-                                               GError      **error);
-gboolean     wpool_process_setup              (int           fd,
-                                               guint         id,
-                                               GVariant     *tasks,
-                                               GVariant     *shared_objects,
-                                               GError      **error);
+GSubprocess *wpool_process_spawn_helper       (int                 socket_fd,
+                                               int                 progress_fd,
+                                               const char         *mode,
+                                               const char * const *program,
+                                               GError            **error);
+gboolean     wpool_process_setup              (int                 fd,
+                                               guint               id,
+                                               GVariant           *tasks,
+                                               GVariant           *shared_objects,
+                                               const char * const *program,
+                                               GError            **error);
 int          wpool_process_reap_subprocess    (GSubprocess  *subprocess);
 
 G_END_DECLS

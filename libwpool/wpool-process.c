@@ -446,21 +446,31 @@ spawn_on_launcher (gpointer        data,
   return g_subprocess_launcher_spawnv (request->launcher, request->argv, &request->error);
 }
 
-/* Starts the helper in @mode ("worker" or "server") on @socket_fd, which
- * it takes, with a copy of @progress_fd, on the launcher thread. */
+/* Starts @program, or the helper when it is NULL, in @mode ("worker" or
+ * "server") on @socket_fd, which it takes, with a copy of @progress_fd,
+ * on the launcher thread. The options wpool_worker_serve() reads follow
+ * the program's own arguments. */
 GSubprocess *
-wpool_process_spawn_helper (int          socket_fd,
-                            int          progress_fd,
-                            const char  *mode,
-                            GError     **error)
+wpool_process_spawn_helper (int                 socket_fd,
+                            int                 progress_fd,
+                            const char         *mode,
+                            const char * const *program,
+                            GError            **error)
 {
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
   g_autofree char *mode_arg = g_strdup_printf ("--mode=%s", mode);
   g_autofree char *parent_arg = g_strdup_printf ("--parent-pid=%d", (int)getpid ());
-  const char *argv[] = { wpool_process_helper_path (), mode_arg, "--socket-fd=3", "--progress-fd=4",
-                         parent_arg, NULL };
-  SpawnRequest request = { launcher, argv, NULL };
+  g_auto(GStrv) argv = NULL;
+  SpawnRequest request = { launcher, NULL, NULL };
   GSubprocess *subprocess;
+
+  if (program != NULL)
+    g_strv_builder_addv (builder, (const char **)program);
+  else
+    g_strv_builder_add (builder, wpool_process_helper_path ());
+  g_strv_builder_add_many (builder, mode_arg, "--socket-fd=3", "--progress-fd=4", parent_arg, NULL);
+  request.argv = (const char * const *)(argv = g_strv_builder_end (builder));
 
   /* The launcher closes the socket: the registry must forget it first. */
   g_subprocess_launcher_take_fd (launcher, wpool_process_release_fd (socket_fd), 3);
@@ -541,12 +551,14 @@ send_shared_memory (int        fd,
  * once, from their own buffers, and the memory of their shared arrays and
  * locks, and waits until it is ready. */
 gboolean
-wpool_process_setup (int          fd,
-                     guint        id,
-                     GVariant    *tasks,
-                     GVariant    *shared_objects,
-                     GError     **error)
+wpool_process_setup (int                 fd,
+                     guint               id,
+                     GVariant           *tasks,
+                     GVariant           *shared_objects,
+                     const char * const *program,
+                     GError            **error)
 {
+  const char *name = program != NULL ? program[0] : wpool_process_helper_path ();
   g_autoptr(GVariant) ready = NULL;
   const char *problem;
   WpoolFrameKind kind = 0;
@@ -566,15 +578,14 @@ wpool_process_setup (int          fd,
     {
       if (error != NULL && *error == NULL)
         g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                     "%s ended before it was ready", wpool_process_helper_path ());
+                     "%s ended before it was ready", name);
       return FALSE;
     }
 
   g_variant_get (ready, "(&s)", &problem);
   if (*problem != '\0')
     {
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "%s cannot start: %s",
-                   wpool_process_helper_path (), problem);
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "%s cannot start: %s", name, problem);
       return FALSE;
     }
 

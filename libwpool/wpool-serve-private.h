@@ -17,10 +17,5 @@ int wpool_serve (WpoolWorker *worker,
                  int          fd,
                  WpoolRunning *running);
 
-/* The wpool-worker helper's main(). Exported, though private, so that
- * the helper and the task modules it loads share one libwpool. */
-_WPOOL_EXTERN
-int _wpool_worker_main (int    argc,
-                        char **argv);
 
 G_END_DECLS

@@ -16,6 +16,8 @@ gboolean  wpool_task_locate               (WpoolTask    *self,
                                            const char  **module_path,
                                            const char  **symbol,
                                            GError      **error);
+gboolean  wpool_task_runs_program         (WpoolTask          *self,
+                                           const char * const *program);
 gboolean  wpool_task_is_chunk_task        (WpoolTask    *self);
 gboolean  wpool_task_run_chunk            (WpoolTask     *self,
                                            WpoolWorker   *worker,

@@ -59,6 +59,10 @@ struct _WpoolTask
    * is @result_type. Both are of a fixed size. */
   WpoolChunkFunc  chunk_func;
   GVariantType   *item_type;
+
+  /* A program task's command line: @module_path and @symbol then name
+   * what that program resolves, not a shared library's symbol. */
+  char          **program;
 };
 
 enum {
@@ -66,6 +70,7 @@ enum {
   PROP_MODULE_PATH,
   PROP_SYMBOL,
   PROP_RESULT_TYPE,
+  PROP_PROGRAM,
   N_PROPS
 };
 
@@ -88,6 +93,7 @@ wpool_task_finalize (GObject *object)
   g_clear_pointer (&self->located_symbol, g_free);
   g_clear_pointer (&self->result_type, g_variant_type_free);
   g_clear_pointer (&self->item_type, g_variant_type_free);
+  g_clear_pointer (&self->program, g_strfreev);
 
   G_OBJECT_CLASS (wpool_task_parent_class)->finalize (object);
 }
@@ -112,6 +118,10 @@ wpool_task_get_property (GObject    *object,
 
     case PROP_RESULT_TYPE:
       g_value_set_boxed (value, self->result_type);
+      break;
+
+    case PROP_PROGRAM:
+      g_value_set_boxed (value, self->program);
       break;
 
     default:
@@ -151,8 +161,10 @@ wpool_task_class_init (WpoolTaskClass *klass)
    * WpoolTask:module-path:
    *
    * The shared library the task's symbol was loaded from, for tasks made
-   * with wpool_task_new_for_symbol(); %NULL for the main program or for a
-   * task made with wpool_task_new().
+   * with [ctor@Wpool.Task.new_for_symbol]; the module the worker program
+   * resolves, for tasks made with [ctor@Wpool.Task.new_for_program];
+   * %NULL for the main program or for a task made with
+   * [ctor@Wpool.Task.new].
    */
   properties[PROP_MODULE_PATH] =
     g_param_spec_string ("module-path", NULL, NULL,
@@ -163,7 +175,9 @@ wpool_task_class_init (WpoolTaskClass *klass)
    * WpoolTask:symbol:
    *
    * The symbol the task runs, for tasks made with
-   * wpool_task_new_for_symbol(), else %NULL.
+   * [ctor@Wpool.Task.new_for_symbol]; the name the worker program
+   * resolves, for tasks made with [ctor@Wpool.Task.new_for_program];
+   * else %NULL.
    */
   properties[PROP_SYMBOL] =
     g_param_spec_string ("symbol", NULL, NULL,
@@ -180,6 +194,19 @@ wpool_task_class_init (WpoolTaskClass *klass)
     g_param_spec_boxed ("result-type", NULL, NULL,
                         G_TYPE_VARIANT_TYPE,
                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * WpoolTask:program:
+   *
+   * The command line of the worker program that runs the task, for tasks
+   * made with [ctor@Wpool.Task.new_for_program], else %NULL.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_PROGRAM] =
+    g_param_spec_boxed ("program", NULL, NULL,
+                        G_TYPE_STRV,
+                        (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -453,6 +480,86 @@ wpool_task_new_for_chunk_symbol (const char          *module_path,
 }
 
 /**
+ * wpool_task_new_for_program:
+ * @argv: (array zero-terminated=1) (element-type filename): the command line
+ *   of the worker program, searched for in `PATH` as GSubprocess does
+ * @module: what the program loads the task from: a Python module, a
+ *   JavaScript module's URL, …
+ * @name: the task's name in @module
+ *
+ * Creates a task that runs in a worker program of its own rather than in
+ * libwpool's `wpool-worker` helper: how a language runtime, such as
+ * Python or GJS, runs its own functions in worker processes.
+ *
+ * A %WPOOL_START_METHOD_SPAWN pool starts @argv, with options of the
+ * pool's own appended, for each worker; a %WPOOL_START_METHOD_FORKSERVER
+ * pool starts it once as its fork server, which forks the workers. The
+ * program hands its whole command line to [func@Wpool.Worker.serve],
+ * whose resolver turns @module and @name into the task it runs. Timeouts,
+ * progress, cancellation, worker death, worker-init and worker-exit,
+ * lifespans and insights then work as for a C task.
+ *
+ * The pool's worker-init and worker-exit must then be tasks of the same
+ * program, or C symbols (which the program's resolver may leave to
+ * libwpool). %WPOOL_START_METHOD_FORK and %WPOOL_START_METHOD_THREADING
+ * refuse the task with %WPOOL_ERROR_NOT_SUPPORTED.
+ *
+ * Returns: (transfer full): a new #WpoolTask
+ *
+ * Since: 0.2
+ */
+WpoolTask *
+wpool_task_new_for_program (const char * const *argv,
+                            const char         *module,
+                            const char         *name)
+{
+  WpoolTask *self;
+
+  g_return_val_if_fail (argv != NULL && argv[0] != NULL && *argv[0] != '\0', NULL);
+  g_return_val_if_fail (module != NULL && *module != '\0', NULL);
+  g_return_val_if_fail (name != NULL && *name != '\0', NULL);
+
+  self = g_object_new (WPOOL_TYPE_TASK, NULL);
+  self->program = g_strdupv ((char **)argv);
+  self->module_path = g_strdup (module);
+  self->symbol = g_strdup (name);
+
+  return self;
+}
+
+/**
+ * wpool_task_get_program:
+ * @self: a #WpoolTask
+ *
+ * Gets the command line of the worker program that runs the task.
+ *
+ * Returns: (array zero-terminated=1) (nullable) (transfer none): the
+ *   program's command line, or %NULL for a task that runs in the
+ *   caller's process or in libwpool's helper
+ *
+ * Since: 0.2
+ */
+const char * const *
+wpool_task_get_program (WpoolTask *self)
+{
+  g_return_val_if_fail (WPOOL_IS_TASK (self), NULL);
+
+  return (const char * const *)self->program;
+}
+
+/* Whether @self runs in @program: both NULL (libwpool's helper, or the
+ * caller), or one command line. */
+gboolean
+wpool_task_runs_program (WpoolTask          *self,
+                         const char * const *program)
+{
+  if (self->program == NULL || program == NULL)
+    return self->program == NULL && program == NULL;
+
+  return g_strv_equal ((const char * const *)self->program, program);
+}
+
+/**
  * wpool_task_get_module_path:
  * @self: a #WpoolTask
  *
@@ -637,7 +744,7 @@ wpool_task_check (WpoolTask  *self,
 {
   g_assert (WPOOL_IS_TASK (self));
 
-  if (self->func == NULL && self->chunk_func == NULL)
+  if (self->func == NULL && self->chunk_func == NULL && self->program == NULL)
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
                            "The task has no function: create it with "

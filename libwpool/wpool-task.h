@@ -73,6 +73,20 @@ typedef gboolean (*WpoolChunkFunc) (WpoolWorker    *worker,
                                     gpointer        user_data,
                                     GError        **error);
 
+/* Here rather than in wpool-worker.h, which knows no WpoolTask. */
+typedef WpoolTask *(*WpoolTaskResolveFunc) (const char  *module,
+                                            const char  *name,
+                                            GVariant    *shared_objects,
+                                            gpointer     user_data,
+                                            GError     **error);
+
+WPOOL_AVAILABLE_IN_ALL
+gboolean            wpool_worker_serve         (const char * const  *args,
+                                                WpoolServeFlags      flags,
+                                                WpoolTaskResolveFunc resolve,
+                                                gpointer             user_data,
+                                                GError             **error);
+
 WPOOL_AVAILABLE_IN_ALL
 WpoolTask          *wpool_task_new_for_chunks  (const GVariantType  *item_type,
                                                 const GVariantType  *result_type,
@@ -95,6 +109,12 @@ WPOOL_AVAILABLE_IN_ALL
 WpoolTask          *wpool_task_new_for_symbol  (const char          *module_path,
                                                 const char          *symbol,
                                                 GError             **error);
+WPOOL_AVAILABLE_IN_ALL
+WpoolTask          *wpool_task_new_for_program (const char * const  *argv,
+                                                const char          *module,
+                                                const char          *name);
+WPOOL_AVAILABLE_IN_ALL
+const char * const *wpool_task_get_program     (WpoolTask           *self);
 WPOOL_AVAILABLE_IN_ALL
 const char         *wpool_task_get_module_path (WpoolTask           *self);
 WPOOL_AVAILABLE_IN_ALL

@@ -22,6 +22,23 @@ G_BEGIN_DECLS
 WPOOL_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (WpoolWorker, wpool_worker, WPOOL, WORKER, GObject)
 
+/**
+ * WpoolServeFlags:
+ * @WPOOL_SERVE_FLAGS_NONE: no flags
+ * @WPOOL_SERVE_FLAGS_NO_FORK: the program's runtime does not survive
+ *   fork(), as GJS's does not: it refuses to be a fork server, and the
+ *   pool reports that it needs %WPOOL_START_METHOD_SPAWN
+ *
+ * How a worker program can serve a pool, for [func@Wpool.Worker.serve].
+ *
+ * Since: 0.2
+ */
+typedef enum
+{
+  WPOOL_SERVE_FLAGS_NONE    = 0,
+  WPOOL_SERVE_FLAGS_NO_FORK = 1 << 0,
+} WpoolServeFlags;
+
 WPOOL_AVAILABLE_IN_ALL
 guint     wpool_worker_get_id             (WpoolWorker *self);
 WPOOL_AVAILABLE_IN_ALL
