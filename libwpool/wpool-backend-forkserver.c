@@ -58,6 +58,7 @@ start_server (gpointer    data,
   if (!wpool_process_setup (fds[0], G_MAXUINT, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
                             wpool_task_get_program (task), error))
     {
+      wpool_process_explain_hangup (subprocess, wpool_process_program_name (wpool_task_get_program (task)), error);
       g_prefix_error (error, "The fork server cannot start: ");
       return NULL;
     }

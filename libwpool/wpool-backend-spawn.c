@@ -63,7 +63,8 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
   if (!wpool_process_setup (fd, index, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
                             wpool_task_get_program (task), error))
     {
-      g_subprocess_force_exit (self->processes[index]);
+      if (!wpool_process_explain_hangup (self->processes[index], wpool_process_program_name (wpool_task_get_program (task)), error))
+        g_subprocess_force_exit (self->processes[index]);
       wpool_backend_spawn_reap (process, index);
       return 0;
     }

@@ -119,6 +119,7 @@ void      wpool_process_reap_orphan       (pid_t     pid);
 char     *wpool_process_describe_status   (int       status);
 
 const char  *wpool_process_helper_path        (void);
+const char  *wpool_process_program_name       (const char * const *program);
 GSubprocess *wpool_process_spawn_helper       (int                 socket_fd,
                                                int                 progress_fd,
                                                const char         *mode,
@@ -131,5 +132,8 @@ gboolean     wpool_process_setup              (int                 fd,
                                                const char * const *program,
                                                GError            **error);
 int          wpool_process_reap_subprocess    (GSubprocess  *subprocess);
+gboolean     wpool_process_explain_hangup     (GSubprocess  *subprocess,
+                                               const char   *name,
+                                               GError      **error);
 
 G_END_DECLS

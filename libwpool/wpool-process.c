@@ -420,6 +420,13 @@ wpool_process_helper_path (void)
   return path != NULL ? path : LIBEXECDIR "/wpool-worker";
 }
 
+/* How messages name the worker program @program (NULL: the helper). */
+const char *
+wpool_process_program_name (const char * const *program)
+{
+  return program != NULL ? program[0] : wpool_process_helper_path ();
+}
+
 typedef struct
 {
   GSubprocessLauncher *launcher;
@@ -558,7 +565,7 @@ wpool_process_setup (int                 fd,
                      const char * const *program,
                      GError            **error)
 {
-  const char *name = program != NULL ? program[0] : wpool_process_helper_path ();
+  const char *name = wpool_process_program_name (program);
   g_autoptr(GVariant) ready = NULL;
   const char *problem;
   WpoolFrameKind kind = 0;
@@ -641,4 +648,35 @@ wpool_process_reap_subprocess (GSubprocess *subprocess)
   g_main_context_pop_thread_default (context);
 
   return g_subprocess_get_status (subprocess) | (lingered ? WPOOL_STATUS_LINGERED : 0);
+}
+
+/* After @subprocess, the worker program @name, hung up on its setup with
+ * @error (an I/O error): it mostly ended on its own, as a language
+ * runtime that cannot start does. Waits for it (killing it after a
+ * second, as reaping does) and says how it ended, which the bare socket
+ * error does not. FALSE, and nothing done, for any other error. */
+gboolean
+wpool_process_explain_hangup (GSubprocess  *subprocess,
+                              const char   *name,
+                              GError      **error)
+{
+  g_autofree char *how = NULL;
+  char *message;
+  int status;
+
+  if (error == NULL || *error == NULL || (*error)->domain != G_IO_ERROR ||
+      (*error)->code == G_IO_ERROR_CANCELLED)
+    return FALSE;
+
+  status = wpool_process_reap_subprocess (subprocess);
+  if (status & WPOOL_STATUS_LINGERED)
+    return TRUE;
+
+  how = wpool_process_describe_status (status);
+  message = g_strdup_printf ("%s %s before it was ready: its standard error says why (%s)",
+                             name, how, (*error)->message);
+  g_free ((*error)->message);
+  (*error)->message = message;
+
+  return TRUE;
 }

@@ -6,6 +6,7 @@
  */
 
 #include <glib/gstdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "wpool-test-util.h"
@@ -155,6 +156,36 @@ test_silent_helper (gconstpointer data)
   g_clear_error (&error);
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error);
   g_assert_no_error (error);
+}
+
+/* A worker program that ends before it is ready (a language runtime that
+ * cannot start, a helper that cannot load libwpool) is reported by how it
+ * ended, not by the bare socket error its end caused. */
+static void
+test_program_exits_early (gconstpointer data)
+{
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (1, method);
+  const char *argv[] = { "/bin/sh", "-c", "echo 'wpool-test: cannot start' >&2; exit 3", NULL };
+  g_autoptr(WpoolTask) task = wpool_task_new_for_program (argv, "a-module", "a-task");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) results = NULL;
+  guint base_children = wpool_test_count_children ();
+
+  if (!runs_new_program (method))
+    {
+      g_test_skip ("Only SPAWN and FORKSERVER start a worker program");
+      return;
+    }
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error);
+  g_assert_null (results);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "/bin/sh exited with status 3 before it was ready: "
+                                            "its standard error says why"));
+  if (method == WPOOL_START_METHOD_FORKSERVER)
+    g_assert_true (g_str_has_prefix (error->message, "The fork server cannot start: "));
+  assert_children_soon (base_children);
 }
 
 static gboolean
@@ -329,6 +360,7 @@ main (int   argc,
     { "startup/silent-helper", test_silent_helper, TRUE },
     { "startup/async-returns-at-once", test_async_returns_at_once, FALSE },
     { "startup/threads-share-pool", test_threads_share_pool, FALSE },
+    { "startup/program-exits-early", test_program_exits_early, TRUE },
   };
   g_autofree char *pid = g_strdup_printf ("%d", (int)getpid ());
 
