@@ -9,9 +9,10 @@
 #include "wpool-process-private.h"
 #include "wpool-task-private.h"
 
-/* SPAWN: every worker is a fresh wpool-worker process started with
- * GSubprocess. It is told which symbol of which module to run, and sent
- * the shared objects once, at its start; it holds one copy of them. */
+/* SPAWN: every worker is a fresh wpool-worker process, or the task's own
+ * worker program, started with GSubprocess. It is told which symbol of
+ * which module to run, and sent the shared objects once, at its start; it
+ * holds one copy of them. */
 
 struct _WpoolBackendSpawn
 {

@@ -19,12 +19,15 @@ G_BEGIN_DECLS
  *   at the first map; they see the shared objects copy-on-write, at the
  *   caller's own addresses, and can run any task
  * @WPOOL_START_METHOD_FORKSERVER: a clean server process, started with the
- *   `wpool-worker` helper, receives the shared objects once and forks the
- *   workers, which share its one copy copy-on-write; safe in a threaded
- *   caller. Tasks must be findable by a new process, as with SPAWN
- * @WPOOL_START_METHOD_SPAWN: every worker is a fresh `wpool-worker` process;
+ *   `wpool-worker` helper (or the task's worker program), receives the
+ *   shared objects once and forks the workers, which share its one copy
+ *   copy-on-write; safe in a threaded caller. Tasks must be findable by a
+ *   new process, as with SPAWN
+ * @WPOOL_START_METHOD_SPAWN: every worker is a fresh `wpool-worker` process
+ *   (or the task's worker program: see [ctor@Wpool.Task.new_for_program]);
  *   the shared objects are sent to it once, at its start, never per task.
- *   Tasks must be findable by a new process: see wpool_task_new_for_symbol()
+ *   Tasks must be findable by a new process: see
+ *   [ctor@Wpool.Task.new_for_symbol]
  * @WPOOL_START_METHOD_THREADING: workers are threads of the calling process;
  *   they read and write the very same shared objects, with no copy
  *
@@ -34,8 +37,10 @@ G_BEGIN_DECLS
  *
  * A worker process that dies while it runs an item fails that map with
  * %WPOOL_ERROR_WORKER_DIED and is replaced before the next one. Python
- * functions run under THREADING and FORK, JavaScript functions under
- * neither: GJS programs use symbol tasks.
+ * functions run under every start method (under SPAWN and FORKSERVER in
+ * Python worker programs, through the override's `Wpool.Pool`);
+ * JavaScript functions exported from an ES module run under SPAWN, in
+ * `gjs` worker programs, since GJS's engine survives no fork.
  */
 typedef enum
 {
