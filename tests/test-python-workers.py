@@ -392,7 +392,7 @@ class TestWhatTravels(unittest.TestCase):
                 with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
                     with self.assertRaisesRegex(TypeError, 'define it at module level, or pass use_dill=True'):
                         pool.map(func, range(3))
-                    with self.assertRaisesRegex(TypeError, 'use_dill=True'):
+                    with self.assertRaisesRegex(TypeError, 'define it at module level$'):
                         Wpool.Task.new_for_python(func)
                     self.assertFalse(pool.props.workers_running)
 

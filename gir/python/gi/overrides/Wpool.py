@@ -16,6 +16,11 @@
 #    API (map(task, GLib.Variant, cancellable), …) keeps working: a Wpool.Task
 #    as the first argument selects it.
 #
+#    Under “spawn” and “forkserver”, the workers are Python processes of
+#    their own (worker programs, Wpool.Task.new_for_program()), which
+#    import the caller's main script as multiprocessing's spawn does and
+#    find functions by reference, or get them by value with dill.
+#
 # 3. Waiting. A Python map runs through the C API's async calls, completed
 #    on a main context of its own that the caller iterates (_Running), so
 #    that Ctrl-C stops the map, and leaving a `with` block stops the maps
@@ -25,9 +30,9 @@ import asyncio
 import base64
 import collections.abc
 import functools
+import importlib
 import itertools
 import math
-import importlib
 import os
 import pickle
 import random
@@ -36,6 +41,7 @@ import signal
 import sys
 import threading
 import traceback
+import types
 import weakref
 
 from gi.repository import Gio, GLib, GObject
@@ -106,6 +112,9 @@ class Task(Wpool.Task):
         be defined at module level, and a script's functions need its
         `if __name__ == '__main__':` guard). With a pool's other Python
         tasks, it can be the pool's worker-init or worker-exit."""
+        if not isinstance(func, types.FunctionType):
+            raise TypeError('Task.new_for_python() takes a function defined at module level, not {}'.format(
+                type(func).__name__))
         _check_by_reference(func, 'Task.new_for_python()')
         return Wpool.Task.new_for_program(_program_argv(), func.__module__, func.__qualname__)
 
@@ -362,9 +371,14 @@ def _batch_task(run):
 # multiprocessing's managers, which travels with the shared objects. The
 # runner's name says how batches are pickled: _run_batches.pickle or .dill.
 _RUNNER = '_run_batches'
+# A Python pool's shared objects, as the C pool's: how they are pickled
+# ('pickle' or 'dill'), multiprocessing's key, and the pickled objects
+# (empty for none).
 _SHARED = GLib.VariantType.new('(sayay)')
+# The caller's sys.path first, where it may have found gi and this file.
 _PROGRAM = (
-    'import sys\n'
+    'import base64, pickle, sys\n'
+    'sys.path = pickle.loads(base64.b64decode(sys.argv[1]))["sys_path"]\n'
     'import gi\n'
     'gi.require_version("Wpool", "1")\n'
     'from gi.repository import Wpool\n'
@@ -386,22 +400,24 @@ def _program_argv():
     if unset:
         multiprocessing.context._default_context._actual_context = None
         data.pop('start_method', None)
+    # Only builtins remain, which the program unpickles before any import.
     del data['authkey']
     return [sys.executable, '-c', _PROGRAM, base64.b64encode(pickle.dumps(data)).decode('ascii')]
 
 
-def _check_by_reference(func, what, use_dill=False):
+def _check_by_reference(func, what, use_dill=None):
     """Refuses a function that a new process cannot find, before anything
-    starts: pickle sends functions by module and name."""
+    starts: pickle sends functions by module and name. @use_dill: whether
+    the pool pickles with dill, None where dill cannot help."""
     if use_dill:
         return
     try:
         pickle.dumps(func)
     except (pickle.PicklingError, AttributeError, TypeError) as error:
         raise TypeError('{}: {!r} cannot be sent to “spawn” and “forkserver” workers, which find a '
-                        'function by its module and name ({}): define it at module level, or pass '
-                        'use_dill=True to Pool() (with dill installed) to send it by value'.format(
-                            what, func, error)) from None
+                        'function by its module and name ({}): define it at module level{}'.format(
+                            what, func, error, '' if use_dill is None else
+                            ', or pass use_dill=True to Pool() (with dill installed) to send it by value')) from None
     main = sys.modules['__main__']
     if getattr(func, '__module__', None) == '__main__' and getattr(main, '__file__', None) is None and \
             getattr(main.__spec__, 'name', None) is None:
@@ -979,8 +995,10 @@ class Pool(Wpool.Pool):
     Wpool.Pool(n_jobs=4, shared_objects=dataset, start_method='fork') takes
     MPIRE's start method names as well as Wpool.StartMethod, any Python
     object as shared objects (a GLib.Variant goes to the C pool, for C
-    tasks), MPIRE's cpu_ids, and the pool's other properties as keywords,
-    all checked. Used as a context manager, it stops and joins its workers
+    tasks), MPIRE's cpu_ids and use_dill (functions, items, results and
+    shared objects pickled with dill, which sends lambdas and closures to
+    “spawn” and “forkserver” workers by value), and the pool's other
+    properties as keywords, all checked. Used as a context manager, it stops and joins its workers
     on leaving, or terminates them if an exception is leaving or a Python
     map is unfinished.
     """
@@ -1069,7 +1087,9 @@ class Pool(Wpool.Pool):
     def set_shared_objects(self, shared_objects):
         """Sets the objects the workers share: a GLib.Variant for the C pool
         (C tasks, any start method), any Python object for Python functions
-        (threads share the very object, forked workers see it copy-on-write).
+        (threads share the very object, forked workers see it copy-on-write,
+        spawned workers get a copy each, and a fork server one copy that its
+        workers share copy-on-write: pickled once, at the next map).
         Refused with Wpool.Error.WORKERS_RUNNING while the workers run."""
         if isinstance(shared_objects, GLib.Variant) or shared_objects is None:
             super().set_shared_objects(shared_objects)
