@@ -62,6 +62,10 @@ def where(shared, x):
     return os.getpid(), id(shared), shared.unpickled_in, x
 
 
+def item_of(shared, x):
+    return shared[x]
+
+
 def grow(shared, x):
     shared.append(x)
     return os.getpid(), len(shared)
@@ -122,6 +126,10 @@ def counted(worker, shared, item):
 def counter_exit(worker, shared, item):
     seen = worker.get_state().lookup_value('seen', GLib.VariantType('u')).unpack()
     return GLib.Variant('(uu)', (worker.get_id(), seen))
+
+
+def shared_at(worker, shared, item):
+    return GLib.Variant('s', shared[item.unpack()])
 
 
 def dies_on_negative(worker, shared, item):
@@ -346,6 +354,17 @@ class TestWorkerPrograms(unittest.TestCase):
                 exits = pool.get_exit_results().unpack()
                 self.assertEqual(sorted(worker_id for worker_id, _ in exits), [0, 1])
                 self.assertEqual(sum(seen for _, seen in exits), 18)
+
+    def test_python_task_takes_python_shared_objects(self):
+        task = Wpool.Task.new_for_python(shared_at)
+        task.set_result_type(GLib.VariantType('s'))
+        for method in PROGRAMS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method,
+                                                         shared_objects=['a', 'b', 'c']) as pool:
+                self.assertEqual(pool.map(task, GLib.Variant('ai', [2, 0, 1]), None).unpack(), ['c', 'a', 'b'])
+                # And with the Python maps' workers.
+                self.assertEqual(pool.map(item_of, [1, 2]), ['b', 'c'])
+                self.assertEqual(pool.apply(task, GLib.Variant('i', 1), None).unpack(), 'b')
 
     def test_ctrl_c_stops_map_async(self):
         async def main(pool):

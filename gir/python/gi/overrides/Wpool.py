@@ -1143,6 +1143,13 @@ class Pool(Wpool.Pool):
             self._program.set_result_type(_BYTES)
         return self._program, _pickled_batches(self._codec, self._codec.dumps(func), batches)
 
+    def _share_with_python_tasks(self, task):
+        """Before a C API map of a Task.new_for_python() task: the Python
+        shared objects, which it takes, go to its workers too."""
+        program = task.get_program()
+        if self._has_shared_objects and program is not None and list(program) == _program_argv():
+            self._share_with_programs()
+
     def _share_with_programs(self):
         """Makes the Python shared objects, pickled once (again only once
         set again), the C pool's shared objects, with multiprocessing's
@@ -1195,6 +1202,7 @@ class Pool(Wpool.Pool):
         GLib.Variant array.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().map(func, iterable, *args)
 
         _check_map_arguments('map', func, iterable, iterable_len, chunk_size, args)
@@ -1221,6 +1229,7 @@ class Pool(Wpool.Pool):
         imap(task, items, flags, cancellable): the C API, a Wpool.MapStream.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().imap(func, iterable, *args)
         return self._imap('imap', func, iterable, args, iterable_len, chunk_size, Wpool.MapFlags.NONE)
 
@@ -1242,6 +1251,7 @@ class Pool(Wpool.Pool):
         map_unordered(task, items, cancellable): the C API.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().map_unordered(func, iterable, *args)
         _check_map_arguments('map_unordered', func, iterable, iterable_len, chunk_size, args)
         return list(self.imap_unordered(func, iterable, iterable_len=iterable_len, chunk_size=chunk_size))
@@ -1253,6 +1263,7 @@ class Pool(Wpool.Pool):
         apply(task, item, cancellable): the C API.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().apply(func, args, kwargs, *rest)
         _check_map_arguments('apply', func, (), None, None, rest)
         return self.map(func, [_Args(args, kwargs)])[0]
@@ -1266,6 +1277,7 @@ class Pool(Wpool.Pool):
         apply_async(task, item, cancellable, callback, *user_data): the C API.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().apply_async(func, args, kwargs, *rest)
         _check_map_arguments('apply_async', func, (), None, None, rest)
         return self._apply_async(self.map_async(func, [_Args(args, kwargs)]))
@@ -1280,6 +1292,7 @@ class Pool(Wpool.Pool):
         API, the callback on the thread-default main context.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().map_async(func, iterable, *args)
 
         _check_map_arguments('map_async', func, iterable, iterable_len, chunk_size, args)
