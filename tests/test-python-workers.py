@@ -474,12 +474,14 @@ class TestWhatTravels(unittest.TestCase):
 
     def test_manager_proxies(self):
         with multiprocessing.Manager() as manager:
-            for method in PROGRAMS:
+            for method in ('fork',) + PROGRAMS:
                 with self.subTest(method=method):
-                    shared = manager.list()
+                    # Used by the caller first: forked workers must not
+                    # share its connection to the manager.
+                    shared = manager.list([-1])
                     with Wpool.Pool(n_jobs=2, start_method=method, shared_objects=shared) as pool:
-                        self.assertEqual(pool.map(append_to, range(20)), list(range(20)))
-                    self.assertEqual(sorted(shared), list(range(20)))
+                        self.assertEqual(pool.map(append_to, range(20), chunk_size=1), list(range(20)))
+                    self.assertEqual(sorted(shared), list(range(-1, 20)))
                     shared = {'value': manager.Value('i', 0), 'lock': manager.Lock()}
                     with Wpool.Pool(n_jobs=2, start_method=method, shared_objects=shared) as pool:
                         pool.map(add_to_proxy, range(30), chunk_size=1)

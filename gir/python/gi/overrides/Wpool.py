@@ -66,16 +66,21 @@ def _report(worker, error):
 
 
 # libwpool forks FORK and FORKSERVER workers in C, where Python's at-fork
-# hooks do not run: `random` would give every worker the same sequence.
-# Reseeded, as os.fork() does, at a worker's first Python task.
-_seeded_pid = os.getpid()
+# hooks do not run: `random` would give every worker the same sequence,
+# and a multiprocessing manager's proxy the caller used would share its
+# connection with every worker. At a worker's first Python task, `random`
+# is reseeded, as os.fork() does, and multiprocessing's hooks run, as its
+# forked processes run them.
+_forked_pid = os.getpid()
 
 
-def _reseed_after_fork():
-    global _seeded_pid
-    if os.getpid() != _seeded_pid:
-        _seeded_pid = os.getpid()
+def _after_fork():
+    global _forked_pid
+    if os.getpid() != _forked_pid:
+        _forked_pid = os.getpid()
         random.seed()
+        if 'multiprocessing.util' in sys.modules:
+            sys.modules['multiprocessing.util']._run_after_forkers()
 
 
 def _wrap_task_func(func):
@@ -83,7 +88,7 @@ def _wrap_task_func(func):
         raise TypeError('a task function must be callable, not {}'.format(type(func).__name__))
 
     def task_func(worker, shared_objects, item, *user_data):
-        _reseed_after_fork()
+        _after_fork()
         try:
             return func(worker, shared_objects, item, *user_data)
         except BaseException as error:  # noqa: B902 - nothing may escape to PyGObject
