@@ -16,6 +16,11 @@
 #    API (map(task, GLib.Variant, cancellable), …) keeps working: a Wpool.Task
 #    as the first argument selects it.
 #
+#    Under “spawn” and “forkserver”, the workers are Python processes of
+#    their own (worker programs, Wpool.Task.new_for_program()), which
+#    import the caller's main script as multiprocessing's spawn does and
+#    find functions by reference, or get them by value with dill.
+#
 # 3. Waiting. A Python map runs through the C API's async calls, completed
 #    on a main context of its own that the caller iterates (_Running), so
 #    that Ctrl-C stops the map, and leaving a `with` block stops the maps
@@ -25,14 +30,18 @@ import asyncio
 import base64
 import collections.abc
 import functools
+import importlib
 import itertools
 import math
 import os
 import pickle
+import random
 import re
 import signal
+import sys
 import threading
 import traceback
+import types
 import weakref
 
 from gi.repository import Gio, GLib, GObject
@@ -56,11 +65,30 @@ def _report(worker, error):
                         '{}\n\n{}'.format(summary, details.rstrip()))
 
 
+# libwpool forks FORK and FORKSERVER workers in C, where Python's at-fork
+# hooks do not run: `random` would give every worker the same sequence,
+# and a multiprocessing manager's proxy the caller used would share its
+# connection with every worker. At a worker's first Python task, `random`
+# is reseeded, as os.fork() does, and multiprocessing's hooks run, as its
+# forked processes run them.
+_forked_pid = os.getpid()
+
+
+def _after_fork():
+    global _forked_pid
+    if os.getpid() != _forked_pid:
+        _forked_pid = os.getpid()
+        random.seed()
+        if 'multiprocessing.util' in sys.modules:
+            sys.modules['multiprocessing.util']._run_after_forkers()
+
+
 def _wrap_task_func(func):
     if not callable(func):
         raise TypeError('a task function must be callable, not {}'.format(type(func).__name__))
 
     def task_func(worker, shared_objects, item, *user_data):
+        _after_fork()
         try:
             return func(worker, shared_objects, item, *user_data)
         except BaseException as error:  # noqa: B902 - nothing may escape to PyGObject
@@ -80,6 +108,20 @@ class Task(Wpool.Task):
         its type, message and traceback in the message.
         """
         return Wpool.Task.new(_wrap_task_func(func), *user_data)
+
+    @classmethod
+    def new_for_python(cls, func):
+        """Creates a task that runs func(worker, shared_objects, item), as
+        Task.new() does, in Python worker processes of a SPAWN or
+        FORKSERVER pool, which find func by its module and name (so it must
+        be defined at module level, and a script's functions need its
+        `if __name__ == '__main__':` guard). With a pool's other Python
+        tasks, it can be the pool's worker-init or worker-exit."""
+        if not isinstance(func, types.FunctionType):
+            raise TypeError('Task.new_for_python() takes a function defined at module level, not {}'.format(
+                type(func).__name__))
+        _check_by_reference(func, 'Task.new_for_python()')
+        return Wpool.Task.new_for_program(_program_argv(), func.__module__, func.__qualname__)
 
 
 Task = override(Task)
@@ -263,15 +305,15 @@ def _run_batch(func, shared_objects, has_shared_objects, batch, items=None):
 _STOP = re.compile(r'\[wpool-python-failure:([A-Za-z0-9+/=]*)\]')
 
 
-def _stop_map(worker, failure, carry):
+def _stop_map(worker, failure, carry, codec=pickle):
     """Fails the worker's current C item, which stops the map, with an
-    error naming the failure, and carrying it pickled if @carry."""
+    error naming the failure, and carrying it pickled by @codec if @carry."""
     payload = ''
     if carry:
         try:
-            payload = base64.b64encode(pickle.dumps(failure)).decode('ascii')
+            payload = base64.b64encode(codec.dumps(failure)).decode('ascii')
         except Exception as error:  # noqa: B902 - an unpicklable exception
-            payload = base64.b64encode(pickle.dumps(_Failure(RuntimeError(
+            payload = base64.b64encode(codec.dumps(_Failure(RuntimeError(
                 'An exception cannot be sent back from the worker: {}'.format(error)), failure.text))).decode('ascii')
     message = '{}: {} [wpool-python-failure:{}]'.format(type(failure.error).__name__, failure.error, payload)
     worker.report_error(Wpool.error_quark(), Wpool.Error.FAILED, message)
@@ -291,6 +333,264 @@ def _variant_bytes(variant):
     return variant.get_data_as_bytes().get_data()
 
 
+def _run_pickled_batch(worker, item, codec, shared_objects, has_shared_objects, functions=None):
+    """Runs a batch of worker processes: @item is an `ay` of the pickled
+    (pickled function, batch), the result the pickled results; a failure
+    stops the map (_stop_map()). @codec is pickle or dill; @functions the
+    functions forked workers find by key (those pickle cannot name)."""
+    try:
+        reference, batch = codec.loads(_variant_bytes(item))
+        function = codec.loads(reference)
+        if functions is not None and not callable(function):
+            function = functions[function]
+    except BaseException as error:  # noqa: B902 - e.g. a function the worker cannot find
+        _stop_map(worker, _failure(error), carry=True, codec=codec)
+        return None
+
+    results = _run_batch(function, shared_objects, has_shared_objects, batch)
+    try:
+        if results and isinstance(results[-1], _Failure):
+            failure = results[-1]
+        else:
+            return _bytes_variant(codec.dumps(results))
+    except Exception as error:  # noqa: B902 - an unpicklable result
+        failure = _Failure(RuntimeError('A result cannot be sent back from the worker: {}'.format(error)),
+                           _failure(error).text)
+    _stop_map(worker, failure, carry=True, codec=codec)
+    return None
+
+
+def _batch_task(run):
+    task = Task.new(run)
+    task.set_result_type(_BYTES)
+    return task
+
+
+# Python functions in SPAWN and FORKSERVER workers. The workers are Python
+# processes running _PROGRAM, a worker program (Task.new_for_program())
+# that serves the pool (Wpool.Worker.serve()) with the tasks _resolve()
+# makes. As multiprocessing's spawn does, a worker first imports the
+# caller's main script as __mp_main__ (so that __main__.func unpickles),
+# from the caller's sys.path and directory, which travel pickled in the
+# command line: what ps shows anyway, but not the authentication key of
+# multiprocessing's managers, which travels with the shared objects. The
+# runner's name says how batches are pickled: _run_batches.pickle or .dill.
+_RUNNER = '_run_batches'
+# A Python pool's shared objects, as the C pool's: how they are pickled
+# ('pickle' or 'dill'), multiprocessing's key, and the pickled objects
+# (empty for none).
+_SHARED = GLib.VariantType.new('(sayay)')
+# The caller's sys.path first, where it may have found gi and this file.
+_PROGRAM = (
+    'import base64, pickle, sys\n'
+    'sys.path = pickle.loads(base64.b64decode(sys.argv[1]))["sys_path"]\n'
+    'import gi\n'
+    'gi.require_version("Wpool", "1")\n'
+    'from gi.repository import Wpool\n'
+    'sys.exit(sys.modules["gi.overrides.Wpool"]._worker_main(sys.argv))\n'
+)
+
+
+def _program_argv():
+    """The worker program's command line: the same as long as the caller's
+    sys.path, directory and main script are, so that kept-alive workers
+    serve every map."""
+    import multiprocessing
+    from multiprocessing import spawn
+
+    # get_preparation_data() fixes multiprocessing's start method, which
+    # the caller may want to set later.
+    unset = multiprocessing.get_start_method(allow_none=True) is None
+    data = spawn.get_preparation_data('wpool-worker')
+    if unset:
+        multiprocessing.context._default_context._actual_context = None
+        data.pop('start_method', None)
+    # Only builtins remain, which the program unpickles before any import.
+    del data['authkey']
+    return [sys.executable, '-c', _PROGRAM, base64.b64encode(pickle.dumps(data)).decode('ascii')]
+
+
+def _check_by_reference(func, what, use_dill=None):
+    """Refuses a function that a new process cannot find, before anything
+    starts: pickle sends functions by module and name. @use_dill: whether
+    the pool pickles with dill, None where dill cannot help."""
+    if use_dill:
+        return
+    try:
+        pickle.dumps(func)
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        raise TypeError('{}: {!r} cannot be sent to “spawn” and “forkserver” workers, which find a '
+                        'function by its module and name ({}): define it at module level{}'.format(
+                            what, func, error, '' if use_dill is None else
+                            ', or pass use_dill=True to Pool() (with dill installed) to send it by value')) from None
+    main = sys.modules['__main__']
+    if getattr(func, '__module__', None) == '__main__' and getattr(main, '__file__', None) is None and \
+            getattr(main.__spec__, 'name', None) is None:
+        raise TypeError('{}: {!r} is defined in an interactive __main__, which “spawn” and “forkserver” '
+                        'workers cannot import: define it in a module or a script, or use '
+                        'start_method="fork"'.format(what, func))
+
+
+class _SpawningPopen:
+    """What multiprocessing's reducers ask of the process it spawns, to
+    which shared objects go as to its Process(args=…): the descriptors of
+    its shared memory (Value, Array, RawArray…), which each worker (or the
+    fork server, once) opens again from /proc, mapping the same memory."""
+
+    @staticmethod
+    def duplicate_for_child(fd):
+        return fd
+
+    @staticmethod
+    def DupFd(fd):  # noqa: N802 - multiprocessing's name
+        return _ProcFd(os.getpid(), fd)
+
+
+class _ProcFd:
+    def __init__(self, pid, fd):
+        self.pid, self.fd = pid, fd
+
+    def detach(self):
+        return os.open('/proc/{}/fd/{}'.format(self.pid, self.fd), os.O_RDWR | os.O_CLOEXEC)
+
+
+def _sharing_pickler(base, start_method):
+    from multiprocessing import reduction, synchronize
+
+    class Pickler(base):
+        def reducer_override(self, obj):
+            if isinstance(obj, synchronize.SemLock) and obj._semlock.name is None:
+                # Unlinked at once in the “fork” context: nothing can open it.
+                raise TypeError(
+                    'The shared objects cannot be sent to “{}” workers: {!r} was made in multiprocessing\'s '
+                    '“fork” context (the default), whose locks only forked processes inherit. Use '
+                    'multiprocessing.get_context("spawn").Lock() (or .Value(), .Array()), a lock=False '
+                    'Value or Array, a multiprocessing.Manager()\'s objects, or start_method="fork"'.format(
+                        start_method, obj))
+            # ctypes objects in shared memory (dill knows no better than
+            # copying them).
+            reduce = reduction.ForkingPickler._extra_reducers.get(type(obj))
+            return reduce(obj) if reduce is not None else NotImplemented
+
+    return Pickler
+
+
+def _dumps_shared(codec, objects, start_method):
+    """The shared objects pickled for worker programs, as multiprocessing
+    pickles a process's arguments as it spawns it: its shared memory and
+    named locks travel as such, not as copies."""
+    import io
+    from multiprocessing import context, reduction
+
+    pickler = _sharing_pickler(codec.Pickler if codec is not pickle else reduction.ForkingPickler, start_method)
+    data = io.BytesIO()
+    context.set_spawning_popen(_SpawningPopen)
+    try:
+        pickler(data, pickle.HIGHEST_PROTOCOL).dump(objects)
+    finally:
+        context.set_spawning_popen(None)
+    return data.getvalue()
+
+
+def _codec(name):
+    if name == 'dill':
+        import dill
+        return dill
+    return pickle
+
+
+def _describe(error):
+    """An exception as a GLib.Error's message: its type, message and
+    traceback."""
+    summary = ''.join(traceback.format_exception_only(type(error), error)).strip()
+    details = ''.join(traceback.format_exception(error)).rstrip()
+    return '{}\n\n{}'.format(summary, details)
+
+
+class _WorkerProgram:
+    """The worker side: prepares the process as multiprocessing's spawn
+    does, once, and resolves the pool's tasks. In a fork server this runs
+    once, before it forks: its workers share the shared objects
+    unpickled here, copy-on-write."""
+
+    def __init__(self, prep):
+        self.prep = prep
+        self.prepared = False
+        self.python_objects = False
+        self.objects = None
+        self.has_shared = False
+
+    def resolve(self, module, name, shared):
+        try:
+            return self._resolve(module, name, shared)
+        except GLib.Error:
+            raise
+        except BaseException as error:  # noqa: B902 - PyGObject would only print it
+            raise GLib.Error(_describe(error), 'wpool-error-quark', Wpool.Error.FAILED) from None
+
+    def _prepare(self, shared):
+        from multiprocessing import process, spawn
+
+        ours = shared is not None and shared.get_type().equal(_SHARED)
+        data = dict(pickle.loads(base64.b64decode(self.prep)))
+        if ours:
+            data['authkey'] = _variant_bytes(shared.get_child_value(1))
+        # As in multiprocessing's spawned children: a script that starts
+        # workers at import (no `if __name__ == '__main__':`) is told so,
+        # rather than starting workers recursively.
+        process.current_process()._inheriting = True
+        try:
+            spawn.prepare(data)
+        finally:
+            process.current_process()._inheriting = False
+        self.prepared = True
+
+        if ours:
+            # Else a C pool's shared objects, or none.
+            self.python_objects = True
+            objects = _variant_bytes(shared.get_child_value(2))
+            if objects:
+                self.has_shared = True
+                self.objects = _codec(shared.get_child_value(0).get_string()).loads(objects)
+
+    def _resolve(self, module, name, shared):
+        if not self.prepared:
+            self._prepare(shared)
+        if module == __name__ and name.startswith(_RUNNER + '.'):
+            codec = _codec(name[len(_RUNNER) + 1:])
+            objects, has_shared = self.objects, self.has_shared
+
+            def run(worker, shared_objects, item):
+                return _run_pickled_batch(worker, item, codec, objects, has_shared)
+
+            return _batch_task(run)
+
+        # Task.new_for_python(): func(worker, shared_objects, item).
+        func = sys.modules['__main__'] if module == '__main__' else importlib.import_module(module)
+        for part in name.split('.'):
+            func = getattr(func, part)
+        if not self.python_objects:
+            return Task.new(func)
+        # A Python pool's: its Python shared objects, not their wrapping.
+        return Task.new(lambda worker, shared_objects, item: func(worker, self.objects, item))
+
+
+def _worker_main(argv):
+    """The worker program's main function: serves the pool that started
+    it, and returns the exit status."""
+    # As MPIRE's workers: a terminal's Ctrl-C goes to the caller alone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    program = _WorkerProgram(argv[1])
+    try:
+        Wpool.Worker.serve(argv, Wpool.ServeFlags.NONE, program.resolve)
+    except GLib.Error as error:
+        # The pool reports a failure to serve it; not one to start.
+        if error.matches(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT):
+            sys.stderr.write('{}\n'.format(error.message))
+        return 1
+    return 0
+
+
 def _batches(items, chunk_size):
     """@items in batches of @chunk_size, which may be a float: then, as in
     MPIRE, batch k ends at item ceil((k + 1) * chunk_size)."""
@@ -302,6 +602,12 @@ def _batches(items, chunk_size):
     return batches
 
 
+def _pickled_batches(codec, reference, batches):
+    """The items of a map of worker processes: each batch, pickled with
+    the function's pickled @reference."""
+    return GLib.Variant.new_array(_BYTES, [_bytes_variant(codec.dumps((reference, batch))) for batch in batches])
+
+
 class _Map:
     """One map of a Python function over Python items, in batches: the
     Wpool.Task and the GVariant items the C pool runs, and the decoding of
@@ -309,11 +615,10 @@ class _Map:
 
     def __init__(self, pool, func, iterable, iterable_len, chunk_size):
         method = pool.props.start_method
-        if method not in (Wpool.StartMethod.FORK, Wpool.StartMethod.THREADING):
-            raise GLib.Error('Python functions run in “fork” and “threading” workers only: a new '
-                             'process cannot find them. Under “spawn” and “forkserver”, map a C '
-                             'task (Wpool.Task.new_for_symbol()) over GLib.Variant items',
-                             'wpool-error-quark', Wpool.Error.NOT_SUPPORTED)
+        self.codec = pool._codec
+        if method in (Wpool.StartMethod.SPAWN, Wpool.StartMethod.FORKSERVER):
+            # Refused before anything starts.
+            _check_by_reference(func, 'map', pool._use_dill)
 
         self.items = list(iterable) if iterable_len is None else list(itertools.islice(iterable, iterable_len))
         self.pool = pool
@@ -329,8 +634,10 @@ class _Map:
 
         if self.threads:
             self.task, self.variant = self._by_reference(func)
-        else:
+        elif method == Wpool.StartMethod.FORK:
             self.task, self.variant = pool._forked_task(func, self.batches)
+        else:
+            self.task, self.variant = pool._program_task(func, self.batches)
 
     def _by_reference(self, func):
         """Threads share this process: batches and results by index."""
@@ -374,7 +681,7 @@ class _Map:
         failed batch never comes here: it stopped the map (raise_error())."""
         if self.threads:
             return self.results[index]
-        return pickle.loads(_variant_bytes(variant))
+        return self.codec.loads(_variant_bytes(variant))
 
     def raise_error(self, error):
         """Raises the GLib.Error that ended the map: as the task's own
@@ -386,7 +693,7 @@ class _Map:
             failures = [batch[-1] for batch in self.results if batch and isinstance(batch[-1], _Failure)]
             failure, where = failures[0], 'a worker thread'
         else:
-            failure, where = pickle.loads(base64.b64decode(found.group(1))), 'a worker process'
+            failure, where = self.codec.loads(base64.b64decode(found.group(1))), 'a worker process'
         _raise_failure(failure.error, failure.text, where)
 
     def finish(self, variant):
@@ -693,8 +1000,10 @@ class Pool(Wpool.Pool):
     Wpool.Pool(n_jobs=4, shared_objects=dataset, start_method='fork') takes
     MPIRE's start method names as well as Wpool.StartMethod, any Python
     object as shared objects (a GLib.Variant goes to the C pool, for C
-    tasks), MPIRE's cpu_ids, and the pool's other properties as keywords,
-    all checked. Used as a context manager, it stops and joins its workers
+    tasks), MPIRE's cpu_ids and use_dill (functions, items, results and
+    shared objects pickled with dill, which sends lambdas and closures to
+    “spawn” and “forkserver” workers by value), and the pool's other
+    properties as keywords, all checked. Used as a context manager, it stops and joins its workers
     on leaving, or terminates them if an exception is leaving or a Python
     map is unfinished.
     """
@@ -707,8 +1016,18 @@ class Pool(Wpool.Pool):
     _has_shared_objects = False
     _fork_task = None
     _functions = None
+    # Worker programs (SPAWN, FORKSERVER): how functions, items and shared
+    # objects are pickled; the program task, kept while its command line
+    # is the same; the shared objects as the C pool's, and what changes
+    # them (set_shared_objects() counts).
+    _use_dill = False
+    _codec = pickle
+    _program = None
+    _shared_variant = None
+    _shared_version = 0
 
-    def __init__(self, n_jobs=None, shared_objects=None, start_method=None, cpu_ids=None, **properties):
+    def __init__(self, n_jobs=None, shared_objects=None, start_method=None, cpu_ids=None, use_dill=False,
+                 **properties):
         # n_jobs 0 or None is the number of processors, as in MPIRE; the
         # bound is the C pool's: a worker is a thread or process, and
         # thousands of them would exhaust the machine, not speed anything.
@@ -718,6 +1037,14 @@ class Pool(Wpool.Pool):
             properties['start_method'] = _check_start_method(start_method)
         for name, value in properties.items():
             _check_property(name, value)
+        if _check_bool('use_dill', use_dill):
+            try:
+                import dill
+            except ImportError:
+                raise ImportError('use_dill=True needs dill, which is not installed: install it '
+                                  '(Debian: python3-dill; pip: dill), or define the functions at '
+                                  'module level and leave use_dill False') from None
+            self._use_dill, self._codec = True, dill
         super().__init__(**properties)
 
         if cpu_ids is not None:
@@ -765,11 +1092,15 @@ class Pool(Wpool.Pool):
     def set_shared_objects(self, shared_objects):
         """Sets the objects the workers share: a GLib.Variant for the C pool
         (C tasks, any start method), any Python object for Python functions
-        (threads share the very object, forked workers see it copy-on-write).
+        (threads share the very object, forked workers see it copy-on-write,
+        spawned workers get a copy each, and a fork server one copy that its
+        workers share copy-on-write: pickled once, at the next map).
         Refused with Wpool.Error.WORKERS_RUNNING while the workers run."""
         if isinstance(shared_objects, GLib.Variant) or shared_objects is None:
+            super().set_shared_objects(shared_objects)
             self._shared_objects, self._has_shared_objects = None, False
-            return super().set_shared_objects(shared_objects)
+            self._shared_version += 1
+            return True
 
         if self.props.workers_running:
             raise GLib.Error('Cannot change the shared objects while the workers run: they received '
@@ -777,6 +1108,7 @@ class Pool(Wpool.Pool):
                              'workers) before changing them', 'wpool-error-quark',
                              Wpool.Error.WORKERS_RUNNING)
         self._shared_objects, self._has_shared_objects = shared_objects, True
+        self._shared_version += 1
         return True
 
     def _forked_task(self, func, batches):
@@ -796,28 +1128,63 @@ class Pool(Wpool.Pool):
 
         if self._fork_task is None:
             def run(worker, shared_objects, item):
-                function, batch = pickle.loads(_variant_bytes(item))
-                function = pickle.loads(function)
-                if not callable(function):
-                    function = self._functions[function]
-                results = _run_batch(function, self._shared_objects, self._has_shared_objects, batch)
-                try:
-                    if results and isinstance(results[-1], _Failure):
-                        failure = results[-1]
-                    else:
-                        return _bytes_variant(pickle.dumps(results))
-                except Exception as error:  # noqa: B902 - an unpicklable result
-                    failure = _Failure(RuntimeError('A result cannot be sent back from the worker: {}'.format(error)),
-                                       _failure(error).text)
-                _stop_map(worker, failure, carry=True)
-                return None
+                return _run_pickled_batch(worker, item, self._codec, self._shared_objects,
+                                          self._has_shared_objects, self._functions)
 
-            self._fork_task = Task.new(run)
-            self._fork_task.set_result_type(_BYTES)
+            self._fork_task = _batch_task(run)
 
-        variant = GLib.Variant.new_array(_BYTES, [_bytes_variant(pickle.dumps((reference, batch)))
-                                                  for batch in batches])
-        return self._fork_task, variant
+        # Inherited, functions need no dill; items and results may.
+        return self._fork_task, _pickled_batches(self._codec, reference, batches)
+
+    def _program_task(self, func, batches):
+        """The task of worker programs (SPAWN, FORKSERVER), and the batches
+        pickled with func (by reference; by value with dill). The Python
+        shared objects become the C pool's, pickled once."""
+        self._share_with_programs()
+        argv = _program_argv()
+        if self._program is None or list(self._program.get_program()) != argv:
+            self._program = Wpool.Task.new_for_program(argv, __name__, '{}.{}'.format(
+                _RUNNER, 'dill' if self._use_dill else 'pickle'))
+            self._program.set_result_type(_BYTES)
+        return self._program, _pickled_batches(self._codec, self._codec.dumps(func), batches)
+
+    def _share_with_python_tasks(self, task):
+        """Before a C API map of a Task.new_for_python() task: the Python
+        shared objects, which it takes, go to its workers too."""
+        program = task.get_program()
+        if self._has_shared_objects and program is not None and list(program) == _program_argv():
+            self._share_with_programs()
+
+    def _share_with_programs(self):
+        """Makes the Python shared objects, pickled once (again only once
+        set again), the C pool's shared objects, with multiprocessing's
+        key for its managers' proxies."""
+        current = self.props.shared_objects
+        if self._shared_variant is None or self._shared_variant[0] != self._shared_version:
+            if not self._has_shared_objects and current is not None:
+                raise TypeError('This pool\'s shared objects are a GLib.Variant, for C tasks: Python '
+                                'functions take Python shared objects (Pool(shared_objects=…) or '
+                                'set_shared_objects())')
+            pickled = b''
+            if self._has_shared_objects:
+                pickled = _dumps_shared(self._codec, self._shared_objects, self.props.start_method.value_nick)
+
+            import multiprocessing
+
+            variant = GLib.Variant.new_tuple(GLib.Variant('s', 'dill' if self._use_dill else 'pickle'),
+                                             _bytes_variant(bytes(multiprocessing.current_process().authkey)),
+                                             _bytes_variant(pickled))
+            self._shared_variant = (self._shared_version, variant)
+
+        variant = self._shared_variant[1]
+        if current is not None and current.equal(variant):
+            return
+        # Workers that C tasks started, with no shared objects, serve as
+        # they are (only multiprocessing's key, for proxies, is missing);
+        # else refused while workers run with other objects.
+        if current is None and not self._has_shared_objects and self.props.workers_running:
+            return
+        super().set_shared_objects(variant)
 
     def _run(self, job, on_progress=None):
         """Runs @job to its end: its results, or its exception."""
@@ -840,6 +1207,7 @@ class Pool(Wpool.Pool):
         GLib.Variant array.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().map(func, iterable, *args)
 
         _check_map_arguments('map', func, iterable, iterable_len, chunk_size, args)
@@ -866,6 +1234,7 @@ class Pool(Wpool.Pool):
         imap(task, items, flags, cancellable): the C API, a Wpool.MapStream.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().imap(func, iterable, *args)
         return self._imap('imap', func, iterable, args, iterable_len, chunk_size, Wpool.MapFlags.NONE)
 
@@ -887,6 +1256,7 @@ class Pool(Wpool.Pool):
         map_unordered(task, items, cancellable): the C API.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().map_unordered(func, iterable, *args)
         _check_map_arguments('map_unordered', func, iterable, iterable_len, chunk_size, args)
         return list(self.imap_unordered(func, iterable, iterable_len=iterable_len, chunk_size=chunk_size))
@@ -898,6 +1268,7 @@ class Pool(Wpool.Pool):
         apply(task, item, cancellable): the C API.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().apply(func, args, kwargs, *rest)
         _check_map_arguments('apply', func, (), None, None, rest)
         return self.map(func, [_Args(args, kwargs)])[0]
@@ -911,6 +1282,7 @@ class Pool(Wpool.Pool):
         apply_async(task, item, cancellable, callback, *user_data): the C API.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().apply_async(func, args, kwargs, *rest)
         _check_map_arguments('apply_async', func, (), None, None, rest)
         return self._apply_async(self.map_async(func, [_Args(args, kwargs)]))
@@ -925,6 +1297,7 @@ class Pool(Wpool.Pool):
         API, the callback on the thread-default main context.
         """
         if isinstance(func, Wpool.Task):
+            self._share_with_python_tasks(func)
             return super().map_async(func, iterable, *args)
 
         _check_map_arguments('map_async', func, iterable, iterable_len, chunk_size, args)
