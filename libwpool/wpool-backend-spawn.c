@@ -5,6 +5,10 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "wpool-backend-process-private.h"
 #include "wpool-process-private.h"
 #include "wpool-task-private.h"
@@ -19,6 +23,12 @@ struct _WpoolBackendSpawn
   WpoolBackendProcess   parent_instance;
 
   GSubprocess         **processes;
+  /* The workers of a fresh start after the first, launched as it starts
+   * so that they come up side by side (a language runtime takes tens of
+   * ms to start), each with the pool's end of its socket, until their
+   * turn to be set up. */
+  GSubprocess         **ahead;
+  int                  *ahead_fds;
 };
 
 G_DECLARE_FINAL_TYPE (WpoolBackendSpawn, wpool_backend_spawn, WPOOL, BACKEND_SPAWN, WpoolBackendProcess)
@@ -34,6 +44,77 @@ wpool_backend_spawn_reap (WpoolBackendProcess *process,
   return subprocess != NULL ? wpool_process_reap_subprocess (subprocess) : 0;
 }
 
+/* Launches workers @first to the last of a fresh start. One that cannot
+ * be launched is left to its turn, which reports why. */
+static void
+launch_ahead (WpoolBackendSpawn *self,
+              guint              first,
+              WpoolTask         *task)
+{
+  int progress_fd = wpool_backend_process_get_progress_fd (WPOOL_BACKEND_PROCESS (self));
+
+  for (guint i = first; i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
+    {
+      int fds[2];
+
+      if (!wpool_process_socketpair (fds, NULL))
+        return;
+
+      if (!(self->ahead[i] = wpool_process_spawn_helper (fds[1], progress_fd, "worker",
+                                                         wpool_task_get_program (task), NULL)))
+        {
+          wpool_process_close_fd (fds[0]);
+          return;
+        }
+      self->ahead_fds[i] = fds[0];
+    }
+}
+
+/* Worker @index as launched ahead, now on the pool's socket @fd, which
+ * takes the place of its own; NULL if it was not. */
+static GSubprocess *
+take_ahead (WpoolBackendSpawn  *self,
+            guint               index,
+            int                 fd,
+            GError            **error)
+{
+  g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[index]);
+  int ahead_fd = g_steal_fd (&self->ahead_fds[index]);
+  int errsv;
+
+  if (subprocess == NULL)
+    return NULL;
+
+  if (dup3 (ahead_fd, fd, O_CLOEXEC) < 0)
+    {
+      errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot hand a worker its socket: %s", g_strerror (errsv));
+      g_subprocess_force_exit (subprocess);
+      wpool_process_reap_subprocess (subprocess);
+      g_clear_object (&subprocess);
+    }
+  wpool_process_close_fd (ahead_fd);
+
+  return g_steal_pointer (&subprocess);
+}
+
+/* The workers launched ahead of a start that failed before their turn. */
+static void
+drop_ahead (WpoolBackendSpawn *self)
+{
+  for (guint i = 0; self->ahead != NULL && i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
+    {
+      g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[i]);
+
+      if (subprocess == NULL)
+        continue;
+      wpool_process_close_fd (g_steal_fd (&self->ahead_fds[i]));
+      g_subprocess_force_exit (subprocess);
+      wpool_process_reap_subprocess (subprocess);
+    }
+}
+
 static GPid
 wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
                            guint                 index,
@@ -45,8 +126,17 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
   WpoolBackendSpawn *self = WPOOL_BACKEND_SPAWN (process);
   g_autoptr(GVariant) tasks = NULL;
 
-  if (self->processes == NULL)
-    self->processes = g_new0 (GSubprocess *, wpool_backend_get_n_jobs (WPOOL_BACKEND (self)));
+  guint n_jobs = wpool_backend_get_n_jobs (WPOOL_BACKEND (self));
+  gboolean fresh = self->processes == NULL;
+
+  if (fresh)
+    {
+      self->processes = g_new0 (GSubprocess *, n_jobs);
+      self->ahead = g_new0 (GSubprocess *, n_jobs);
+      self->ahead_fds = g_new (int, n_jobs);
+      for (guint i = 0; i < n_jobs; i++)
+        self->ahead_fds[i] = -1;
+    }
 
   if (!(tasks = wpool_backend_process_locate_tasks (process, task, error)))
     {
@@ -55,16 +145,26 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
     }
   g_variant_ref_sink (tasks);
 
-  if (!(self->processes[index] = wpool_process_spawn_helper (child_fd,
-                                                             wpool_backend_process_get_progress_fd (process),
-                                                             "worker", wpool_task_get_program (task),
-                                                             error)))
+  if (fresh)
+    launch_ahead (self, index + 1, task);
+
+  if (self->ahead[index] != NULL)
+    {
+      wpool_process_close_fd (child_fd);
+      if (!(self->processes[index] = take_ahead (self, index, fd, error)))
+        return 0;
+    }
+  else if (!(self->processes[index] = wpool_process_spawn_helper (child_fd,
+                                                                  wpool_backend_process_get_progress_fd (process),
+                                                                  "worker", wpool_task_get_program (task),
+                                                                  error)))
     return 0;
 
   if (!wpool_process_setup (fd, index, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
                             wpool_task_get_program (task), error))
     {
-      if (!wpool_process_explain_hangup (self->processes[index], wpool_process_program_name (wpool_task_get_program (task)), error))
+      if (!wpool_process_explain_hangup (self->processes[index],
+                                         wpool_process_program_name (wpool_task_get_program (task)), error))
         g_subprocess_force_exit (self->processes[index]);
       wpool_backend_spawn_reap (process, index);
       return 0;
@@ -90,7 +190,10 @@ wpool_backend_spawn_finalize (GObject *object)
 {
   WpoolBackendSpawn *self = (WpoolBackendSpawn *)object;
 
+  drop_ahead (self);
   g_free (self->processes);
+  g_free (self->ahead);
+  g_free (self->ahead_fds);
 
   G_OBJECT_CLASS (wpool_backend_spawn_parent_class)->finalize (object);
 }

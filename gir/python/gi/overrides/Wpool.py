@@ -26,7 +26,6 @@
 #    that Ctrl-C stops the map, and leaving a `with` block stops the maps
 #    left unfinished. Every argument is checked first, as MPIRE does.
 
-import asyncio
 import base64
 import collections.abc
 import functools
@@ -975,6 +974,8 @@ class _RunningAsync(_RunningMap):
         super().end()
 
     async def result_of(self, answered):
+        import asyncio
+
         try:
             await asyncio.shield(answered)
         except asyncio.CancelledError:
@@ -1301,6 +1302,10 @@ class Pool(Wpool.Pool):
             return super().map_async(func, iterable, *args)
 
         _check_map_arguments('map_async', func, iterable, iterable_len, chunk_size, args)
+        # Imported here: a worker program, which never awaits, starts
+        # sooner without it.
+        import asyncio
+
         running = _RunningAsync(self, _Map(self, func, iterable, iterable_len, chunk_size))
         return running.result_of(running.start(asyncio.get_running_loop()))
 
