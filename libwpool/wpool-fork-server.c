@@ -321,21 +321,26 @@ server_call (WpoolForkServer  *self,
   return reply;
 }
 
+/* The worker's pid, or 0 with @error set; *@refused if the server could
+ * not make the worker (a task it cannot load). */
 static GPid
 server_fork_worker (WpoolForkServer  *self,
                     guint             index,
                     GVariant         *locations,
                     int               child_fd,
+                    gboolean         *refused,
                     GError          **error)
 {
   g_autoptr(GVariant) reply = NULL;
   gint32 pid = 0;
 
+  *refused = FALSE;
   if (!(reply = server_call (self, WPOOL_FRAME_FORK_WORKER, g_variant_new ("(u@a(ssss))", index, locations),
                              child_fd, WPOOL_FRAME_STARTED, error)))
     return 0;
 
   g_variant_get (reply, "(i)", &pid);
+  *refused = pid == 0;
   if (pid <= 0)
     g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "%s cannot start worker %u: %s", self->name, index,
                  pid < 0 ? g_strerror (-pid) : "no such task");
@@ -398,6 +403,8 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
     {
       g_autoptr(WpoolForkServer) server = NULL;
       GError *local_error = NULL;
+      gboolean started = FALSE;
+      gboolean refused;
       GPid pid;
 
       /* A dead server stays current until one replaces it: whoever finds
@@ -414,6 +421,7 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
               g_clear_pointer (&self->current, wpool_fork_server_unref);
               self->current = fresh;
               fresh->program = g_strdupv ((char **)wpool_task_get_program (task));
+              started = TRUE;
             }
           else if (self->current != NULL)
             g_prefix_error (&local_error, "%s; ", self->current->death);
@@ -428,20 +436,29 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
           return 0;
         }
 
-      if ((pid = server_fork_worker (server, index, sunk, child_fd, &local_error)) > 0)
+      if ((pid = server_fork_worker (server, index, sunk, child_fd, &refused, &local_error)) > 0)
         {
           g_clear_pointer (&self->forked_by[index], wpool_fork_server_unref);
           self->forked_by[index] = g_steal_pointer (&server);
           return pid;
         }
 
-      /* It refused, or died as it was asked: a new one is then tried. */
-      if (attempt > 0 || server_is_running (server))
+      /* It died as it was asked: a new one is then tried. So is one kept
+       * from an earlier task that refuses this one (a worker program's
+       * resolver that fails on it): a new server's setup says why, which
+       * a refusal cannot. */
+      if (attempt > 0 || (server_is_running (server) && (!refused || started)))
         {
           g_propagate_error (error, local_error);
           return 0;
         }
       g_clear_error (&local_error);
+
+      /* A dead one stays current, to be named if none replaces it. */
+      g_mutex_lock (&self->lock);
+      if (refused && self->current == server)
+        g_clear_pointer (&self->current, wpool_fork_server_unref);
+      g_mutex_unlock (&self->lock);
     }
 }
 

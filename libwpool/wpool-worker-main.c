@@ -242,22 +242,19 @@ load_tasks (Resolver    *resolver,
   return TRUE;
 }
 
-/* What a pool sends a worker program before the first chunk: its id, its
- * task, and the shared objects, once. The id indexes the progress page,
- * of @n_slots entries: it is checked before anything else is done. */
+/* What a pool sends a worker program before the first chunk: its id, the
+ * locations of its tasks, and the shared objects, once. The id indexes
+ * the progress page, of @n_slots entries: it is checked before anything
+ * else is read. */
 static gboolean
 receive_setup (int            fd,
                gsize          n_slots,
-               Resolver      *resolver,
                guint         *id,
-               WpoolTask    **task,
-               WpoolTask    **init,
-               WpoolTask    **exit,
+               GVariant     **tasks,
                GVariant     **shared_objects,
                GError       **error)
 {
   g_autoptr(GVariant) setup = NULL;
-  g_autoptr(GVariant) tasks = NULL;
   const char *shared_type;
   WpoolFrameKind kind = 0;
 
@@ -268,7 +265,7 @@ receive_setup (int            fd,
       return FALSE;
     }
 
-  g_variant_get (setup, "(u@a(ssss)&s)", id, &tasks, &shared_type);
+  g_variant_get (setup, "(u@a(ssss)&s)", id, tasks, &shared_type);
 
   if (*id >= n_slots)
     {
@@ -289,11 +286,7 @@ receive_setup (int            fd,
       return FALSE;
     }
 
-  /* The resolver sees them before any task runs: a fork server's
-   * preparation of them is shared by all its workers. */
-  resolver->shared_objects = *shared_objects;
-
-  return load_tasks (resolver, tasks, task, init, exit, error);
+  return TRUE;
 }
 
 static WpoolRunning *
@@ -452,6 +445,7 @@ wpool_worker_serve (const char * const    *args,
   g_autoptr(WpoolTask) init = NULL;
   g_autoptr(WpoolTask) exit = NULL;
   g_autoptr(GVariant) shared_objects = NULL;
+  g_autoptr(GVariant) locations = NULL;
   g_autoptr(GHashTable) cache = NULL;
   Resolver resolver = { resolve, user_data, NULL, NULL };
   Options options;
@@ -486,9 +480,19 @@ wpool_worker_serve (const char * const    *args,
                  "This worker program (%s) cannot fork its workers: use SPAWN",
                  args != NULL && args[0] != NULL ? args[0] : "?");
 
-  if (setup_error != NULL ||
-      !receive_setup (options.fd, server ? G_MAXSIZE : progress_size / sizeof (WpoolRunning),
-                      &resolver, &id, &task, &init, &exit, &shared_objects, &setup_error))
+  /* Read whole even when refused: the pool reads the answer only once it
+   * wrote all of it, and would otherwise find the socket closed. The
+   * resolver sees the shared objects before any task runs: a fork
+   * server's preparation of them is shared by all its workers. */
+  if (receive_setup (options.fd, server || progress == NULL ? G_MAXSIZE : progress_size / sizeof (WpoolRunning),
+                     &id, &locations, &shared_objects, setup_error != NULL ? NULL : &setup_error) &&
+      setup_error == NULL)
+    {
+      resolver.shared_objects = shared_objects;
+      load_tasks (&resolver, locations, &task, &init, &exit, &setup_error);
+    }
+
+  if (setup_error != NULL)
     {
       wpool_frame_write (options.fd, WPOOL_FRAME_READY, g_variant_new ("(s)", setup_error->message), NULL);
       if (progress != NULL)
