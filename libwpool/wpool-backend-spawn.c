@@ -128,6 +128,7 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
 
   guint n_jobs = wpool_backend_get_n_jobs (WPOOL_BACKEND (self));
   gboolean fresh = self->processes == NULL;
+  GPid pid;
 
   if (fresh)
     {
@@ -160,6 +161,9 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
                                                                   error)))
     return 0;
 
+  /* Now, while it waits for its setup: GLib may reap it once it ends. */
+  pid = wpool_process_subprocess_pid (self->processes[index]);
+
   if (!wpool_process_setup (fd, index, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
                             wpool_task_get_program (task), error))
     {
@@ -170,7 +174,7 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
       return 0;
     }
 
-  return (GPid)g_ascii_strtoll (g_subprocess_get_identifier (self->processes[index]), NULL, 10);
+  return pid;
 }
 
 /* Through GSubprocess, which knows whether GLib reaped the process and

@@ -182,7 +182,7 @@ wpool_fork_server_new_subprocess (const char  *name,
   WpoolForkServer *self = server_new (name, control_fd);
 
   self->subprocess = g_object_ref (subprocess);
-  self->pid = atoi (g_subprocess_get_identifier (subprocess));
+  self->pid = wpool_process_subprocess_pid (subprocess);
 
   return self;
 }

@@ -120,6 +120,7 @@ char     *wpool_process_describe_status   (int       status);
 
 const char  *wpool_process_helper_path        (void);
 const char  *wpool_process_program_name       (const char * const *program);
+GPid         wpool_process_subprocess_pid     (GSubprocess        *subprocess);
 GSubprocess *wpool_process_spawn_helper       (int                 socket_fd,
                                                int                 progress_fd,
                                                const char         *mode,

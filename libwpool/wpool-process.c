@@ -420,6 +420,16 @@ wpool_process_helper_path (void)
   return path != NULL ? path : LIBEXECDIR "/wpool-worker";
 }
 
+/* The pid of @subprocess, or 0 once GLib reaped it: a program that ends
+ * at once may be reaped before it is asked. */
+GPid
+wpool_process_subprocess_pid (GSubprocess *subprocess)
+{
+  const char *identifier = g_subprocess_get_identifier (subprocess);
+
+  return identifier != NULL ? (GPid)g_ascii_strtoll (identifier, NULL, 10) : 0;
+}
+
 /* How messages name the worker program @program (NULL: the helper). */
 const char *
 wpool_process_program_name (const char * const *program)
