@@ -12,7 +12,7 @@ import GLib from 'gi://GLib';
 import Wpool from 'gi://Wpool?version=1';
 import System from 'system';
 
-// Installed: 'file:///usr/share/libwpool-1/js/wpool.js'.
+// Installed: 'file:///usr/share/wpool-1/js/wpool.js'.
 import {isMainModule} from '../../gir/js/wpool.js';
 
 /**

@@ -4,7 +4,7 @@
 // Wpool.Pool a Promise-based map over JS arrays:
 //
 //     import Wpool from 'gi://Wpool?version=1';
-//     import 'file:///usr/share/libwpool-1/js/wpool.js';  // installed path
+//     import 'file:///usr/share/wpool-1/js/wpool.js';  // installed path
 //
 //     const pool = new Wpool.Pool({n_jobs: 4, start_method: Wpool.StartMethod.FORK});
 //     const task = Wpool.Task.new_for_symbol('libmytasks.so', 'square');
