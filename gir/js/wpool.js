@@ -223,9 +223,17 @@ function newForModule(moduleURL, name) {
  */
 function isModuleTask(task) {
     const program = task.get_program();
-    return program?.length === 4 && program[1] === '-m' && program[2] === getWorkerPath();
+    if (program?.length !== 4 || program[1] !== '-m')
+        return false;
+    try {
+        return program[2] === getWorkerPath();
+    } catch {
+        return false;
+    }
 }
 
+// mapModule()'s tasks, one per export: kept-alive workers serve the task
+// they started with only.
 const moduleTasks = new Map();
 
 /**
