@@ -50,8 +50,17 @@ export function throwGError(x) {
     throw new GLib.Error(Gio.io_error_quark(), Gio.IOErrorEnum.INVALID_ARGUMENT, `no ${x}`);
 }
 
-export function asynchronous(x) {
-    return Promise.resolve(x);
+// Async: the worker runs its main loop, with GLib sources and Promise
+// jobs, until the promise settles.
+export async function later(x) {
+    await new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, 5, () => {
+        resolve();
+        return GLib.SOURCE_REMOVE;
+    }));
+    await null;
+    if (x < 0)
+        throw new RangeError(`negative item ${x}, later`);
+    return x * 2;
 }
 
 export function unconvertible() {

@@ -381,7 +381,7 @@ const tests = {
         }
     },
 
-    async 'JS functions under SPAWN: results in order, values both ways, progress'() {
+    async 'JS functions under SPAWN: results in order, values both ways, progress, async'() {
         const pool = spawnPool();
         const items = [...Array(30).keys()];
         const seen = [];
@@ -404,6 +404,9 @@ const tests = {
         assertEqual(show(echoed.map(({item}) => item)), show(values));
         assertEqual(echoed.map(({kind}) => kind),
             ['Number', 'String', 'Boolean', null, 'Array', 'Object', 'Float64Array', 'Int32Array']);
+
+        // An async function's value, once its promise settled.
+        assertEqual(await pool.mapModule([1, 2, 3], TASKS, 'later'), [2, 4, 6]);
     },
 
     async 'JS functions under SPAWN: shared objects, once per worker, in every worker'() {
@@ -448,9 +451,9 @@ const tests = {
         // A thrown GLib.Error as it is.
         await assertRejects(pool.mapModule([1], TASKS, 'throwGError'),
             Gio.io_error_quark(), Gio.IOErrorEnum.INVALID_ARGUMENT, 'no 1');
-        // A Promise, and a result of no GVariant.
-        await assertRejects(pool.mapModule([1], TASKS, 'asynchronous'),
-            Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED, 'asynchronous() returned a Promise');
+        // An async function's rejection, and a result of no GVariant.
+        await assertRejects(pool.mapModule([1, -2], TASKS, 'later'), Wpool.error_quark(), Wpool.Error.FAILED,
+            'Item 1 on worker ', 'RangeError: negative item -2, later', `later@${TASKS}:`);
         await assertRejects(pool.mapModule([1], TASKS, 'unconvertible'),
             Wpool.error_quark(), Wpool.Error.INVALID_RESULT, 'unconvertible() returned', 'Map');
         // The pool still maps.

@@ -7,7 +7,8 @@
 //     gjs -m wpool-worker.js MODULE-URL --mode=worker --socket-fd=3 …
 //
 // It imports the module, then serves the pool: each item it is sent
-// becomes a JS value, the export runs on it, and the result goes back as a
+// becomes a JS value, the export runs on it (and the main loop runs until
+// a Promise it returns settles), and the result goes back as a
 // GLib.Variant (wpool.js's fromVariant() and toVariant()).
 
 import GLib from 'gi://GLib';
@@ -18,15 +19,8 @@ import {fromVariant, toVariant} from './wpool.js';
 
 const [moduleURL] = System.programArgs;
 
-// Imported before serving, as serve() runs no main loop, which an import
-// needs. A failure fails the worker's start, from the resolver.
 let exports = null;
 let importError = null;
-try {
-    exports = await import(moduleURL);
-} catch (error) {
-    importError = error;
-}
 
 // The shared objects as JS values: converted once, as the worker starts.
 let sharedObjects = null;
@@ -56,6 +50,29 @@ function describe(error) {
 }
 
 /**
+ * Waits for @promise, running the main loop's sources and GJS's Promise
+ * jobs meanwhile, as serve() does not.
+ *
+ * @param {Promise} promise a promise
+ * @returns {*} its value
+ * @throws {*} its rejection
+ */
+function settle(promise) {
+    let outcome = null;
+    promise.then(value => {
+        outcome = {value};
+    }, error => {
+        outcome = {error};
+    });
+    const context = GLib.MainContext.default();
+    while (!outcome)
+        context.iteration(true);
+    if ('error' in outcome)
+        throw outcome.error;
+    return outcome.value;
+}
+
+/**
  * Runs @fn on one item: an error the pool reports fails it.
  *
  * @param {Function} fn the export
@@ -68,16 +85,14 @@ function call(fn, name, worker, item) {
     let result;
     try {
         result = fn(fromVariant(item), sharedObjects, worker);
+        if (typeof result?.then === 'function')
+            result = settle(result);
     } catch (error) {
         // GJS makes a thrown GLib.Error the task's GError, and any other
         // error one of its own domain, with no stack.
         if (error instanceof GLib.Error)
             throw error;
         throw failure(Wpool.Error.FAILED, describe(error));
-    }
-    if (typeof result?.then === 'function') {
-        throw failure(Wpool.Error.NOT_SUPPORTED, `${name}() returned a Promise, which a worker cannot ` +
-            'wait for: it runs its functions synchronously, with no main loop in between. Make it synchronous');
     }
     try {
         return toVariant(result);
@@ -115,11 +130,38 @@ function resolve(module, name, shared) {
     return Wpool.Task.new((worker, _shared, item) => call(fn, name, worker, item));
 }
 
-try {
-    Wpool.Worker.serve(['gjs', ...System.programArgs], Wpool.ServeFlags.NO_FORK, resolve);
-} catch (error) {
-    // A pool that started the worker was told why it failed.
-    if (error.matches?.(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT))
-        printerr(`wpool-worker.js: ${error.message}`);
-    System.exit(1);
+/**
+ * Serves the pool until it is done with this worker.
+ *
+ * @returns {number} the worker's exit status
+ */
+function serve() {
+    try {
+        Wpool.Worker.serve(['gjs', ...System.programArgs], Wpool.ServeFlags.NO_FORK, resolve);
+        return 0;
+    } catch (error) {
+        // A pool that started the worker was told why it failed.
+        if (error.matches?.(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT))
+            printerr(`wpool-worker.js: ${error.message}`);
+        return 1;
+    }
 }
+
+// The module is imported before serving, as serve() runs no main loop,
+// which an import needs; a failure fails the worker's start, from the
+// resolver. serve() then runs from a main loop source, not from a Promise
+// job (where the rest of a module after a top-level await runs): GJS runs
+// no job while another runs, and settle() needs them to.
+const loop = new GLib.MainLoop(null, false);
+let status = 1;
+import(moduleURL).then(namespace => {
+    exports = namespace;
+}, error => {
+    importError = error;
+}).finally(() => GLib.idle_add(GLib.PRIORITY_DEFAULT, () => {
+    status = serve();
+    loop.quit();
+    return GLib.SOURCE_REMOVE;
+}));
+loop.run();
+System.exit(status);

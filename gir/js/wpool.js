@@ -329,9 +329,11 @@ function mapModuleTask(items, task, options = {}) {
  * worker's init) and calls the export as `fn(item, sharedObjects,
  * worker)`: the item and the pool's shared objects as toVariant() and
  * fromVariant() carry them, the shared objects converted once per worker,
- * and the Wpool.Worker. The function must be synchronous. What it throws
- * fails the map with a GLib.Error: a GLib.Error as it is, any other error
- * as Wpool.Error.FAILED with its message and stack.
+ * and the Wpool.Worker. An async function's Promise is waited for, with
+ * the worker's main loop running; one item at a time all the same. What
+ * it throws (or rejects with) fails the map with a GLib.Error: a
+ * GLib.Error as it is, any other error as Wpool.Error.FAILED with its
+ * message and stack.
  *
  * @param {Array|TypedArray} items the items
  * @param {string} moduleURL the module's URL (`import.meta.url`) or path
