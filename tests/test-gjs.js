@@ -515,6 +515,11 @@ const tests = {
             }
             assert(!pool.workers_running, 'no worker started');
         }
+        // Past wpool.js, the worker program itself refuses to be a fork server.
+        const forkServer = new Wpool.Pool({n_jobs: 1, start_method: Wpool.StartMethod.FORKSERVER});
+        await assertRejects(forkServer.map_async(Wpool.Task.newForModule(TASKS, 'square'),
+            new GLib.Variant('ad', [1]), null), Wpool.error_quark(), Wpool.Error.FAILED,
+        'The fork server cannot start: ', 'This worker program (gjs) cannot fork its workers: use SPAWN');
     },
 
     'missing symbol'() {
