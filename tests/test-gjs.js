@@ -465,6 +465,17 @@ const tests = {
         const missing = GLib.Uri.resolve_relative(import.meta.url, 'no-such-module.js', GLib.UriFlags.NONE);
         await assertRejects(pool.mapModule([1], missing, 'square'), Wpool.error_quark(), Wpool.Error.FAILED,
             `gjs cannot start: Cannot import ${missing}: ImportError`);
+        // A syntax error, with where it is.
+        const dir = GLib.Dir.make_tmp('wpool-gjs-XXXXXX');
+        const broken = GLib.build_filenamev([dir, 'broken.js']);
+        GLib.file_set_contents(broken, 'export function f() {}\nlet x = ;\n');
+        try {
+            await assertRejects(pool.mapModule([1], broken, 'f'), Wpool.error_quark(), Wpool.Error.FAILED,
+                'SyntaxError: ', `@${GLib.filename_to_uri(broken, null)}:2:`);
+        } finally {
+            GLib.unlink(broken);
+            GLib.rmdir(dir);
+        }
         await assertRejects(pool.mapModule([1], TASKS, 'noSuchExport'), Wpool.error_quark(), Wpool.Error.FAILED,
             `gjs cannot start: ${TASKS} does not export “noSuchExport”`);
         await assertRejects(pool.mapModule([1], TASKS, 'notAFunction'), Wpool.error_quark(), Wpool.Error.FAILED,

@@ -36,7 +36,8 @@ function failure(code, message) {
 }
 
 /**
- * A thrown value's message and stack, up to the frames of this program.
+ * A thrown value's message and stack, up to the frames of this program,
+ * without GJS's module loader; where a syntax error is.
  *
  * @param {*} error what was thrown
  * @returns {string} its description
@@ -44,9 +45,13 @@ function failure(code, message) {
 function describe(error) {
     if (!(error instanceof Error))
         return `${error}`;
-    const frames = (error.stack ?? '').split('\n').filter(frame => frame !== '');
+    let frames = (error.stack ?? '').split('\n');
     const ours = frames.findIndex(frame => frame.includes(import.meta.url));
-    return [`${error}`, ...ours < 0 ? frames : frames.slice(0, ours)].join('\n');
+    frames = frames.slice(0, ours < 0 ? undefined : ours)
+        .filter(frame => frame !== '' && !frame.includes('resource:///org/gnome/gjs/'));
+    if (error instanceof SyntaxError && error.fileName)
+        frames.unshift(`@${error.fileName}:${error.lineNumber}:${error.columnNumber}`);
+    return [`${error}`, ...frames].join('\n');
 }
 
 /**
