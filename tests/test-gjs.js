@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // libwpool through GJS: C tasks loaded by symbol, async map as a callback
-// and as a Promise, and a JS function refused cleanly under THREADING.
+// and as a Promise; JavaScript functions in gjs worker processes under
+// SPAWN (gjs-tasks.js), refused cleanly under every other start method.
 
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
@@ -9,12 +10,14 @@ import Wpool from 'gi://Wpool?version=1';
 import System from 'system';
 
 // The installed GJS module, from the source tree.
-import '../gir/js/wpool.js';
+import {fromVariant, toVariant} from '../gir/js/wpool.js';
 
 Gio._promisify(Wpool.Pool.prototype, 'map_async', 'map_finish');
 Gio._promisify(Wpool.Pool.prototype, 'apply_async', 'apply_finish');
 
 const MODULE = GLib.getenv('WPOOL_TEST_MODULE');
+const TASKS = GLib.Uri.resolve_relative(import.meta.url, 'gjs-tasks.js', GLib.UriFlags.NONE);
+const SELF_PID = new Gio.Credentials().get_unix_pid();
 
 function assert(condition, message) {
     if (!condition)
@@ -30,6 +33,28 @@ function assertGError(error, domain, code, message = '') {
     assert(error instanceof GLib.Error, `${message} expected a GLib.Error, got ${error}`);
     assert(error.matches(domain, code),
         `${message} expected ${GLib.quark_to_string(domain)}:${code}, got ${error}`);
+}
+
+async function assertRejects(promise, domain, code, ...fragments) {
+    try {
+        await promise;
+    } catch (error) {
+        assertGError(error, domain, code);
+        for (const fragment of fragments)
+            assert(error.message.includes(fragment), `"${fragment}" not in: ${error.message}`);
+        return error;
+    }
+    throw new Error('assertion failed: the promise should reject');
+}
+
+// JSON that shows typed arrays by class, to compare converted values.
+function show(value) {
+    return JSON.stringify(value, (key, x) =>
+        ArrayBuffer.isView(x) ? `${x.constructor.name}(${Array.from(x, String)})` : x);
+}
+
+function spawnPool(props = {}) {
+    return new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.SPAWN, ...props});
 }
 
 function threadingPool(props = {}) {
@@ -155,7 +180,7 @@ const tests = {
             assert(false, 'map should fail');
         } catch (error) {
             assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
-            assert(error.message.includes('new_for_symbol'), error.message);
+            assert(error.message.includes('SPAWN') && error.message.includes('pool.mapModule()'), error.message);
         }
         assert(!called, 'the JS function never ran');
         assert(!pool.workers_running, 'no worker started');
@@ -179,17 +204,20 @@ const tests = {
         assert(!pids.has(new Gio.Credentials().get_unix_pid()), 'the tasks ran in other processes');
     },
 
-    'a JS function is refused under FORK'() {
-        const pool = new Wpool.Pool({n_jobs: 2, start_method: Wpool.StartMethod.FORK});
-        const task = Wpool.Task.new(() => new GLib.Variant('i', 0));
-        try {
-            pool.map(task, new GLib.Variant('ai', [1]), null);
-            assert(false, 'map should fail');
-        } catch (error) {
-            assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
-            assert(error.message.includes('new_for_symbol'), error.message);
+    'a JS function is refused under FORK and FORKSERVER, naming SPAWN'() {
+        for (const start_method of [Wpool.StartMethod.FORK, Wpool.StartMethod.FORKSERVER]) {
+            const pool = new Wpool.Pool({n_jobs: 2, start_method});
+            const task = Wpool.Task.new(() => new GLib.Variant('i', 0));
+            try {
+                pool.map(task, new GLib.Variant('ai', [1]), null);
+                assert(false, 'map should fail');
+            } catch (error) {
+                assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
+                assert(error.message.includes('SPAWN') && error.message.includes('pool.mapModule()'),
+                    error.message);
+            }
+            assert(!pool.workers_running, 'no worker started');
         }
-        assert(!pool.workers_running, 'no worker started');
     },
 
     async 'wpool.js: await pool.map(array, task), JS values in and out'() {
@@ -214,13 +242,8 @@ const tests = {
     async 'wpool.js: errors'() {
         const pool = threadingPool();
         // A JavaScript function cannot be a task, in either form.
-        try {
-            await pool.map([1], () => 1);
-            assert(false, 'map should fail');
-        } catch (error) {
-            assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
-            assert(error.message.includes('new_for_symbol'), error.message);
-        }
+        await assertRejects(pool.map([1], () => 1), Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED,
+            'SPAWN', 'pool.mapModule(');
         try {
             pool.map(() => 1, new GLib.Variant('ad', [1]), null);
             assert(false, 'map should fail');
@@ -326,6 +349,188 @@ const tests = {
             new GLib.VariantType('d'), new GLib.VariantType('d'));
         const results = await pool.map_async(task, new GLib.Variant('ad', [0, 1, 2, 3, 4, 5, 6]), null);
         assertEqual(results.deepUnpack(), [1, 2, 5, 10, 17, 26, 37]);
+    },
+
+    'wpool.js: JS values to GLib.Variants and back'() {
+        const values = [1.5, 'a', true, null, [1, 'b', [false]], {a: [1], b: {c: 's'}},
+            new Float64Array([1.5, -2]), new Int32Array([7]), new Uint8Array([1, 2]),
+            new BigUint64Array([5n]), new Float64Array(0)];
+        for (const value of values)
+            assertEqual(show(fromVariant(toVariant(value))), show(value));
+        // Typed arrays as the bytes of their GVariant arrays.
+        assertEqual(toVariant(new Float64Array([1, 2])).get_type_string(), 'ad');
+        assertEqual(toVariant(new Float64Array([1, 2])).deepUnpack(), [1, 2]);
+        assertEqual(toVariant([1, 2]).get_type_string(), 'av');
+        // GVariant has no signed byte nor float: they widen.
+        assertEqual(show(fromVariant(toVariant(new Int8Array([-1])))), show(new Int16Array([-1])));
+        assertEqual(show(fromVariant(toVariant(new Float32Array([0.5])))), show(new Float64Array([0.5])));
+        assertEqual(toVariant(undefined).get_type_string(), 'mv');
+        // Any variant: the tuples and 64-bit integers of a declared type.
+        assertEqual(fromVariant(new GLib.Variant('(ias)', [1, ['x']])), [1, ['x']]);
+        assertEqual(fromVariant(new GLib.Variant('a{sd}', {x: 1})), {x: 1});
+        assertEqual(fromVariant(new GLib.Variant('mi', null)), null);
+        const variant = new GLib.Variant('i', 3);
+        assert(toVariant(variant) === variant, 'a GLib.Variant stays');
+        for (const value of [new Map(), () => 1, 1n, new Date()]) {
+            try {
+                toVariant(value);
+                assert(false, `${typeof value} should throw`);
+            } catch (error) {
+                assert(error instanceof TypeError && error.message.includes('Cannot convert'), `${error}`);
+            }
+        }
+    },
+
+    async 'JS functions under SPAWN: results in order, values both ways, progress, async'() {
+        const pool = spawnPool();
+        const items = [...Array(30).keys()];
+        const seen = [];
+        const squares = await pool.mapModule(items, TASKS, 'square',
+            {progress: (done, total) => seen.push([done, total])});
+        assertEqual(squares, items.map(x => x * x));
+        assertEqual(seen[seen.length - 1], [30, 30], 'progress reached the total');
+
+        // A typed array's items, an item type, and a task to pool.map().
+        assertEqual(await pool.mapModule(new Float64Array([1.5, 2]), TASKS, 'square'), [2.25, 4]);
+        assertEqual(await pool.mapModule([2, 3], TASKS, 'square', {itemType: 'i'}), [4, 9]);
+        const task = Wpool.Task.newForModule(TASKS, 'square');
+        assertEqual(task.get_program().slice(0, 2), ['gjs', '-m']);
+        assertEqual(await pool.map([4], task), [16]);
+        assertEqual(fromVariant(pool.map(task, new GLib.Variant('ad', [5]), null)), [25]);
+
+        const values = [1, 'a', true, null, [1, 'b'], {a: [1, {b: null}]}, new Float64Array([0.5, 1]),
+            new Int32Array([-3])];
+        const echoed = await pool.mapModule(values, TASKS, 'echo');
+        assertEqual(show(echoed.map(({item}) => item)), show(values));
+        assertEqual(echoed.map(({kind}) => kind),
+            ['Number', 'String', 'Boolean', null, 'Array', 'Object', 'Float64Array', 'Int32Array']);
+
+        // An async function's value, once its promise settled.
+        assertEqual(await pool.mapModule([1, 2, 3], TASKS, 'later'), [2, 4, 6]);
+    },
+
+    async 'JS functions under SPAWN: shared objects, once per worker, in every worker'() {
+        const pool = spawnPool({chunk_size: 1});
+        const data = Float64Array.from({length: 10000}, (_, i) => i);
+        pool.set_shared_objects({scale: 3, data});
+        assertEqual(pool.get_shared_objects().lookup_value('data', null).get_type_string(), 'ad');
+        const results = await pool.mapModule(Array(8).fill(20), TASKS, 'whoami');
+        const pids = new Set(results.map(({pid}) => pid));
+        assert(pids.size >= 1 && pids.size <= 2 && !pids.has(SELF_PID), `pids ${[...pids]}`);
+        for (const {shared, sharedSeen, worker} of results) {
+            assertEqual(shared.scale, 3);
+            assert(shared.data instanceof Float64Array && shared.data.length === 10000 &&
+                shared.data[9999] === 9999, 'the typed array arrived whole');
+            assertEqual(sharedSeen, 1, `worker ${worker} converted the shared objects once`);
+        }
+        // Each worker id is one process.
+        const pidOf = new Map(results.map(({worker, pid}) => [worker, pid]));
+        assert(results.every(({worker, pid}) => pidOf.get(worker) === pid), 'one pid per worker');
+    },
+
+    async 'JS functions under SPAWN: kept-alive workers serve the next map'() {
+        const pool = spawnPool({n_jobs: 1, keep_alive: true});
+        pool.set_shared_objects([1]);
+        const first = await pool.mapModule([0, 0], TASKS, 'whoami');
+        assert(pool.workers_running, 'the worker runs on');
+        const second = await pool.mapModule([0], TASKS, 'whoami');
+        assertEqual(second[0].pid, first[0].pid, 'the same process');
+        assertEqual(second[0].calls, 3, 'the same module, imported once');
+        assertEqual(second[0].sharedSeen, 1);
+        pool.keep_alive = false;
+        assert(!pool.workers_running, 'the worker stopped');
+    },
+
+    async 'JS functions under SPAWN: errors reach the caller'() {
+        const pool = spawnPool();
+        // A thrown error, with its message and stack, up to the worker's frames.
+        const error = await assertRejects(pool.mapModule([1, -2, 3], TASKS, 'failOnNegative'),
+            Wpool.error_quark(), Wpool.Error.FAILED,
+            'Item 1 on worker ', 'RangeError: negative item -2', `failOnNegative@${TASKS}:`);
+        assert(!error.message.includes('wpool-worker.js'), error.message);
+        // A thrown GLib.Error as it is.
+        await assertRejects(pool.mapModule([1], TASKS, 'throwGError'),
+            Gio.io_error_quark(), Gio.IOErrorEnum.INVALID_ARGUMENT, 'no 1');
+        // An async function's rejection, and a result of no GVariant.
+        await assertRejects(pool.mapModule([1, -2], TASKS, 'later'), Wpool.error_quark(), Wpool.Error.FAILED,
+            'Item 1 on worker ', 'RangeError: negative item -2, later', `later@${TASKS}:`);
+        await assertRejects(pool.mapModule([1], TASKS, 'unconvertible'),
+            Wpool.error_quark(), Wpool.Error.INVALID_RESULT, 'unconvertible() returned', 'Map');
+        // The pool still maps.
+        assertEqual(await pool.mapModule([3], TASKS, 'square'), [9]);
+    },
+
+    async 'JS functions under SPAWN: a bad module or export fails the start'() {
+        const pool = spawnPool({n_jobs: 1});
+        const missing = GLib.Uri.resolve_relative(import.meta.url, 'no-such-module.js', GLib.UriFlags.NONE);
+        await assertRejects(pool.mapModule([1], missing, 'square'), Wpool.error_quark(), Wpool.Error.FAILED,
+            `gjs cannot start: Cannot import ${missing}: ImportError`);
+        // A syntax error, with where it is.
+        const dir = GLib.Dir.make_tmp('wpool-gjs-XXXXXX');
+        const broken = GLib.build_filenamev([dir, 'broken.js']);
+        GLib.file_set_contents(broken, 'export function f() {}\nlet x = ;\n');
+        try {
+            await assertRejects(pool.mapModule([1], broken, 'f'), Wpool.error_quark(), Wpool.Error.FAILED,
+                'SyntaxError: ', `@${GLib.filename_to_uri(broken, null)}:2:`);
+        } finally {
+            GLib.unlink(broken);
+            GLib.rmdir(dir);
+        }
+        await assertRejects(pool.mapModule([1], TASKS, 'noSuchExport'), Wpool.error_quark(), Wpool.Error.FAILED,
+            `gjs cannot start: ${TASKS} does not export “noSuchExport”`);
+        await assertRejects(pool.mapModule([1], TASKS, 'notAFunction'), Wpool.error_quark(), Wpool.Error.FAILED,
+            '“notAFunction” as a number, not a function');
+        try {
+            await pool.mapModule([1], TASKS, 7);
+            assert(false, 'mapModule should reject');
+        } catch (nameError) {
+            assert(nameError instanceof TypeError, `${nameError}`);
+        }
+    },
+
+    async 'JS functions under SPAWN: a worker death fails its item'() {
+        const pool = spawnPool({n_jobs: 1});
+        await assertRejects(pool.mapModule([0, 1, 2], TASKS, 'exitOnOne'), Wpool.error_quark(),
+            Wpool.Error.WORKER_DIED, 'Item 1: worker 0', 'exited with status 3');
+        await assertRejects(pool.mapModule([0, 1, 2], TASKS, 'killOnOne'), Wpool.error_quark(),
+            Wpool.Error.WORKER_DIED, 'Item 1: worker 0', 'signal 9');
+    },
+
+    async 'JS functions under SPAWN: task timeout and cancellation'() {
+        const pool = spawnPool({n_jobs: 2, chunk_size: 1, task_timeout: 0.5});
+        await assertRejects(pool.mapModule([1, 30000], TASKS, 'sleepMs'), Wpool.error_quark(),
+            Wpool.Error.TIMED_OUT, 'Item 1: worker ');
+
+        const cancellable = new Gio.Cancellable();
+        const cancelled = pool.mapModule(Array(200).fill(20), TASKS, 'sleepMs', {
+            cancellable,
+            progress: done => done >= 2 && cancellable.cancel(),
+        });
+        await assertRejects(cancelled, Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED);
+        assert(pool.n_completed < 200, `${pool.n_completed} items ran`);
+    },
+
+    async 'JS functions are refused but under SPAWN, naming it'() {
+        for (const start_method of [Wpool.StartMethod.THREADING, Wpool.StartMethod.FORK,
+            Wpool.StartMethod.FORKSERVER]) {
+            const pool = new Wpool.Pool({n_jobs: 2, start_method});
+            // eslint-disable-next-line no-await-in-loop
+            await assertRejects(pool.mapModule([1], TASKS, 'square'), Wpool.error_quark(),
+                Wpool.Error.NOT_SUPPORTED, 'only a SPAWN pool', 'Wpool.StartMethod.SPAWN');
+            try {
+                pool.map(Wpool.Task.newForModule(TASKS, 'square'), new GLib.Variant('ad', [1]), null);
+                assert(false, 'map should fail');
+            } catch (error) {
+                assertGError(error, Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED);
+                assert(error.message.includes('only a SPAWN pool'), error.message);
+            }
+            assert(!pool.workers_running, 'no worker started');
+        }
+        // Past wpool.js, the worker program itself refuses to be a fork server.
+        const forkServer = new Wpool.Pool({n_jobs: 1, start_method: Wpool.StartMethod.FORKSERVER});
+        await assertRejects(forkServer.map_async(Wpool.Task.newForModule(TASKS, 'square'),
+            new GLib.Variant('ad', [1]), null), Wpool.error_quark(), Wpool.Error.FAILED,
+        'The fork server cannot start: ', 'This worker program (gjs) cannot fork its workers: use SPAWN');
     },
 
     'missing symbol'() {
