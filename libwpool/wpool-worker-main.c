@@ -502,6 +502,15 @@ wpool_worker_serve (const char * const    *args,
       return FALSE;
     }
 
+  /* The program made them values of its own, and keeps what it needs:
+   * holding them as received too would make two copies in this process
+   * (and in a fork server, whose workers would share both). */
+  if (flags & WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS)
+    {
+      g_clear_pointer (&shared_objects, g_variant_unref);
+      resolver.shared_objects = NULL;
+    }
+
   if (!wpool_frame_write (options.fd, WPOOL_FRAME_READY, g_variant_new ("(s)", ""), error))
     {
       munmap (progress, progress_size);

@@ -28,6 +28,12 @@ G_DECLARE_FINAL_TYPE (WpoolWorker, wpool_worker, WPOOL, WORKER, GObject)
  * @WPOOL_SERVE_FLAGS_NO_FORK: the program's runtime does not survive
  *   fork(), as GJS's does not: it refuses to be a fork server, and the
  *   pool reports that it needs %WPOOL_START_METHOD_SPAWN
+ * @WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS: the resolver makes the shared
+ *   objects values of the program's own (Python unpickles them, GJS
+ *   converts them) and keeps a reference to the #GVariant if it still
+ *   needs it: the worker keeps none of its own once its setup's tasks are
+ *   resolved, and gives its tasks, and later resolves, %NULL. A worker
+ *   then holds one copy of big shared objects, not two
  *
  * How a worker program can serve a pool, for [func@Wpool.Worker.serve].
  *
@@ -37,6 +43,7 @@ typedef enum
 {
   WPOOL_SERVE_FLAGS_NONE    = 0,
   WPOOL_SERVE_FLAGS_NO_FORK = 1 << 0,
+  WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS = 1 << 1,
 } WpoolServeFlags;
 
 WPOOL_AVAILABLE_IN_ALL

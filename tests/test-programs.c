@@ -243,6 +243,46 @@ test_shared_objects (gconstpointer data)
     }
 }
 
+/* WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS: the resolver sees the shared
+ * objects, which the worker then drops: its tasks see none (a binding's
+ * converted values are their only copy). */
+static void
+test_take_shared_objects (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_auto(GStrv) argv = program_argv ("take", FALSE);
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GVariant) expected = g_variant_ref_sink (g_variant_new_parsed ("([1.5, 2.5], 'label')"));
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) taking = NULL;
+
+  g_strv_builder_addv (builder, (const char **)argv);
+  g_strv_builder_add (builder, "--take-shared-objects");
+  taking = g_strv_builder_end (builder);
+  task = wpool_task_new_for_program ((const char * const *)taking, MODULE, "shared");
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(bbmvmv)"));
+  wpool_pool_set_chunk_size (pool, 1);
+  g_assert_true (wpool_pool_set_shared_objects (pool, expected, &error));
+  results = wpool_pool_map (pool, task, range_int32 (6), NULL, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < g_variant_n_children (results); i++)
+    {
+      g_autoptr(GVariant) resolver_saw = NULL;
+      g_autoptr(GVariant) task_saw = NULL;
+      gboolean resolver_floating;
+      gboolean task_floating;
+
+      g_variant_get_child (results, i, "(bbmvmv)", &resolver_floating, &task_floating,
+                           &resolver_saw, &task_saw);
+      g_assert_cmpvariant (resolver_saw, expected);
+      g_assert_null (task_saw);
+    }
+}
+
 /* A resolver that returns NULL without an error leaves the name to
  * libwpool, which loads the C symbol in the program: a worker-init of
  * the test module before a program task, and a program task that names
@@ -943,6 +983,7 @@ main (int   argc,
   const struct { const char *name; GTestDataFunc func; } tests[] = {
     { "results", test_results },
     { "shared-objects", test_shared_objects },
+    { "take-shared-objects", test_take_shared_objects },
     { "c-fallback", test_c_fallback },
     { "resolver-error", test_resolver_error },
     { "no-fork", test_no_fork },

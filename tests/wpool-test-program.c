@@ -3,10 +3,11 @@
  * wpool_worker_serve() with a resolver that knows the tasks of module
  * "wpool-test-program" and leaves any other module to libwpool's C loader.
  *
- *   wpool-test-program [--marker=TEXT] [--no-fork] POOL-OPTIONS…
+ *   wpool-test-program [--marker=TEXT] [--no-fork] [--take-shared-objects] POOL-OPTIONS…
  *
  * --marker: what its tasks report, to tell two command lines apart;
  * --no-fork: serves with WPOOL_SERVE_FLAGS_NO_FORK.
+ * --take-shared-objects: serves with WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS.
  *
  * Its tasks (the resolver's error names the others):
  *   whoami   i → (issuuu): the item squared, the marker, /proc/self/exe,
@@ -224,6 +225,8 @@ main (int   argc,
         marker = argv[i] + strlen ("--marker=");
       else if (g_str_equal (argv[i], "--no-fork"))
         flags |= WPOOL_SERVE_FLAGS_NO_FORK;
+      else if (g_str_equal (argv[i], "--take-shared-objects"))
+        flags |= WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS;
     }
 
   served = wpool_worker_serve ((const char * const *)argv, flags, resolve, NULL, &error);

@@ -142,7 +142,10 @@ function resolve(module, name, shared) {
  */
 function serve() {
     try {
-        Wpool.Worker.serve(['gjs', ...System.programArgs], Wpool.ServeFlags.NO_FORK, resolve);
+        // The shared objects are converted once, in resolve(): the worker
+        // need not keep them as received as well.
+        Wpool.Worker.serve(['gjs', ...System.programArgs],
+            Wpool.ServeFlags.NO_FORK | Wpool.ServeFlags.TAKE_SHARED_OBJECTS, resolve);
         return 0;
     } catch (error) {
         // A pool that started the worker was told why it failed.

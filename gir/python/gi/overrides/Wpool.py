@@ -518,6 +518,9 @@ class _WorkerProgram:
         self.python_objects = False
         self.objects = None
         self.has_shared = False
+        # A C pool's shared objects, for Task.new_for_python() tasks: the
+        # worker keeps no reference of its own (TAKE_SHARED_OBJECTS).
+        self.variant = None
 
     def resolve(self, module, name, shared):
         try:
@@ -544,8 +547,10 @@ class _WorkerProgram:
             process.current_process()._inheriting = False
         self.prepared = True
 
-        if ours:
-            # Else a C pool's shared objects, or none.
+        if not ours:
+            # A C pool's shared objects, or none.
+            self.variant = shared
+        else:
             self.python_objects = True
             objects = _variant_bytes(shared.get_child_value(2))
             if objects:
@@ -568,10 +573,9 @@ class _WorkerProgram:
         func = sys.modules['__main__'] if module == '__main__' else importlib.import_module(module)
         for part in name.split('.'):
             func = getattr(func, part)
-        if not self.python_objects:
-            return Task.new(func)
         # A Python pool's: its Python shared objects, not their wrapping.
-        return Task.new(lambda worker, shared_objects, item: func(worker, self.objects, item))
+        shared_objects = self.objects if self.python_objects else self.variant
+        return Task.new(lambda worker, _shared_objects, item: func(worker, shared_objects, item))
 
 
 def _worker_main(argv):
@@ -581,7 +585,9 @@ def _worker_main(argv):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     program = _WorkerProgram(argv[1])
     try:
-        Wpool.Worker.serve(argv, Wpool.ServeFlags.NONE, program.resolve)
+        # Unpickled once, in resolve(): the worker need not keep them as
+        # received as well, a second copy.
+        Wpool.Worker.serve(argv, Wpool.ServeFlags.TAKE_SHARED_OBJECTS, program.resolve)
     except GLib.Error as error:
         # The pool reports a failure to serve it; not one to start.
         if error.matches(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT):
