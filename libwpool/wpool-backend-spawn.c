@@ -44,16 +44,22 @@ wpool_backend_spawn_reap (WpoolBackendProcess *process,
   return subprocess != NULL ? wpool_process_reap_subprocess (subprocess) : 0;
 }
 
-/* Launches workers @first to the last of a fresh start. One that cannot
- * be launched is left to its turn, which reports why. */
+static void drop_ahead (WpoolBackendSpawn *self, guint index);
+
+/* Launches workers @first to the last of a fresh start, and sends each its
+ * setup, so that they prepare side by side too (a Python worker imports
+ * the caller's script then). One that cannot be launched or set up is
+ * left to its turn, which reports why. */
 static void
 launch_ahead (WpoolBackendSpawn *self,
               guint              first,
-              WpoolTask         *task)
+              WpoolTask         *task,
+              GVariant          *tasks)
 {
   int progress_fd = wpool_backend_process_get_progress_fd (WPOOL_BACKEND_PROCESS (self));
+  guint n_jobs = wpool_backend_get_n_jobs (WPOOL_BACKEND (self));
 
-  for (guint i = first; i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
+  for (guint i = first; i < n_jobs; i++)
     {
       int fds[2];
 
@@ -67,6 +73,14 @@ launch_ahead (WpoolBackendSpawn *self,
           return;
         }
       self->ahead_fds[i] = fds[0];
+    }
+
+  for (guint i = first; i < n_jobs; i++)
+    {
+      if (self->ahead[i] != NULL &&
+          !wpool_process_send_setup (self->ahead_fds[i], i, tasks,
+                                     wpool_backend_get_shared_objects (WPOOL_BACKEND (self)), NULL))
+        drop_ahead (self, i);
     }
 }
 
@@ -99,20 +113,18 @@ take_ahead (WpoolBackendSpawn  *self,
   return g_steal_pointer (&subprocess);
 }
 
-/* The workers launched ahead of a start that failed before their turn. */
+/* Worker @index launched ahead, which will not be set up. */
 static void
-drop_ahead (WpoolBackendSpawn *self)
+drop_ahead (WpoolBackendSpawn *self,
+            guint              index)
 {
-  for (guint i = 0; self->ahead != NULL && i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
-    {
-      g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[i]);
+  g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[index]);
 
-      if (subprocess == NULL)
-        continue;
-      wpool_process_close_fd (g_steal_fd (&self->ahead_fds[i]));
-      g_subprocess_force_exit (subprocess);
-      wpool_process_reap_subprocess (subprocess);
-    }
+  if (subprocess == NULL)
+    return;
+  wpool_process_close_fd (g_steal_fd (&self->ahead_fds[index]));
+  g_subprocess_force_exit (subprocess);
+  wpool_process_reap_subprocess (subprocess);
 }
 
 static GPid
@@ -125,9 +137,9 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
 {
   WpoolBackendSpawn *self = WPOOL_BACKEND_SPAWN (process);
   g_autoptr(GVariant) tasks = NULL;
-
   guint n_jobs = wpool_backend_get_n_jobs (WPOOL_BACKEND (self));
   gboolean fresh = self->processes == NULL;
+  gboolean set_up = FALSE;
   GPid pid;
 
   if (fresh)
@@ -146,14 +158,13 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
     }
   g_variant_ref_sink (tasks);
 
-  if (fresh)
-    launch_ahead (self, index + 1, task);
-
   if (self->ahead[index] != NULL)
     {
+      /* Launched and sent its setup already. */
       wpool_process_close_fd (child_fd);
       if (!(self->processes[index] = take_ahead (self, index, fd, error)))
         return 0;
+      set_up = TRUE;
     }
   else if (!(self->processes[index] = wpool_process_spawn_helper (child_fd,
                                                                   wpool_backend_process_get_progress_fd (process),
@@ -164,8 +175,15 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
   /* Now, while it waits for its setup: GLib may reap it once it ends. */
   pid = wpool_process_subprocess_pid (self->processes[index]);
 
-  if (!wpool_process_setup (fd, index, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
-                            wpool_task_get_program (task), error))
+  if (!set_up)
+    set_up = wpool_process_send_setup (fd, index, tasks, wpool_backend_get_shared_objects (WPOOL_BACKEND (self)),
+                                       error);
+
+  /* The others launch and start preparing while this one prepares. */
+  if (fresh && set_up)
+    launch_ahead (self, index + 1, task, tasks);
+
+  if (!set_up || !wpool_process_await_ready (fd, wpool_task_get_program (task), error))
     {
       if (!wpool_process_explain_hangup (self->processes[index],
                                          wpool_process_program_name (wpool_task_get_program (task)), error))
@@ -194,7 +212,8 @@ wpool_backend_spawn_finalize (GObject *object)
 {
   WpoolBackendSpawn *self = (WpoolBackendSpawn *)object;
 
-  drop_ahead (self);
+  for (guint i = 0; self->ahead != NULL && i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
+    drop_ahead (self, i);
   g_free (self->processes);
   g_free (self->ahead);
   g_free (self->ahead_fds);

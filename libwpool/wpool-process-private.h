@@ -126,6 +126,14 @@ GSubprocess *wpool_process_spawn_helper       (int                 socket_fd,
                                                const char         *mode,
                                                const char * const *program,
                                                GError            **error);
+gboolean     wpool_process_send_setup         (int                 fd,
+                                               guint               id,
+                                               GVariant           *tasks,
+                                               GVariant           *shared_objects,
+                                               GError            **error);
+gboolean     wpool_process_await_ready        (int                 fd,
+                                               const char * const *program,
+                                               GError            **error);
 gboolean     wpool_process_setup              (int                 fd,
                                                guint               id,
                                                GVariant           *tasks,

@@ -566,30 +566,34 @@ send_shared_memory (int        fd,
 
 /* Tells a started helper its id and its task, sends it the shared objects
  * once, from their own buffers, and the memory of their shared arrays and
- * locks, and waits until it is ready. */
+ * locks; wpool_process_await_ready() then waits until it is ready. */
 gboolean
-wpool_process_setup (int                 fd,
-                     guint               id,
-                     GVariant           *tasks,
-                     GVariant           *shared_objects,
-                     const char * const *program,
-                     GError            **error)
+wpool_process_send_setup (int        fd,
+                          guint      id,
+                          GVariant  *tasks,
+                          GVariant  *shared_objects,
+                          GError   **error)
 {
-  const char *name = wpool_process_program_name (program);
-  g_autoptr(GVariant) ready = NULL;
-  const char *problem;
-  WpoolFrameKind kind = 0;
-
   if (!wpool_frame_write (fd, WPOOL_FRAME_SETUP,
                           g_variant_new ("(u@a(ssss)s)", id, tasks,
                                          shared_objects ? g_variant_get_type_string (shared_objects) : ""),
                           error))
     return FALSE;
 
-  if (shared_objects != NULL &&
-      (!send_shared_objects (fd, shared_objects, error) ||
-       !send_shared_memory (fd, shared_objects, error)))
-    return FALSE;
+  return shared_objects == NULL ||
+         (send_shared_objects (fd, shared_objects, error) && send_shared_memory (fd, shared_objects, error));
+}
+
+/* Waits for the answer to the setup of the worker program @program. */
+gboolean
+wpool_process_await_ready (int                 fd,
+                           const char * const *program,
+                           GError            **error)
+{
+  const char *name = wpool_process_program_name (program);
+  g_autoptr(GVariant) ready = NULL;
+  const char *problem;
+  WpoolFrameKind kind = 0;
 
   if (!(ready = wpool_frame_read (fd, &kind, error)) || kind != WPOOL_FRAME_READY)
     {
@@ -607,6 +611,18 @@ wpool_process_setup (int                 fd,
     }
 
   return TRUE;
+}
+
+gboolean
+wpool_process_setup (int                 fd,
+                     guint               id,
+                     GVariant           *tasks,
+                     GVariant           *shared_objects,
+                     const char * const *program,
+                     GError            **error)
+{
+  return wpool_process_send_setup (fd, id, tasks, shared_objects, error) &&
+         wpool_process_await_ready (fd, program, error);
 }
 
 static void
