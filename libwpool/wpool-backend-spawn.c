@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "wpool-backend-process-private.h"
+#include "wpool-error.h"
 #include "wpool-process-private.h"
 #include "wpool-task-private.h"
 
@@ -44,7 +45,7 @@ wpool_backend_spawn_reap (WpoolBackendProcess *process,
   return subprocess != NULL ? wpool_process_reap_subprocess (subprocess) : 0;
 }
 
-static void drop_ahead (WpoolBackendSpawn *self, guint index);
+static void drop_ahead (WpoolBackendSpawn *self, guint index, gboolean kill);
 
 /* Launches workers @first to the last of a fresh start, and sends each its
  * setup, so that they prepare side by side too (a Python worker imports
@@ -80,7 +81,7 @@ launch_ahead (WpoolBackendSpawn *self,
       if (self->ahead[i] != NULL &&
           !wpool_process_send_setup (self->ahead_fds[i], i, tasks,
                                      wpool_backend_get_shared_objects (WPOOL_BACKEND (self)), NULL))
-        drop_ahead (self, i);
+        drop_ahead (self, i, TRUE);
     }
 }
 
@@ -113,17 +114,23 @@ take_ahead (WpoolBackendSpawn  *self,
   return g_steal_pointer (&subprocess);
 }
 
-/* Worker @index launched ahead, which will not be set up. */
+/* Worker @index launched ahead, which will not serve: told so by the end
+ * of its socket, it ends on its own (a second at most, as reaping
+ * allows), unless it is to be killed at once. Killing a program that
+ * ends on its own anyway is no help, and under LeakSanitizer, whose check
+ * at exit it would cut off, left a zombie that GLib never reaped. */
 static void
 drop_ahead (WpoolBackendSpawn *self,
-            guint              index)
+            guint              index,
+            gboolean           kill)
 {
   g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[index]);
 
   if (subprocess == NULL)
     return;
   wpool_process_close_fd (g_steal_fd (&self->ahead_fds[index]));
-  g_subprocess_force_exit (subprocess);
+  if (kill)
+    g_subprocess_force_exit (subprocess);
   wpool_process_reap_subprocess (subprocess);
 }
 
@@ -185,10 +192,20 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
 
   if (!set_up || !wpool_process_await_ready (fd, wpool_task_get_program (task), error))
     {
+      /* Cancelled or timed out, it is killed; it ends on its own once it
+       * hung up or said why it cannot start, and so do those launched
+       * ahead, which cannot start either. */
+      gboolean kill = error == NULL ||
+                      g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+                      g_error_matches (*error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
+
       if (!wpool_process_explain_hangup (self->processes[index],
-                                         wpool_process_program_name (wpool_task_get_program (task)), error))
+                                         wpool_process_program_name (wpool_task_get_program (task)), error) &&
+          kill)
         g_subprocess_force_exit (self->processes[index]);
       wpool_backend_spawn_reap (process, index);
+      for (guint i = index + 1; i < n_jobs; i++)
+        drop_ahead (self, i, kill);
       return 0;
     }
 
@@ -213,7 +230,7 @@ wpool_backend_spawn_finalize (GObject *object)
   WpoolBackendSpawn *self = (WpoolBackendSpawn *)object;
 
   for (guint i = 0; self->ahead != NULL && i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
-    drop_ahead (self, i);
+    drop_ahead (self, i, TRUE);
   g_free (self->processes);
   g_free (self->ahead);
   g_free (self->ahead_fds);
