@@ -714,7 +714,10 @@ wpool_task_locate (WpoolTask   *self,
                                "exported symbol of a shared library (a Python or JavaScript "
                                "function never is). Create the task with "
                                "wpool_task_new_for_symbol(), or use WPOOL_START_METHOD_FORK "
-                               "or WPOOL_START_METHOD_THREADING");
+                               "or WPOOL_START_METHOD_THREADING. A Python or JavaScript "
+                               "function runs in worker programs of its language: "
+                               "Wpool.Task.new_for_python() (a module-level function) or "
+                               "Wpool.Task.newForModule() (an ES module's export, wpool.js)");
           return FALSE;
         }
 
