@@ -997,11 +997,12 @@ class TestArguments(unittest.TestCase):
             self.assert_refused(TypeError, 'Wpool.Task', pool.map, plain_square, range(3), Gio.Cancellable())
             self.assert_refused(TypeError, 'Wpool.Task', pool.imap, plain_square, range(3), 0, None)
             self.assert_refused(TypeError, 'progress_bar', pool.map, plain_square, range(3), progress_bar='yes')
-            self.assert_refused(TypeError, 'args', pool.apply, plain_add, 5)
-            self.assert_refused(TypeError, 'args', pool.apply, plain_add, 'ab')
             self.assert_refused(TypeError, 'kwargs', pool.apply, plain_add, (1,), [2])
-            self.assert_refused(TypeError, 'args', lambda: asyncio.run(apply_async(pool, plain_add, 5)))
+            self.assert_refused(TypeError, 'kwargs', lambda: asyncio.run(apply_async(pool, plain_add, (5,), 3)))
             self.assertFalse(pool.props.workers_running)
+            # As MPIRE's: args that are no iterable (or a string) are one argument.
+            self.assertEqual(pool.apply(plain_square, 5), 25)
+            self.assertEqual(asyncio.run(apply_async(pool, plain_square, 6)), 36)
 
             # A float chunk size is an average, as in MPIRE.
             self.assertEqual(pool.map(plain_square, range(10), chunk_size=2.5), [x * x for x in range(10)])

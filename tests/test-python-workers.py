@@ -71,6 +71,16 @@ def grow(shared, x):
     return os.getpid(), len(shared)
 
 
+def counts_per_worker(worker_id, shared, state, x):
+    """MPIRE's order: the worker's id, the shared objects, the state."""
+    state['n'] = state.get('n', 0) + 1
+    return worker_id, shared, state['n'], os.getpid(), x
+
+
+def id_only(worker_id, x):
+    return worker_id, os.getpid(), x
+
+
 def fails_at_seven(x):
     if x == 7:
         raise CustomError(x)
@@ -209,6 +219,93 @@ class TestEveryStartMethod(unittest.TestCase):
                 draws = dict(reversed(pool.map(first_random, range(8), chunk_size=1)))
                 self.assertEqual(len(draws), 2)
                 self.assertEqual(len(set(draws.values())), 2, draws)
+
+
+class TestWorkerIdAndState(unittest.TestCase):
+    """MPIRE's pass_worker_id and use_worker_state, under every start
+    method."""
+
+    def assert_states(self, results, first_count=1):
+        """Each worker's state counted its own items, from @first_count."""
+        counts = {}
+        for worker_id, _, count, _, _ in results:
+            counts.setdefault(worker_id, []).append(count)
+        for worker_id, seen in counts.items():
+            self.assertEqual(sorted(seen), list(range(first_count, first_count + len(seen))), counts)
+        return counts
+
+    def test_id_shared_objects_state(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method, shared_objects='dataset',
+                                                         pass_worker_id=True, use_worker_state=True,
+                                                         keep_alive=True) as pool:
+                results = pool.map(counts_per_worker, range(12), chunk_size=1)
+                self.assertEqual([x for *_, x in results], list(range(12)))
+                self.assertEqual({shared for _, shared, *_ in results}, {'dataset'})
+                self.assertLessEqual({worker_id for worker_id, *_ in results}, {0, 1})
+                # A worker id is one worker: one process (threads: this one).
+                for worker_id in {worker_id for worker_id, *_ in results}:
+                    self.assertEqual(len({pid for w, _, _, pid, _ in results if w == worker_id}), 1)
+                counts = self.assert_states(results)
+
+                # The state lives as long as the worker: kept alive, it
+                # counts on in the next map.
+                again = pool.map(counts_per_worker, range(4), chunk_size=1)
+                for worker_id, _, count, _, _ in again:
+                    self.assertGreater(count, len(counts.get(worker_id, [])))
+
+                # New workers start with a new state.
+                pool.stop_and_join()
+                self.assert_states(pool.map(counts_per_worker, range(6), chunk_size=1))
+
+    def test_methods_and_defaults(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                # Neither by default.
+                self.assertEqual(pool.map(square, range(4)), [0, 1, 4, 9])
+                pool.pass_on_worker_id()
+                results = pool.map(id_only, range(6), chunk_size=1)
+                self.assertEqual([x for *_, x in results], list(range(6)))
+                self.assertLessEqual({worker_id for worker_id, _, _ in results}, {0, 1})
+                pool.pass_on_worker_id(False)
+                pool.set_shared_objects('shared')
+                pool.set_use_worker_state()
+                results = pool.map(lambda_free_state, range(4), chunk_size=1)
+                self.assertEqual([x for *_, x in results], list(range(4)))
+                self.assertEqual({shared for shared, _, _ in results}, {'shared'})
+
+    def test_bad_arguments(self):
+        with self.assertRaisesRegex(TypeError, 'pass_worker_id must be a bool'):
+            Wpool.Pool(pass_worker_id='yes')
+        with self.assertRaisesRegex(TypeError, 'use_worker_state must be a bool'):
+            Wpool.Pool(use_worker_state=1)
+        with Wpool.Pool(n_jobs=1) as pool:
+            with self.assertRaisesRegex(TypeError, 'pass_on must be a bool'):
+                pool.pass_on_worker_id(None)
+
+
+class TestArgumentsAsMpire(unittest.TestCase):
+    """Items and apply()'s args unpacked as MPIRE unpacks them."""
+
+    def test_unpacking(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                # Any iterable but a string or bytes is positional
+                # arguments, a dict keyword ones, anything else one.
+                self.assertEqual(pool.map(add, [[1, 2], (3, 4), {'a': 5, 'b': 6}, 7, range(2, 4)]),
+                                 [3, 7, 11, 7, 5])
+                self.assertEqual(pool.map(len, ['abc', b'de']), [3, 2])
+                self.assertEqual(pool.map(add, [[1, 2], [3, 4]]), [3, 7])
+                # apply(func, 3) is func(3); a dict alone is keywords.
+                self.assertEqual(pool.apply(add, 3), 3)
+                self.assertEqual(pool.apply(add, {'a': 1, 'b': 2}), 3)
+                self.assertEqual(pool.apply(add, [1], {'b': 5}), 6)
+                self.assertEqual(pool.apply(len, 'four'), 4)
+
+
+def lambda_free_state(shared, state, x):
+    state.setdefault('seen', []).append(x)
+    return shared, len(state['seen']), x
 
 
 class TestWorkerPrograms(unittest.TestCase):

@@ -247,51 +247,100 @@ def _failure(error):
 
 
 class _Args:
-    """The arguments of apply(): positional and keyword ones."""
+    """The arguments of apply(): positional and keyword ones. As MPIRE's,
+    a dict with no kwargs is the keyword arguments, and anything but an
+    iterable (a string, bytes, a numpy array) one argument."""
 
     def __init__(self, args, kwargs):
-        if not isinstance(args, collections.abc.Iterable) or isinstance(args, (str, bytes)):
-            raise TypeError('apply(): args must be a tuple or list of arguments, not {}'.format(
-                type(args).__name__))
         if kwargs is not None and not isinstance(kwargs, collections.abc.Mapping):
             raise TypeError('apply(): kwargs must be a dict, not {}'.format(type(kwargs).__name__))
+        if isinstance(args, dict) and kwargs is None:
+            args, kwargs = (), args
+        elif not _unpacks(type(args)):
+            args = (args,)
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
 
 
-def _call(func, shared_objects, has_shared_objects, args):
-    """Calls func as MPIRE does: a dict item as keyword arguments, a tuple
-    as positional ones, anything else as one; shared objects first."""
-    head = (shared_objects,) if has_shared_objects else ()
+def _unpacks(kind):
+    """Whether an item of @kind is unpacked into arguments, as MPIRE's
+    are: an iterable but a string, bytes or a numpy array."""
+    return (issubclass(kind, collections.abc.Iterable) and not issubclass(kind, (str, bytes, bytearray)) and
+            not (kind.__name__ == 'ndarray' and kind.__module__ == 'numpy'))
+
+
+def _call(call, args):
+    """Calls @call (the function, with its leading arguments) as MPIRE
+    does: apply()'s arguments as given, a dict item as keyword arguments,
+    any other iterable but a string, bytes or numpy array as positional
+    ones, anything else as one."""
     if isinstance(args, _Args):
-        return func(*head, *args.args, **args.kwargs)
+        return call(*args.args, **args.kwargs)
     if isinstance(args, dict):
-        return func(*head, **args)
-    if isinstance(args, tuple):
-        return func(*head, *args)
-    return func(*head, args)
+        return call(**args)
+    if _unpacks(type(args)):
+        return call(*args)
+    return call(args)
 
 
-def _run_batch(func, shared_objects, has_shared_objects, batch, items=None):
+class _Head:
+    """What a map's function takes before an item's own arguments, as in
+    MPIRE: the worker's id, the shared objects, the worker's state (a dict
+    that lives as long as the worker), each if the pool says so."""
+
+    def __init__(self, pass_worker_id, has_shared_objects, use_worker_state):
+        self.pass_worker_id = pass_worker_id
+        self.has_shared_objects = has_shared_objects
+        self.use_worker_state = use_worker_state
+
+    def arguments(self, worker, shared_objects):
+        head = []
+        if self.pass_worker_id:
+            head.append(worker.get_id())
+        if self.has_shared_objects:
+            head.append(shared_objects)
+        if self.use_worker_state:
+            head.append(_worker_state(worker))
+        return head
+
+    def __getstate__(self):
+        return (self.pass_worker_id, self.has_shared_objects, self.use_worker_state)
+
+    def __setstate__(self, state):
+        self.pass_worker_id, self.has_shared_objects, self.use_worker_state = state
+
+
+def _worker_state(worker):
+    """The state of @worker: kept on the Wpool.Worker, which lives as long
+    as the worker (a thread, or a process), and which PyGObject keeps
+    while it has Python attributes."""
+    state = getattr(worker, '_wpool_state', None)
+    if state is None:
+        state = worker._wpool_state = {}
+    return state
+
+
+def _run_batch(func, head, batch, items=None):
     """The results of a batch, or up to its first failure, then a _Failure.
-    @items iterates @batch (by default from its start): a canceller may
-    exhaust it to end the batch early.
+    @head are the arguments before each item's (_Head.arguments()). @items
+    iterates @batch (by default from its start): a canceller may exhaust
+    it to end the batch early.
 
     Batches of one kind of item run in a C loop (map(), starmap()), as
     multiprocessing's workers do: a Python loop with _call() per item cost
     as much again as a trivial body."""
-    call = functools.partial(func, shared_objects) if has_shared_objects else func
+    call = functools.partial(func, *head) if head else func
     kinds = set(map(type, batch))
     items = iter(batch) if items is None else items
     results = []
     try:
-        if not any(issubclass(kind, (tuple, dict, _Args)) for kind in kinds):
+        if not any(issubclass(kind, (dict, _Args)) or _unpacks(kind) for kind in kinds):
             results.extend(map(call, items))
-        elif all(issubclass(kind, tuple) for kind in kinds):
+        elif all(issubclass(kind, (tuple, list)) for kind in kinds):
             results.extend(itertools.starmap(call, items))
         else:
             for args in items:
-                results.append(_call(func, shared_objects, has_shared_objects, args))
+                results.append(_call(call, args))
     except BaseException as error:  # noqa: B902 - SystemExit and KeyboardInterrupt too, as MPIRE's
         # list.extend() kept the results before the failed item.
         results.append(_failure(error))
@@ -332,13 +381,14 @@ def _variant_bytes(variant):
     return variant.get_data_as_bytes().get_data()
 
 
-def _run_pickled_batch(worker, item, codec, shared_objects, has_shared_objects, functions=None):
+def _run_pickled_batch(worker, item, codec, shared_objects, functions=None):
     """Runs a batch of worker processes: @item is an `ay` of the pickled
-    (pickled function, batch), the result the pickled results; a failure
-    stops the map (_stop_map()). @codec is pickle or dill; @functions the
-    functions forked workers find by key (those pickle cannot name)."""
+    (pickled function, _Head, batch), the result the pickled results; a
+    failure stops the map (_stop_map()). @codec is pickle or dill;
+    @functions the functions forked workers find by key (those pickle
+    cannot name)."""
     try:
-        reference, batch = codec.loads(_variant_bytes(item))
+        reference, head, batch = codec.loads(_variant_bytes(item))
         function = codec.loads(reference)
         if functions is not None and not callable(function):
             function = functions[function]
@@ -346,7 +396,7 @@ def _run_pickled_batch(worker, item, codec, shared_objects, has_shared_objects, 
         _stop_map(worker, _failure(error), carry=True, codec=codec)
         return None
 
-    results = _run_batch(function, shared_objects, has_shared_objects, batch)
+    results = _run_batch(function, head.arguments(worker, shared_objects), batch)
     try:
         if results and isinstance(results[-1], _Failure):
             failure = results[-1]
@@ -517,7 +567,6 @@ class _WorkerProgram:
         self.prepared = False
         self.python_objects = False
         self.objects = None
-        self.has_shared = False
         # A C pool's shared objects, for Task.new_for_python() tasks: the
         # worker keeps no reference of its own (TAKE_SHARED_OBJECTS).
         self.variant = None
@@ -554,7 +603,6 @@ class _WorkerProgram:
             self.python_objects = True
             objects = _variant_bytes(shared.get_child_value(2))
             if objects:
-                self.has_shared = True
                 self.objects = _codec(shared.get_child_value(0).get_string()).loads(objects)
 
     def _resolve(self, module, name, shared):
@@ -562,10 +610,10 @@ class _WorkerProgram:
             self._prepare(shared)
         if module == __name__ and name.startswith(_RUNNER + '.'):
             codec = _codec(name[len(_RUNNER) + 1:])
-            objects, has_shared = self.objects, self.has_shared
+            objects = self.objects
 
             def run(worker, shared_objects, item):
-                return _run_pickled_batch(worker, item, codec, objects, has_shared)
+                return _run_pickled_batch(worker, item, codec, objects)
 
             return _batch_task(run)
 
@@ -625,10 +673,11 @@ def _batches(items, chunk_size):
     return batches
 
 
-def _pickled_batches(codec, reference, batches):
+def _pickled_batches(codec, reference, head, batches):
     """The items of a map of worker processes: each batch, pickled with
-    the function's pickled @reference."""
-    return GLib.Variant.new_array(_BYTES, [_bytes_variant(codec.dumps((reference, batch))) for batch in batches])
+    the function's pickled @reference and the _Head of its arguments."""
+    return GLib.Variant.new_array(_BYTES, [_bytes_variant(codec.dumps((reference, head, batch)))
+                                           for batch in batches])
 
 
 class _Map:
@@ -674,7 +723,7 @@ class _Map:
             if self.interrupted:
                 items.__setstate__(len(batch))
             try:
-                results = _run_batch(func, pool._shared_objects, pool._has_shared_objects, batch, items)
+                results = _run_batch(func, pool._head().arguments(worker, pool._shared_objects), batch, items)
             finally:
                 del self.running[index]
             self.results[index] = results
@@ -1025,12 +1074,13 @@ class Pool(Wpool.Pool):
     Wpool.Pool(n_jobs=4, shared_objects=dataset, start_method='fork') takes
     MPIRE's start method names as well as Wpool.StartMethod, any Python
     object as shared objects (a GLib.Variant goes to the C pool, for C
-    tasks), MPIRE's cpu_ids and use_dill (functions, items, results and
+    tasks), MPIRE's cpu_ids, use_dill (functions, items, results and
     shared objects pickled with dill, which sends lambdas and closures to
-    “spawn” and “forkserver” workers by value), and the pool's other
-    properties as keywords, all checked. Used as a context manager, it stops and joins its workers
-    on leaving, or terminates them if an exception is leaving or a Python
-    map is unfinished.
+    “spawn” and “forkserver” workers by value), pass_worker_id and
+    use_worker_state, and the pool's other properties as keywords, all
+    checked. Used as a context manager, it stops and joins its workers on
+    leaving, or terminates them if an exception is leaving or a Python map
+    is unfinished.
     """
 
     # Python shared objects; the task of forked workers, which learn the
@@ -1050,9 +1100,13 @@ class Pool(Wpool.Pool):
     _program = None
     _shared_variant = None
     _shared_version = 0
+    # MPIRE's arguments before an item's own: the worker's id, the worker's
+    # state (after the shared objects).
+    _pass_worker_id = False
+    _use_worker_state = False
 
     def __init__(self, n_jobs=None, shared_objects=None, start_method=None, cpu_ids=None, use_dill=False,
-                 **properties):
+                 pass_worker_id=False, use_worker_state=False, **properties):
         # n_jobs 0 or None is the number of processors, as in MPIRE; the
         # bound is the C pool's: a worker is a thread or process, and
         # thousands of them would exhaust the machine, not speed anything.
@@ -1070,7 +1124,10 @@ class Pool(Wpool.Pool):
                                   '(Debian: python3-dill; pip: dill), or define the functions at '
                                   'module level and leave use_dill False') from None
             self._use_dill, self._codec = True, dill
+        _check_bool('pass_worker_id', pass_worker_id)
+        _check_bool('use_worker_state', use_worker_state)
         super().__init__(**properties)
+        self._pass_worker_id, self._use_worker_state = pass_worker_id, use_worker_state
 
         if cpu_ids is not None:
             try:
@@ -1136,6 +1193,21 @@ class Pool(Wpool.Pool):
         self._shared_version += 1
         return True
 
+    def pass_on_worker_id(self, pass_on=True):
+        """Passes the worker's id (0 to n_jobs - 1) as the first argument of
+        the functions of the next maps, as MPIRE's pass_on_worker_id()."""
+        self._pass_worker_id = _check_bool('pass_on', pass_on)
+
+    def set_use_worker_state(self, use_worker_state=True):
+        """Passes the worker's state, a dict that lives as long as the
+        worker, as the argument after the shared objects, as MPIRE's
+        set_use_worker_state()."""
+        self._use_worker_state = _check_bool('use_worker_state', use_worker_state)
+
+    def _head(self):
+        """What the functions of a map take before an item's arguments."""
+        return _Head(self._pass_worker_id, self._has_shared_objects, self._use_worker_state)
+
     def _forked_task(self, func, batches):
         """The task of forked workers, and the batches pickled with func,
         or the name under which func is kept for functions pickle cannot
@@ -1153,13 +1225,12 @@ class Pool(Wpool.Pool):
 
         if self._fork_task is None:
             def run(worker, shared_objects, item):
-                return _run_pickled_batch(worker, item, self._codec, self._shared_objects,
-                                          self._has_shared_objects, self._functions)
+                return _run_pickled_batch(worker, item, self._codec, self._shared_objects, self._functions)
 
             self._fork_task = _batch_task(run)
 
         # Inherited, functions need no dill; items and results may.
-        return self._fork_task, _pickled_batches(self._codec, reference, batches)
+        return self._fork_task, _pickled_batches(self._codec, reference, self._head(), batches)
 
     def _program_task(self, func, batches):
         """The task of worker programs (SPAWN, FORKSERVER), and the batches
@@ -1171,7 +1242,7 @@ class Pool(Wpool.Pool):
             self._program = Wpool.Task.new_for_program(argv, __name__, '{}.{}'.format(
                 _RUNNER, 'dill' if self._use_dill else 'pickle'))
             self._program.set_result_type(_BYTES)
-        return self._program, _pickled_batches(self._codec, self._codec.dumps(func), batches)
+        return self._program, _pickled_batches(self._codec, self._codec.dumps(func), self._head(), batches)
 
     def _share_with_python_tasks(self, task):
         """Before a C API map of a Task.new_for_python() task: the Python
@@ -1223,7 +1294,9 @@ class Pool(Wpool.Pool):
     def map(self, func, iterable, *args, iterable_len=None, chunk_size=None, progress_bar=False):
         """map(func, iterable): func applied to every item, as a list in item
         order, as MPIRE's WorkerPool.map(); a dict item is passed as keyword
-        arguments, a tuple as positional ones, the shared objects first.
+        arguments, any other iterable but a string, bytes or numpy array as
+        positional ones; before them the worker's id (pass_worker_id), the
+        shared objects and the worker's state (use_worker_state).
         The first exception raised by func is raised here, the worker's
         traceback in a note. progress_bar=True shows a tqdm bar. Ctrl-C
         stops the map, terminates the workers and raises KeyboardInterrupt.
