@@ -211,6 +211,18 @@ class TestEveryStartMethod(unittest.TestCase):
                 # The pool goes on.
                 self.assertEqual(pool.map(square, range(3)), [0, 1, 4])
 
+    def test_timeout_is_a_timeout_error(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method, task_timeout=0.2) as pool:
+                with self.assertRaises(TimeoutError) as raised:
+                    pool.map(sleeps, [0, 1, 0], chunk_size=1)
+                self.assertIsInstance(raised.exception, Wpool.TaskTimeoutError)
+                self.assertEqual(raised.exception.code, Wpool.Error.TIMED_OUT)
+                self.assertIn('task timeout (0.2 s)', raised.exception.message)
+                # Other errors are raised as they are: an item's own.
+                with self.assertRaises(CustomError):
+                    pool.map(fails_at_seven, [7])
+
     def test_random_differs_per_worker(self):
         # FORK and FORKSERVER workers are forked in C: reseeded at their
         # first task, they do not share one sequence.
@@ -365,12 +377,17 @@ class TestWorkerPrograms(unittest.TestCase):
             self.assertEqual(pool.map(grow, [1])[0][1], 3)
 
     def test_worker_killed(self):
-        for method in PROGRAMS:
+        for method in ('fork',) + PROGRAMS:
             with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
-                with self.assertRaises(GLib.Error) as raised:
+                # A RuntimeError, as MPIRE's, and a GLib.Error.
+                with self.assertRaises(Wpool.WorkerDiedError) as raised:
                     pool.map(killed_at_three, range(8), chunk_size=1)
+                self.assertIsInstance(raised.exception, RuntimeError)
+                self.assertIsInstance(raised.exception, GLib.Error)
+                self.assertIsInstance(raised.exception.__cause__, GLib.Error)
                 self.assertTrue(raised.exception.matches(Wpool.error_quark(), Wpool.Error.WORKER_DIED),
                                 raised.exception.message)
+                self.assertIn('Item 3', raised.exception.message)
                 self.assertIn('signal 9', raised.exception.message)
                 self.assertEqual(pool.map(square, range(3)), [0, 1, 4])
 
@@ -397,9 +414,13 @@ class TestWorkerPrograms(unittest.TestCase):
         for method in PROGRAMS:
             with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method, task_timeout=0.5) as pool:
                 started = time.monotonic()
-                with self.assertRaises(GLib.Error) as raised:
+                # A TimeoutError, as MPIRE's.
+                with self.assertRaises(TimeoutError) as raised:
                     pool.map(sleeps, [0, 30, 0], chunk_size=1)
+                self.assertIs(type(raised.exception), Wpool.TaskTimeoutError)
+                self.assertIn('Item 1', str(raised.exception))
                 self.assertTrue(raised.exception.matches(Wpool.error_quark(), Wpool.Error.TIMED_OUT))
+                self.assertTrue(raised.exception.__cause__.matches(Wpool.error_quark(), Wpool.Error.TIMED_OUT))
                 self.assertLess(time.monotonic() - started, 10)
                 # Through the C API, keep-going: the slow item fails alone.
                 task = Wpool.Task.new_for_python(sleeps_ms)
