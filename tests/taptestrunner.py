@@ -33,6 +33,15 @@ class TAPResult(unittest.TestResult):
 
     addError = addFailure
 
+    def addSubTest(self, test, subtest, err):
+        # A failed subtest fails its test, which reports nothing more:
+        # say which, and why.
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self.number += 1
+            self._line('not ok {} - {}'.format(self.number, subtest.id()))
+            self._diagnostic(err)
+
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
         self.number += 1
