@@ -185,6 +185,36 @@ test_results (gconstpointer data)
   assert_children_soon (base_children);
 }
 
+/* The results of the test program's "shared" task: the resolver saw
+ * @resolver_expected, the task @task_expected (NULL: none), neither
+ * floating. */
+static void
+assert_shared_seen (GVariant *results,
+                    GVariant *resolver_expected,
+                    GVariant *task_expected)
+{
+  for (guint i = 0; i < g_variant_n_children (results); i++)
+    {
+      g_autoptr(GVariant) resolver_saw = NULL;
+      g_autoptr(GVariant) task_saw = NULL;
+      gboolean resolver_floating;
+      gboolean task_floating;
+
+      g_variant_get_child (results, i, "(bbmvmv)", &resolver_floating, &task_floating,
+                           &resolver_saw, &task_saw);
+      g_assert_false (resolver_floating);
+      g_assert_false (task_floating);
+      if (resolver_expected == NULL)
+        g_assert_null (resolver_saw);
+      else
+        g_assert_cmpvariant (resolver_saw, resolver_expected);
+      if (task_expected == NULL)
+        g_assert_null (task_saw);
+      else
+        g_assert_cmpvariant (task_saw, task_expected);
+    }
+}
+
 /* The shared objects reach the resolver and the task as the pool's, not
  * floating (a binding would sink them as its own), and both may keep a
  * reference: a plain value, and a tuple sent member by member. */
@@ -214,28 +244,7 @@ test_shared_objects (gconstpointer data)
       results = wpool_pool_map (pool, task, range_int32 (6), NULL, &error);
       g_assert_no_error (error);
 
-      for (guint i = 0; i < g_variant_n_children (results); i++)
-        {
-          g_autoptr(GVariant) resolver_saw = NULL;
-          g_autoptr(GVariant) task_saw = NULL;
-          gboolean resolver_floating;
-          gboolean task_floating;
-
-          g_variant_get_child (results, i, "(bbmvmv)", &resolver_floating, &task_floating,
-                               &resolver_saw, &task_saw);
-          g_assert_false (resolver_floating);
-          g_assert_false (task_floating);
-          if (expected == NULL)
-            {
-              g_assert_null (resolver_saw);
-              g_assert_null (task_saw);
-            }
-          else
-            {
-              g_assert_cmpvariant (resolver_saw, expected);
-              g_assert_cmpvariant (task_saw, expected);
-            }
-        }
+      assert_shared_seen (results, expected, expected);
 
       /* The workers stop, to take other shared objects. */
       g_assert_true (wpool_pool_stop_and_join (pool, &error));
@@ -269,18 +278,7 @@ test_take_shared_objects (gconstpointer data)
   results = wpool_pool_map (pool, task, range_int32 (6), NULL, &error);
   g_assert_no_error (error);
 
-  for (guint i = 0; i < g_variant_n_children (results); i++)
-    {
-      g_autoptr(GVariant) resolver_saw = NULL;
-      g_autoptr(GVariant) task_saw = NULL;
-      gboolean resolver_floating;
-      gboolean task_floating;
-
-      g_variant_get_child (results, i, "(bbmvmv)", &resolver_floating, &task_floating,
-                           &resolver_saw, &task_saw);
-      g_assert_cmpvariant (resolver_saw, expected);
-      g_assert_null (task_saw);
-    }
+  assert_shared_seen (results, expected, NULL);
 }
 
 /* A resolver that returns NULL without an error leaves the name to

@@ -19,6 +19,7 @@ gi.require_version('Gio', '2.0')
 from gi.repository import Gio, GLib, Wpool  # noqa: E402
 
 import taptestrunner  # noqa: E402
+from wpool_testing import children_of  # noqa: E402
 
 # The examples' Python modules, which some tests run as they are.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'examples', 'python'))
@@ -676,21 +677,6 @@ def nap(x=0):
 
 def long_nap():
     time.sleep(20)
-
-
-def children_of(pid):
-    """The pids of @pid's child processes, from /proc."""
-    children = set()
-    for entry in os.listdir('/proc'):
-        try:
-            with open('/proc/{}/stat'.format(entry)) as stat:
-                fields = stat.read().rsplit(')', 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # After the name: state, ppid.
-        if entry.isdigit() and int(fields[1]) == pid:
-            children.add(int(entry))
-    return children
 
 
 def interrupted_map(start_method, form, keep_alive=True):

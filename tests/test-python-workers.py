@@ -25,6 +25,7 @@ gi.require_version('Wpool', '1')
 from gi.repository import GLib, Wpool  # noqa: E402
 
 import taptestrunner  # noqa: E402
+from wpool_testing import children_of  # noqa: E402
 
 METHODS = ('fork', 'threading', 'spawn', 'forkserver')
 PROGRAMS = ('spawn', 'forkserver')
@@ -151,20 +152,6 @@ def dies_on_negative(worker, shared, item):
 def sleeps_ms(worker, shared, item):
     time.sleep(item.unpack() / 1000)
     return GLib.Variant('u', item.unpack())
-
-
-def children_of(pid):
-    """The pids of @pid's child processes, from /proc."""
-    children = set()
-    for entry in os.listdir('/proc'):
-        try:
-            with open('/proc/{}/stat'.format(entry)) as stat:
-                fields = stat.read().rsplit(')', 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if entry.isdigit() and int(fields[1]) == pid:
-            children.add(int(entry))
-    return children
 
 
 def run_script(text, *args):
