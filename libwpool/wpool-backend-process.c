@@ -112,7 +112,11 @@ wpool_backend_process_init_shared (WpoolBackendProcess  *self,
       ftruncate (priv->progress_fd, priv->progress_size) == 0 &&
       (priv->progress = mmap (NULL, priv->progress_size, PROT_READ | PROT_WRITE,
                               MAP_SHARED, priv->progress_fd, 0)) != MAP_FAILED)
-    return TRUE;
+    {
+      for (guint i = 0; i < n_jobs; i++)
+        wpool_running_set (&priv->progress[i], WPOOL_RUNNING_IDLE, 0);
+      return TRUE;
+    }
 
   errsv = errno;
   priv->progress = NULL;
@@ -145,10 +149,11 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
 
   pw = &priv->workers[index];
 
-  /* Made here, so that a forked child does not allocate GObjects. */
+  /* Made here, so that a forked child does not allocate GObjects. The
+   * slot is idle already (new, or reset as its last worker stopped): a
+   * worker launched ahead (SPAWN) may have marked its init in it. */
   g_clear_object (&pw->worker);
   pw->worker = wpool_backend_new_worker (backend, index);
-  wpool_running_set (&priv->progress[index], -1, 0);
 
   if (!wpool_process_socketpair (fds, error))
     return FALSE;
@@ -204,6 +209,8 @@ wpool_backend_process_stop_worker (WpoolBackend *backend,
   if (pw->pid > 0)
     WPOOL_BACKEND_PROCESS_GET_CLASS (self)->reap (self, index);
   g_atomic_int_set (&pw->pid, 0);
+  /* Reaped, it writes no more: the slot is the next worker's. */
+  wpool_running_set (&priv->progress[index], WPOOL_RUNNING_IDLE, 0);
 
   g_clear_object (&pw->worker);
 }
