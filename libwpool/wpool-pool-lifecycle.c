@@ -288,11 +288,7 @@ wpool_pool_set_worker_start_timeout (WpoolPool *self,
   g_return_if_fail (WPOOL_IS_POOL (self));
   g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
 
-  if (self->worker_start_timeout == timeout)
-    return;
-
-  self->worker_start_timeout = timeout;
-  wpool_pool_notify (self, PROP_WORKER_START_TIMEOUT);
+  wpool_pool_set_seconds (self, &self->worker_start_timeout, timeout, PROP_WORKER_START_TIMEOUT);
 }
 
 /**
@@ -326,11 +322,7 @@ wpool_pool_set_worker_init_timeout (WpoolPool *self,
   g_return_if_fail (WPOOL_IS_POOL (self));
   g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
 
-  if (self->worker_init_timeout == timeout)
-    return;
-
-  self->worker_init_timeout = timeout;
-  wpool_pool_notify (self, PROP_WORKER_INIT_TIMEOUT);
+  wpool_pool_set_seconds (self, &self->worker_init_timeout, timeout, PROP_WORKER_INIT_TIMEOUT);
 }
 
 /**
@@ -364,11 +356,7 @@ wpool_pool_set_worker_exit_timeout (WpoolPool *self,
   g_return_if_fail (WPOOL_IS_POOL (self));
   g_return_if_fail (timeout >= 0 && timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
 
-  if (self->worker_exit_timeout == timeout)
-    return;
-
-  self->worker_exit_timeout = timeout;
-  wpool_pool_notify (self, PROP_WORKER_EXIT_TIMEOUT);
+  wpool_pool_set_seconds (self, &self->worker_exit_timeout, timeout, PROP_WORKER_EXIT_TIMEOUT);
 }
 
 /**

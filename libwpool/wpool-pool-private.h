@@ -133,6 +133,10 @@ gboolean wpool_pool_check_workers_stopped (WpoolPool  *self,
                                         GError       **error);
 void     wpool_pool_notify             (WpoolPool     *self,
                                         guint          prop_id);
+void     wpool_pool_set_seconds        (WpoolPool     *self,
+                                        gdouble       *field,
+                                        gdouble        seconds,
+                                        guint          prop_id);
 void     wpool_pool_emit               (WpoolPool     *self,
                                         GMainContext  *context,
                                         guint          mask,

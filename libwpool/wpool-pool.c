@@ -71,6 +71,21 @@ wpool_pool_notify (WpoolPool *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
 }
 
+/* Sets the timeout at @field, in seconds (checked by its setter), to
+ * @seconds, and notifies @prop_id if it changed. */
+void
+wpool_pool_set_seconds (WpoolPool *self,
+                        gdouble   *field,
+                        gdouble    seconds,
+                        guint      prop_id)
+{
+  if (*field == seconds)
+    return;
+
+  *field = seconds;
+  wpool_pool_notify (self, prop_id);
+}
+
 static void
 wpool_pool_emit_now (WpoolPool *self,
                      guint      mask,
@@ -1057,11 +1072,7 @@ wpool_pool_set_task_timeout (WpoolPool *self,
   g_return_if_fail (WPOOL_IS_POOL (self));
   g_return_if_fail (task_timeout >= 0 && task_timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
 
-  if (self->task_timeout == task_timeout)
-    return;
-
-  self->task_timeout = task_timeout;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TASK_TIMEOUT]);
+  wpool_pool_set_seconds (self, &self->task_timeout, task_timeout, PROP_TASK_TIMEOUT);
 }
 
 /* Async maps queued and not started yet. */
