@@ -45,7 +45,25 @@ wpool_backend_spawn_reap (WpoolBackendProcess *process,
   return subprocess != NULL ? wpool_process_reap_subprocess (subprocess) : 0;
 }
 
-static void drop_ahead (WpoolBackendSpawn *self, guint index, gboolean kill);
+/* Worker @index launched ahead, which will not serve: told so by the end
+ * of its socket, it ends on its own (a second at most, as reaping
+ * allows), unless it is to be killed at once. Killing a program that
+ * ends on its own anyway is no help, and under LeakSanitizer, whose check
+ * at exit it would cut off, left a zombie that GLib never reaped. */
+static void
+drop_ahead (WpoolBackendSpawn *self,
+            guint              index,
+            gboolean           kill)
+{
+  g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[index]);
+
+  if (subprocess == NULL)
+    return;
+  wpool_process_close_fd (g_steal_fd (&self->ahead_fds[index]));
+  if (kill)
+    g_subprocess_force_exit (subprocess);
+  wpool_process_reap_subprocess (subprocess);
+}
 
 /* Launches workers @first to the last of a fresh start, and sends each its
  * setup, so that they prepare side by side too (a Python worker imports
@@ -86,52 +104,25 @@ launch_ahead (WpoolBackendSpawn *self,
 }
 
 /* Worker @index as launched ahead, now on the pool's socket @fd, which
- * takes the place of its own; NULL if it was not. */
+ * takes the place of its own. */
 static GSubprocess *
 take_ahead (WpoolBackendSpawn  *self,
             guint               index,
             int                 fd,
             GError            **error)
 {
-  g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[index]);
-  int ahead_fd = g_steal_fd (&self->ahead_fds[index]);
-  int errsv;
-
-  if (subprocess == NULL)
-    return NULL;
-
-  if (dup3 (ahead_fd, fd, O_CLOEXEC) < 0)
+  if (dup3 (self->ahead_fds[index], fd, O_CLOEXEC) < 0)
     {
-      errsv = errno;
+      int errsv = errno;
+
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
                    "Cannot hand a worker its socket: %s", g_strerror (errsv));
-      g_subprocess_force_exit (subprocess);
-      wpool_process_reap_subprocess (subprocess);
-      g_clear_object (&subprocess);
+      drop_ahead (self, index, TRUE);
+      return NULL;
     }
-  wpool_process_close_fd (ahead_fd);
-
-  return g_steal_pointer (&subprocess);
-}
-
-/* Worker @index launched ahead, which will not serve: told so by the end
- * of its socket, it ends on its own (a second at most, as reaping
- * allows), unless it is to be killed at once. Killing a program that
- * ends on its own anyway is no help, and under LeakSanitizer, whose check
- * at exit it would cut off, left a zombie that GLib never reaped. */
-static void
-drop_ahead (WpoolBackendSpawn *self,
-            guint              index,
-            gboolean           kill)
-{
-  g_autoptr(GSubprocess) subprocess = g_steal_pointer (&self->ahead[index]);
-
-  if (subprocess == NULL)
-    return;
   wpool_process_close_fd (g_steal_fd (&self->ahead_fds[index]));
-  if (kill)
-    g_subprocess_force_exit (subprocess);
-  wpool_process_reap_subprocess (subprocess);
+
+  return g_steal_pointer (&self->ahead[index]);
 }
 
 static GPid
