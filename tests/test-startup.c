@@ -29,15 +29,11 @@ slow_task (void)
   return task;
 }
 
-/* Waits, a while at most, for the children of this process to be
- * @expected again: a killed start is reaped within a second or so. */
+/* Within 5 s: a killed start is reaped within a second or so. */
 static void
 assert_children_soon (guint expected)
 {
-  for (guint i = 0; i < 500 && wpool_test_count_children () != expected; i++)
-    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
-
-  g_assert_cmpuint (wpool_test_count_children (), ==, expected);
+  wpool_test_assert_children_soon (expected, 5000);
 }
 
 /* Cancelling a map ends the start of its workers at once, even when their

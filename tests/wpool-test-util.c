@@ -152,6 +152,19 @@ wpool_test_count_children (void)
   return n;
 }
 
+/* Waits up to @timeout_ms for the children of this process to be
+ * @expected (a killed worker is reaped on GLib's worker thread, a fork
+ * server ends a moment after its pool let it go), then asserts it. */
+void
+wpool_test_assert_children_soon (guint expected,
+                                 guint timeout_ms)
+{
+  for (guint waited = 0; waited < timeout_ms && wpool_test_count_children () != expected; waited += 5)
+    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+
+  g_assert_cmpuint (wpool_test_count_children (), ==, expected);
+}
+
 guint64
 wpool_test_private_dirty_kib (int pid)
 {

@@ -20,6 +20,8 @@ void       wpool_test_assert_threads (guint expected);
 guint      wpool_test_count_mappings (const char *name);
 /* Processes whose parent is this one, zombies included. */
 guint      wpool_test_count_children (void);
+void       wpool_test_assert_children_soon (guint expected,
+                                            guint timeout_ms);
 /* Private_Dirty of @pid from /proc/PID/smaps_rollup, in KiB. */
 guint64    wpool_test_private_dirty_kib (int pid);
 

@@ -303,12 +303,6 @@ class _Head:
             head.append(_worker_state(worker))
         return head
 
-    def __getstate__(self):
-        return (self.pass_worker_id, self.has_shared_objects, self.use_worker_state)
-
-    def __setstate__(self, state):
-        self.pass_worker_id, self.has_shared_objects, self.use_worker_state = state
-
 
 def _worker_state(worker):
     """The state of @worker: kept on the Wpool.Worker, which lives as long
@@ -394,7 +388,7 @@ __all__ += ['WorkerDiedError', 'TaskTimeoutError']
 def _as_mpire_error(error):
     """The exception a Python map raises for the GLib.Error that ended it:
     a dead worker's and a timeout's have types of their own, as in MPIRE."""
-    if not isinstance(error, GLib.Error) or not error.domain == 'wpool-error-quark':
+    if not isinstance(error, GLib.Error) or error.domain != 'wpool-error-quark':
         return error
     if error.code == Wpool.Error.WORKER_DIED:
         raised = WorkerDiedError(error.message, error.domain, error.code)
