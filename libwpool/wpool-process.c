@@ -26,6 +26,7 @@
 #include "wpool-lock-private.h"
 #include "wpool-protocol-private.h"
 #include "wpool-shared-array-private.h"
+#include "wpool-start-method.h"
 
 /* Every socket libwpool holds to a worker process, in any pool. A forked
  * child closes them all but its own: a copy of another worker's socket
@@ -51,6 +52,70 @@ void
 wpool_process_release_fork (void)
 {
   pthread_rwlock_unlock (&fork_lock);
+}
+
+/* What forks a FORK template or a forked worker: fork(), unless a
+ * language binding set its own (wpool_set_fork_func()). Set once, at a
+ * binding's start, before any fork; read under fork_lock. */
+static WpoolForkFunc fork_func;
+static gpointer fork_func_data;
+static GDestroyNotify fork_func_data_free;
+
+/**
+ * wpool_set_fork_func:
+ * @func: (nullable) (scope notified) (closure user_data) (destroy user_data_free):
+ *   what forks, or %NULL for fork()
+ * @user_data: data for @func
+ * @user_data_free: (nullable): frees @user_data when @func is replaced
+ *
+ * Makes libwpool fork its FORK templates and forked workers with @func
+ * rather than fork(): for a language binding whose runtime has other
+ * threads to account for. A Python thread may hold the interpreter's lock
+ * (the GIL) at the moment another thread forks in C; the child inherits
+ * it held by a thread it does not have, and hangs or crashes at its first
+ * Python call. Python's `os.fork()` takes the GIL across the fork and
+ * repairs the interpreter in the child, and the `Wpool` override sets it.
+ *
+ * @func is called with libwpool's fork locks held, from the thread that
+ * forks: it must fork and return, and call nothing of libwpool's.
+ *
+ * Since: 0.2
+ */
+void
+wpool_set_fork_func (WpoolForkFunc  func,
+                     gpointer       user_data,
+                     GDestroyNotify user_data_free)
+{
+  GDestroyNotify old_free;
+  gpointer old_data;
+
+  pthread_rwlock_wrlock (&fork_lock);
+  old_free = fork_func_data_free;
+  old_data = fork_func_data;
+  fork_func = func;
+  fork_func_data = user_data;
+  fork_func_data_free = user_data_free;
+  pthread_rwlock_unlock (&fork_lock);
+
+  if (old_free != NULL)
+    old_free (old_data);
+}
+
+static pid_t
+fork_now (void)
+{
+  int pid;
+
+  if (fork_func == NULL)
+    return fork ();
+
+  pid = fork_func (fork_func_data);
+  if (pid < 0)
+    {
+      errno = -pid;
+      return -1;
+    }
+  return pid;
 }
 
 static void
@@ -281,7 +346,7 @@ wpool_process_fork (int              keep_fd,
 
   pthread_rwlock_wrlock (&fork_lock);
   g_mutex_lock (&registry_lock);
-  pid = fork ();
+  pid = fork_now ();
 
   if (pid == 0)
     {

@@ -11,6 +11,8 @@
 
 #include <glib.h>
 
+#include "wpool-version-macros.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -49,5 +51,24 @@ typedef enum
   WPOOL_START_METHOD_SPAWN,
   WPOOL_START_METHOD_THREADING,
 } WpoolStartMethod;
+
+/**
+ * WpoolForkFunc:
+ * @user_data: (closure): the data given to [func@Wpool.set_fork_func]
+ *
+ * Forks the calling process, as fork() does, for a language runtime that
+ * must prepare for a fork and recover from one (Python's `os.fork()`).
+ *
+ * Returns: the child's process id in the parent, 0 in the child, or a
+ *   negative errno value when no child was made
+ *
+ * Since: 0.2
+ */
+typedef int (*WpoolForkFunc) (gpointer user_data);
+
+WPOOL_AVAILABLE_IN_ALL
+void wpool_set_fork_func (WpoolForkFunc  func,
+                          gpointer       user_data,
+                          GDestroyNotify user_data_free);
 
 G_END_DECLS

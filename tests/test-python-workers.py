@@ -283,6 +283,106 @@ class TestWorkerIdAndState(unittest.TestCase):
                 pool.pass_on_worker_id(None)
 
 
+def slow_square(x):
+    time.sleep(0.02)
+    return x * x
+
+
+class TestAsyncResult(unittest.TestCase):
+    """apply_async() and map_async() return MPIRE's AsyncResult, which
+    asyncio code can still await."""
+
+    def test_get_callbacks_and_state(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                called, failed = [], []
+                results = [pool.apply_async(slow_square, (x,), callback=called.append) for x in range(6)]
+                self.assertEqual([result.get() for result in results], [x * x for x in range(6)])
+                for result in results:
+                    self.assertTrue(result.ready())
+                    self.assertTrue(result.successful())
+                # Called on the pool's thread as each map ended, before get() returned.
+                self.assertEqual(sorted(called), [x * x for x in range(6)])
+
+                mapped = pool.map_async(slow_square, range(10), callback=called.append)
+                mapped.wait()
+                self.assertEqual(mapped.get(timeout=60), [x * x for x in range(10)])
+                self.assertEqual(called[-1], [x * x for x in range(10)])
+
+                failing = pool.apply_async(fails_at_seven, (7,), error_callback=failed.append)
+                with self.assertRaises(CustomError):
+                    failing.get()
+                self.assertFalse(failing.successful())
+                self.assertEqual(len(failed), 1)
+                self.assertIs(type(failed[0]), CustomError)
+
+    def test_not_ready(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                result = pool.apply_async(sleeps, (0.5,))
+                self.assertFalse(result.ready())
+                with self.assertRaises(ValueError):
+                    result.successful()
+                with self.assertRaises(TimeoutError):
+                    result.get(timeout=0.01)
+                result.wait(0.01)
+                self.assertEqual(result.get(timeout=60), 0.5)
+
+    def test_awaitable(self):
+        async def both(pool):
+            return await pool.map_async(square, range(5)), await pool.apply_async(add, 2, {'b': 3})
+
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                self.assertEqual(asyncio.run(both(pool)), ([0, 1, 4, 9, 16], 5))
+                # An AsyncResult that ended before it is awaited.
+                result = pool.apply_async(square, 4)
+                result.wait()
+                self.assertEqual(asyncio.run(_await(result)), 16)
+
+    def test_bad_arguments(self):
+        with Wpool.Pool(n_jobs=1) as pool:
+            with self.assertRaisesRegex(TypeError, 'callback must be callable'):
+                pool.apply_async(square, 1, callback=3)
+            with self.assertRaisesRegex(TypeError, 'error_callback must be callable'):
+                pool.map_async(square, [1], error_callback='no')
+            result = pool.apply_async(square, 2)
+            with self.assertRaisesRegex(ValueError, 'timeout'):
+                result.get(timeout=-1)
+            self.assertEqual(result.get(), 4)
+
+
+    def test_fork_beside_busy_threads(self):
+        # Another Python thread may hold the GIL at the moment the pool
+        # forks: its workers hung (without Wpool.set_fork_func(os.fork)),
+        # here within some 30 maps, which the task timeout turns into an
+        # error rather than a hung test.
+        stop = threading.Event()
+
+        def churn():
+            while not stop.is_set():
+                garbage = [{'a': [i] * 3} for i in range(200)]
+                del garbage
+
+        threads = [threading.Thread(target=churn) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(40):
+                with Wpool.Pool(n_jobs=2, start_method='fork', task_timeout=20) as pool:
+                    result = pool.apply_async(square, 3)
+                    self.assertEqual(pool.map(square, range(50)), [x * x for x in range(50)])
+                    self.assertEqual(result.get(), 9)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
 class TestArgumentsAsMpire(unittest.TestCase):
     """Items and apply()'s args unpacked as MPIRE unpacks them."""
 

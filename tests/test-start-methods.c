@@ -1295,6 +1295,63 @@ test_fork_shared_data (void)
     }
 }
 
+/* wpool_set_fork_func(): a binding's own fork makes the template and
+ * the workers (every fork of the pool's), and its failure is the map's,
+ * with the errno it gave. */
+static int
+counting_fork (gpointer data)
+{
+  /* In the parent only, as the template forks the workers. */
+  g_atomic_int_inc ((int *) data);
+  return fork ();
+}
+
+static int
+failing_fork (gpointer data)
+{
+  return -EAGAIN;
+}
+
+static void
+test_fork_func (void)
+{
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  int forks = 0;
+
+  wpool_set_fork_func (counting_fork, &forks, NULL);
+  {
+    g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+
+    results = wpool_pool_map (pool, task, wpool_test_range_doubles (10), NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_variant_n_children (results), ==, 10);
+    /* The template, in this process; its workers are its own forks. */
+    g_assert_cmpint (g_atomic_int_get (&forks), ==, 1);
+  }
+
+  wpool_set_fork_func (failing_fork, NULL, NULL);
+  {
+    g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+    g_autoptr(GVariant) failed = wpool_pool_map (pool, task, wpool_test_range_doubles (10), NULL, &error);
+
+    g_assert_null (failed);
+    g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
+    g_assert_nonnull (strstr (error->message, g_strerror (EAGAIN)));
+    g_clear_error (&error);
+  }
+
+  wpool_set_fork_func (NULL, NULL, NULL);
+  {
+    g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+    g_autoptr(GVariant) again = wpool_pool_map (pool, task, wpool_test_range_doubles (10), NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (g_atomic_int_get (&forks), ==, 1);
+  }
+}
+
 /* The reference page's copy-on-write alternative: two float arrays
  * without locks as the shared objects, a map over (index, value) pairs
  * that stores x*x and x+x at index and returns x % 2. */
@@ -1461,6 +1518,7 @@ main (int   argc,
   wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
 
   g_test_add_func ("/fork/shared-data", test_fork_shared_data);
+  g_test_add_func ("/fork/fork-func", test_fork_func);
 
   return g_test_run ();
 }

@@ -28,13 +28,13 @@
 
 import base64
 import collections.abc
+import errno
 import functools
 import importlib
 import itertools
 import math
 import os
 import pickle
-import random
 import re
 import signal
 import sys
@@ -64,12 +64,12 @@ def _report(worker, error):
                         '{}\n\n{}'.format(summary, details.rstrip()))
 
 
-# libwpool forks FORK and FORKSERVER workers in C, where Python's at-fork
-# hooks do not run: `random` would give every worker the same sequence,
-# and a multiprocessing manager's proxy the caller used would share its
-# connection with every worker. At a worker's first Python task, `random`
-# is reseeded, as os.fork() does, and multiprocessing's hooks run, as its
-# forked processes run them.
+# libwpool forks FORK and FORKSERVER workers with os.fork() (_fork()),
+# whose at-fork hooks reseed `random` in each worker. multiprocessing runs
+# its own after-fork hooks in the processes it starts, not at os.fork():
+# a manager's proxy the caller used would share its connection with every
+# worker. At a worker's first Python task, they run, as in multiprocessing's
+# forked processes.
 _forked_pid = os.getpid()
 
 
@@ -77,9 +77,24 @@ def _after_fork():
     global _forked_pid
     if os.getpid() != _forked_pid:
         _forked_pid = os.getpid()
-        random.seed()
         if 'multiprocessing.util' in sys.modules:
             sys.modules['multiprocessing.util']._run_after_forkers()
+
+
+def _fork():
+    """Forks for libwpool (Wpool.set_fork_func()) as os.fork() does: with
+    the GIL held across the fork, which another Python thread could hold
+    at the moment a C fork() happens (the child would inherit it held by a
+    thread it does not have), and the interpreter repaired in the child
+    (its other threads forgotten, `random` reseeded, os.register_at_fork()
+    hooks run)."""
+    try:
+        return os.fork()
+    except BaseException as error:  # noqa: B902 - a negative errno, never 0: that is the child
+        return -(getattr(error, 'errno', None) or errno.EAGAIN)
+
+
+Wpool.set_fork_func(_fork)
 
 
 def _wrap_task_func(func):
@@ -892,6 +907,7 @@ class _Running:
         """Calls start(callback), a call of the C API whose callback, if
         @answered, comes to this map's context. Ctrl-C meanwhile comes
         after, and aborts the map."""
+        self.pool._join_threads()
         try:
             with _SigintDeferred():
                 self.context.push_thread_default()
@@ -1031,19 +1047,13 @@ class _RunningStream(_Running):
 
 
 class _RunningAsync(_RunningMap):
-    """A map_async(): awaited on an asyncio loop, which does not iterate
-    GLib's contexts: a thread of its own iterates the map's."""
+    """A map_async() or apply_async(): neither asyncio nor a caller that
+    calls get() later iterates GLib's contexts, so a thread of its own
+    iterates the map's, on which @on_answer settles the AsyncResult."""
 
-    def start(self, loop):
-        answered = loop.create_future()
+    thread = None
 
-        def on_answer():
-            # On the map's thread; the loop may be closed by then.
-            try:
-                loop.call_soon_threadsafe(_settle, answered)
-            except RuntimeError:
-                pass
-
+    def start(self, on_answer):
         self.on_answer = on_answer
         # Started here, so that workers fork from the caller's thread, and
         # before any other Python thread runs, which could hold the GIL
@@ -1051,15 +1061,12 @@ class _RunningAsync(_RunningMap):
         super().start()
         self.thread = threading.Thread(target=self._iterate_thread, name='wpool-map-async', daemon=True)
         self.thread.start()
-        return answered
 
     def _iterate_thread(self):
         self.context.push_thread_default()
         while not self.answered.is_set():
             self.context.iteration(True)
         self.context.pop_thread_default()
-
-    thread = None
 
     def abort(self):
         if self.thread is None or self.ended:
@@ -1072,33 +1079,129 @@ class _RunningAsync(_RunningMap):
         self.end()
 
     def end(self):
-        # The thread runs Python code to its end: the next map must not
-        # fork meanwhile, as a child forked while another thread holds the
-        # GIL hangs at its first Python call.
-        if self.thread is not None:
+        # No thread is left behind: ended on the thread itself (the
+        # AsyncResult settles there), the pool joins it before its next
+        # map, or as the `with` block ends.
+        if self.thread is threading.current_thread():
+            self.pool._threads_to_join.append(self.thread)
+        elif self.thread is not None:
             self.thread.join()
         super().end()
-
-    async def result_of(self, answered):
-        import asyncio
-
-        try:
-            await asyncio.shield(answered)
-        except asyncio.CancelledError:
-            # Cancelled (asyncio.run() cancels on Ctrl-C): stopped as map()
-            # on Ctrl-C, without blocking the loop meanwhile.
-            self.cancellable.cancel()
-            self.job.interrupt()
-            await asyncio.shield(answered)
-            self.end()
-            self.pool._terminate_quietly()
-            raise
-        return self.finish()
 
 
 def _settle(future):
     if not future.done():
         future.set_result(None)
+
+
+class AsyncResult:
+    """What apply_async() and map_async() return, as MPIRE's (and
+    multiprocessing's) AsyncResult: ready(), successful(), wait(timeout),
+    get(timeout), and the callback or error_callback called with the
+    result or the exception once the map ends (on a thread of the pool's,
+    before get() returns).
+    It is awaitable too: `await pool.map_async(...)` runs on an asyncio
+    loop without blocking it, and cancelled (as asyncio.run() does on
+    Ctrl-C) stops the map and terminates the workers."""
+
+    def __init__(self, running, single, callback, error_callback):
+        self._running = running
+        self._single = single
+        self._callback = callback
+        self._error_callback = error_callback
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._waiters = []
+        self._value = None
+        self._error = None
+        running.start(self._settle)
+
+    def _settle(self):
+        """On the map's thread, once it answered: the outcome, the
+        callbacks, then the waiters (as multiprocessing's: a callback has
+        run once get() returns)."""
+        try:
+            value = self._running.finish()
+            self._value = value[0] if self._single else value
+        except BaseException as error:  # noqa: B902 - the map's, whatever it is
+            self._error = error
+        try:
+            if self._error is None and self._callback is not None:
+                self._callback(self._value)
+            elif self._error is not None and self._error_callback is not None:
+                self._error_callback(self._error)
+        except Exception:  # noqa: B902 - the caller's, reported as a thread's
+            traceback.print_exc()
+        with self._lock:
+            self._done.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            try:
+                loop.call_soon_threadsafe(_settle, future)
+            except RuntimeError:
+                pass  # A loop closed meanwhile.
+
+    def ready(self):
+        """Whether the map ended."""
+        return self._done.is_set()
+
+    def successful(self):
+        """Whether the map ended without an exception; ValueError before it
+        ended."""
+        if not self.ready():
+            raise ValueError('The map has not ended yet')
+        return self._error is None
+
+    def wait(self, timeout=None):
+        """Waits until the map ends, or @timeout seconds. Ctrl-C meanwhile
+        stops the map and terminates the workers, as in map()."""
+        if timeout is not None:
+            _check_number('timeout', timeout, 0, floats=True)
+        try:
+            self._done.wait(timeout)
+        except KeyboardInterrupt:
+            self._running.abort()
+            self._running.pool._terminate_quietly()
+            raise
+
+    def get(self, timeout=None):
+        """The results of map_async() (a list) or apply_async() (the one
+        result), or the exception that ended the map; TimeoutError if it did
+        not end within @timeout seconds."""
+        self.wait(timeout)
+        if not self.ready():
+            raise TimeoutError('The map did not end within {} s'.format(timeout))
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def __await__(self):
+        return self._wait_async().__await__()
+
+    async def _wait_async(self):
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+        with self._lock:
+            if self._done.is_set():
+                ended.set_result(None)
+            else:
+                self._waiters.append((loop, ended))
+        try:
+            await asyncio.shield(ended)
+        except asyncio.CancelledError:
+            # Cancelled (asyncio.run() cancels on Ctrl-C): stopped as map()
+            # on Ctrl-C, without blocking the loop meanwhile.
+            self._running.cancellable.cancel()
+            self._running.job.interrupt()
+            await asyncio.shield(ended)
+            self._running.pool._terminate_quietly()
+            raise
+        return self.get()
+
+
+__all__.append('AsyncResult')
 
 
 class Pool(Wpool.Pool):
@@ -1196,6 +1299,7 @@ class Pool(Wpool.Pool):
         unfinished = list(self._running)
         for running in unfinished:
             running.abort()
+        self._join_threads()
         if exc_type is None and not unfinished:
             self.stop_and_join()
         elif exc_type is None:
@@ -1404,11 +1508,10 @@ class Pool(Wpool.Pool):
         _check_map_arguments('apply', func, (), None, None, rest)
         return self.map(func, [_Args(args, kwargs)])[0]
 
-    async def _apply_async(self, future):
-        return (await future)[0]
-
-    def apply_async(self, func, args=(), kwargs=None, *rest):
-        """await pool.apply_async(func, args, kwargs): apply() for asyncio.
+    def apply_async(self, func, args=(), kwargs=None, *rest, callback=None, error_callback=None):
+        """apply_async(func, args, kwargs, callback=None, error_callback=None):
+        apply() without waiting, as MPIRE's: an AsyncResult, whose get()
+        gives the result, or which `await` gives on an asyncio loop.
 
         apply_async(task, item, cancellable, callback, *user_data): the C API.
         """
@@ -1416,13 +1519,15 @@ class Pool(Wpool.Pool):
             self._share_with_python_tasks(func)
             return super().apply_async(func, args, kwargs, *rest)
         _check_map_arguments('apply_async', func, (), None, None, rest)
-        return self._apply_async(self.map_async(func, [_Args(args, kwargs)]))
+        return self._map_async(func, [_Args(args, kwargs)], None, None, True, callback, error_callback)
 
-    def map_async(self, func, iterable, *args, iterable_len=None, chunk_size=None):
-        """await pool.map_async(func, iterable): map() for asyncio code, on
-        the running event loop, which is not blocked meanwhile. Cancelled
-        (as asyncio.run() does on Ctrl-C), the map stops and the workers
-        are terminated.
+    def map_async(self, func, iterable, *args, iterable_len=None, chunk_size=None, callback=None,
+                  error_callback=None):
+        """map_async(func, iterable, callback=None, error_callback=None):
+        map() without waiting, as MPIRE's: an AsyncResult, whose get() gives
+        the results. `await pool.map_async(...)` runs on an asyncio loop,
+        which is not blocked meanwhile; cancelled (as asyncio.run() does on
+        Ctrl-C), the map stops and the workers are terminated.
 
         map_async(task, items, cancellable, callback, *user_data): the C
         API, the callback on the thread-default main context.
@@ -1432,12 +1537,29 @@ class Pool(Wpool.Pool):
             return super().map_async(func, iterable, *args)
 
         _check_map_arguments('map_async', func, iterable, iterable_len, chunk_size, args)
-        # Imported here: a worker program, which never awaits, starts
-        # sooner without it.
-        import asyncio
+        return self._map_async(func, iterable, iterable_len, chunk_size, False, callback, error_callback)
 
-        running = _RunningAsync(self, _Map(self, func, iterable, iterable_len, chunk_size))
-        return running.result_of(running.start(asyncio.get_running_loop()))
+    def _map_async(self, func, iterable, iterable_len, chunk_size, single, callback, error_callback):
+        for name, value in (('callback', callback), ('error_callback', error_callback)):
+            if value is not None and not callable(value):
+                raise TypeError('{} must be callable, not {}'.format(name, type(value).__name__))
+        return AsyncResult(_RunningAsync(self, _Map(self, func, iterable, iterable_len, chunk_size)), single,
+                           callback, error_callback)
+
+    @property
+    def _threads_to_join(self):
+        """The threads of async maps that ended on themselves, which the
+        next map joins first."""
+        threads = self.__dict__.get('_async_threads')
+        if threads is None:
+            threads = self.__dict__['_async_threads'] = []
+        return threads
+
+    def _join_threads(self):
+        while self._threads_to_join:
+            thread = self._threads_to_join.pop()
+            if thread is not threading.current_thread():
+                thread.join()
 
 
 Pool = override(Pool)
