@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# What a worker runs: batches of items, called as MPIRE calls a function
+# (worker id, shared objects, worker state, then the item's arguments),
+# and a failure that stops the map and travels back to the caller.
+
+import base64
+import collections.abc
+import functools
+import itertools
+import math
+import pickle
+import re
+import traceback
+
+from gi.repository import GLib
+
+from . import Wpool
+from .tasks import new_task
+
+_BYTES = GLib.VariantType.new('ay')
+
+
+class _Failure:
+    """The failed item of a batch, as a worker sends it back: the exception
+    and its traceback as text."""
+
+    def __init__(self, error, text):
+        self.error = error
+        self.text = text
+
+
+def _failure(error):
+    return _Failure(error, ''.join(traceback.format_exception(error)).rstrip())
+
+
+class _Args:
+    """The arguments of apply(): positional and keyword ones. As MPIRE's,
+    a dict with no kwargs is the keyword arguments, and anything but an
+    iterable (a string, bytes, a numpy array) one argument."""
+
+    def __init__(self, args, kwargs):
+        if kwargs is not None and not isinstance(kwargs, collections.abc.Mapping):
+            raise TypeError('apply(): kwargs must be a dict, not {}'.format(type(kwargs).__name__))
+        if isinstance(args, dict) and kwargs is None:
+            args, kwargs = (), args
+        elif not _unpacks(type(args)):
+            args = (args,)
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+
+
+def _unpacks(kind):
+    """Whether an item of @kind is unpacked into arguments, as MPIRE's
+    are: an iterable but a string, bytes or a numpy array."""
+    return (issubclass(kind, collections.abc.Iterable) and not issubclass(kind, (str, bytes, bytearray)) and
+            not (kind.__name__ == 'ndarray' and kind.__module__ == 'numpy'))
+
+
+def _call(call, args):
+    """Calls @call (the function, with its leading arguments) as MPIRE
+    does: apply()'s arguments as given, a dict item as keyword arguments,
+    any other iterable but a string, bytes or numpy array as positional
+    ones, anything else as one."""
+    if isinstance(args, _Args):
+        return call(*args.args, **args.kwargs)
+    if isinstance(args, dict):
+        return call(**args)
+    if _unpacks(type(args)):
+        return call(*args)
+    return call(args)
+
+
+class _Head:
+    """What a map's function takes before an item's own arguments, as in
+    MPIRE: the worker's id, the shared objects, the worker's state (a dict
+    that lives as long as the worker), each if the pool says so."""
+
+    def __init__(self, pass_worker_id, has_shared_objects, use_worker_state):
+        self.pass_worker_id = pass_worker_id
+        self.has_shared_objects = has_shared_objects
+        self.use_worker_state = use_worker_state
+
+    def arguments(self, worker, shared_objects):
+        head = []
+        if self.pass_worker_id:
+            head.append(worker.get_id())
+        if self.has_shared_objects:
+            head.append(shared_objects)
+        if self.use_worker_state:
+            head.append(_worker_state(worker))
+        return head
+
+
+def _worker_state(worker):
+    """The state of @worker: kept on the Wpool.Worker, which lives as long
+    as the worker (a thread, or a process), and which PyGObject keeps
+    while it has Python attributes."""
+    state = getattr(worker, '_wpool_state', None)
+    if state is None:
+        state = worker._wpool_state = {}
+    return state
+
+
+def _run_batch(func, head, batch, items=None):
+    """The results of a batch, or up to its first failure, then a _Failure.
+    @head are the arguments before each item's (_Head.arguments()). @items
+    iterates @batch (by default from its start): a canceller may exhaust
+    it to end the batch early.
+
+    Batches of one kind of item run in a C loop (map(), starmap()), as
+    multiprocessing's workers do: a Python loop with _call() per item cost
+    as much again as a trivial body."""
+    call = functools.partial(func, *head) if head else func
+    kinds = set(map(type, batch))
+    items = iter(batch) if items is None else items
+    results = []
+    try:
+        if not any(issubclass(kind, (dict, _Args)) or _unpacks(kind) for kind in kinds):
+            results.extend(map(call, items))
+        elif all(issubclass(kind, (tuple, list)) for kind in kinds):
+            results.extend(itertools.starmap(call, items))
+        else:
+            for args in items:
+                results.append(_call(call, args))
+    except BaseException as error:  # noqa: B902 - SystemExit and KeyboardInterrupt too, as MPIRE's
+        # list.extend() kept the results before the failed item.
+        results.append(_failure(error))
+    return results
+
+
+# A batch's failure stops its map: the worker fails the C item with an
+# error that carries the failure (pickled, for worker processes), which the
+# caller raises as it was.
+_STOP = re.compile(r'\[wpool-python-failure:([A-Za-z0-9+/=]*)\]')
+
+
+def _stop_map(worker, failure, carry, codec=pickle):
+    """Fails the worker's current C item, which stops the map, with an
+    error naming the failure, and carrying it pickled by @codec if @carry."""
+    payload = ''
+    if carry:
+        try:
+            payload = base64.b64encode(codec.dumps(failure)).decode('ascii')
+        except Exception as error:  # noqa: B902 - an unpicklable exception
+            payload = base64.b64encode(codec.dumps(_Failure(RuntimeError(
+                'An exception cannot be sent back from the worker: {}'.format(error)), failure.text))).decode('ascii')
+    message = '{}: {} [wpool-python-failure:{}]'.format(type(failure.error).__name__, failure.error, payload)
+    worker.report_error(Wpool.error_quark(), Wpool.Error.FAILED, message)
+
+
+def _raise_failure(error, text, where):
+    """Raises a worker's exception, its traceback in a note as MPIRE shows it."""
+    error.add_note('\nRaised in {}:\n{}'.format(where, text))
+    raise error
+
+
+def _bytes_variant(data):
+    return GLib.Variant.new_from_bytes(_BYTES, GLib.Bytes.new(data), True)
+
+
+def _variant_bytes(variant):
+    return variant.get_data_as_bytes().get_data()
+
+
+def _run_pickled_batch(worker, item, codec, shared_objects, functions=None):
+    """Runs a batch of worker processes: @item is an `ay` of the pickled
+    (pickled function, _Head, batch), the result the pickled results; a
+    failure stops the map (_stop_map()). @codec is pickle or dill;
+    @functions the functions forked workers find by key (those pickle
+    cannot name)."""
+    try:
+        reference, head, batch = codec.loads(_variant_bytes(item))
+        function = codec.loads(reference)
+        if functions is not None and not callable(function):
+            function = functions[function]
+    except BaseException as error:  # noqa: B902 - e.g. a function the worker cannot find
+        _stop_map(worker, _failure(error), carry=True, codec=codec)
+        return None
+
+    results = _run_batch(function, head.arguments(worker, shared_objects), batch)
+    try:
+        if results and isinstance(results[-1], _Failure):
+            failure = results[-1]
+        else:
+            return _bytes_variant(codec.dumps(results))
+    except Exception as error:  # noqa: B902 - an unpicklable result
+        failure = _Failure(RuntimeError('A result cannot be sent back from the worker: {}'.format(error)),
+                           _failure(error).text)
+    _stop_map(worker, failure, carry=True, codec=codec)
+    return None
+
+
+def _batch_task(run):
+    task = new_task(run)
+    task.set_result_type(_BYTES)
+    return task
+
+
+def _batches(items, chunk_size):
+    """@items in batches of @chunk_size, which may be a float: then, as in
+    MPIRE, batch k ends at item ceil((k + 1) * chunk_size)."""
+    batches, start = [], 0
+    while start < len(items):
+        end = max(math.ceil((len(batches) + 1) * chunk_size), start + 1)
+        batches.append(items[start:end])
+        start = end
+    return batches
+
+
+def _pickled_batches(codec, reference, head, batches):
+    """The items of a map of worker processes: each batch, pickled with
+    the function's pickled @reference and the _Head of its arguments."""
+    return GLib.Variant.new_array(_BYTES, [_bytes_variant(codec.dumps((reference, head, batch)))
+                                           for batch in batches])

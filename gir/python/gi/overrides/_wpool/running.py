@@ -1,0 +1,275 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Waiting for a map: on a main context of the map's own, so that Ctrl-C
+# stops it, and on a thread of its own for AsyncResult and asyncio.
+
+import signal
+import threading
+
+from gi.repository import Gio, GLib
+
+from . import Wpool
+
+# How often, in ms, a caller waiting for a map checks for a Ctrl-C that
+# another thread received (Linux gives a process's SIGINT to its main
+# thread, whose wait it interrupts at once, unless that thread blocks it).
+_SIGNAL_CHECK_MS = 100
+
+
+class _SigintDeferred:
+    """Starts a map with SIGINT blocked in the starting thread, whose mask
+    the threads and processes it starts inherit: a terminal's Ctrl-C, sent
+    to the whole process group, then raises no KeyboardInterrupt in each
+    forked worker (MPIRE's workers ignore SIGINT). KeyboardInterrupt is
+    deferred to the end of the block, as MPIRE's DelayedKeyboardInterrupt
+    does, so that it comes before the map starts or after, never between.
+    Python handles signals in its main thread only: elsewhere this does
+    nothing."""
+
+    def __enter__(self):
+        self.received = []
+        # A pending Ctrl-C raises here, before anything started.
+        self.handler = _hold_sigint(self.received)
+        self.main = self.handler is not None
+        if self.main:
+            self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, exc_type, exc_value, exc_traceback):
+        if self.main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+            signal.signal(signal.SIGINT, self.handler)
+            if self.received:
+                _deliver_sigint(self.handler, self.received[-1])
+        return False
+
+
+def _hold_sigint(received):
+    """Replaces the SIGINT handler with one that appends to @received, and
+    returns the one it replaced; None, and nothing replaced, outside the
+    main thread or if that one is not Python's (it could not be put back)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        return None
+    return signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+
+
+def _deliver_sigint(handler, frame):
+    """Hands a SIGINT that was held back to the handler it was meant for:
+    Python's default one raises KeyboardInterrupt."""
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signal.SIGINT)
+
+
+class _Running:
+    """A Python map on the C pool, started through the C API's async calls
+    on a main context of its own, and waited for by iterating that context
+    on the caller's thread (where the C pool ends its maps). While it
+    waits, a Ctrl-C is noted rather than raised, so that it interrupts no
+    callback, and handed to the SIGINT handler between iterations: Python's
+    raises KeyboardInterrupt, and the map is aborted and the pool
+    terminated, as MPIRE's is."""
+
+    def __init__(self, pool, job):
+        self.pool = pool
+        self.job = job
+        self.cancellable = Gio.Cancellable.new()
+        self.context = GLib.MainContext.new()
+        self.answered = threading.Event()
+        self.answered.set()
+        self.result = None
+        self.on_answer = None
+        self.ended = False
+        pool._running.add(self)
+
+    def _answer(self, source, result):
+        self.result = result
+        self.answered.set()
+        if self.on_answer is not None:
+            self.on_answer()
+
+    def begin(self, start, answered=True):
+        """Calls start(callback), a call of the C API whose callback, if
+        @answered, comes to this map's context. Ctrl-C meanwhile comes
+        after, and aborts the map."""
+        self.pool._join_threads()
+        try:
+            with _SigintDeferred():
+                self.context.push_thread_default()
+                try:
+                    if answered:
+                        self.answered.clear()
+                    start(self._answer)
+                except BaseException:
+                    self.answered.set()
+                    raise
+                finally:
+                    self.context.pop_thread_default()
+        except KeyboardInterrupt:
+            self.interrupted()
+            raise
+
+    def _iterate(self, interruptible):
+        """Iterates the map's context until the last call is answered."""
+        received = []
+        handler = _hold_sigint(received)
+        tick = GLib.timeout_source_new(_SIGNAL_CHECK_MS)
+        tick.set_callback(lambda *args: GLib.SOURCE_CONTINUE)
+        tick.attach(self.context)
+        try:
+            while not self.answered.is_set():
+                self.context.iteration(True)
+                if received and interruptible:
+                    signal.signal(signal.SIGINT, handler)
+                    _deliver_sigint(handler, received.pop())
+                    # A handler of the caller's own, which did not raise.
+                    _hold_sigint(received)
+        finally:
+            tick.destroy()
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
+        if received and interruptible:
+            _deliver_sigint(handler, received.pop())
+
+    def wait(self):
+        """Waits for the answer to the last call: Ctrl-C aborts the map and
+        terminates the pool, and raises KeyboardInterrupt."""
+        try:
+            self._iterate(interruptible=True)
+        except KeyboardInterrupt:
+            self.interrupted()
+            raise
+        return self.result
+
+    def interrupted(self):
+        self.abort()
+        self.pool._terminate_quietly()
+
+    def abort(self):
+        """Cancels the map and waits for it to end (a further Ctrl-C
+        meanwhile is ignored: a thread ends its item first)."""
+        if self.ended:
+            return
+        self.cancellable.cancel()
+        self.job.interrupt()
+        if not self.answered.is_set():
+            self._iterate(interruptible=False)
+        self.drain()
+        self.end()
+
+    def drain(self):
+        """Waits for the end of a cancelled map, whose last call answered."""
+
+    def end(self):
+        self.ended = True
+        self.pool._running.discard(self)
+
+
+class _RunningMap(_Running):
+    """A map(), map_async() or apply(): one call, whose answer is the map's."""
+
+    def run(self):
+        """The map's results, or its exception."""
+        self.start()
+        self.wait()
+        return self.finish()
+
+    def start(self):
+        self.begin(lambda callback: Wpool.Pool.map_async(self.pool, self.job.task, self.job.variant,
+                                                         self.cancellable, callback))
+
+    def finish(self):
+        self.end()
+        try:
+            variant = Wpool.Pool.map_finish(self.pool, self.result)
+        except GLib.Error as error:
+            self.job.raise_error(error)
+        return self.job.finish(variant)
+
+
+class _RunningStream(_Running):
+    """An imap(): a Wpool.MapStream of the map's batches, read with
+    next_async()."""
+
+    stream = None
+
+    def start(self, flags):
+        def start(callback):
+            self.stream = Wpool.Pool.imap(self.pool, self.job.task, self.job.variant, flags, self.cancellable)
+
+        self.begin(start, answered=False)
+
+    def drain(self):
+        if self.stream is None:
+            return
+        try:
+            while self.stream.next()[0]:
+                pass
+        except GLib.Error:
+            pass
+
+    def results(self):
+        """The map's results, batch by batch as the stream gives them. Left
+        early (an exception, a break, the generator dropped), the map is
+        cancelled and waited for, so the pool is free again."""
+        try:
+            while True:
+                if self.ended:
+                    raise RuntimeError('The pool was terminated while this map ran: its results are lost')
+                self.begin(lambda callback: self.stream.next_async(None, callback))
+                self.wait()
+                try:
+                    found, index, result, item_error = self.stream.next_finish(self.result)
+                except GLib.Error as error:
+                    self.end()
+                    self.job.raise_error(error)
+                if not found:
+                    self.end()
+                    return
+                yield from self.job.batch_results(index, result)
+        finally:
+            self.abort()
+
+
+class _RunningAsync(_RunningMap):
+    """A map_async() or apply_async(): neither asyncio nor a caller that
+    calls get() later iterates GLib's contexts, so a thread of its own
+    iterates the map's, on which @on_answer settles the AsyncResult."""
+
+    thread = None
+
+    def start(self, on_answer):
+        self.on_answer = on_answer
+        # Started here, so that workers fork from the caller's thread, and
+        # before any other Python thread runs, which could hold the GIL
+        # across the fork.
+        super().start()
+        self.thread = threading.Thread(target=self._iterate_thread, name='wpool-map-async', daemon=True)
+        self.thread.start()
+
+    def _iterate_thread(self):
+        self.context.push_thread_default()
+        while not self.answered.is_set():
+            self.context.iteration(True)
+        self.context.pop_thread_default()
+
+    def abort(self):
+        if self.thread is None or self.ended:
+            # Not started, or interrupted as it started: no thread iterates.
+            super().abort()
+            return
+        self.cancellable.cancel()
+        self.job.interrupt()
+        self.answered.wait()
+        self.end()
+
+    def end(self):
+        # No thread is left behind: ended on the thread itself (the
+        # AsyncResult settles there), the pool joins it before its next
+        # map, or as the `with` block ends.
+        if self.thread is threading.current_thread():
+            self.pool._threads_to_join.append(self.thread)
+        elif self.thread is not None:
+            self.thread.join()
+        super().end()
