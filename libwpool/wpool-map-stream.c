@@ -567,9 +567,10 @@ wpool_map_stream_answer (WpoolMapStream  *self,
           return FALSE;
         }
 
-      /* Only when a blocking next took the outcome meanwhile. */
+      /* Not blocking: nothing to hand out yet (a window just ended,
+       * or a blocking next took the outcome meanwhile). */
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
-                           "The outcome was taken by another next");
+                           "No outcome is ready yet");
       return FALSE;
     }
 
@@ -679,27 +680,51 @@ wpool_map_stream_complete_pending (gpointer data)
   g_autoptr(GTask) task = NULL;
   GError *error = NULL;
   Outcome *outcome;
-
+  gboolean cancelled;
   gulong cancelled_id;
 
   g_mutex_lock (&self->mutex);
   task = g_steal_pointer (&self->pending);
-  cancelled_id = self->cancelled_id;
-  self->cancelled_id = 0;
   self->idle_scheduled = FALSE;
   g_mutex_unlock (&self->mutex);
 
   if (task == NULL)
     return G_SOURCE_REMOVE;
 
+  /* Checked once: an outcome taken is returned, never dropped for a
+   * cancellation that came after. */
+  cancelled = g_cancellable_is_cancelled (g_task_get_cancellable (task));
+  outcome = g_new0 (Outcome, 1);
+  if (!cancelled)
+    outcome->found = wpool_map_stream_answer (self, FALSE, &outcome->index, &outcome->result,
+                                              &outcome->item_error, &error);
+
+  /* The first window ended, and the next, just pulled from the source,
+   * has nothing to hand out yet: the next waits on, for its sink. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_clear_error (&error);
+      outcome_free (outcome);
+      g_mutex_lock (&self->mutex);
+      self->pending = g_steal_pointer (&task);
+      wpool_map_stream_schedule_locked (self);
+      g_mutex_unlock (&self->mutex);
+      return G_SOURCE_REMOVE;
+    }
+
+  g_mutex_lock (&self->mutex);
+  cancelled_id = self->cancelled_id;
+  self->cancelled_id = 0;
+  g_mutex_unlock (&self->mutex);
   g_cancellable_disconnect (g_task_get_cancellable (task), cancelled_id);
 
-  if (g_task_return_error_if_cancelled (task))
-    return G_SOURCE_REMOVE;
+  if (cancelled)
+    {
+      g_task_return_error_if_cancelled (task);
+      outcome_free (outcome);
+      return G_SOURCE_REMOVE;
+    }
 
-  outcome = g_new0 (Outcome, 1);
-  outcome->found = wpool_map_stream_answer (self, FALSE, &outcome->index, &outcome->result,
-                                            &outcome->item_error, &error);
   if (error != NULL)
     {
       outcome_free (outcome);

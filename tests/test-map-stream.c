@@ -657,6 +657,67 @@ test_source (gconstpointer data)
   g_assert_false (wpool_pool_get_workers_running (pool));
 }
 
+/* Read with next_async(), a source's stream hands out every outcome in
+ * order: a next that ends a window waits on for the next one's outcomes
+ * (it failed with "taken by another next" when the window just pulled
+ * had nothing ready), and none is lost. */
+typedef struct
+{
+  GArray   *results;
+  GError   *error;
+  gboolean  answered;
+  gboolean  done;
+} SourceRead;
+
+static void
+source_next_done (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  SourceRead *read = data;
+  g_autoptr(GVariant) value = NULL;
+  guint index;
+
+  read->answered = TRUE;
+  if (!wpool_map_stream_next_finish (WPOOL_MAP_STREAM (object), result, &index, &value, NULL, &read->error))
+    {
+      read->done = TRUE;
+      return;
+    }
+  g_assert_cmpuint (index, ==, read->results->len);
+  g_array_append_val (read->results, (double) { g_variant_get_double (value) });
+}
+
+static void
+test_source_async (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, GPOINTER_TO_INT (data));
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GArray) results = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GError) error = NULL;
+  Counter counter = { .n = 300, .fail_at = G_MAXUINT };
+  SourceRead read = { results, NULL, FALSE, FALSE };
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_pool_set_max_tasks_active (pool, 2);
+
+  stream = wpool_pool_imap_source (pool, task, counter_next, &counter, NULL, 0, WPOOL_MAP_FLAGS_NONE, NULL, &error);
+  g_assert_no_error (error);
+  while (!read.done)
+    {
+      read.answered = FALSE;
+      wpool_map_stream_next_async (stream, NULL, source_next_done, &read);
+      wpool_test_wait_for (&read.answered);
+    }
+
+  g_assert_no_error (read.error);
+  g_assert_cmpuint (results->len, ==, 300);
+  for (guint i = 0; i < 300; i++)
+    g_assert_cmpfloat (g_array_index (results, double, i), ==, (double)i * i);
+}
+
 /* A source that fails, or changes its items' type, ends the stream with
  * a clear error, after the outcomes of the items before. */
 static void
@@ -727,6 +788,7 @@ main (int   argc,
     { "imap/empty", test_empty, FALSE },
     { "imap/source", test_source, FALSE },
     { "imap/source/errors", test_source_errors, FALSE },
+    { "imap/source/async", test_source_async, FALSE },
   };
 
   g_test_init (&argc, &argv, NULL);
