@@ -981,7 +981,17 @@ class TestArguments(unittest.TestCase):
                     self.assert_refused(TypeError, 'callable', call, 42, range(3))
             # A cancellable (the C API's) with a Python function.
             self.assert_refused(TypeError, 'Wpool.Task', pool.map, plain_square, range(3), Gio.Cancellable())
-            self.assert_refused(TypeError, 'Wpool.Task', pool.imap, plain_square, range(3), 0, None)
+            self.assert_refused(TypeError, 'Wpool.Task', pool.imap, plain_square, range(3), Wpool.MapFlags.NONE,
+                                Gio.Cancellable())
+            # MPIRE's parameters, by position too, and no others.
+            self.assertEqual(pool.map(plain_square, range(5), 3), [0, 1, 4])
+            self.assertEqual(list(pool.imap(plain_square, range(5), None, 1, 2)), [0, 1, 4, 9, 16])
+            self.assert_refused(TypeError, 'multiple values', pool.map, plain_square, range(3), 3, iterable_len=2)
+            self.assert_refused(TypeError, 'unexpected keyword argument .chunksize', pool.map, plain_square,
+                                range(3), chunksize=2)
+            self.assert_refused(TypeError, 'at most 14', pool.map, plain_square, range(3), *([None] * 15))
+            self.assert_refused(TypeError, 'concatenate_numpy_output', pool.imap, plain_square, range(3),
+                                concatenate_numpy_output=False)
             self.assert_refused(TypeError, 'progress_bar', pool.map, plain_square, range(3), progress_bar='yes')
             self.assert_refused(TypeError, 'kwargs', pool.apply, plain_add, (1,), [2])
             self.assert_refused(TypeError, 'kwargs', lambda: asyncio.run(apply_async(pool, plain_add, (5,), 3)))

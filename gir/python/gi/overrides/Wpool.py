@@ -32,7 +32,6 @@
 # errors, programs (SPAWN and FORKSERVER workers), maps (one Python map on
 # the C pool), running (waiting for it, Ctrl-C) and async_result.
 
-import math
 import pickle
 import threading
 import types
@@ -45,9 +44,11 @@ from ..overrides import override
 from ._wpool.arguments import (_check_bool, _check_map_arguments, _check_number, _check_property,
                                _check_start_method, _cpu_ids_variant)
 from ._wpool.async_result import AsyncResult
-from ._wpool.batches import _Args, _batch_task, _bytes_variant, _Head, _pickled_batches, _run_pickled_batch
+from ._wpool.batches import _Args, _batch_task, _bytes_variant, _Head, _run_pickled_batch
 from ._wpool.errors import TaskTimeoutError, WorkerDiedError
 from ._wpool.maps import _Map
+from ._wpool.options import (_APPLY_PARAMETERS, _IMAP_PARAMETERS, _MAP_PARAMETERS, _PROGRESS_KEYWORDS, _options,
+                             _Options)
 from ._wpool.programs import _check_by_reference, _dumps_shared, _program_argv, _runner_task
 from ._wpool.running import _RunningAsync, _RunningMap, _RunningStream
 from ._wpool.tasks import _wrap_task_func
@@ -223,14 +224,21 @@ class Pool(Wpool.Pool):
         set_use_worker_state()."""
         self._use_worker_state = _check_bool('use_worker_state', use_worker_state)
 
+    def _restart_idle_workers(self):
+        """Stops kept-alive workers no map uses, so that the next map starts
+        them with settings they take as they start (MPIRE restarts its
+        workers when a map's settings change)."""
+        if self.props.workers_running and not self._running:
+            Wpool.Pool.stop_and_join(self)
+
     def _head(self):
         """What the functions of a map take before an item's arguments."""
         return _Head(self._pass_worker_id, self._has_shared_objects, self._use_worker_state)
 
-    def _forked_task(self, func, batches):
-        """The task of forked workers, and the batches pickled with func,
-        or the name under which func is kept for functions pickle cannot
-        name (lambdas, closures): those need workers forked after them."""
+    def _forked_task(self, func):
+        """The task of forked workers, and func pickled, or the name under
+        which func is kept for functions pickle cannot name (lambdas,
+        closures): those need workers forked after them."""
         try:
             reference = pickle.dumps(func)
         except (pickle.PicklingError, AttributeError, TypeError):
@@ -249,17 +257,17 @@ class Pool(Wpool.Pool):
             self._fork_task = _batch_task(run)
 
         # Inherited, functions need no dill; items and results may.
-        return self._fork_task, _pickled_batches(self._codec, reference, self._head(), batches)
+        return self._fork_task, reference
 
-    def _program_task(self, func, batches):
-        """The task of worker programs (SPAWN, FORKSERVER), and the batches
-        pickled with func (by reference; by value with dill). The Python
-        shared objects become the C pool's, pickled once."""
+    def _program_task(self, func):
+        """The task of worker programs (SPAWN, FORKSERVER), and func pickled
+        (by reference; by value with dill). The Python shared objects
+        become the C pool's, pickled once."""
         self._share_with_programs()
         argv = _program_argv()
         if self._program is None or list(self._program.get_program()) != argv:
             self._program = _runner_task(argv, self._use_dill)
-        return self._program, _pickled_batches(self._codec, self._codec.dumps(func), self._head(), batches)
+        return self._program, self._codec.dumps(func)
 
     def _share_with_python_tasks(self, task):
         """Before a C API map of a Task.new_for_python() task: the Python
@@ -299,132 +307,145 @@ class Pool(Wpool.Pool):
             return
         super().set_shared_objects(variant)
 
-    def _run(self, job, on_progress=None):
-        """Runs @job to its end: its results, or its exception."""
-        handler = self.connect('notify::n-completed', on_progress) if on_progress else None
-        try:
-            return _RunningMap(self, job).run()
-        finally:
-            if handler is not None:
-                self.disconnect(handler)
+    def _job(self, method, parameters, func, iterable, args, kwargs, lazy=False):
+        """The _Map of a Python map form's call, all its arguments checked."""
+        _check_map_arguments(method, func, iterable)
+        options = _Options(method, **_options(method, parameters, args, kwargs))
+        return _Map(self, func, iterable, options, lazy)
 
-    def map(self, func, iterable, *args, iterable_len=None, chunk_size=None, progress_bar=False):
-        """map(func, iterable): func applied to every item, as a list in item
-        order, as MPIRE's WorkerPool.map(); a dict item is passed as keyword
-        arguments, any other iterable but a string, bytes or numpy array as
-        positional ones; before them the worker's id (pass_worker_id), the
-        shared objects and the worker's state (use_worker_state).
-        The first exception raised by func is raised here, the worker's
-        traceback in a note. progress_bar=True shows a tqdm bar. Ctrl-C
+    def map(self, func, iterable, *args, **kwargs):
+        """map(func, iterable, iterable_len=None, max_tasks_active=None,
+        chunk_size=None, n_splits=None, worker_lifespan=None,
+        progress_bar=False, concatenate_numpy_output=True, worker_init=None,
+        worker_exit=None, task_timeout=None, worker_init_timeout=None,
+        worker_exit_timeout=None, progress_bar_options=None,
+        progress_bar_style=None): func applied to every item, as a list in
+        item order, as MPIRE's WorkerPool.map(); a dict item is passed as
+        keyword arguments, any other iterable but a string, bytes or numpy
+        array as positional ones; before them the worker's id
+        (pass_worker_id), the shared objects and the worker's state
+        (use_worker_state). A numpy array is mapped in chunks of rows, one
+        per call, and the results concatenated. The first exception raised
+        by func is raised here, the worker's traceback in a note. Ctrl-C
         stops the map, terminates the workers and raises KeyboardInterrupt.
+        The keywords are MPIRE's; one left None is the pool's own setting.
 
         map(task, items, cancellable): the C API, a Wpool.Task over a
         GLib.Variant array.
         """
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
-            return super().map(func, iterable, *args)
+            return super().map(func, iterable, *args, **kwargs)
+        return _RunningMap(self, self._job('map', _MAP_PARAMETERS, func, iterable, args, kwargs)).run()
 
-        _check_map_arguments('map', func, iterable, iterable_len, chunk_size, args)
-        _check_bool('progress_bar', progress_bar)
-        job = _Map(self, func, iterable, iterable_len, chunk_size)
-        if not progress_bar:
-            return self._run(job)
-
-        from tqdm import tqdm
-
-        with tqdm(total=len(job.items)) as bar:
-            # On the map's own thread: tqdm locks its updates.
-            def progress(pool, pspec):
-                bar.update(min(math.ceil(pool.props.n_completed * job.chunk_size), len(job.items)) - bar.n)
-
-            results = self._run(job, progress)
-            bar.update(len(job.items) - bar.n)
-        return results
-
-    def imap(self, func, iterable, *args, iterable_len=None, chunk_size=None):
-        """imap(func, iterable): map() as a generator, results in item order
-        as batches complete, as MPIRE's imap().
+    def imap(self, func, iterable, *args, **kwargs):
+        """imap(func, iterable, …): map() as a generator, as MPIRE's imap(),
+        with map()'s keywords but concatenate_numpy_output: results in item
+        order as batches complete. The iterable is read as the workers need
+        items, at most max_tasks_active batches ahead (by default two per
+        worker): a generator that never ends works.
 
         imap(task, items, flags, cancellable): the C API, a Wpool.MapStream.
         """
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
-            return super().imap(func, iterable, *args)
-        return self._imap('imap', func, iterable, args, iterable_len, chunk_size, Wpool.MapFlags.NONE)
+            return super().imap(func, iterable, *args, **kwargs)
+        return self._imap('imap', func, iterable, args, kwargs, Wpool.MapFlags.NONE)
 
-    def imap_unordered(self, func, iterable, iterable_len=None, chunk_size=None):
+    def imap_unordered(self, func, iterable, *args, **kwargs):
         """As imap(), results in the order batches complete."""
-        return self._imap('imap_unordered', func, iterable, (), iterable_len, chunk_size,
-                          Wpool.MapFlags.UNORDERED)
+        return self._imap('imap_unordered', func, iterable, args, kwargs, Wpool.MapFlags.UNORDERED)
 
-    def _imap(self, method, func, iterable, args, iterable_len, chunk_size, flags):
-        _check_map_arguments(method, func, iterable, iterable_len, chunk_size, args)
-        running = _RunningStream(self, _Map(self, func, iterable, iterable_len, chunk_size))
+    def _imap(self, method, func, iterable, args, kwargs, flags):
+        running = _RunningStream(self, self._job(method, _IMAP_PARAMETERS, func, iterable, args, kwargs, lazy=True))
         running.start(flags)
         return running.results()
 
-    def map_unordered(self, func, iterable, *args, iterable_len=None, chunk_size=None):
-        """map_unordered(func, iterable): map()'s results in the order their
-        batches complete, as MPIRE's map_unordered().
+    def map_unordered(self, func, iterable, *args, **kwargs):
+        """map_unordered(func, iterable, …): map()'s results in the order
+        their batches complete, as MPIRE's map_unordered(), with imap()'s
+        keywords.
 
         map_unordered(task, items, cancellable): the C API.
         """
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
-            return super().map_unordered(func, iterable, *args)
-        _check_map_arguments('map_unordered', func, iterable, iterable_len, chunk_size, args)
-        return list(self.imap_unordered(func, iterable, iterable_len=iterable_len, chunk_size=chunk_size))
+            return super().map_unordered(func, iterable, *args, **kwargs)
+        return list(self._imap('map_unordered', func, iterable, args, kwargs, Wpool.MapFlags.UNORDERED))
 
-    def apply(self, func, args=(), kwargs=None, *rest):
-        """apply(func, args=(), kwargs=None): func(*args, **kwargs) on a
-        worker (the shared objects first), as MPIRE's apply().
+    def apply(self, func, args=(), kwargs=None, *rest, **options):
+        """apply(func, args=(), kwargs=None, callback=None,
+        error_callback=None, worker_init=None, worker_exit=None,
+        task_timeout=None, worker_init_timeout=None,
+        worker_exit_timeout=None): func(*args, **kwargs) on a worker (the
+        shared objects first), as MPIRE's apply(); the callback is called
+        with the result, the error callback with the exception, before
+        this returns or raises.
 
         apply(task, item, cancellable): the C API.
         """
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
-            return super().apply(func, args, kwargs, *rest)
-        _check_map_arguments('apply', func, (), None, None, rest)
-        return self.map(func, [_Args(args, kwargs)])[0]
+            return super().apply(func, args, kwargs, *rest, **options)
+        job, callback, error_callback = self._apply_job('apply', func, args, kwargs, rest, options)
+        try:
+            result = _RunningMap(self, job).run()[0]
+        except Exception as error:  # noqa: B902 - handed over, then raised as it is
+            if error_callback is not None:
+                error_callback(error)
+            raise
+        if callback is not None:
+            callback(result)
+        return result
 
-    def apply_async(self, func, args=(), kwargs=None, *rest, callback=None, error_callback=None):
-        """apply_async(func, args, kwargs, callback=None, error_callback=None):
-        apply() without waiting, as MPIRE's: an AsyncResult, whose get()
-        gives the result, or which `await` gives on an asyncio loop.
+    def apply_async(self, func, args=(), kwargs=None, *rest, **options):
+        """apply_async(func, args=(), kwargs=None, callback=None,
+        error_callback=None, …): apply() without waiting, as MPIRE's: a
+        Wpool.AsyncResult, whose get() gives the result, and which `await`
+        gives on an asyncio loop. The callback and error callback run on a
+        thread of the pool's as the call ends.
 
         apply_async(task, item, cancellable, callback, *user_data): the C API.
         """
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
-            return super().apply_async(func, args, kwargs, *rest)
-        _check_map_arguments('apply_async', func, (), None, None, rest)
-        return self._map_async(func, [_Args(args, kwargs)], None, None, True, callback, error_callback)
+            return super().apply_async(func, args, kwargs, *rest, **options)
+        return self._start_async(*self._apply_job('apply_async', func, args, kwargs, rest, options), single=True)
 
-    def map_async(self, func, iterable, *args, iterable_len=None, chunk_size=None, callback=None,
-                  error_callback=None):
-        """map_async(func, iterable, callback=None, error_callback=None):
-        map() without waiting, as MPIRE's: an AsyncResult, whose get() gives
-        the results. `await pool.map_async(...)` runs on an asyncio loop,
-        which is not blocked meanwhile; cancelled (as asyncio.run() does on
-        Ctrl-C), the map stops and the workers are terminated.
+    def _apply_job(self, method, func, args, kwargs, rest, options):
+        """The _Map of an apply() or apply_async() call, its callback and
+        its error callback."""
+        _check_map_arguments(method, func, ())
+        options = _options(method, _APPLY_PARAMETERS, rest, options, _PROGRESS_KEYWORDS)
+        callbacks = options.pop('callback', None), options.pop('error_callback', None)
+        for name, value in zip(('callback', 'error_callback'), callbacks):
+            if value is not None and not callable(value):
+                raise TypeError('{} must be callable, not {}'.format(name, type(value).__name__))
+        return (_Map(self, func, [_Args(args, kwargs, method)], _Options(method, **options)),) + callbacks
+
+    def map_async(self, func, iterable, *args, **kwargs):
+        """map_async(func, iterable, …, callback=None, error_callback=None):
+        map() without waiting, with map()'s keywords: a Wpool.AsyncResult,
+        whose get() gives the results. `await pool.map_async(...)` runs on
+        an asyncio loop, which is not blocked meanwhile; cancelled (as
+        asyncio.run() does on Ctrl-C), the map stops and the workers are
+        terminated.
 
         map_async(task, items, cancellable, callback, *user_data): the C
         API, the callback on the thread-default main context.
         """
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
-            return super().map_async(func, iterable, *args)
-
-        _check_map_arguments('map_async', func, iterable, iterable_len, chunk_size, args)
-        return self._map_async(func, iterable, iterable_len, chunk_size, False, callback, error_callback)
-
-    def _map_async(self, func, iterable, iterable_len, chunk_size, single, callback, error_callback):
-        for name, value in (('callback', callback), ('error_callback', error_callback)):
+            return super().map_async(func, iterable, *args, **kwargs)
+        callbacks = kwargs.pop('callback', None), kwargs.pop('error_callback', None)
+        for name, value in zip(('callback', 'error_callback'), callbacks):
             if value is not None and not callable(value):
                 raise TypeError('{} must be callable, not {}'.format(name, type(value).__name__))
-        return AsyncResult(_RunningAsync(self, _Map(self, func, iterable, iterable_len, chunk_size)), single,
-                           callback, error_callback)
+        job = self._job('map_async', _MAP_PARAMETERS, func, iterable, args, kwargs)
+        return self._start_async(job, *callbacks, single=False)
+
+    def _start_async(self, job, callback, error_callback, single):
+        return AsyncResult(_RunningAsync(self, job), single, callback, error_callback)
 
     @property
     def _threads_to_join(self):

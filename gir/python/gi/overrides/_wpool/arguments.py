@@ -99,16 +99,8 @@ def _cpu_ids_variant(cpu_ids, n_jobs):
     return GLib.Variant('aau', lists)
 
 
-def _check_map_arguments(method, func, iterable, iterable_len, chunk_size, c_api_args=()):
-    if c_api_args:
-        raise TypeError('{}() takes a cancellable (and the C API\'s other arguments) only with a '
-                        'Wpool.Task, not with a Python function'.format(method))
+def _check_map_arguments(method, func, iterable):
     if not callable(func):
         raise TypeError('{}() takes a callable, not {}'.format(method, type(func).__name__))
     if not isinstance(iterable, collections.abc.Iterable):
         raise TypeError('{}(): iterable must be iterable, not {}'.format(method, type(iterable).__name__))
-    if iterable_len is not None:
-        _check_number('iterable_len', iterable_len, 0)
-    if chunk_size is not None:
-        # As MPIRE, a float chunk size gives chunks of that size on average.
-        _check_number('chunk_size', chunk_size, 1, floats=True)

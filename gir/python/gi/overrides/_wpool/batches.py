@@ -8,7 +8,6 @@ import base64
 import collections.abc
 import functools
 import itertools
-import math
 import pickle
 import re
 import traceback
@@ -39,9 +38,9 @@ class _Args:
     a dict with no kwargs is the keyword arguments, and anything but an
     iterable (a string, bytes, a numpy array) one argument."""
 
-    def __init__(self, args, kwargs):
+    def __init__(self, args, kwargs, method='apply'):
         if kwargs is not None and not isinstance(kwargs, collections.abc.Mapping):
-            raise TypeError('apply(): kwargs must be a dict, not {}'.format(type(kwargs).__name__))
+            raise TypeError('{}(): kwargs must be a dict, not {}'.format(method, type(kwargs).__name__))
         if isinstance(args, dict) and kwargs is None:
             args, kwargs = (), args
         elif not _unpacks(type(args)):
@@ -195,21 +194,3 @@ def _batch_task(run):
     task = new_task(run)
     task.set_result_type(_BYTES)
     return task
-
-
-def _batches(items, chunk_size):
-    """@items in batches of @chunk_size, which may be a float: then, as in
-    MPIRE, batch k ends at item ceil((k + 1) * chunk_size)."""
-    batches, start = [], 0
-    while start < len(items):
-        end = max(math.ceil((len(batches) + 1) * chunk_size), start + 1)
-        batches.append(items[start:end])
-        start = end
-    return batches
-
-
-def _pickled_batches(codec, reference, head, batches):
-    """The items of a map of worker processes: each batch, pickled with
-    the function's pickled @reference and the _Head of its arguments."""
-    return GLib.Variant.new_array(_BYTES, [_bytes_variant(codec.dumps((reference, head, batch)))
-                                           for batch in batches])

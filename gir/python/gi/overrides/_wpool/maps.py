@@ -4,53 +4,143 @@
 # GVariant items the C pool runs, and the decoding of its results.
 
 import base64
+import collections.abc
 import itertools
 import math
-import os
 
 from gi.repository import Gio, GLib
 
 from . import Wpool
-from .batches import _STOP, _batches, _Failure, _raise_failure, _run_batch, _stop_map, _variant_bytes
+from .batches import _BYTES, _STOP, _bytes_variant, _Failure, _raise_failure, _run_batch, _stop_map, _variant_bytes
 from .errors import _as_mpire_error
 from .programs import _check_by_reference
 from .tasks import new_task
 
+def _is_ndarray(value):
+    kind = type(value)
+    return kind.__name__ == 'ndarray' and kind.__module__ == 'numpy'
+
+
+def _batch_bounds(n_items, batch_size, first_batch=0, start=0):
+    """The [start, end) of the batches of @batch_size (a float is an
+    average: batch k ends at item ceil((k + 1) * batch_size), as in
+    MPIRE), from batch @first_batch on, which starts at @start."""
+    k = first_batch
+    while n_items is None or start < n_items:
+        end = max(math.ceil((k + 1) * batch_size), start + 1)
+        if n_items is not None:
+            end = min(end, n_items)
+        yield start, end
+        start, k = end, k + 1
+
+
 class _Map:
     """One map of a Python function over Python items, in batches: the
     Wpool.Task and the GVariant items the C pool runs, and the decoding of
-    its results."""
+    its results. Eager, all items are read first (map(), apply()…);
+    @lazy, they are read as the workers need them (imap()), through
+    next_item(), the source of Wpool.Pool.imap_source().
 
-    def __init__(self, pool, func, iterable, iterable_len, chunk_size):
+    A numpy array is split into arrays of rows, as MPIRE splits it: the
+    function gets one such array per call."""
+
+    def __init__(self, pool, func, iterable, options, lazy=False):
         method = pool.props.start_method
+        self.pool = pool
+        self.options = options
         self.codec = pool._codec
         if method in (Wpool.StartMethod.SPAWN, Wpool.StartMethod.FORKSERVER):
             # Refused before anything starts.
-            _check_by_reference(func, 'map', pool._use_dill)
+            _check_by_reference(func, options.method, pool._use_dill)
 
-        self.items = list(iterable) if iterable_len is None else list(itertools.islice(iterable, iterable_len))
-        self.pool = pool
-        n_jobs = pool.props.n_jobs or os.cpu_count() or 1
-        # As MPIRE: about four chunks per worker, unless told.
-        self.chunk_size = chunk_size or max(math.ceil(len(self.items) / (n_jobs * 4)), 1)
-        self.batches = _batches(self.items, self.chunk_size)
+        self.numpy = _is_ndarray(iterable)
+        n_items = options.iterable_len
+        if n_items is None and isinstance(iterable, collections.abc.Sized):
+            n_items = len(iterable)
+        elif n_items is not None and isinstance(iterable, collections.abc.Sized):
+            n_items = min(n_items, len(iterable))
+        self.n_items = n_items
+        if self.numpy or not lazy:
+            # A numpy array is sliced, never copied in a list.
+            self.items = iterable[:n_items] if self.numpy else \
+                list(iterable if n_items is None else itertools.islice(iterable, n_items))
+            self.n_items = len(self.items)
+        self.chunk_size = options.batch_size(pool, self.n_items)
         self.threads = method == Wpool.StartMethod.THREADING
+        # Threads: the batches they run, and their results, by index.
+        self.batches = {}
+        self.results = {}
         # The batches worker threads run, by index, as iterators that
         # interrupt() exhausts: a thread cannot be killed.
         self.running = {}
         self.interrupted = False
+        # The items read so far, and an exception the iterable raised.
+        self.n_read = 0
+        self.iterable_error = None
 
         if self.threads:
-            self.task, self.variant = self._by_reference(func)
-        elif method == Wpool.StartMethod.FORK:
-            self.task, self.variant = pool._forked_task(func, self.batches)
+            self.task = self._by_reference(func)
+            self.encode = self._batch_index
         else:
-            self.task, self.variant = pool._program_task(func, self.batches)
+            if method == Wpool.StartMethod.FORK:
+                self.task, reference = pool._forked_task(func)
+            else:
+                self.task, reference = pool._program_task(func)
+            head = pool._head()
+            self.encode = lambda index, batch: _bytes_variant(self.codec.dumps((reference, head, batch)))
+
+        if lazy and not self.numpy:
+            self._next_batches = self._read_batches(iter(iterable))
+        else:
+            self._next_batches = self._slice_batches()
+        self.next_index = 0
+        self.variant = None
+        if not lazy:
+            self.variant = GLib.Variant.new_array(self.item_type, [
+                self.encode(index, batch) for index, batch in enumerate(self._next_batches)])
+
+    @property
+    def item_type(self):
+        return GLib.VariantType.new('u') if self.threads else _BYTES
+
+    def _slice_batches(self):
+        for start, end in _batch_bounds(self.n_items, self.chunk_size):
+            # A numpy chunk is one call's argument: a batch of one item.
+            yield [self.items[start:end]] if self.numpy else self.items[start:end]
+            self.n_read = end
+
+    def _read_batches(self, iterator):
+        for start, end in _batch_bounds(self.n_items, self.chunk_size):
+            batch = list(itertools.islice(iterator, end - start))
+            if not batch:
+                return
+            self.n_read = start + len(batch)
+            yield batch
+            if len(batch) < end - start:
+                return
+
+    def next_item(self, *user_data):
+        """The next batch as the C pool's item, or None at the end: the
+        source of a lazy map, on the thread that reads its stream. An
+        exception of the iterable's ends the items and is raised by the
+        map (PyGObject cannot pass it as the source's GError)."""
+        try:
+            batch = next(self._next_batches, None)
+        except BaseException as error:  # noqa: B902 - the caller's, raised from the map
+            self.iterable_error = error
+            return None
+        if batch is None:
+            return None
+        index, self.next_index = self.next_index, self.next_index + 1
+        return self.encode(index, batch)
+
+    def _batch_index(self, index, batch):
+        self.batches[index] = batch
+        return GLib.Variant.new_uint32(index)
 
     def _by_reference(self, func):
         """Threads share this process: batches and results by index."""
         pool = self.pool
-        self.results = [None] * len(self.batches)
 
         def run(worker, shared_objects, item):
             index = item.get_uint32()
@@ -74,7 +164,7 @@ class _Map:
 
         task = new_task(run)
         task.set_result_type(GLib.VariantType.new('b'))
-        return task, GLib.Variant('au', list(range(len(self.batches))))
+        return task
 
     def interrupt(self):
         """Ends the batches worker threads run at their next item; the map
@@ -82,13 +172,14 @@ class _Map:
         Worker processes are killed by the cancellation itself."""
         self.interrupted = True
         for index, items in list(self.running.items()):
-            items.__setstate__(len(self.batches[index]))
+            items.__setstate__(len(self.batches.get(index, ())))
 
     def batch_results(self, index, variant):
         """The results of batch @index, whose GVariant result is @variant. A
         failed batch never comes here: it stopped the map (raise_error())."""
         if self.threads:
-            return self.results[index]
+            self.batches.pop(index, None)
+            return self.results.pop(index)
         return self.codec.loads(_variant_bytes(variant))
 
     def raise_error(self, error):
@@ -98,15 +189,21 @@ class _Map:
         if found is None:
             raise _as_mpire_error(error)
         if self.threads:
-            failures = [batch[-1] for batch in self.results if batch and isinstance(batch[-1], _Failure)]
+            failures = [batch[-1] for batch in self.results.values() if batch and isinstance(batch[-1], _Failure)]
             failure, where = failures[0], 'a worker thread'
         else:
             failure, where = self.codec.loads(base64.b64decode(found.group(1))), 'a worker process'
         _raise_failure(failure.error, failure.text, where)
 
     def finish(self, variant):
-        """The map's results in item order, or the first item's exception."""
+        """The map's results in item order, or the first item's exception;
+        as MPIRE's map(), numpy arrays from numpy chunks concatenated into
+        one unless told not to."""
         results = []
         for index in range(variant.n_children()):
             results.extend(self.batch_results(index, variant.get_child_value(index)))
+        if self.numpy and self.options.concatenate_numpy_output and results and \
+                all(_is_ndarray(result) for result in results):
+            import numpy
+            return numpy.concatenate(results)
         return results

@@ -3,12 +3,14 @@
 # Waiting for a map: on a main context of the map's own, so that Ctrl-C
 # stops it, and on a thread of its own for AsyncResult and asyncio.
 
+import math
 import signal
 import threading
 
 from gi.repository import Gio, GLib
 
 from . import Wpool
+from .progress import _Progress
 
 # How often, in ms, a caller waiting for a map checks for a Ctrl-C that
 # another thread received (Linux gives a process's SIGINT to its main
@@ -81,7 +83,26 @@ class _Running:
         self.result = None
         self.on_answer = None
         self.ended = False
+        self.progress = None
+        self.applied = None
+        self.handler = None
         pool._running.add(self)
+
+    def setup(self):
+        """Before the map starts: its progress bar, and the pool properties
+        it sets for its run (MPIRE's per-map arguments), in this order, so
+        that a bad bar option changes nothing."""
+        job = self.job
+        self.progress = _Progress(job.options, job.n_items)
+        self.applied = job.options.apply(self.pool, job.chunk_size)
+        if self.progress.bar is not None:
+            # Emitted on the map's context: the caller's thread for map()
+            # and imap().
+            self.handler = self.pool.connect('notify::n-completed', self._on_progress)
+
+    def _on_progress(self, pool, pspec):
+        done = math.ceil(pool.props.n_completed * self.job.chunk_size)
+        self.progress.update(done if self.job.n_items is None else min(done, self.job.n_items))
 
     def _answer(self, source, result):
         self.result = result
@@ -161,8 +182,18 @@ class _Running:
     def drain(self):
         """Waits for the end of a cancelled map, whose last call answered."""
 
-    def end(self):
+    def end(self, completed=False):
+        """The map ended, and @completed if it gave all its results."""
+        if self.ended:
+            return
         self.ended = True
+        if self.handler is not None:
+            self.pool.disconnect(self.handler)
+            self.handler = None
+        if self.applied is not None:
+            self.applied.restore()
+        if self.progress is not None:
+            self.progress.close(completed, self.job.n_read)
         self.pool._running.discard(self)
 
 
@@ -176,28 +207,39 @@ class _RunningMap(_Running):
         return self.finish()
 
     def start(self):
+        self.setup()
         self.begin(lambda callback: Wpool.Pool.map_async(self.pool, self.job.task, self.job.variant,
                                                          self.cancellable, callback))
 
     def finish(self):
-        self.end()
         try:
             variant = Wpool.Pool.map_finish(self.pool, self.result)
         except GLib.Error as error:
+            self.end()
             self.job.raise_error(error)
+        self.end(completed=True)
         return self.job.finish(variant)
 
 
 class _RunningStream(_Running):
     """An imap(): a Wpool.MapStream of the map's batches, read with
-    next_async()."""
+    next_async(). A lazy map's batches come from its iterable as the
+    workers need them (Wpool.Pool.imap_source())."""
 
     stream = None
 
     def start(self, flags):
-        def start(callback):
-            self.stream = Wpool.Pool.imap(self.pool, self.job.task, self.job.variant, flags, self.cancellable)
+        job = self.job
 
+        def start(callback):
+            if job.variant is not None:
+                self.stream = Wpool.Pool.imap(self.pool, job.task, job.variant, flags, self.cancellable)
+                return
+            n_batches = 0 if job.n_items is None else math.ceil(job.n_items / job.chunk_size)
+            self.stream = Wpool.Pool.imap_source(self.pool, job.task, job.next_item, None, n_batches, flags,
+                                                 self.cancellable)
+
+        self.setup()
         self.begin(start, answered=False)
 
     def drain(self):
@@ -225,7 +267,11 @@ class _RunningStream(_Running):
                     self.end()
                     self.job.raise_error(error)
                 if not found:
-                    self.end()
+                    if self.job.iterable_error is not None:
+                        # The iterable's own exception, where it raised it.
+                        self.end()
+                        raise self.job.iterable_error
+                    self.end(completed=True)
                     return
                 yield from self.job.batch_results(index, result)
         finally:
@@ -241,9 +287,7 @@ class _RunningAsync(_RunningMap):
 
     def start(self, on_answer):
         self.on_answer = on_answer
-        # Started here, so that workers fork from the caller's thread, and
-        # before any other Python thread runs, which could hold the GIL
-        # across the fork.
+        # Started on the caller's thread, which a FORK pool forks.
         super().start()
         self.thread = threading.Thread(target=self._iterate_thread, name='wpool-map-async', daemon=True)
         self.thread.start()
@@ -264,7 +308,7 @@ class _RunningAsync(_RunningMap):
         self.answered.wait()
         self.end()
 
-    def end(self):
+    def end(self, completed=False):
         # No thread is left behind: ended on the thread itself (the
         # AsyncResult settles there), the pool joins it before its next
         # map, or as the `with` block ends.
@@ -272,4 +316,4 @@ class _RunningAsync(_RunningMap):
             self.pool._threads_to_join.append(self.thread)
         elif self.thread is not None:
             self.thread.join()
-        super().end()
+        super().end(completed)
