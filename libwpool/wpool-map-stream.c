@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include <unistd.h>
+
 #include "wpool-error.h"
 #include "wpool-map-stream-private.h"
 #include "wpool-pool-private.h"
@@ -50,6 +52,8 @@ typedef struct
 struct _WpoolMapStream
 {
   GObject          parent_instance;
+  /* The process that made the stream (see wpool_map_stream_dispose()). */
+  pid_t            owner;
 
   WpoolPool       *pool;
   WpoolTask       *task;
@@ -156,6 +160,14 @@ wpool_map_stream_dispose (GObject *object)
 {
   WpoolMapStream *self = (WpoolMapStream *)object;
 
+  /* A forked worker's copy of its parent's stream: as its pool's (see
+   * wpool_pool_dispose()), not the worker's to stop. */
+  if (self->owner != getpid ())
+    {
+      G_OBJECT_CLASS (wpool_map_stream_parent_class)->dispose (object);
+      return;
+    }
+
   /* Dropped before its end: its maps stop, and are waited for, as the
    * pool must not keep jobs nobody ends. */
   wpool_map_stream_stop (self);
@@ -175,6 +187,12 @@ static void
 wpool_map_stream_finalize (GObject *object)
 {
   WpoolMapStream *self = (WpoolMapStream *)object;
+
+  if (self->owner != getpid ())
+    {
+      G_OBJECT_CLASS (wpool_map_stream_parent_class)->finalize (object);
+      return;
+    }
 
   g_assert (self->pending == NULL);
 
@@ -197,6 +215,7 @@ wpool_map_stream_class_init (WpoolMapStreamClass *klass)
 static void
 wpool_map_stream_init (WpoolMapStream *self)
 {
+  self->owner = getpid ();
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
   g_queue_init (&self->windows);

@@ -5,6 +5,8 @@
 
 #pragma once
 
+#include <sys/types.h>
+
 #include "wpool-backend-private.h"
 #include "wpool-insights-private.h"
 #include "wpool-job-private.h"
@@ -18,6 +20,8 @@ struct _WpoolPool
 {
   GObject           parent_instance;
   gboolean          disposed;
+  /* The process that made the pool (see wpool_pool_dispose()). */
+  pid_t             owner;
 
   /* Held while workers start or stop and while a map joins or leaves the
    * pool, by whatever thread does it. An async map takes it on the pool's

@@ -251,6 +251,16 @@ wpool_pool_dispose (GObject *object)
   WpoolPool *self = (WpoolPool *)object;
   GThread *control;
 
+  /* A forked worker's copy of a pool of its parent's (which a language's
+   * garbage collector may free there) has none of its threads and none
+   * of its workers, and its locks may be held by threads it does not
+   * have: it is not the worker's to stop, nor to free. */
+  if (self->owner != getpid ())
+    {
+      G_OBJECT_CLASS (wpool_pool_parent_class)->dispose (object);
+      return;
+    }
+
   /* Every async map holds a reference to the pool: the control thread
    * has nothing left to do, and ends. */
   g_mutex_lock (&self->pending_mutex);
@@ -277,6 +287,12 @@ static void
 wpool_pool_finalize (GObject *object)
 {
   WpoolPool *self = (WpoolPool *)object;
+
+  if (self->owner != getpid ())
+    {
+      G_OBJECT_CLASS (wpool_pool_parent_class)->finalize (object);
+      return;
+    }
 
   g_rec_mutex_clear (&self->lock);
   g_mutex_clear (&self->pending_mutex);
@@ -821,6 +837,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
 static void
 wpool_pool_init (WpoolPool *self)
 {
+  self->owner = getpid ();
   g_rec_mutex_init (&self->lock);
   g_mutex_init (&self->pending_mutex);
   g_cond_init (&self->pending_cond);

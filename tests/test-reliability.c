@@ -292,6 +292,57 @@ test_nested_pools (gconstpointer data)
                                  WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED, "cannot run in a FORK worker");
 }
 
+/* A forked worker that frees its copy of a pool of the caller's (as a
+ * language's garbage collector may, collecting what the caller left for
+ * it): the pool's threads and workers are the caller's, and the worker
+ * leaves them alone. It crashed joining a control thread it does not
+ * have. */
+static GVariant *
+free_inherited_pool (WpoolWorker  *worker,
+                     GVariant     *shared_objects,
+                     GVariant     *item,
+                     gpointer      data,
+                     GError      **error)
+{
+  /* Once per worker process: its copy holds the caller's one reference. */
+  static gboolean freed;
+
+  if (!freed)
+    g_object_unref (data);
+  freed = TRUE;
+  return g_variant_new_int32 (g_variant_get_int32 (item) + 1);
+}
+
+static void
+test_inherited_pool_freed (void)
+{
+  WpoolPool *inherited = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+  g_autoptr(WpoolTask) square = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(WpoolTask) task = wpool_task_new (free_inherited_pool, inherited, NULL);
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  WpoolTestOutcome outcome = { 0, };
+
+  /* Its control thread and its worker threads run. */
+  wpool_pool_set_keep_alive (inherited, TRUE);
+  wpool_pool_map_async (inherited, square, wpool_test_range_doubles (10), NULL, wpool_test_map_done, &outcome);
+  wpool_test_wait_for (&outcome.done);
+  g_assert_no_error (outcome.error);
+  g_assert_true (wpool_pool_get_workers_running (inherited));
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_INT32);
+  wpool_pool_set_chunk_size (pool, 1);
+  results = wpool_pool_map (pool, task, g_variant_new_parsed ("[1, 2, 3, 4]"), NULL, &error);
+  g_assert_no_error (error);
+  wpool_test_assert_variant (results, g_variant_new_parsed ("[2, 3, 4, 5]"));
+
+  /* The caller's own is untouched. */
+  g_assert_true (wpool_pool_get_workers_running (inherited));
+  wpool_test_outcome_clear (&outcome);
+  g_object_unref (inherited);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -306,6 +357,7 @@ main (int   argc,
 
   g_test_init (&argc, &argv, NULL);
   wpool_test_add_for_start_methods (tests, G_N_ELEMENTS (tests));
+  g_test_add_func ("/fork/reliability/inherited-pool-freed", test_inherited_pool_freed);
 
   return g_test_run ();
 }
