@@ -415,8 +415,9 @@ wpool_pool_check_idle (WpoolPool  *self,
  * #WpoolPool:worker-exit first, and is waited for. A kept-alive pool does
  * this when #WpoolPool:keep-alive is unset or the pool is disposed; the
  * next map starts new workers. It fails with %WPOOL_ERROR_WORKERS_RUNNING
- * while maps run, or with the first worker-exit error, as
- * wpool_pool_get_exit_results() does.
+ * while maps run, or with the first worker-exit error of the workers it
+ * stopped, as wpool_pool_get_exit_results() gives it. With no workers
+ * to stop, it succeeds.
  *
  * Returns: %TRUE if the workers stopped and their exits succeeded
  */
@@ -426,6 +427,7 @@ wpool_pool_stop_and_join (WpoolPool  *self,
 {
   g_autoptr(GVariant) results = NULL;
   GError *local_error = NULL;
+  gboolean stopped;
 
   g_return_val_if_fail (WPOOL_IS_POOL (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -437,8 +439,14 @@ wpool_pool_stop_and_join (WpoolPool  *self,
       return FALSE;
     }
 
+  /* Workers that stopped earlier reported their exits then: no old
+   * error comes again from a pool with none to stop. */
+  stopped = self->backend != NULL;
   wpool_pool_stop_workers (self, TRUE, NULL);
   g_rec_mutex_unlock (&self->lock);
+
+  if (!stopped)
+    return TRUE;
 
   results = wpool_pool_get_exit_results (self, &local_error);
   if (local_error != NULL)

@@ -269,6 +269,14 @@ test_exit_timeout (gconstpointer data)
   if (!wpool_test_under_valgrind ())
     g_assert_cmpint (g_get_monotonic_time () - started, <, 3 * G_USEC_PER_SEC);
   g_assert_false (wpool_pool_get_workers_running (pool));
+  g_clear_error (&error);
+
+  /* Said once: with no workers left to stop, it succeeds, and the exit
+   * results still tell. */
+  g_assert_true (wpool_pool_stop_and_join (pool, &error));
+  g_assert_no_error (error);
+  g_assert_null (wpool_pool_get_exit_results (pool, &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
 }
 
 /* A task a new program cannot find. */
