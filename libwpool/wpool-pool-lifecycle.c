@@ -365,7 +365,8 @@ wpool_pool_set_worker_exit_timeout (WpoolPool *self,
  * @error: return location for a #GError
  *
  * Gets what #WpoolPool:worker-exit returned in every worker, the last time
- * the workers stopped, as MPIRE's `get_exit_results`: an array of the exit
+ * the workers stopped (nothing if they stopped without a worker-exit), as
+ * MPIRE's `get_exit_results`: an array of the exit
  * task's result type or `av`, with the workers restarted for their
  * #WpoolPool:worker-lifespan since first, in the order they restarted,
  * then one per worker in worker order. If a worker's exit

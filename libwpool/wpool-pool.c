@@ -181,7 +181,9 @@ wpool_pool_take_exit_results_from (WpoolPool    *self,
   GError *error = NULL;
   GVariant *results = wpool_backend_take_exit_results (backend, &error);
 
-  if (results == NULL && error == NULL)
+  /* Workers that stopped with no worker-exit leave none: not the results
+   * of workers that stopped before them. */
+  if (results == NULL && error == NULL && wpool_backend_get_config (backend)->worker_exit != NULL)
     return;
 
   g_clear_pointer (&self->exit_results, g_variant_unref);

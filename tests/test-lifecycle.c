@@ -124,6 +124,16 @@ test_state (gconstpointer data)
   g_assert_false (wpool_pool_get_workers_running (pool));
 
   assert_exits (pool, 30);
+
+  /* Workers that stop without a worker-exit leave no exit results, not
+   * those of the workers before them. */
+  g_assert_true (wpool_pool_set_worker_exit (pool, NULL, &error));
+  g_clear_pointer (&results, g_variant_unref);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (wpool_pool_stop_and_join (pool, &error));
+  g_assert_null (wpool_pool_get_exit_results (pool, &error));
+  g_assert_no_error (error);
 }
 
 /* Workers stopped after a map, by unsetting keep-alive, or by disposal

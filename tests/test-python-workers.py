@@ -25,7 +25,7 @@ gi.require_version('Wpool', '1')
 from gi.repository import GLib, Wpool  # noqa: E402
 
 import taptestrunner  # noqa: E402
-from wpool_testing import children_of  # noqa: E402
+from wpool_testing import children_of, workers_left  # noqa: E402
 
 METHODS = ('fork', 'threading', 'spawn', 'forkserver')
 PROGRAMS = ('spawn', 'forkserver')
@@ -152,6 +152,54 @@ def dies_on_negative(worker, shared, item):
 def sleeps_ms(worker, shared, item):
     time.sleep(item.unpack() / 1000)
     return GLib.Variant('u', item.unpack())
+
+
+# MPIRE's worker_init and worker_exit: the worker's id, the shared
+# objects, the state, as the map's function.
+def init_state(worker_id, shared, state):
+    state.update(worker=worker_id, pid=os.getpid(), n=0, shared=shared)
+
+
+def counted_item(worker_id, shared, state, x):
+    state['n'] += 1
+    return state['pid'], x
+
+
+def exit_state(worker_id, shared, state):
+    return state['worker'], state['pid'], state['n'], state['shared']
+
+
+def pid_of_exit():
+    return os.getpid()
+
+
+def square_of_nothing():
+    return 0
+
+
+def init_fails():
+    raise CustomError('init')
+
+
+def exit_fails():
+    raise CustomError('exit')
+
+
+def init_hangs():
+    time.sleep(30)
+
+
+def pid_and(x):
+    return os.getpid(), x
+
+
+def nested_maps(x):
+    """A task with pools of its own: libwpool's and multiprocessing's."""
+    with Wpool.Pool(n_jobs=2, start_method='fork') as inner:
+        ours = sum(inner.map(square, range(x)))
+    with multiprocessing.get_context('fork').Pool(2) as theirs:
+        others = sum(theirs.map(square, range(x)))
+    return ours, others
 
 
 def run_script(text, *args):
@@ -377,6 +425,120 @@ class TestAsyncResult(unittest.TestCase):
             stop.set()
             for thread in threads:
                 thread.join()
+
+
+class TestWorkerLifecycle(unittest.TestCase):
+    """MPIRE's worker_init, worker_exit, get_exit_results() and the pool's
+    lifecycle methods, for Python functions."""
+
+    def test_init_and_exit(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method, shared_objects='data',
+                                                         pass_worker_id=True, use_worker_state=True) as pool:
+                self.assertEqual(pool.get_exit_results(), [])
+                results = pool.map(counted_item, range(20), chunk_size=2, worker_init=init_state,
+                                   worker_exit=exit_state)
+                self.assertEqual([x for _, x in results], list(range(20)))
+                exits = pool.get_exit_results()
+                # One per worker, in worker order; what each counted, with
+                # the state its worker_init made.
+                self.assertEqual([worker for worker, _, _, _ in exits], [0, 1])
+                self.assertEqual(sum(n for _, _, n, _ in exits), 20)
+                self.assertEqual({shared for _, _, _, shared in exits}, {'data'})
+                if method != 'threading':
+                    self.assertLessEqual({pid for pid, _ in results}, {pid for _, pid, _, _ in exits})
+                # A map without them has none, as MPIRE's.
+                self.assertEqual(len(pool.map(counted_item, range(3), worker_init=init_state)), 3)
+                self.assertEqual(pool.get_exit_results(), [])
+
+    def test_errors_raise_as_they_were(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                with self.assertRaises(CustomError) as caught:
+                    pool.map(square, range(10), worker_init=init_fails)
+                self.assertEqual(caught.exception.value, 'init')
+                with self.assertRaises(CustomError) as caught:
+                    pool.map(square, range(10), worker_exit=exit_fails)
+                self.assertEqual(caught.exception.value, 'exit')
+                with self.assertRaises(CustomError):
+                    pool.get_exit_results()
+                # Said once: the pool goes on, and leaving it raises nothing.
+                self.assertEqual(pool.map(square, range(3)), [0, 1, 4])
+                with self.assertRaisesRegex(TypeError, 'worker_exit must be callable'):
+                    pool.map(square, range(3), worker_exit=3)
+                with self.assertRaisesRegex(ValueError, 'worker_init_timeout'):
+                    pool.map(square, range(3), worker_init_timeout=0)
+
+    def test_init_timeout(self):
+        for method in ('fork', 'spawn'):
+            with self.subTest(method=method), Wpool.Pool(n_jobs=1, start_method=method) as pool:
+                started = time.monotonic()
+                with self.assertRaises(Wpool.TaskTimeoutError) as caught:
+                    pool.map(square, range(3), worker_init=init_hangs, worker_init_timeout=0.3)
+                self.assertIn('worker-init', caught.exception.message)
+                self.assertLess(time.monotonic() - started, 20)
+                # The pool's own setting again: none.
+                self.assertEqual(pool.props.worker_init_timeout, 0)
+                self.assertEqual(pool.map(square, range(3)), [0, 1, 4])
+
+    def test_keep_alive_and_stop_and_join(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method, keep_alive=True) as pool:
+                first = pool.map(pid_and, range(8), chunk_size=1, worker_exit=pid_of_exit)
+                self.assertTrue(pool.props.workers_running)
+                self.assertEqual(pool.get_exit_results(), [])
+                # The same worker_exit: the same workers serve the next map.
+                second = pool.map(pid_and, range(8), chunk_size=1, worker_exit=pid_of_exit)
+
+                # The same worker_exit (MPIRE's apply_async() takes it too).
+                pending = pool.apply_async(sleeps, (0.2,), worker_exit=pid_of_exit)
+                self.assertTrue(pool.stop_and_join(keep_alive=True))
+                self.assertTrue(pending.ready())
+                self.assertTrue(pool.props.workers_running)
+                pool.join()
+                self.assertFalse(pool.props.workers_running)
+                exits = pool.get_exit_results()
+                self.assertEqual(len(exits), 2)
+                if method != 'threading':
+                    # Both maps and the apply ran in the workers that exited
+                    # now: kept alive, not restarted.
+                    self.assertLessEqual({pid for pid, _ in first + second}, set(exits))
+                # Another worker_init restarts kept-alive workers.
+                before = pool.map(pid_and, range(8), chunk_size=1, worker_init=pid_of_exit)
+                after = pool.map(pid_and, range(8), chunk_size=1, worker_init=square_of_nothing)
+                if method != 'threading':
+                    self.assertFalse({pid for pid, _ in before} & {pid for pid, _ in after})
+                with self.assertRaisesRegex(TypeError, 'keep_alive'):
+                    pool.stop_and_join(keep_alive=1)
+                pool.set_keep_alive(False)
+                self.assertFalse(pool.props.keep_alive)
+
+    def test_terminate(self):
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                pending = pool.apply_async(sleeps, (0.5,))
+                pool.terminate()
+                with self.assertRaisesRegex(RuntimeError, 'terminated'):
+                    pending.get(timeout=30)
+                self.assertFalse(pool.props.workers_running)
+                self.assertEqual(pool.map(square, range(3)), [0, 1, 4])
+        self.assertEqual(workers_left(os.getpid()), set())
+
+    def test_order_tasks_and_daemon(self):
+        with self.assertRaisesRegex(NotImplementedError, 'order_tasks'):
+            Wpool.Pool(n_jobs=2, order_tasks=True)
+        with Wpool.Pool(n_jobs=2, order_tasks=False) as pool:
+            pool.set_order_tasks(False)
+            with self.assertRaisesRegex(NotImplementedError, 'pass_worker_id'):
+                pool.set_order_tasks()
+        with self.assertRaisesRegex(TypeError, 'daemon'):
+            Wpool.Pool(n_jobs=2, daemon='no')
+        # daemon=False, as MPIRE's, lets a task make pools of its own (any
+        # libwpool pool does).
+        for method in ('fork', 'spawn', 'forkserver'):
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, start_method=method, daemon=False) as pool:
+                self.assertEqual(pool.map(nested_maps, [3, 4], chunk_size=1), [(5, 5), (14, 14)])
+        self.assertEqual(workers_left(os.getpid()), set())
 
 
 async def _await(awaitable):

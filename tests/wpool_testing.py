@@ -2,6 +2,7 @@
 """What the PyGObject tests share."""
 
 import os
+import time
 
 
 def children_of(pid):
@@ -17,3 +18,24 @@ def children_of(pid):
         if entry.isdigit() and int(fields[1]) == pid:
             children.add(int(entry))
     return children
+
+
+def _is_resource_tracker(pid):
+    try:
+        with open('/proc/{}/cmdline'.format(pid)) as cmdline:
+            return 'multiprocessing.resource_tracker' in cmdline.read()
+    except OSError:
+        return False
+
+
+def workers_left(pid, timeout=5):
+    """@pid's child processes, but multiprocessing's resource tracker (its
+    own helper, which lives as long as the process that started it), once
+    none is left or after @timeout seconds: workers that were told to end
+    may take a moment to."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = {child for child in children_of(pid) if not _is_resource_tracker(child)}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)

@@ -46,10 +46,12 @@ from ._wpool.arguments import (_check_bool, _check_map_arguments, _check_number,
 from ._wpool.async_result import AsyncResult
 from ._wpool.batches import _Args, _batch_task, _bytes_variant, _Head, _run_pickled_batch
 from ._wpool.errors import TaskTimeoutError, WorkerDiedError
-from ._wpool.maps import _Map
+from ._wpool.lifecycle import _exit_results, _lifecycle_task
+from ._wpool.maps import _Map, _raise_carried
 from ._wpool.options import (_APPLY_PARAMETERS, _IMAP_PARAMETERS, _MAP_PARAMETERS, _PROGRESS_KEYWORDS, _options,
                              _Options)
-from ._wpool.programs import _check_by_reference, _dumps_shared, _program_argv, _runner_task
+from ._wpool.programs import (_check_by_reference, _dumps_shared, _lifecycle_program_task, _program_argv,
+                              _runner_task)
 from ._wpool.running import _RunningAsync, _RunningMap, _RunningStream
 from ._wpool.tasks import _wrap_task_func
 
@@ -123,9 +125,13 @@ class Pool(Wpool.Pool):
     # state (after the shared objects).
     _pass_worker_id = False
     _use_worker_state = False
+    # MPIRE's worker_init and worker_exit of the last map, and the C tasks
+    # they became; the last exit results decoded.
+    _lifecycle = None
+    _exit_results = None
 
     def __init__(self, n_jobs=None, shared_objects=None, start_method=None, cpu_ids=None, use_dill=False,
-                 pass_worker_id=False, use_worker_state=False, **properties):
+                 pass_worker_id=False, use_worker_state=False, daemon=True, order_tasks=False, **properties):
         # n_jobs 0 or None is the number of processors, as in MPIRE; the
         # bound is the C pool's: a worker is a thread or process, and
         # thousands of them would exhaust the machine, not speed anything.
@@ -145,6 +151,10 @@ class Pool(Wpool.Pool):
             self._use_dill, self._codec = True, dill
         _check_bool('pass_worker_id', pass_worker_id)
         _check_bool('use_worker_state', use_worker_state)
+        # Workers always die with the caller, and a task may always make a
+        # pool of its own: MPIRE's daemon=False is what libwpool does.
+        _check_bool('daemon', daemon)
+        self._check_order_tasks(order_tasks)
         super().__init__(**properties)
         self._pass_worker_id, self._use_worker_state = pass_worker_id, use_worker_state
 
@@ -168,28 +178,86 @@ class Pool(Wpool.Pool):
         """Terminates the workers, after an interruption: another thread's
         map may still run, which the C API's terminate() refuses."""
         try:
-            self.terminate()
+            super().terminate()
         except GLib.Error:
             pass
+
+    def _stop_running(self):
+        """Stops the Python maps that run (an unfinished imap(), an
+        apply_async() or map_async() not waited for): their results are
+        lost, and reading them raises RuntimeError, as in MPIRE. Returns
+        whether there were any."""
+        unfinished = list(self._running)
+        for running in unfinished:
+            running.terminated = True
+            running.abort()
+        self._join_threads()
+        return bool(unfinished)
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc_value, exc_traceback):
-        # As MPIRE: leaving terminates the workers, and a map left
-        # unfinished (an imap, a map_async not awaited) is stopped, its
-        # results lost; an exception leaving the block goes on as it is.
-        unfinished = list(self._running)
-        for running in unfinished:
-            running.abort()
-        self._join_threads()
+        # As MPIRE: a map left unfinished (an imap, an apply_async not
+        # waited for) is stopped, its results lost, and the workers are
+        # terminated; an exception leaving the block goes on as it is.
+        # Otherwise the workers stop and join, running their worker_exit.
+        unfinished = self._stop_running()
         if exc_type is None and not unfinished:
             self.stop_and_join()
-        elif exc_type is None:
-            self.terminate()
         else:
             self._terminate_quietly()
         return False
+
+    def stop_and_join(self, keep_alive=False):
+        """Waits for the maps started without waiting (apply_async(),
+        map_async()) to end, then stops the workers, each running its
+        worker_exit (see get_exit_results()), and waits for them, as MPIRE's
+        stop_and_join(); with keep_alive=True, the workers are kept for the
+        next map. The first exception a worker_exit raised is raised here.
+        join() is the same. Returns True."""
+        _check_bool('keep_alive', keep_alive)
+        for running in list(self._running):
+            # Its thread ends once its AsyncResult settled.
+            if isinstance(running, _RunningAsync) and running.thread not in (None, threading.current_thread()):
+                running.thread.join()
+        self._join_threads()
+        if keep_alive:
+            return True
+        try:
+            return super().stop_and_join()
+        except GLib.Error as error:
+            if self._lifecycle is None or self.props.worker_exit != self._lifecycle[1][1]:
+                raise
+            _raise_carried(error, self._codec, self.props.start_method == Wpool.StartMethod.THREADING)
+
+    join = stop_and_join
+
+    def terminate(self):
+        """Stops the workers now, as MPIRE's terminate(): worker processes
+        are killed, worker threads left to end their item; the maps that
+        run are stopped, and reading their results raises RuntimeError. No
+        worker_exit runs."""
+        self._stop_running()
+        return super().terminate()
+
+    def set_keep_alive(self, keep_alive=True):
+        """Keeps the workers between maps (or not), as MPIRE's
+        set_keep_alive(): the keep-alive property. Idle workers stop when
+        it is unset."""
+        self.props.keep_alive = _check_bool('keep_alive', keep_alive)
+
+    @staticmethod
+    def _check_order_tasks(order_tasks):
+        if _check_bool('order_tasks', order_tasks):
+            raise NotImplementedError(
+                'order_tasks=True (chunk k to worker k % n_jobs) is not supported: libwpool hands each chunk to '
+                'the first idle worker, which keeps every worker busy; a worker can find its own share with '
+                'pass_worker_id=True')
+
+    def set_order_tasks(self, order_tasks=True):
+        """MPIRE's set_order_tasks(): only False is supported (see Pool())."""
+        self._check_order_tasks(order_tasks)
 
     def set_shared_objects(self, shared_objects):
         """Sets the objects the workers share: a GLib.Variant for the C pool
@@ -230,6 +298,72 @@ class Pool(Wpool.Pool):
         workers when a map's settings change)."""
         if self.props.workers_running and not self._running:
             Wpool.Pool.stop_and_join(self)
+
+    def _set_lifecycle(self, worker_init, worker_exit, method):
+        """Makes MPIRE's worker_init and worker_exit of a map the C pool's
+        worker-init and worker-exit tasks, restarting idle kept-alive
+        workers if they change. A pool whose lifecycle tasks are the C
+        API's (set_worker_init()) keeps them for maps without any."""
+        start_method = self.props.start_method
+        head = self._head()
+        key = (worker_init, worker_exit, head.pass_worker_id, head.has_shared_objects, head.use_worker_state,
+               start_method, self._use_dill, self._shared_version)
+        ours = self._lifecycle is not None and \
+            (self.props.worker_init, self.props.worker_exit) == self._lifecycle[1]
+        if worker_init is None and worker_exit is None and not ours:
+            return
+        if ours and self._lifecycle[0] == key:
+            return
+
+        tasks = []
+        for what, func in (('init', worker_init), ('exit', worker_exit)):
+            if func is None:
+                tasks.append(None)
+            elif start_method in (Wpool.StartMethod.SPAWN, Wpool.StartMethod.FORKSERVER):
+                _check_by_reference(func, 'worker_{}'.format(what), self._use_dill)
+                self._share_with_programs()
+                tasks.append(_lifecycle_program_task(_program_argv(), what, func, head, self._use_dill))
+            else:
+                tasks.append(_lifecycle_task(what, func, head, self._codec, lambda: self._shared_objects,
+                                             threads=start_method == Wpool.StartMethod.THREADING))
+        self._restart_idle_workers()
+        try:
+            super().set_worker_init(tasks[0])
+            super().set_worker_exit(tasks[1])
+        except GLib.Error as error:
+            if error.matches(Wpool.error_quark(), Wpool.Error.WORKERS_RUNNING):
+                raise GLib.Error('{}(): worker_init and worker_exit cannot change while another map runs on '
+                                 'the workers: {}'.format(method, error.message), error.domain, error.code) from None
+            raise
+        self._lifecycle = (key, (tasks[0], tasks[1]))
+
+    def get_exit_results(self):
+        """What worker_exit returned in every worker the last time the
+        workers stopped (after a map without keep-alive, or as stop_and_join()
+        or a map with another worker_init or worker_exit stopped them), as
+        MPIRE's get_exit_results(): a list, [] when there are none (workers
+        restarted for their lifespan first); the first exception a
+        worker_exit raised instead. With a worker-exit task of
+        the C API's (set_worker_exit()), the C API's GLib.Variant, or None
+        before any worker stopped."""
+        c_exit = self.props.worker_exit is not None and \
+            (self._lifecycle is None or self.props.worker_exit != self._lifecycle[1][1])
+        try:
+            variant = super().get_exit_results()
+        except GLib.Error as error:
+            if c_exit:
+                raise
+            _raise_carried(error, self._codec, self.props.start_method == Wpool.StartMethod.THREADING)
+        if c_exit:
+            return variant
+        if variant is None or self._lifecycle is None or variant.get_type_string() != 'aay':
+            # The workers stopped last without a worker_exit.
+            return []
+        data = variant.get_data_as_bytes().get_data()
+        if self._exit_results is None or self._exit_results[0] != data:
+            self._exit_results = (data, _exit_results(variant, self._codec,
+                                                      self.props.start_method == Wpool.StartMethod.THREADING))
+        return list(self._exit_results[1])
 
     def _head(self):
         """What the functions of a map take before an item's arguments."""

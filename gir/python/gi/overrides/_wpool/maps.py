@@ -185,15 +185,11 @@ class _Map:
     def raise_error(self, error):
         """Raises the GLib.Error that ended the map: as the task's own
         exception if a batch failed, else as it is."""
-        found = _STOP.search(error.message) if isinstance(error, GLib.Error) else None
-        if found is None:
-            raise _as_mpire_error(error)
-        if self.threads:
+        if self.threads and isinstance(error, GLib.Error) and _STOP.search(error.message) and \
+                not _STOP.search(error.message).group(1):
             failures = [batch[-1] for batch in self.results.values() if batch and isinstance(batch[-1], _Failure)]
-            failure, where = failures[0], 'a worker thread'
-        else:
-            failure, where = self.codec.loads(base64.b64decode(found.group(1))), 'a worker process'
-        _raise_failure(failure.error, failure.text, where)
+            _raise_failure(failures[0].error, failures[0].text, 'a worker thread')
+        _raise_carried(error, self.codec, self.threads)
 
     def finish(self, variant):
         """The map's results in item order, or the first item's exception;
@@ -207,3 +203,13 @@ class _Map:
             import numpy
             return numpy.concatenate(results)
         return results
+
+
+def _raise_carried(error, codec, threads):
+    """Raises @error, or the exception a worker's failure carried back in
+    its message (_stop_map()) as it was raised, its traceback in a note."""
+    found = _STOP.search(error.message) if isinstance(error, GLib.Error) else None
+    if found is None or not found.group(1):
+        raise _as_mpire_error(error)
+    failure = codec.loads(base64.b64decode(found.group(1)))
+    _raise_failure(failure.error, failure.text, 'a worker thread' if threads else 'a worker process')

@@ -87,17 +87,19 @@ class _Options:
             # MPIRE counts a worker's items, checked as a batch ends: the
             # C pool counts its items, which are batches.
             values['worker_lifespan'] = math.ceil(self.worker_lifespan / batch_size)
-        return _Applied(pool, values)
+        return _Applied(pool, values, self)
 
 
 class _Applied:
     """Pool properties a map set: restored as it ends, where no other map
     changed them meanwhile."""
 
-    def __init__(self, pool, values):
+    def __init__(self, pool, values, options):
         self.pool = pool
         self.values = values
         self.before = {}
+        # Per map, as MPIRE's: a map without them has none.
+        pool._set_lifecycle(options.worker_init, options.worker_exit, options.method)
         if values.get('worker_lifespan', pool.props.worker_lifespan) != pool.props.worker_lifespan:
             # The C pool gives the lifespan to workers as they start.
             pool._restart_idle_workers()

@@ -13,6 +13,7 @@ from gi.repository import GLib
 
 from . import Wpool
 from .batches import _BYTES, _batch_task, _run_pickled_batch, _variant_bytes
+from .lifecycle import _program_task_name, _resolve_program_task
 from .tasks import new_task
 
 # Python functions in SPAWN and FORKSERVER workers. The workers are Python
@@ -216,6 +217,10 @@ class _WorkerProgram:
                 return _run_pickled_batch(worker, item, codec, objects)
 
             return _batch_task(run)
+        if module == __name__:
+            task = _resolve_program_task(name, _codec, lambda: self.objects)
+            if task is not None:
+                return task
 
         # Task.new_for_python(): func(worker, shared_objects, item).
         func = sys.modules['__main__'] if module == '__main__' else importlib.import_module(module)
@@ -267,4 +272,16 @@ def _runner_task(argv, use_dill):
     pickled with dill if @use_dill."""
     task = Wpool.Task.new_for_program(argv, __name__, '{}.{}'.format(_RUNNER, 'dill' if use_dill else 'pickle'))
     task.set_result_type(_BYTES)
+    return task
+
+
+def _lifecycle_program_task(argv, what, func, head, use_dill):
+    """The task of worker programs @argv that calls worker_init or
+    worker_exit (@what 'init' or 'exit'), sent by reference (by value with
+    dill) in the task's name."""
+    codec = _codec('dill' if use_dill else 'pickle')
+    task = Wpool.Task.new_for_program(argv, __name__, _program_task_name(what, func, head,
+                                                                         'dill' if use_dill else 'pickle', codec))
+    if what == 'exit':
+        task.set_result_type(_BYTES)
     return task

@@ -86,7 +86,8 @@ class _Running:
         self.progress = None
         self.applied = None
         self.handler = None
-        pool._running.add(self)
+        # Stopped by the pool's terminate(), or as its `with` block ended.
+        self.terminated = False
 
     def setup(self):
         """Before the map starts: its progress bar, and the pool properties
@@ -94,11 +95,20 @@ class _Running:
         that a bad bar option changes nothing."""
         job = self.job
         self.progress = _Progress(job.options, job.n_items)
+        # Before it counts as running: it may restart idle workers.
         self.applied = job.options.apply(self.pool, job.chunk_size)
+        self.pool._running.add(self)
         if self.progress.bar is not None:
             # Emitted on the map's context: the caller's thread for map()
             # and imap().
             self.handler = self.pool.connect('notify::n-completed', self._on_progress)
+
+    def raise_exit_error(self):
+        """After a map with a worker_exit whose workers stopped at its end
+        (no keep-alive): the first exception a worker_exit raised, as MPIRE
+        raises it from the map."""
+        if self.job.options.worker_exit is not None and not self.pool.props.workers_running:
+            self.pool.get_exit_results()
 
     def _on_progress(self, pool, pspec):
         done = math.ceil(pool.props.n_completed * self.job.chunk_size)
@@ -216,8 +226,11 @@ class _RunningMap(_Running):
             variant = Wpool.Pool.map_finish(self.pool, self.result)
         except GLib.Error as error:
             self.end()
+            if self.terminated:
+                raise RuntimeError('The pool was terminated while this map ran: its results are lost') from error
             self.job.raise_error(error)
         self.end(completed=True)
+        self.raise_exit_error()
         return self.job.finish(variant)
 
 
@@ -272,6 +285,7 @@ class _RunningStream(_Running):
                         self.end()
                         raise self.job.iterable_error
                     self.end(completed=True)
+                    self.raise_exit_error()
                     return
                 yield from self.job.batch_results(index, result)
         finally:
