@@ -32,6 +32,11 @@ def sleep_for(index, seconds):
     return index
 
 
+def with_head(worker_id, shared_objects, index, seconds):
+    time.sleep(seconds)
+    return worker_id, shared_objects, index
+
+
 def square(x):
     return x * x
 
@@ -150,6 +155,11 @@ class TestInsights(unittest.TestCase):
             insights = pool.get_insights()
             self.assertEqual(insights['n_completed_tasks'], [1])
             self.assertEqual(insights['top_5_max_task_args'], ['Arg 0: 2 | Arg seconds: 0.01'])
+        with Wpool.Pool(n_jobs=1, start_method='fork', enable_insights=True, pass_worker_id=True,
+                        shared_objects='shared') as pool:
+            # The worker's id and the shared objects are not the item's.
+            self.assertEqual(pool.map(with_head, [(4, 0.01)]), [(0, 'shared', 4)])
+            self.assertEqual(pool.get_insights()['top_5_max_task_args'], ['Arg 0: 4 | Arg 1: 0.01'])
         with Wpool.Pool(n_jobs=1, start_method='threading', enable_insights=True) as pool:
             pool.map(type, [BadRepr()])
             self.assertEqual(pool.get_insights()['top_5_max_task_args'],
@@ -169,6 +179,11 @@ class TestInsights(unittest.TestCase):
             self.assertEqual(seen[0], 10)
             self.assertEqual(seen[-1], 40)
             self.assertEqual(seen, sorted(seen))
+            # Off on an idle pool: none, as the C pool's.
+            pool.props.enable_insights = False
+            pool.map(square, range(10))
+            self.assertEqual(pool.get_insights(), {})
+            self.assertIsNone(Wpool.Pool.__mro__[1].get_insights(pool))
 
     def test_failed_map(self):
         """A map that fails leaves insights that can be read: the items
