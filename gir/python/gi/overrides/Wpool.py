@@ -41,6 +41,7 @@ from gi.repository import GLib
 
 from ..module import get_introspection_module
 from ..overrides import override
+from ._wpool import insights as _insights
 from ._wpool.arguments import (_check_bool, _check_map_arguments, _check_number, _check_property,
                                _check_start_method, _cpu_ids_variant)
 from ._wpool.async_result import AsyncResult
@@ -406,6 +407,7 @@ class Pool(Wpool.Pool):
     def _share_with_python_tasks(self, task):
         """Before a C API map of a Task.new_for_python() task: the Python
         shared objects, which it takes, go to its workers too."""
+        _insights.c_api_map(self)
         program = task.get_program()
         if self._has_shared_objects and program is not None and list(program) == _program_argv():
             self._share_with_programs()
@@ -580,6 +582,16 @@ class Pool(Wpool.Pool):
 
     def _start_async(self, job, callback, error_callback, single):
         return AsyncResult(_RunningAsync(self, job), single, callback, error_callback)
+
+    def get_insights(self):
+        """As MPIRE's get_insights(), after Python maps: a dict of where the
+        workers' time went, counting the items, {} if insights were off.
+        After C API maps (a Wpool.Task): the C pool's GVariant, as in C."""
+        return _insights.get_insights(self)
+
+    def print_insights(self):
+        """As MPIRE's print_insights(): get_insights() as a summary."""
+        _insights.print_insights(self)
 
     @property
     def _threads_to_join(self):

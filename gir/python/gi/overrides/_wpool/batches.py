@@ -7,9 +7,12 @@
 import base64
 import collections.abc
 import functools
+import heapq
 import itertools
+import operator
 import pickle
 import re
+import time
 import traceback
 
 from gi.repository import GLib
@@ -73,7 +76,11 @@ def _call(call, args):
 class _Head:
     """What a map's function takes before an item's own arguments, as in
     MPIRE: the worker's id, the shared objects, the worker's state (a dict
-    that lives as long as the worker), each if the pool says so."""
+    that lives as long as the worker), each if the pool says so. With
+    insights on, @insights is the token of the pool's insights (see
+    _batch_record()); never set otherwise, which pickles nothing more."""
+
+    insights = None
 
     def __init__(self, pass_worker_id, has_shared_objects, use_worker_state):
         self.pass_worker_id = pass_worker_id
@@ -101,18 +108,34 @@ def _worker_state(worker):
     return state
 
 
-def _run_batch(func, head, batch, items=None):
+def _stamped(items, stamps):
+    """@items, appending to @stamps the clock as each is taken and once
+    more at their end: as a map() takes its next item when the last one
+    returned, the stamps bound each completed item's call, and timing
+    costs a clock reading per item, the calls staying in a C loop."""
+    clock = time.perf_counter
+    for args in items:
+        stamps.append(clock())
+        yield args
+    stamps.append(clock())
+
+
+def _run_batch(func, head, batch, items=None, stamps=None):
     """The results of a batch, or up to its first failure, then a _Failure.
     @head are the arguments before each item's (_Head.arguments()). @items
     iterates @batch (by default from its start): a canceller may exhaust
-    it to end the batch early.
+    it to end the batch early. A list as @stamps gets the clock readings
+    around each item (_stamped(), for insights); None times nothing, and
+    costs nothing.
 
     Batches of one kind of item run in a C loop (map(), starmap()), as
     multiprocessing's workers do: a Python loop with _call() per item cost
     as much again as a trivial body."""
     call = functools.partial(func, *head) if head else func
-    kinds = set(map(type, batch))
     items = iter(batch) if items is None else items
+    if stamps is not None:
+        items = _stamped(items, stamps)
+    kinds = set(map(type, batch))
     results = []
     try:
         if not any(issubclass(kind, (dict, _Args)) or _unpacks(kind) for kind in kinds):
@@ -126,6 +149,57 @@ def _run_batch(func, head, batch, items=None):
         # list.extend() kept the results before the failed item.
         results.append(_failure(error))
     return results
+
+
+def _args_text(args):
+    """An item's arguments as MPIRE's insights show them: "Arg 0: 1 | Arg
+    key: 'value'", as _call() passes them."""
+    if isinstance(args, _Args):
+        positional, keywords = args.args, args.kwargs
+    elif isinstance(args, dict):
+        positional, keywords = (), args
+    elif _unpacks(type(args)):
+        positional, keywords = args, {}
+    else:
+        positional, keywords = (args,), {}
+    try:
+        return ' | '.join(['Arg {}: {!r}'.format(i, value) for i, value in enumerate(positional)] +
+                          ['Arg {}: {!r}'.format(key, value) for key, value in keywords.items()])
+    except Exception as error:  # noqa: B902 - a broken __repr__ must not fail the batch
+        return '<arguments without a repr: {}: {}>'.format(type(error).__name__, error)
+
+
+# How many of the slowest items insights keep, as MPIRE.
+_N_SLOWEST = 5
+
+
+def _batch_record(worker, token, batch, stamps):
+    """What a batch timed by @stamps (_run_batch()) tells the pool's
+    insights (_Insights.add()): the worker's id, its items completed and
+    their total seconds, and the (seconds, arguments) of those among the
+    worker's 5 slowest so far.
+
+    The worker keeps its 5 slowest for the insights of @token, so that an
+    item's arguments are formatted only if it is among them (as MPIRE's
+    workers do): one that is not can never be among the pool's 5."""
+    kept = getattr(worker, '_wpool_slowest', None)
+    if kept is None or kept[0] != token:
+        kept = worker._wpool_slowest = (token, [])
+    slowest = kept[1]
+    # A failed item has its start stamp only, an interrupted batch's
+    # last item none at all.
+    durations = list(map(operator.sub, stamps[1:], stamps))
+    new = []
+    for index in heapq.nlargest(_N_SLOWEST, range(len(durations)), key=durations.__getitem__):
+        duration = durations[index]
+        if len(slowest) == _N_SLOWEST and duration <= slowest[0]:
+            break
+        if len(slowest) == _N_SLOWEST:
+            heapq.heapreplace(slowest, duration)
+        else:
+            heapq.heappush(slowest, duration)
+        new.append((duration, _args_text(batch[index])))
+    return worker.get_id(), len(durations), stamps[-1] - stamps[0] if stamps else 0.0, new
 
 
 # A batch's failure stops its map: the worker fails the C item with an
@@ -164,8 +238,9 @@ def _variant_bytes(variant):
 
 def _run_pickled_batch(worker, item, codec, shared_objects, functions=None):
     """Runs a batch of worker processes: @item is an `ay` of the pickled
-    (pickled function, _Head, batch), the result the pickled results; a
-    failure stops the map (_stop_map()). @codec is pickle or dill;
+    (pickled function, _Head, batch), the result the pickled results (with
+    insights on, the pickled (results, _batch_record())); a failure stops
+    the map (_stop_map()). @codec is pickle or dill;
     @functions the functions forked workers find by key (those pickle
     cannot name)."""
     try:
@@ -177,12 +252,15 @@ def _run_pickled_batch(worker, item, codec, shared_objects, functions=None):
         _stop_map(worker, _failure(error), carry=True, codec=codec)
         return None
 
-    results = _run_batch(function, head.arguments(worker, shared_objects), batch)
+    stamps = None if head.insights is None else []
+    results = _run_batch(function, head.arguments(worker, shared_objects), batch, stamps=stamps)
     try:
         if results and isinstance(results[-1], _Failure):
             failure = results[-1]
-        else:
+        elif stamps is None:
             return _bytes_variant(codec.dumps(results))
+        else:
+            return _bytes_variant(codec.dumps((results, _batch_record(worker, head.insights, batch, stamps))))
     except Exception as error:  # noqa: B902 - an unpicklable result
         failure = _Failure(RuntimeError('A result cannot be sent back from the worker: {}'.format(error)),
                            _failure(error).text)

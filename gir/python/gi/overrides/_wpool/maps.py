@@ -11,8 +11,10 @@ import math
 from gi.repository import Gio, GLib
 
 from . import Wpool
-from .batches import _BYTES, _STOP, _bytes_variant, _Failure, _raise_failure, _run_batch, _stop_map, _variant_bytes
+from .batches import (_BYTES, _STOP, _batch_record, _bytes_variant, _Failure, _raise_failure, _run_batch, _stop_map,
+                      _variant_bytes)
 from .errors import _as_mpire_error
+from .insights import _begin_map
 from .programs import _check_by_reference
 from .tasks import new_task
 
@@ -77,6 +79,8 @@ class _Map:
         # The items read so far, and an exception the iterable raised.
         self.n_read = 0
         self.iterable_error = None
+        # The pool's Python insights this map adds to, None if off.
+        self.insights = _begin_map(pool)
 
         if self.threads:
             self.task = self._by_reference(func)
@@ -87,6 +91,8 @@ class _Map:
             else:
                 self.task, reference = pool._program_task(func)
             head = pool._head()
+            if self.insights is not None:
+                head.insights = self.insights.token
             self.encode = lambda index, batch: _bytes_variant(self.codec.dumps((reference, head, batch)))
 
         if lazy and not self.numpy:
@@ -141,6 +147,7 @@ class _Map:
     def _by_reference(self, func):
         """Threads share this process: batches and results by index."""
         pool = self.pool
+        insights = self.insights
 
         def run(worker, shared_objects, item):
             index = item.get_uint32()
@@ -148,10 +155,14 @@ class _Map:
             self.running[index] = items = iter(batch)
             if self.interrupted:
                 items.__setstate__(len(batch))
+            stamps = None if insights is None else []
             try:
-                results = _run_batch(func, pool._head().arguments(worker, pool._shared_objects), batch, items)
+                results = _run_batch(func, pool._head().arguments(worker, pool._shared_objects), batch, items,
+                                     stamps)
             finally:
                 del self.running[index]
+            if stamps is not None:
+                insights.add(_batch_record(worker, insights.token, batch, stamps))
             self.results[index] = results
             if results and isinstance(results[-1], _Failure):
                 _stop_map(worker, results[-1], carry=False)
@@ -180,7 +191,11 @@ class _Map:
         if self.threads:
             self.batches.pop(index, None)
             return self.results.pop(index)
-        return self.codec.loads(_variant_bytes(variant))
+        if self.insights is None:
+            return self.codec.loads(_variant_bytes(variant))
+        results, record = self.codec.loads(_variant_bytes(variant))
+        self.insights.add(record)
+        return results
 
     def raise_error(self, error):
         """Raises the GLib.Error that ended the map: as the task's own
