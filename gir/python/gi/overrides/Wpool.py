@@ -375,7 +375,8 @@ class Pool(Wpool.Pool):
         which func is kept for functions pickle cannot name (lambdas,
         closures): those need workers forked after them."""
         try:
-            reference = pickle.dumps(func)
+            # By value with dill: no restart for a lambda either.
+            reference = self._codec.dumps(func)
         except (pickle.PicklingError, AttributeError, TypeError):
             if self._functions is None:
                 self._functions = {}
