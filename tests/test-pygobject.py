@@ -704,6 +704,11 @@ def interrupted_map(start_method, form, keep_alive=True):
         assert not pool.props.workers_running
 
 
+def sleeps_a_little(shared, x):
+    time.sleep(0.05)
+    return 0.05
+
+
 class TestMpireLike(unittest.TestCase):
     """The override's WorkerPool-like API: plain callables and iterables."""
 
@@ -755,10 +760,17 @@ class TestMpireLike(unittest.TestCase):
         with Wpool.Pool(n_jobs=2, start_method='fork', keep_alive=True) as pool:
             pool.set_shared_objects([7])
             self.assertEqual(pool.map(shared_grow, [1]), [2])
-            # The workers run, and have the old objects: refused.
+            # Kept alive with the old objects: they restart with the new,
+            # as MPIRE's do.
+            pool.set_shared_objects([8, 9])
+            self.assertFalse(pool.props.workers_running)
+            self.assertEqual(pool.map(shared_grow, [1]), [3])
+            # Not while a map runs on them.
+            pending = pool.map_async(sleeps_a_little, range(4))
             with self.assertRaises(GLib.Error) as raised:
                 pool.set_shared_objects([8])
             self.assertTrue(raised.exception.matches(Wpool.error_quark(), Wpool.Error.WORKERS_RUNNING))
+            self.assertEqual(pending.get(), [0.05] * 4)
 
     def test_exception_keeps_its_type_and_traceback(self):
         for method in self.methods:

@@ -266,18 +266,23 @@ class Pool(Wpool.Pool):
         (threads share the very object, forked workers see it copy-on-write,
         spawned workers get a copy each, and a fork server one copy that its
         workers share copy-on-write: pickled once, at the next map).
-        Refused with Wpool.Error.WORKERS_RUNNING while the workers run."""
+        Kept-alive idle workers stop, to start again with them at the next
+        map, as MPIRE's restart; refused with Wpool.Error.WORKERS_RUNNING
+        while a map runs. A GLib.Variant is refused while workers run, as
+        in C."""
         if isinstance(shared_objects, GLib.Variant) or shared_objects is None:
             super().set_shared_objects(shared_objects)
             self._shared_objects, self._has_shared_objects = None, False
             self._shared_version += 1
             return True
 
-        if self.props.workers_running:
-            raise GLib.Error('Cannot change the shared objects while the workers run: they received '
-                             'them when they started. Set “keep-alive” to FALSE (which stops idle '
-                             'workers) before changing them', 'wpool-error-quark',
-                             Wpool.Error.WORKERS_RUNNING)
+        if self.props.workers_running and self._running:
+            raise GLib.Error('Cannot change the shared objects while a map runs on the workers: they '
+                             'received them when they started', 'wpool-error-quark', Wpool.Error.WORKERS_RUNNING)
+        # As MPIRE restarts kept-alive workers whose parameters changed:
+        # idle ones stop now (running their worker_exit), and the next map
+        # starts new ones with these objects.
+        self._restart_idle_workers()
         self._shared_objects, self._has_shared_objects = shared_objects, True
         self._shared_version += 1
         return True

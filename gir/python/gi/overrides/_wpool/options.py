@@ -85,6 +85,10 @@ class _Options:
         """Sets the pool properties this map asks for; returns what
         restores them once the map ended."""
         values = {name: getattr(self, name) for name in _PER_MAP_PROPERTIES if getattr(self, name) is not None}
+        # One batch per C chunk: batches are the chunks, as MPIRE's, which
+        # worker_lifespan and max_tasks_active count (the C pool's own
+        # chunk size, for C tasks, would group them).
+        values['chunk_size'] = 1
         if self.max_tasks_active is not None:
             # MPIRE's counts items (by default n_jobs * chunk_size * 2, the
             # C pool's default too); the C pool's, its items: batches.

@@ -72,7 +72,10 @@ class _Progress:
         bar_class = _tqdm_class(options.progress_bar_style)
         kwargs = _bar_options(options, total)
         try:
-            self.bar = bar_class(**kwargs)
+            with warnings.catch_warnings():
+                # tqdm.rich says it is experimental as each bar starts.
+                warnings.filterwarnings('ignore', 'rich is experimental')
+                self.bar = bar_class(**kwargs)
         except (TypeError, KeyError) as error:
             raise ValueError("progress_bar_options: {} (see tqdm.tqdm() for what it takes)".format(error)) from None
 
