@@ -501,7 +501,11 @@ class Pool(Wpool.Pool):
     def _imap(self, method, func, iterable, args, kwargs, flags):
         running = _RunningStream(self, self._job(method, _IMAP_PARAMETERS, func, iterable, args, kwargs, lazy=True))
         running.start(flags)
-        return running.results()
+        results = running.results()
+        # Dropped before its first next(), a generator runs no `finally`:
+        # the map stops, and its settings go, all the same.
+        weakref.finalize(results, running.abort).atexit = False
+        return results
 
     def map_unordered(self, func, iterable, *args, **kwargs):
         """map_unordered(func, iterable, …): map()'s results in the order

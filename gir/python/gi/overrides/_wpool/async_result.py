@@ -37,6 +37,8 @@ class AsyncResult:
         """On the map's thread, once it answered: the outcome, the
         callbacks, then the waiters (as multiprocessing's: a callback has
         run once get() returns)."""
+        # No cycle left between the map and its result.
+        self._running.on_answer = None
         try:
             value = self._running.finish()
             self._value = value[0] if self._single else value

@@ -10,6 +10,7 @@ import os
 from gi.repository import Gio
 
 from .arguments import _check_bool, _check_number
+from .progress import _check_style
 
 # Pool properties a map's keyword of the same name sets while the map
 # runs; None leaves the pool's own (whose default is MPIRE's: none).
@@ -51,6 +52,7 @@ class _Options:
             raise TypeError('progress_bar_options must be a dict, not {}'.format(type(progress_bar_options).__name__))
         if progress_bar_style is not None and not isinstance(progress_bar_style, str):
             raise TypeError('progress_bar_style must be a str, not {}'.format(type(progress_bar_style).__name__))
+        _check_style(progress_bar_style)
 
         self.iterable_len = iterable_len
         self.chunk_size = chunk_size

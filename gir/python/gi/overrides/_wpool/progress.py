@@ -10,18 +10,23 @@ import warnings
 _STYLES = ('std', 'rich', 'notebook')
 
 
+def _check_style(style):
+    """Refuses a style that is none of tqdm's, with or without a bar, as
+    MPIRE does."""
+    if style == 'dashboard':
+        raise ValueError("progress_bar_style='dashboard' is MPIRE's web dashboard, which libwpool does not have: "
+                         "use 'std', 'rich' or 'notebook', or read the pool's progress (n-completed, eta)")
+    if style is not None and style not in _STYLES:
+        raise ValueError('progress_bar_style must be one of {} or None, not {!r}'.format(
+            ', '.join(repr(name) for name in _STYLES), style))
+
+
 def _tqdm_class(style):
     """tqdm's class for MPIRE's @style, or an error that says what is
     missing: 'rich' needs rich (Debian: python3-rich), 'notebook'
     ipywidgets in a notebook."""
-    if style is None:
-        style = 'std'
-    if style == 'dashboard':
-        raise ValueError("progress_bar_style='dashboard' is MPIRE's web dashboard, which libwpool does not have: "
-                         "use 'std', 'rich' or 'notebook', or read the pool's progress (n-completed, eta)")
-    if style not in _STYLES:
-        raise ValueError('progress_bar_style must be one of {} or None, not {!r}'.format(
-            ', '.join(repr(name) for name in _STYLES), style))
+    _check_style(style)
+    style = style or 'std'
     try:
         import tqdm
     except ImportError:
@@ -71,6 +76,9 @@ class _Progress:
             return
         bar_class = _tqdm_class(options.progress_bar_style)
         kwargs = _bar_options(options, total)
+        if options.progress_bar_style == 'rich' and total is None:
+            raise ValueError("progress_bar_style='rich' draws a bar of a known length: pass iterable_len, or "
+                             "use the 'std' style for an iterable with no length")
         try:
             with warnings.catch_warnings():
                 # tqdm.rich says it is experimental as each bar starts.

@@ -5,6 +5,7 @@
 # forks made for the pool are Python's own.
 
 import errno
+import gc
 import os
 import sys
 import traceback
@@ -47,11 +48,20 @@ def _fork():
     at the moment a C fork() happens (the child would inherit it held by a
     thread it does not have), and the interpreter repaired in the child
     (its other threads forgotten, `random` reseeded, os.register_at_fork()
-    hooks run)."""
+    hooks run).
+
+    What exists at the fork is frozen out of the garbage collector's
+    reach, and stays so in the child: a collection there (os.fork() runs
+    Python code in the child) would free the caller's garbage, GLib
+    objects of threads the child does not have, and crash it."""
+    gc.freeze()
     try:
-        return os.fork()
+        pid = os.fork()
     except BaseException as error:  # noqa: B902 - a negative errno, never 0: that is the child
-        return -(getattr(error, 'errno', None) or errno.EAGAIN)
+        pid = -(getattr(error, 'errno', None) or errno.EAGAIN)
+    if pid != 0:
+        gc.unfreeze()
+    return pid
 
 
 Wpool.set_fork_func(_fork)
