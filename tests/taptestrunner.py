@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Runs a unittest module and reports in TAP, for meson's 'tap' protocol."""
 
+import faulthandler
 import sys
 import traceback
 import unittest
@@ -48,7 +49,13 @@ class TAPResult(unittest.TestResult):
         self._line('ok {} - {} # SKIP {}'.format(self.number, test.id(), reason))
 
 
+# A test that hangs prints every thread's Python stack and fails here,
+# before meson's timeout (240 s) kills it without a word.
+DUMP_AFTER = 200
+
+
 def main(module='__main__'):
+    faulthandler.dump_traceback_later(DUMP_AFTER, exit=True)
     suite = unittest.defaultTestLoader.loadTestsFromName(module)
     result = TAPResult(sys.stdout)
     result._line('1..{}'.format(suite.countTestCases()))

@@ -14,7 +14,6 @@ A test of behaviour the override does not have yet is marked
 TODO."""
 
 import contextlib
-import gc
 import importlib.util
 import io
 import itertools
@@ -292,11 +291,6 @@ class TestLazyImap(unittest.TestCase):
                     self.assertLessEqual(items.n_read, 60 + bound)
                     results.close()
 
-    # DEFECT: max_tasks_active counts batches, not items (MPIRE's tasks):
-    # with chunk_size=10, max_tasks_active=10 the override reads 100 items
-    # ahead where MPIRE keeps at most 10 active plus the chunk it waits to
-    # hand out.
-    @unittest.expectedFailure
     def test_max_tasks_active_counts_items(self):
         with Wpool.Pool(n_jobs=2, start_method='fork') as pool:
             items = Counted()
@@ -360,11 +354,6 @@ class TestLazyImap(unittest.TestCase):
                         self.assertEqual(list(pool.imap(square, range(5))), [0, 1, 4, 9, 16])
                     self.assert_no_children_soon(before)
 
-    # DEFECT: imap() starts its map and applies its per-map settings at the
-    # call, but restores them in the generator's `finally`, which never
-    # runs for a generator dropped before its first next(): the pool keeps
-    # the imap's task_timeout for every later map.
-    @unittest.expectedFailure
     def test_imap_dropped_unread(self):
         with Wpool.Pool(n_jobs=2, start_method='fork') as pool:
             results = pool.imap(square, range(5), task_timeout=0.3)
@@ -472,27 +461,18 @@ class TestProgressBar(unittest.TestCase):
                              progress_bar_options={'position': 1})
                 self.assertFalse(pool.props.workers_running)
 
-    # DEFECT: a rich bar of an iterable of no known length fails before
-    # the map starts, as "ValueError: progress_bar_options: int() argument
-    # must be … not 'NoneType'", though no option was given: tqdm.rich
-    # cannot draw a bar whose total is None, and _Progress.__init__() (in
-    # _wpool/progress.py) makes it so and blames the options.
-    @unittest.expectedFailure
     def test_rich_length_unknown(self):
+        # tqdm.rich draws bars of a known length only: said before the map
+        # starts, naming what to do.
         if importlib.util.find_spec('rich') is None:
             self.skipTest('rich is not installed (Debian: python3-rich)')
-        refused = None
-        with Wpool.Pool(n_jobs=2) as pool, contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            try:
-                results = list(pool.imap(square, Counted(12), progress_bar=True, progress_bar_style='rich'))
-            except ValueError as error:
-                refused = str(error)
-            # The bar left half made complains as it goes, here.
-            gc.collect()
-        self.assertIsNone(refused)
-        self.assertEqual(results, [x * x for x in range(12)])
+        with Wpool.Pool(n_jobs=2) as pool:
+            with self.assertRaisesRegex(ValueError, 'iterable_len'):
+                list(pool.imap(square, Counted(12), progress_bar=True, progress_bar_style='rich'))
+            self.assertFalse(pool.props.workers_running)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                self.assertEqual(list(pool.imap(square, Counted(12), iterable_len=12, progress_bar=True,
+                                                progress_bar_style='rich')), [x * x for x in range(12)])
 
     def test_styles_refused(self):
         with Wpool.Pool(n_jobs=2) as pool:
@@ -508,10 +488,6 @@ class TestProgressBar(unittest.TestCase):
             self.assertFalse(pool.props.workers_running)
             self.assertEqual(pool.map(square, range(3), progress_bar_style='std'), [0, 1, 4])
 
-    # DEFECT: an unknown style passes unnoticed without progress_bar=True,
-    # where MPIRE's check_map_parameters() refuses it whatever progress_bar
-    # is (and the override's docs promise no silent default).
-    @unittest.expectedFailure
     def test_unknown_style_without_bar(self):
         with Wpool.Pool(n_jobs=2) as pool:
             with self.assertRaisesRegex(ValueError, 'progress_bar_style'):
@@ -681,11 +657,6 @@ class TestWorkerLifespan(unittest.TestCase):
                     self.assertEqual(len(set(pids)), len(expected))
                     self.assertNotIn(pid, pids)
 
-    # DEFECT: the C pool's worker-lifespan counts its chunks, and the
-    # override, which converts the lifespan into batches, leaves the pool's
-    # chunk-size automatic: map() hands a worker guided chunks of several
-    # batches (9 items, chunk_size=1, lifespan 3: one restart, after 7).
-    @unittest.expectedFailure
     def test_counts_items(self):
         for method in METHODS:
             with Wpool.Pool(n_jobs=1, start_method=method, use_worker_state=True) as pool:
@@ -752,13 +723,6 @@ class TestApplyAndAsync(unittest.TestCase):
                 self.assertEqual(result.get(timeout=60), [x * x for x in range(30)])
                 self.assertEqual((called, failed), ([[x * x for x in range(30)]], []))
 
-                # DEFECT: without this collection, the FORK template forked
-                # for the next map segfaults at this point of this file: the
-                # first garbage collection in the forked child (run by
-                # threading._after_fork() in os.fork(), _wpool/tasks.py
-                # _fork()) frees the caller's garbage and crashes in it. A
-                # collection in the caller first frees it there, safely.
-                gc.collect()
                 failing = pool.map_async(fails_at_seven, range(20), callback=called.append,
                                          error_callback=failed.append)
                 with self.assertRaises(CustomError):

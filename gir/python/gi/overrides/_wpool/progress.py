@@ -106,6 +106,7 @@ class _Progress:
             return
         if completed:
             self.set_total(n_items)
-            self.update(n_items)
+            self.bar.n = n_items
+            self.bar.refresh()
         bar, self.bar = self.bar, None
         bar.close()

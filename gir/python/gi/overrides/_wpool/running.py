@@ -111,8 +111,9 @@ class _Running:
             self.pool.get_exit_results()
 
     def _on_progress(self, pool, pspec):
+        # Batches done, in items: never more than were read.
         done = math.ceil(pool.props.n_completed * self.job.chunk_size)
-        self.progress.update(done if self.job.n_items is None else min(done, self.job.n_items))
+        self.progress.update(min(done, self.job.n_read if self.job.n_items is None else self.job.n_items))
 
     def _answer(self, source, result):
         self.result = result
