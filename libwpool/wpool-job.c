@@ -854,7 +854,7 @@ wpool_job_run_item (WpoolJob    *self,
   runner_start (runner, (gint)index, self->task_timeout);
   if ((outcome = runner_check_cancelled (self, runner, (gint)index)) != ITEM_DONE)
     return outcome;
-  result = wpool_task_invoke (self->task, worker, item, index, self->results.type, &error);
+  result = wpool_worker_invoke (worker, self->task, item, index, self->results.type, &error);
 
   if (!runner_finish (runner, (gint)index, RUNNER_STORING))
     {
@@ -891,9 +891,9 @@ wpool_job_run_chunk_task (WpoolJob    *self,
   runner_start (runner, (gint)first, self->task_timeout);
   if ((outcome = runner_check_cancelled (self, runner, (gint)first)) != ITEM_DONE)
     return outcome;
-  ok = wpool_task_run_chunk (self->task, worker, self->item_data + (gsize)first * self->item_size,
-                             first, last - first,
-                             self->results.data + (gsize)first * self->results.fixed_size, &error);
+  ok = wpool_worker_run_chunk (worker, self->task, self->item_data + (gsize)first * self->item_size,
+                               first, last - first,
+                               self->results.data + (gsize)first * self->results.fixed_size, &error);
 
   if (!runner_finish (runner, (gint)first, RUNNER_STORING))
     {

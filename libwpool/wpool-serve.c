@@ -98,7 +98,7 @@ serve_chunk_task (WpoolWorker   *worker,
 
   wpool_running_set (running, (gint)first, started);
 
-  if (n > 0 && !wpool_task_run_chunk (task, worker, items, first, n, results, &task_error))
+  if (n > 0 && !wpool_worker_run_chunk (worker, task, items, first, n, results, &task_error))
     {
       gboolean sent = TRUE;
 
@@ -267,7 +267,7 @@ serve_chunk (WpoolWorker    *worker,
       /* Where the pool looks if this process dies now, or overstays. */
       wpool_running_set (running, (gint)index, started);
 
-      result = wpool_task_invoke (task, worker, item, index, result_type, &task_error);
+      result = wpool_worker_invoke (worker, task, item, index, result_type, &task_error);
 
       if (flags & WPOOL_CHUNK_TIMED)
         g_array_append_val (durations, (guint64){ (guint64)(g_get_monotonic_time () - started) });

@@ -312,7 +312,8 @@ wpool_task_is_chunk_task (WpoolTask *self)
 }
 
 /* Runs a chunk task on the items [first, first + n_items), laid out at
- * @items, into @results: the error names the items and the worker. */
+ * @items, into @results (the worker's init ran: see
+ * wpool_worker_run_chunk()): the error names the items and the worker. */
 gboolean
 wpool_task_run_chunk (WpoolTask     *self,
                       WpoolWorker   *worker,
@@ -325,8 +326,7 @@ wpool_task_run_chunk (WpoolTask     *self,
   GError *local_error = NULL;
   GError *reported_error;
 
-  if (wpool_worker_run_init (worker, &local_error) &&
-      !self->chunk_func (worker, wpool_worker_get_shared_objects (worker), items, n_items,
+  if (!self->chunk_func (worker, wpool_worker_get_shared_objects (worker), items, n_items,
                          results, self->user_data, &local_error) &&
       local_error == NULL)
     g_set_error_literal (&local_error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
@@ -818,8 +818,8 @@ wpool_task_call (WpoolTask           *self,
   return result;
 }
 
-/* Runs the task on item @index of a map, once the worker's init ran: the
- * error names the item and the worker. */
+/* Runs the task on item @index of a map (the worker's init ran: see
+ * wpool_worker_invoke()): the error names the item and the worker. */
 GVariant *
 wpool_task_invoke (WpoolTask           *self,
                    WpoolWorker         *worker,
@@ -831,9 +831,7 @@ wpool_task_invoke (WpoolTask           *self,
   GError *local_error = NULL;
   GVariant *result = NULL;
 
-  if (wpool_worker_run_init (worker, &local_error))
-    result = wpool_task_call (self, worker, item, result_type, &local_error);
-
+  result = wpool_task_call (self, worker, item, result_type, &local_error);
   if (result == NULL)
     {
       g_prefix_error (&local_error, "Item %u on worker %u: ", index, wpool_worker_get_id (worker));

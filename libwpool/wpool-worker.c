@@ -7,7 +7,6 @@
 
 #include "wpool-error.h"
 #include "wpool-shared-memory-private.h"
-#include "wpool-task-private.h"
 #include "wpool-worker-private.h"
 
 /**
@@ -31,31 +30,6 @@
  * #WpoolPool:worker-exit returns.
  */
 
-struct _WpoolWorker
-{
-  GObject   parent_instance;
-
-  guint     id;
-  /* Owned by the pool's backend, which outlives every task call. */
-  GVariant *shared_objects;
-  gpointer  shared_data;
-  /* What each member of the shared objects stands for, if it is the
-   * handle of a shared array or lock: resolved when the worker is made,
-   * in the pool's process, so that a forked worker takes no lock. */
-  GPtrArray *shared_members;
-
-  /* Set by wpool_worker_report_error() during a task call. A worker runs
-   * one item at a time, on its own thread, so this needs no lock. */
-  GError   *reported_error;
-
-  /* The pool's worker-init and worker-exit, the outcome of the init once
-   * it ran, and the state the worker's calls share. */
-  WpoolTask    *init;
-  WpoolTask    *exit;
-  gboolean      init_ran;
-  GError       *init_error;
-  GVariantDict *state;
-};
 
 enum {
   PROP_0,
@@ -277,89 +251,6 @@ wpool_worker_get_state (WpoolWorker *self)
     self->state = g_variant_dict_new (NULL);
 
   return self->state;
-}
-
-/* The pool's worker-init and worker-exit tasks, set once, before the
- * worker runs anything. */
-void
-wpool_worker_set_lifecycle (WpoolWorker *self,
-                            WpoolTask   *init,
-                            WpoolTask   *exit)
-{
-  g_set_object (&self->init, init);
-  g_set_object (&self->exit, exit);
-}
-
-gboolean
-wpool_worker_has_init (WpoolWorker *self)
-{
-  return self->init != NULL && !self->init_ran;
-}
-
-/* Runs the worker-init once, before the worker's first item: FALSE with
- * its error, then and ever after, if it failed. */
-gboolean
-wpool_worker_run_init (WpoolWorker  *self,
-                       GError      **error)
-{
-  if (!self->init_ran && self->init != NULL)
-    {
-      g_autoptr(GVariant) item = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
-      g_autoptr(GVariant) ignored = NULL;
-
-      ignored = wpool_task_call (self->init, self, item, NULL, &self->init_error);
-      if (self->init_error != NULL)
-        g_prefix_error (&self->init_error, "Worker %u: its worker-init failed: ", self->id);
-    }
-
-  self->init_ran = TRUE;
-
-  if (self->init_error != NULL)
-    {
-      g_propagate_error (error, g_error_copy (self->init_error));
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
-gboolean
-wpool_worker_has_exit (WpoolWorker *self)
-{
-  return self->exit != NULL;
-}
-
-/* Runs the worker-exit as the worker stops: its result, of @result_type
- * if not %NULL, or %NULL with its error. The type is the one the exit
- * task declares in the pool's process now, which a worker process's own
- * copy of the task may not know. A worker whose init failed has nothing
- * to end. */
-GVariant *
-wpool_worker_run_exit (WpoolWorker         *self,
-                       const GVariantType  *result_type,
-                       GError             **error)
-{
-  g_autoptr(GVariant) item = g_variant_ref_sink (g_variant_new_tuple (NULL, 0));
-  GError *local_error = NULL;
-  GVariant *result;
-
-  /* An exit always follows an init, even on a worker that got no item. */
-  wpool_worker_run_init (self, NULL);
-
-  if (self->init_error != NULL)
-    {
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                   "Worker %u: its worker-exit did not run, as its worker-init failed", self->id);
-      return NULL;
-    }
-
-  if (!(result = wpool_task_call (self->exit, self, item, result_type, &local_error)))
-    {
-      g_prefix_error (&local_error, "Worker %u: its worker-exit failed: ", self->id);
-      g_propagate_error (error, local_error);
-    }
-
-  return result;
 }
 
 static GObject *
