@@ -11,13 +11,29 @@
 
 G_BEGIN_DECLS
 
-/* A stream is made for a task's maps; the pool adds a window for each
+/* How a stream starts a map of more items from its source, and ends a
+ * map it handed out: given by its maker (wpool-pool-imap.c), so that the
+ * stream calls no pool code itself. */
+typedef struct
+{
+  gboolean (*start_window) (WpoolMapStream  *stream,
+                            GVariant        *items,
+                            GError         **error);
+  gboolean (*end_job)      (WpoolPool       *pool,
+                            WpoolJob        *job,
+                            GError         **error);
+} WpoolMapStreamOps;
+
+/* A stream is made for a task's maps; its maker adds a window for each
  * map it starts for the stream (all the items, or those a source gave),
  * which the stream ends. */
-WpoolMapStream *wpool_map_stream_new           (WpoolPool       *pool,
-                                                WpoolTask       *task,
-                                                WpoolMapFlags    flags,
-                                                GCancellable    *cancellable);
+WpoolMapStream *wpool_map_stream_new           (WpoolPool               *pool,
+                                                WpoolTask               *task,
+                                                WpoolMapFlags            flags,
+                                                GCancellable            *cancellable,
+                                                const WpoolMapStreamOps *ops);
+WpoolPool      *wpool_map_stream_get_pool      (WpoolMapStream  *self);
+WpoolTask      *wpool_map_stream_get_task      (WpoolMapStream  *self);
 GCancellable   *wpool_map_stream_get_map_cancellable (WpoolMapStream *self);
 void            wpool_map_stream_set_source    (WpoolMapStream  *self,
                                                 WpoolItemSource  source,

@@ -9,7 +9,6 @@
 
 #include "wpool-error.h"
 #include "wpool-map-stream-private.h"
-#include "wpool-pool-private.h"
 
 /**
  * WpoolMapStream:
@@ -57,6 +56,7 @@ struct _WpoolMapStream
 
   WpoolPool       *pool;
   WpoolTask       *task;
+  const WpoolMapStreamOps *ops;
   GCancellable    *cancellable;
   /* What its maps run under: cancelled by @cancellable, through
    * @chained_id, and when the stream stops early. */
@@ -108,7 +108,7 @@ wpool_map_stream_end_window (WpoolMapStream  *self,
                              Window          *window,
                              GError         **error)
 {
-  gboolean ret = wpool_pool_end_job (self->pool, window->job, error);
+  gboolean ret = self->ops->end_job (self->pool, window->job, error);
 
   g_mutex_lock (&self->mutex);
   g_queue_remove (&self->windows, window);
@@ -365,13 +365,15 @@ cancel_chained (GCancellable *cancellable,
 
 /* A stream for maps of @task on @pool, whose windows the pool adds. */
 WpoolMapStream *
-wpool_map_stream_new (WpoolPool     *pool,
-                      WpoolTask     *task,
-                      WpoolMapFlags  flags,
-                      GCancellable  *cancellable)
+wpool_map_stream_new (WpoolPool               *pool,
+                      WpoolTask               *task,
+                      WpoolMapFlags            flags,
+                      GCancellable            *cancellable,
+                      const WpoolMapStreamOps *ops)
 {
   WpoolMapStream *self = g_object_new (WPOOL_TYPE_MAP_STREAM, NULL);
 
+  self->ops = ops;
   self->pool = g_object_ref (pool);
   self->task = g_object_ref (task);
   self->map_cancellable = g_cancellable_new ();
@@ -389,6 +391,18 @@ wpool_map_stream_new (WpoolPool     *pool,
 }
 
 /* The cancellable of the stream's maps. */
+WpoolPool *
+wpool_map_stream_get_pool (WpoolMapStream *self)
+{
+  return self->pool;
+}
+
+WpoolTask *
+wpool_map_stream_get_task (WpoolMapStream *self)
+{
+  return self->task;
+}
+
 GCancellable *
 wpool_map_stream_get_map_cancellable (WpoolMapStream *self)
 {
@@ -506,9 +520,8 @@ wpool_map_stream_pull_window (WpoolMapStream  *self,
   if (items->len == 0)
     return TRUE;
 
-  return wpool_pool_start_window (self->pool, self, self->task,
-                                  g_variant_new_array (self->item_type, (GVariant **)items->pdata, items->len),
-                                  self->flags, self->map_cancellable, error);
+  return self->ops->start_window (self, g_variant_new_array (self->item_type, (GVariant **)items->pdata, items->len),
+                                 error);
 }
 
 /* Keeps a window ahead of the one handed out, while the source gives. */

@@ -163,12 +163,20 @@ gboolean wpool_pool_end_job (WpoolPool  *self,
                              WpoolJob   *job,
                              GError    **error);
 
-gboolean wpool_pool_start_window (WpoolPool       *self,
-                                  WpoolMapStream  *stream,
-                                  WpoolTask       *task,
-                                  GVariant        *items,
-                                  WpoolMapFlags    flags,
-                                  GCancellable    *cancellable,
+guint     wpool_pool_resolve_chunk_size (WpoolPool *self,
+                                         guint      n_items,
+                                         guint     *n_guided);
+WpoolJob *wpool_pool_prepare_map (WpoolPool      *self,
+                                  WpoolTask      *task,
+                                  GVariant       *items,
+                                  WpoolMapFlags   flags,
+                                  GCancellable   *cancellable,
+                                  GError        **error);
+gboolean  wpool_pool_start_map   (WpoolPool       *self,
+                                  WpoolJob        *job,
+                                  WpoolJobNotify   notify,
+                                  gpointer         notify_data,
+                                  GMainContext    *context,
                                   GError         **error);
 
 G_END_DECLS

@@ -13,7 +13,6 @@
 #include "wpool-error.h"
 #include "wpool-insights-private.h"
 #include "wpool-job-private.h"
-#include "wpool-map-stream-private.h"
 #include "wpool-pool-private.h"
 #include "wpool-task-private.h"
 #include "wpool-variant-private.h"
