@@ -12,6 +12,87 @@
 #include "wpool-pool-private.h"
 #include "wpool-task-private.h"
 
+/* Keeps the outcome of the exits @backend ran since last asked. */
+static void
+wpool_pool_take_exit_results_from (WpoolPool    *self,
+                                   WpoolBackend *backend)
+{
+  GError *error = NULL;
+  GVariant *results = wpool_backend_take_exit_results (backend, &error);
+
+  /* Workers that stopped with no worker-exit leave none: not the results
+   * of workers that stopped before them. */
+  if (results == NULL && error == NULL && wpool_backend_get_config (backend)->worker_exit != NULL)
+    return;
+
+  g_clear_pointer (&self->exit_results, g_variant_unref);
+  g_clear_error (&self->exit_error);
+  self->exit_results = results;
+  self->exit_error = error;
+}
+
+void
+wpool_pool_take_exit_results (WpoolPool *self)
+{
+  wpool_pool_take_exit_results_from (self, self->backend);
+}
+
+/* Drops a reference on the caller's context (a GSourceFunc). */
+gboolean
+wpool_pool_release_in_context (gpointer object)
+{
+  g_object_unref (object);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Stops the workers, which first run the worker-exit with @run_exit:
+ * its outcome is kept for wpool_pool_get_exit_results(). With the lock
+ * held and no map running; the change is emitted on @context. */
+void
+wpool_pool_stop_workers (WpoolPool    *self,
+                         gboolean      run_exit,
+                         GMainContext *context)
+{
+  g_autoptr(WpoolBackend) backend = NULL;
+
+  if (self->backend == NULL)
+    return;
+
+  g_assert (self->running_jobs->len == 0);
+
+  backend = g_atomic_pointer_exchange (&self->backend, NULL);
+  wpool_backend_stop (backend, run_exit);
+  wpool_pool_take_exit_results_from (self, backend);
+
+  /* What it holds (the tasks, perhaps a language's closures) is released
+   * on the caller's thread. */
+  if (context != NULL)
+    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, wpool_pool_release_in_context,
+                                g_steal_pointer (&backend), NULL);
+
+  wpool_pool_emit (self, context, PROP_BIT (PROP_WORKERS_RUNNING), 0, 0);
+}
+
+gboolean
+wpool_pool_check_workers_stopped (WpoolPool   *self,
+                                  const char  *what,
+                                  GError     **error)
+{
+  if (!wpool_pool_check_not_disposed (self, error))
+    return FALSE;
+
+  if (g_atomic_pointer_get (&self->backend) == NULL && wpool_pool_get_n_pending (self) == 0)
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
+               "Cannot change the %s while the workers run: they received them "
+               "when they started. Set “keep-alive” to FALSE (which stops idle "
+               "workers) before changing them",
+               what);
+  return FALSE;
+}
+
 /* The worker-init or worker-exit @slot is set to @task, if it can run
  * under the pool's start method and no worker runs. */
 static gboolean

@@ -113,6 +113,16 @@ enum {
 
 /* What a change of the pool's state emits, as a mask of properties and
  * of the progress signal. */
+enum {
+  PROGRESS,
+  N_SIGNALS
+};
+
+/* The pool's GParamSpecs and signals (wpool-pool-base.c), which its
+ * class_init fills. */
+extern GParamSpec *wpool_pool_properties[N_PROPS];
+extern guint wpool_pool_signals[N_SIGNALS];
+
 #define EMIT_PROGRESS (1u << N_PROPS)
 #define PROP_BIT(prop) (1u << (prop))
 

@@ -45,194 +45,9 @@
 
 
 
-enum {
-  PROGRESS,
-  N_SIGNALS
-};
 
-static GParamSpec *properties[N_PROPS];
-static guint signals[N_SIGNALS];
-
-
-typedef struct
-{
-  WpoolPool *pool;
-  guint      mask;
-  guint64    n_completed;
-  guint64    n_total;
-} Emission;
-
-/* Notifies @prop_id, on this thread. */
-void
-wpool_pool_notify (WpoolPool *self,
-                   guint      prop_id)
-{
-  g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
-}
-
-/* Sets the timeout at @field, in seconds (checked by its setter), to
- * @seconds, and notifies @prop_id if it changed. */
-void
-wpool_pool_set_seconds (WpoolPool *self,
-                        gdouble   *field,
-                        gdouble    seconds,
-                        guint      prop_id)
-{
-  if (*field == seconds)
-    return;
-
-  *field = seconds;
-  wpool_pool_notify (self, prop_id);
-}
-
-static void
-wpool_pool_emit_now (WpoolPool *self,
-                     guint      mask,
-                     guint64    n_completed,
-                     guint64    n_total)
-{
-  g_object_freeze_notify (G_OBJECT (self));
-  for (guint prop = 1; prop < N_PROPS; prop++)
-    if (mask & (1u << prop))
-      g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
-  g_object_thaw_notify (G_OBJECT (self));
-
-  if (mask & EMIT_PROGRESS)
-    g_signal_emit (self, signals[PROGRESS], 0, n_completed, n_total);
-}
-
-static gboolean
-wpool_pool_emit_in_context (gpointer data)
-{
-  Emission *emission = data;
-
-  wpool_pool_emit_now (emission->pool, emission->mask, emission->n_completed, emission->n_total);
-
-  return G_SOURCE_REMOVE;
-}
-
-static void
-emission_free (gpointer data)
-{
-  Emission *emission = data;
-
-  g_object_unref (emission->pool);
-  g_free (emission);
-}
-
-/* Emits the notifications of @mask, and the progress signal with
- * @n_completed and @n_total: at once with no @context (a blocking call
- * emits on its own thread), else on @context, whose thread may not be
- * this one, and which must not wait for the pool's lock. */
-void
-wpool_pool_emit (WpoolPool    *self,
-                 GMainContext *context,
-                 guint         mask,
-                 guint64       n_completed,
-                 guint64       n_total)
-{
-  GSource *source;
-  Emission *emission;
-
-  if (mask == 0)
-    return;
-
-  if (context == NULL)
-    {
-      wpool_pool_emit_now (self, mask, n_completed, n_total);
-      return;
-    }
-
-  emission = g_new (Emission, 1);
-  *emission = (Emission) { g_object_ref (self), mask, n_completed, n_total };
-  source = g_idle_source_new ();
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_static_name (source, "[wpool] notify");
-  g_source_set_callback (source, wpool_pool_emit_in_context, emission, emission_free);
-  wpool_pool_attach (source, context);
-}
-
-/* Attaches @source, which it consumes, to @context from another thread
- * than the context's. That thread may run the source, release what it
- * held, and drop the context at once: the context is held until the
- * source is let go, which GLib cannot do once the context is freed. */
-void
-wpool_pool_attach (GSource      *source,
-                   GMainContext *context)
-{
-  g_main_context_ref (context);
-  g_source_attach (source, context);
-  g_source_unref (source);
-  g_main_context_unref (context);
-}
-
-
-/* At most 20 progress reports a second. */
 
 G_DEFINE_FINAL_TYPE (WpoolPool, wpool_pool, G_TYPE_OBJECT)
-
-
-/* Keeps the outcome of the exits @backend ran since last asked. */
-static void
-wpool_pool_take_exit_results_from (WpoolPool    *self,
-                                   WpoolBackend *backend)
-{
-  GError *error = NULL;
-  GVariant *results = wpool_backend_take_exit_results (backend, &error);
-
-  /* Workers that stopped with no worker-exit leave none: not the results
-   * of workers that stopped before them. */
-  if (results == NULL && error == NULL && wpool_backend_get_config (backend)->worker_exit != NULL)
-    return;
-
-  g_clear_pointer (&self->exit_results, g_variant_unref);
-  g_clear_error (&self->exit_error);
-  self->exit_results = results;
-  self->exit_error = error;
-}
-
-void
-wpool_pool_take_exit_results (WpoolPool *self)
-{
-  wpool_pool_take_exit_results_from (self, self->backend);
-}
-
-/* Drops a reference on the caller's context (a GSourceFunc). */
-gboolean
-wpool_pool_release_in_context (gpointer object)
-{
-  g_object_unref (object);
-
-  return G_SOURCE_REMOVE;
-}
-
-/* Stops the workers, which first run the worker-exit with @run_exit:
- * its outcome is kept for wpool_pool_get_exit_results(). With the lock
- * held and no map running; the change is emitted on @context. */
-void
-wpool_pool_stop_workers (WpoolPool    *self,
-                         gboolean      run_exit,
-                         GMainContext *context)
-{
-  g_autoptr(WpoolBackend) backend = NULL;
-
-  if (self->backend == NULL)
-    return;
-
-  g_assert (self->running_jobs->len == 0);
-
-  backend = g_atomic_pointer_exchange (&self->backend, NULL);
-  wpool_backend_stop (backend, run_exit);
-  wpool_pool_take_exit_results_from (self, backend);
-
-  /* What it holds (the tasks, perhaps a language's closures) is released
-   * on the caller's thread. */
-  if (context != NULL)
-    g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, wpool_pool_release_in_context,
-                                g_steal_pointer (&backend), NULL);
-
-  wpool_pool_emit (self, context, PROP_BIT (PROP_WORKERS_RUNNING), 0, 0);
-}
 
 static void
 wpool_pool_clear_shared_data (WpoolPool *self)
@@ -519,7 +334,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * construction means the number of processors, which is also the
    * default; reading it gives the number actually used.
    */
-  properties[PROP_N_JOBS] =
+  wpool_pool_properties[PROP_N_JOBS] =
     g_param_spec_uint ("n-jobs", NULL, NULL,
                        0, WPOOL_MAX_N_JOBS, 0,
                        (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
@@ -530,7 +345,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * How the workers start, and so how the shared objects reach them.
    * %WPOOL_START_METHOD_FORK by default, as MPIRE on Linux.
    */
-  properties[PROP_START_METHOD] =
+  wpool_pool_properties[PROP_START_METHOD] =
     g_param_spec_enum ("start-method", NULL, NULL,
                        WPOOL_TYPE_START_METHOD,
                        WPOOL_START_METHOD_FORK,
@@ -547,7 +362,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * wpool_pool_set_shared_objects(). Setting the property while workers
    * run is refused with a critical warning.
    */
-  properties[PROP_SHARED_OBJECTS] =
+  wpool_pool_properties[PROP_SHARED_OBJECTS] =
     g_param_spec_variant ("shared-objects", NULL, NULL,
                           G_VARIANT_TYPE_ANY, NULL,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -559,7 +374,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * the next map instead of being stopped after each map. Unsetting it
    * while no map runs stops them.
    */
-  properties[PROP_KEEP_ALIVE] =
+  wpool_pool_properties[PROP_KEEP_ALIVE] =
     g_param_spec_boolean ("keep-alive", NULL, NULL,
                           FALSE,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -575,7 +390,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * trips and the last ones are small enough for uneven items to end
    * together; with #WpoolPool:n-splits set, that many even chunks.
    */
-  properties[PROP_CHUNK_SIZE] =
+  wpool_pool_properties[PROP_CHUNK_SIZE] =
     g_param_spec_uint ("chunk-size", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -588,7 +403,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * default, means guided chunks (see #WpoolPool:chunk-size). MPIRE's
    * default split is four chunks per worker.
    */
-  properties[PROP_N_SPLITS] =
+  wpool_pool_properties[PROP_N_SPLITS] =
     g_param_spec_uint ("n-splits", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -601,7 +416,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * 0, the default, means twice the number of workers. It bounds the
    * memory such a map holds, whatever its length.
    */
-  properties[PROP_MAX_TASKS_ACTIVE] =
+  wpool_pool_properties[PROP_MAX_TASKS_ACTIVE] =
     g_param_spec_uint ("max-tasks-active", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -621,7 +436,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * until then, and its result is dropped. A task under THREADING that
    * may hang must not use data that the caller frees after the map.
    */
-  properties[PROP_TASK_TIMEOUT] =
+  wpool_pool_properties[PROP_TASK_TIMEOUT] =
     g_param_spec_double ("task-timeout", NULL, NULL,
                          0, G_MAXDOUBLE / G_USEC_PER_SEC, 0,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -639,7 +454,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * item. It can only change while no worker runs: see
    * wpool_pool_set_worker_init().
    */
-  properties[PROP_WORKER_INIT] =
+  wpool_pool_properties[PROP_WORKER_INIT] =
     g_param_spec_object ("worker-init", NULL, NULL,
                          WPOOL_TYPE_TASK,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -657,7 +472,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * It can only change while no worker runs: see
    * wpool_pool_set_worker_exit().
    */
-  properties[PROP_WORKER_EXIT] =
+  wpool_pool_properties[PROP_WORKER_EXIT] =
     g_param_spec_object ("worker-exit", NULL, NULL,
                          WPOOL_TYPE_TASK,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -680,7 +495,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    *
    * Since: 0.2
    */
-  properties[PROP_WORKER_START_TIMEOUT] =
+  wpool_pool_properties[PROP_WORKER_START_TIMEOUT] =
     g_param_spec_double ("worker-start-timeout", NULL, NULL,
                          0, G_MAXDOUBLE / G_USEC_PER_SEC, 60,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -695,7 +510,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * thread is abandoned as for #WpoolPool:task-timeout. It applies to
    * workers started afterwards.
    */
-  properties[PROP_WORKER_INIT_TIMEOUT] =
+  wpool_pool_properties[PROP_WORKER_INIT_TIMEOUT] =
     g_param_spec_double ("worker-init-timeout", NULL, NULL,
                          0, G_MAXDOUBLE / G_USEC_PER_SEC, 0,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -709,7 +524,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * own. Either way its exit result is a %WPOOL_ERROR_TIMED_OUT error. It
    * applies to workers started afterwards.
    */
-  properties[PROP_WORKER_EXIT_TIMEOUT] =
+  wpool_pool_properties[PROP_WORKER_EXIT_TIMEOUT] =
     g_param_spec_double ("worker-exit-timeout", NULL, NULL,
                          0, G_MAXDOUBLE / G_USEC_PER_SEC, 0,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -721,7 +536,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * when #WpoolPool:keep-alive is set. The shared objects can only change
    * while it is %FALSE.
    */
-  properties[PROP_WORKERS_RUNNING] =
+  wpool_pool_properties[PROP_WORKERS_RUNNING] =
     g_param_spec_boolean ("workers-running", NULL, NULL,
                           FALSE,
                           (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -735,7 +550,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * Worker threads publish their count every 64 items, worker processes
    * at the end of each chunk.
    */
-  properties[PROP_N_COMPLETED] =
+  wpool_pool_properties[PROP_N_COMPLETED] =
     g_param_spec_uint64 ("n-completed", NULL, NULL,
                          0, G_MAXUINT64, 0,
                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -746,7 +561,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * How many items the maps started since the pool was last idle have in
    * all. A map started on an idle pool starts the count anew.
    */
-  properties[PROP_N_TOTAL] =
+  wpool_pool_properties[PROP_N_TOTAL] =
     g_param_spec_uint64 ("n-total", NULL, NULL,
                          0, G_MAXUINT64, 0,
                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -758,7 +573,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * last idle end, at the rate they went so far; -1 until an item is
    * done. It is updated with #WpoolPool:n-completed.
    */
-  properties[PROP_ETA] =
+  wpool_pool_properties[PROP_ETA] =
     g_param_spec_double ("eta", NULL, NULL,
                          -1, G_MAXDOUBLE, -1,
                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -771,7 +586,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * which costs two clock reads per item. It applies to maps started
    * afterwards.
    */
-  properties[PROP_ENABLE_INSIGHTS] =
+  wpool_pool_properties[PROP_ENABLE_INSIGHTS] =
     g_param_spec_boolean ("enable-insights", NULL, NULL,
                           FALSE,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -793,7 +608,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * sees the caller's memory as the template does. It applies to workers
    * started afterwards.
    */
-  properties[PROP_WORKER_LIFESPAN] =
+  wpool_pool_properties[PROP_WORKER_LIFESPAN] =
     g_param_spec_uint ("worker-lifespan", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
@@ -806,12 +621,12 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * %NULL (the default) for no pinning. It can only change while no
    * worker runs: see wpool_pool_set_cpu_ids().
    */
-  properties[PROP_CPU_IDS] =
+  wpool_pool_properties[PROP_CPU_IDS] =
     g_param_spec_variant ("cpu-ids", NULL, NULL,
                           G_VARIANT_TYPE ("aau"), NULL,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  g_object_class_install_properties (object_class, N_PROPS, wpool_pool_properties);
 
   /**
    * WpoolPool::progress:
@@ -825,7 +640,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * During a blocking wpool_pool_map() the caller's context does not run:
    * only the last emission comes, when the map returns.
    */
-  signals[PROGRESS] =
+  wpool_pool_signals[PROGRESS] =
     g_signal_new ("progress",
                   G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST,
@@ -944,7 +759,7 @@ wpool_pool_set_keep_alive (WpoolPool *self,
     wpool_pool_stop_workers (self, TRUE, NULL);
   g_rec_mutex_unlock (&self->lock);
 
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_KEEP_ALIVE]);
+  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_KEEP_ALIVE]);
 }
 
 /**
@@ -983,7 +798,7 @@ wpool_pool_set_chunk_size (WpoolPool *self,
     return;
 
   self->chunk_size = chunk_size;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CHUNK_SIZE]);
+  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_CHUNK_SIZE]);
 }
 
 /**
@@ -1019,7 +834,7 @@ wpool_pool_set_n_splits (WpoolPool *self,
     return;
 
   self->n_splits = n_splits;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_SPLITS]);
+  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_N_SPLITS]);
 }
 
 /**
@@ -1056,7 +871,7 @@ wpool_pool_set_max_tasks_active (WpoolPool *self,
     return;
 
   self->max_tasks_active = max_tasks_active;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_TASKS_ACTIVE]);
+  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_MAX_TASKS_ACTIVE]);
 }
 
 /**
@@ -1091,52 +906,6 @@ wpool_pool_set_task_timeout (WpoolPool *self,
   g_return_if_fail (task_timeout >= 0 && task_timeout <= G_MAXDOUBLE / G_USEC_PER_SEC);
 
   wpool_pool_set_seconds (self, &self->task_timeout, task_timeout, PROP_TASK_TIMEOUT);
-}
-
-/* Async maps queued and not started yet. */
-guint
-wpool_pool_get_n_pending (WpoolPool *self)
-{
-  guint n;
-
-  g_mutex_lock (&self->pending_mutex);
-  n = self->n_pending;
-  g_mutex_unlock (&self->pending_mutex);
-
-  return n;
-}
-
-/* A disposed pool has let its workers, shared objects and shared data
- * go: a map would run without what the caller set, so none runs. */
-gboolean
-wpool_pool_check_not_disposed (WpoolPool  *self,
-                               GError    **error)
-{
-  if (!self->disposed)
-    return TRUE;
-
-  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CLOSED,
-                       "The pool was disposed: it runs no more maps, nor takes shared objects");
-  return FALSE;
-}
-
-gboolean
-wpool_pool_check_workers_stopped (WpoolPool   *self,
-                                  const char  *what,
-                                  GError     **error)
-{
-  if (!wpool_pool_check_not_disposed (self, error))
-    return FALSE;
-
-  if (g_atomic_pointer_get (&self->backend) == NULL && wpool_pool_get_n_pending (self) == 0)
-    return TRUE;
-
-  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
-               "Cannot change the %s while the workers run: they received them "
-               "when they started. Set “keep-alive” to FALSE (which stops idle "
-               "workers) before changing them",
-               what);
-  return FALSE;
 }
 
 /**
@@ -1194,7 +963,7 @@ wpool_pool_set_shared_objects (WpoolPool  *self,
 
   g_clear_pointer (&self->shared_objects, g_variant_unref);
   self->shared_objects = g_steal_pointer (&sunk);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHARED_OBJECTS]);
+  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_SHARED_OBJECTS]);
 
   return TRUE;
 }
