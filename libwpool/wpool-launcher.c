@@ -15,8 +15,10 @@
  * (PR_SET_PDEATHSIG), but "parent" means the thread that forked it: a
  * worker started from a thread that then exits would die with that
  * thread, taking a running map of another thread down with it. Every
- * fork and spawn of libwpool therefore happens on this thread, which
- * lives as long as the process. It blocks every signal, so that it never
+ * spawn of libwpool (a helper or a worker program) therefore happens on
+ * this thread, which lives as long as the process. Forks happen on the
+ * calling thread (wpool_process_fork()), whose children hold a lifeline
+ * that follows the process instead. It blocks every signal, so that it never
  * takes a signal meant for the application's threads; the processes it
  * starts get the mask of the thread that asked. */
 

@@ -35,9 +35,10 @@ static GMutex registry_lock;
 static GArray *registry;
 
 /* Held for reading by the drivers of worker processes while they build
- * and take GVariants, and for writing across fork(): a child forked in
- * the middle of a map (a worker restarted for its lifespan) must not
- * inherit a lock a driver held, in GVariant's type cache say. Writers
+ * and take GVariants, and for writing across fork(): a child forked while
+ * another pool's map runs (a FORK template forked on one thread while a
+ * map of another pool runs on others) must not inherit a lock a driver
+ * held, in GVariant's type cache say. Writers
  * first: drivers of fast items overlap all the time, and glibc's default
  * would starve the fork. */
 static pthread_rwlock_t fork_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
