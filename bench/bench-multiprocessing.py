@@ -92,6 +92,19 @@ def main():
                 best = min(best, (best_of(run), chunk_size or max(-(-n_items // (n_jobs * 4)), 1)))
             rows.append((f'libwpool {method}, Pool.map, chunk_size {best[1]}', best[0]))
 
+            # imap() reads its iterable as the workers need items: over a
+            # list (its length known), and over a generator, which has
+            # none (chunk size given, as MPIRE's users do).
+            def imap_list():
+                assert sum(1 for _ in pool.imap(trivial, values)) == n_items
+
+            def imap_generator():
+                assert sum(1 for _ in pool.imap(trivial, (x for x in values), chunk_size=max(n_items // 8, 1))) \
+                    == n_items
+
+            rows.append((f'libwpool {method}, Pool.imap of a list', best_of(imap_list)))
+            rows.append((f'libwpool {method}, Pool.imap of a generator', best_of(imap_generator)))
+
     print(f'\nPython body x*x + 1, {n_items} items, {n_jobs} jobs (best of {REPEATS})')
     print(f'  {"":42} {"ns/item":>10} {"vs best multiprocessing":>24}')
     best_mp = min(t for name, t in rows if name.startswith('multiprocessing'))
