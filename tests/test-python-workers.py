@@ -541,6 +541,28 @@ class TestWorkerLifecycle(unittest.TestCase):
         self.assertEqual(workers_left(os.getpid()), set())
 
 
+class TestPoolsAreFreed(unittest.TestCase):
+    """A Python map's tasks hold their pool and map weakly: their closures,
+    held by C tasks, are out of the garbage collector's sight, and a pool
+    used once was never freed (a GObject and its workers' state each)."""
+
+    def test_freed(self):
+        import gc
+        import weakref
+
+        for method in METHODS:
+            with self.subTest(method=method):
+                with Wpool.Pool(n_jobs=2, start_method=method) as pool:
+                    self.assertEqual(pool.map(square, range(10), worker_init=square_of_nothing,
+                                              worker_exit=pid_of_exit)[-1], 81)
+                    self.assertEqual(pool.apply_async(square, 3).get(), 9)
+                    self.assertEqual(list(pool.imap(square, range(4))), [0, 1, 4, 9])
+                freed = weakref.ref(pool)
+                del pool
+                gc.collect()
+                self.assertIsNone(freed())
+
+
 async def _await(awaitable):
     return await awaitable
 

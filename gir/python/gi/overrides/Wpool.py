@@ -330,7 +330,8 @@ class Pool(Wpool.Pool):
                 self._share_with_programs()
                 tasks.append(_lifecycle_program_task(_program_argv(), what, func, head, self._use_dill))
             else:
-                tasks.append(_lifecycle_task(what, func, head, self._codec, lambda: self._shared_objects,
+                pool = weakref.ref(self)
+                tasks.append(_lifecycle_task(what, func, head, self._codec, lambda: pool()._shared_objects,
                                              threads=start_method == Wpool.StartMethod.THREADING))
         self._restart_idle_workers()
         try:
@@ -392,7 +393,12 @@ class Pool(Wpool.Pool):
             self._fork_task = None
 
         if self._fork_task is None:
+            # The pool weakly: it holds the task, whose closure the garbage
+            # collector cannot see (a forked worker has its copy of both).
+            pool = weakref.ref(self)
+
             def run(worker, shared_objects, item):
+                self = pool()
                 return _run_pickled_batch(worker, item, self._codec, self._shared_objects, self._functions)
 
             self._fork_task = _batch_task(run)

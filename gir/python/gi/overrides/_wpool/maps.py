@@ -7,6 +7,7 @@ import base64
 import collections.abc
 import itertools
 import math
+import weakref
 
 from gi.repository import Gio, GLib
 
@@ -145,11 +146,19 @@ class _Map:
         return GLib.Variant.new_uint32(index)
 
     def _by_reference(self, func):
-        """Threads share this process: batches and results by index."""
-        pool = self.pool
+        """Threads share this process: batches and results by index. The
+        task holds the map weakly: a closure held by a C task is out of the
+        garbage collector's sight, and the map (which holds the task) and
+        its pool would never be freed."""
+        job = weakref.ref(self)
         insights = self.insights
 
         def run(worker, shared_objects, item):
+            self = job()
+            if self is None:
+                worker.report_error(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED, 'Operation was cancelled')
+                return None
+            pool = self.pool
             index = item.get_uint32()
             batch = self.batches[index]
             self.running[index] = items = iter(batch)
