@@ -22,19 +22,12 @@ gboolean  wpool_task_is_chunk_task        (WpoolTask    *self);
 gboolean  wpool_task_run_chunk            (WpoolTask     *self,
                                            WpoolWorker   *worker,
                                            gconstpointer  items,
-                                           guint          first,
                                            gsize          n_items,
                                            gpointer       results,
                                            GError       **error);
 GVariant *wpool_task_call                 (WpoolTask          *self,
                                            WpoolWorker        *worker,
                                            GVariant           *item,
-                                           const GVariantType *result_type,
-                                           GError            **error);
-GVariant *wpool_task_invoke               (WpoolTask          *self,
-                                           WpoolWorker        *worker,
-                                           GVariant           *item,
-                                           guint               index,
                                            const GVariantType *result_type,
                                            GError            **error);
 

@@ -311,14 +311,13 @@ wpool_task_is_chunk_task (WpoolTask *self)
   return self->chunk_func != NULL;
 }
 
-/* Runs a chunk task on the items [first, first + n_items), laid out at
- * @items, into @results (the worker's init ran: see
- * wpool_worker_run_chunk()): the error names the items and the worker. */
+/* Runs a chunk task on @n_items items laid out at @items, into @results
+ * (through wpool_worker_run_chunk(), which runs the worker's init first
+ * and names the items and the worker in the error). */
 gboolean
 wpool_task_run_chunk (WpoolTask     *self,
                       WpoolWorker   *worker,
                       gconstpointer  items,
-                      guint          first,
                       gsize          n_items,
                       gpointer       results,
                       GError       **error)
@@ -342,8 +341,6 @@ wpool_task_run_chunk (WpoolTask     *self,
 
   if (local_error != NULL)
     {
-      g_prefix_error (&local_error, "Items %u to %u on worker %u: ",
-                      first, first + (guint)n_items - 1, wpool_worker_get_id (worker));
       g_propagate_error (error, local_error);
       return FALSE;
     }
@@ -813,29 +810,6 @@ wpool_task_call (WpoolTask           *self,
     {
       g_propagate_error (error, local_error);
       return NULL;
-    }
-
-  return result;
-}
-
-/* Runs the task on item @index of a map (the worker's init ran: see
- * wpool_worker_invoke()): the error names the item and the worker. */
-GVariant *
-wpool_task_invoke (WpoolTask           *self,
-                   WpoolWorker         *worker,
-                   GVariant            *item,
-                   guint                index,
-                   const GVariantType  *result_type,
-                   GError             **error)
-{
-  GError *local_error = NULL;
-  GVariant *result = NULL;
-
-  result = wpool_task_call (self, worker, item, result_type, &local_error);
-  if (result == NULL)
-    {
-      g_prefix_error (&local_error, "Item %u on worker %u: ", index, wpool_worker_get_id (worker));
-      g_propagate_error (error, local_error);
     }
 
   return result;

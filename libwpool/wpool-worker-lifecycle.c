@@ -96,7 +96,7 @@ wpool_worker_run_exit (WpoolWorker         *self,
 }
 
 /* Runs @task on item @index of a map, once the worker's init ran: the
- * error names the item and the worker. */
+ * error of either names the item and the worker. */
 GVariant *
 wpool_worker_invoke (WpoolWorker         *self,
                      WpoolTask           *task,
@@ -106,19 +106,22 @@ wpool_worker_invoke (WpoolWorker         *self,
                      GError             **error)
 {
   GError *local_error = NULL;
+  GVariant *result = NULL;
 
-  if (!wpool_worker_run_init (self, &local_error))
+  if (wpool_worker_run_init (self, &local_error))
+    result = wpool_task_call (task, self, item, result_type, &local_error);
+
+  if (result == NULL)
     {
       g_prefix_error (&local_error, "Item %u on worker %u: ", index, self->id);
       g_propagate_error (error, local_error);
-      return NULL;
     }
 
-  return wpool_task_invoke (task, self, item, index, result_type, error);
+  return result;
 }
 
 /* Runs the chunk task @task on items [first, first + n_items), once the
- * worker's init ran: the error names the items and the worker. */
+ * worker's init ran: the error of either names the items and the worker. */
 gboolean
 wpool_worker_run_chunk (WpoolWorker    *self,
                         WpoolTask      *task,
@@ -130,13 +133,12 @@ wpool_worker_run_chunk (WpoolWorker    *self,
 {
   GError *local_error = NULL;
 
-  if (!wpool_worker_run_init (self, &local_error))
-    {
-      g_prefix_error (&local_error, "Items %u to %u on worker %u: ",
-                      first, first + (guint)n_items - 1, self->id);
-      g_propagate_error (error, local_error);
-      return FALSE;
-    }
+  if (wpool_worker_run_init (self, &local_error) &&
+      wpool_task_run_chunk (task, self, items, n_items, results, &local_error))
+    return TRUE;
 
-  return wpool_task_run_chunk (task, self, items, first, n_items, results, error);
+  g_prefix_error (&local_error, "Items %u to %u on worker %u: ",
+                  first, first + (guint)n_items - 1, self->id);
+  g_propagate_error (error, local_error);
+  return FALSE;
 }
