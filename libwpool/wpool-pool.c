@@ -759,7 +759,7 @@ wpool_pool_set_keep_alive (WpoolPool *self,
     wpool_pool_stop_workers (self, TRUE, NULL);
   g_rec_mutex_unlock (&self->lock);
 
-  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_KEEP_ALIVE]);
+  wpool_pool_notify (self, PROP_KEEP_ALIVE);
 }
 
 /**
@@ -798,7 +798,7 @@ wpool_pool_set_chunk_size (WpoolPool *self,
     return;
 
   self->chunk_size = chunk_size;
-  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_CHUNK_SIZE]);
+  wpool_pool_notify (self, PROP_CHUNK_SIZE);
 }
 
 /**
@@ -834,7 +834,7 @@ wpool_pool_set_n_splits (WpoolPool *self,
     return;
 
   self->n_splits = n_splits;
-  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_N_SPLITS]);
+  wpool_pool_notify (self, PROP_N_SPLITS);
 }
 
 /**
@@ -871,7 +871,7 @@ wpool_pool_set_max_tasks_active (WpoolPool *self,
     return;
 
   self->max_tasks_active = max_tasks_active;
-  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_MAX_TASKS_ACTIVE]);
+  wpool_pool_notify (self, PROP_MAX_TASKS_ACTIVE);
 }
 
 /**
@@ -963,7 +963,7 @@ wpool_pool_set_shared_objects (WpoolPool  *self,
 
   g_clear_pointer (&self->shared_objects, g_variant_unref);
   self->shared_objects = g_steal_pointer (&sunk);
-  g_object_notify_by_pspec (G_OBJECT (self), wpool_pool_properties[PROP_SHARED_OBJECTS]);
+  wpool_pool_notify (self, PROP_SHARED_OBJECTS);
 
   return TRUE;
 }
