@@ -50,7 +50,7 @@ from ._wpool.errors import TaskTimeoutError, WorkerDiedError
 from ._wpool.lifecycle import _exit_results, _lifecycle_task
 from ._wpool.maps import _Map, _raise_carried
 from ._wpool.options import (_APPLY_PARAMETERS, _IMAP_PARAMETERS, _MAP_PARAMETERS, _PROGRESS_KEYWORDS, _options,
-                             _Options)
+                             _Options, _pop_callbacks)
 from ._wpool.programs import (_check_by_reference, _dumps_shared, _lifecycle_program_task, _program_argv,
                               _runner_task)
 from ._wpool.running import _RunningAsync, _RunningMap, _RunningStream
@@ -228,9 +228,7 @@ class Pool(Wpool.Pool):
         try:
             return super().stop_and_join()
         except GLib.Error as error:
-            if self._lifecycle is None or self.props.worker_exit != self._lifecycle[1][1]:
-                raise
-            _raise_carried(error, self._codec, self.props.start_method == Wpool.StartMethod.THREADING)
+            self._raise_exit_error(error, as_is=not self._exit_is_ours())
 
     join = stop_and_join
 
@@ -353,14 +351,11 @@ class Pool(Wpool.Pool):
         worker_exit raised instead. With a worker-exit task of
         the C API's (set_worker_exit()), the C API's GLib.Variant, or None
         before any worker stopped."""
-        c_exit = self.props.worker_exit is not None and \
-            (self._lifecycle is None or self.props.worker_exit != self._lifecycle[1][1])
+        c_exit = self.props.worker_exit is not None and not self._exit_is_ours()
         try:
             variant = super().get_exit_results()
         except GLib.Error as error:
-            if c_exit:
-                raise
-            _raise_carried(error, self._codec, self.props.start_method == Wpool.StartMethod.THREADING)
+            self._raise_exit_error(error, as_is=c_exit)
         if c_exit:
             return variant
         if variant is None or self._lifecycle is None or variant.get_type_string() != 'aay':
@@ -371,6 +366,18 @@ class Pool(Wpool.Pool):
             self._exit_results = (data, _exit_results(variant, self._codec,
                                                       self.props.start_method == Wpool.StartMethod.THREADING))
         return list(self._exit_results[1])
+
+    def _exit_is_ours(self):
+        """Whether the worker-exit is a map's worker_exit (or none after
+        one), not a task of the C API's."""
+        return self._lifecycle is not None and self.props.worker_exit == self._lifecycle[1][1]
+
+    def _raise_exit_error(self, error, as_is):
+        """Raises a worker-exit's @error: @as_is, or as the exception a
+        map's worker_exit raised (carried in the error)."""
+        if as_is:
+            raise error
+        _raise_carried(error, self._codec, self.props.start_method == Wpool.StartMethod.THREADING)
 
     def _head(self):
         """What the functions of a map take before an item's arguments."""
@@ -569,10 +576,7 @@ class Pool(Wpool.Pool):
         its error callback."""
         _check_map_arguments(method, func, ())
         options = _options(method, _APPLY_PARAMETERS, rest, options, _PROGRESS_KEYWORDS)
-        callbacks = options.pop('callback', None), options.pop('error_callback', None)
-        for name, value in zip(('callback', 'error_callback'), callbacks):
-            if value is not None and not callable(value):
-                raise TypeError('{} must be callable, not {}'.format(name, type(value).__name__))
+        callbacks = _pop_callbacks(options)
         return (_Map(self, func, [_Args(args, kwargs, method)], _Options(method, **options)),) + callbacks
 
     def map_async(self, func, iterable, *args, **kwargs):
@@ -589,10 +593,7 @@ class Pool(Wpool.Pool):
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
             return super().map_async(func, iterable, *args, **kwargs)
-        callbacks = kwargs.pop('callback', None), kwargs.pop('error_callback', None)
-        for name, value in zip(('callback', 'error_callback'), callbacks):
-            if value is not None and not callable(value):
-                raise TypeError('{} must be callable, not {}'.format(name, type(value).__name__))
+        callbacks = _pop_callbacks(kwargs)
         job = self._job('map_async', _MAP_PARAMETERS, func, iterable, args, kwargs)
         return self._start_async(job, *callbacks, single=False)
 

@@ -157,3 +157,13 @@ def _options(method, parameters, args, kwargs, keywords=()):
     if unknown:
         raise TypeError('{}() got an unexpected keyword argument {!r}'.format(method, unknown[0]))
     return kwargs
+
+
+def _pop_callbacks(kwargs):
+    """The callback and error_callback of an apply() or map_async() call,
+    taken out of its @kwargs and checked."""
+    callbacks = kwargs.pop('callback', None), kwargs.pop('error_callback', None)
+    for name, value in zip(('callback', 'error_callback'), callbacks):
+        if value is not None and not callable(value):
+            raise TypeError('{} must be callable, not {}'.format(name, type(value).__name__))
+    return callbacks
