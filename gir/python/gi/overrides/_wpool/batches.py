@@ -268,6 +268,14 @@ def _run_pickled_batch(worker, item, codec, shared_objects, functions=None):
     return None
 
 
+def _codec(name):
+    """What pickles by @name: 'pickle' or 'dill' (imported when asked for)."""
+    if name == 'dill':
+        import dill
+        return dill
+    return pickle
+
+
 def _batch_task(run):
     task = new_task(run)
     task.set_result_type(_BYTES)

@@ -12,7 +12,7 @@ import pickle
 
 from gi.repository import GLib
 
-from .batches import _BYTES, _bytes_variant, _failure, _stop_map, _variant_bytes
+from .batches import _BYTES, _bytes_variant, _codec, _failure, _stop_map, _variant_bytes
 from .tasks import new_task
 
 # The name of a worker program's lifecycle task: the prefix, the codec,
@@ -56,18 +56,20 @@ def _lifecycle_task(what, func, head, codec, shared_objects, threads=False):
     return task
 
 
-def _program_task_name(what, func, head, codec_name, codec):
+def _program_task_name(what, func, head, codec_name):
+    """The name of a worker program's task that calls @func (@what, 'init'
+    or 'exit'), which carries it pickled by @codec_name."""
     return '{}.{}.{}.{}'.format(_LIFECYCLE, codec_name, what,
-                                base64.b64encode(codec.dumps((func, head))).decode('ascii'))
+                                base64.b64encode(_codec(codec_name).dumps((func, head))).decode('ascii'))
 
 
-def _resolve_program_task(name, codec_of, shared_objects):
+def _resolve_program_task(name, shared_objects):
     """In a worker program: the lifecycle task named @name, or None if it
     names none."""
     if not name.startswith(_LIFECYCLE + '.'):
         return None
     _prefix, codec_name, what, payload = name.split('.', 3)
-    codec = codec_of(codec_name)
+    codec = _codec(codec_name)
     func, head = codec.loads(base64.b64decode(payload))
     return _lifecycle_task(what, func, head, codec, shared_objects)
 

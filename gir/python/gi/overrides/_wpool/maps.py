@@ -24,11 +24,11 @@ def _is_ndarray(value):
     return kind.__name__ == 'ndarray' and kind.__module__ == 'numpy'
 
 
-def _batch_bounds(n_items, batch_size, first_batch=0, start=0):
+def _batch_bounds(n_items, batch_size):
     """The [start, end) of the batches of @batch_size (a float is an
     average: batch k ends at item ceil((k + 1) * batch_size), as in
-    MPIRE), from batch @first_batch on, which starts at @start."""
-    k = first_batch
+    MPIRE), of @n_items items, or without end for None."""
+    start = k = 0
     while n_items is None or start < n_items:
         end = max(math.ceil((k + 1) * batch_size), start + 1)
         if n_items is not None:
@@ -58,10 +58,8 @@ class _Map:
 
         self.numpy = _is_ndarray(iterable)
         n_items = options.iterable_len
-        if n_items is None and isinstance(iterable, collections.abc.Sized):
-            n_items = len(iterable)
-        elif n_items is not None and isinstance(iterable, collections.abc.Sized):
-            n_items = min(n_items, len(iterable))
+        if isinstance(iterable, collections.abc.Sized):
+            n_items = len(iterable) if n_items is None else min(n_items, len(iterable))
         self.n_items = n_items
         if self.numpy or not lazy:
             # A numpy array is sliced, never copied in a list.

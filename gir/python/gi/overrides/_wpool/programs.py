@@ -12,7 +12,7 @@ import traceback
 from gi.repository import GLib
 
 from . import Wpool
-from .batches import _BYTES, _batch_task, _run_pickled_batch, _variant_bytes
+from .batches import _BYTES, _batch_task, _codec, _run_pickled_batch, _variant_bytes
 from .lifecycle import _program_task_name, _resolve_program_task
 from .tasks import new_task
 
@@ -142,13 +142,6 @@ def _dumps_shared(codec, objects, start_method):
     return data.getvalue()
 
 
-def _codec(name):
-    if name == 'dill':
-        import dill
-        return dill
-    return pickle
-
-
 def _describe(error):
     """An exception as a GLib.Error's message: its type, message and
     traceback."""
@@ -218,7 +211,7 @@ class _WorkerProgram:
 
             return _batch_task(run)
         if module == __name__:
-            task = _resolve_program_task(name, _codec, lambda: self.objects)
+            task = _resolve_program_task(name, lambda: self.objects)
             if task is not None:
                 return task
 
@@ -279,9 +272,8 @@ def _lifecycle_program_task(argv, what, func, head, use_dill):
     """The task of worker programs @argv that calls worker_init or
     worker_exit (@what 'init' or 'exit'), sent by reference (by value with
     dill) in the task's name."""
-    codec = _codec('dill' if use_dill else 'pickle')
-    task = Wpool.Task.new_for_program(argv, __name__, _program_task_name(what, func, head,
-                                                                         'dill' if use_dill else 'pickle', codec))
+    codec_name = 'dill' if use_dill else 'pickle'
+    task = Wpool.Task.new_for_program(argv, __name__, _program_task_name(what, func, head, codec_name))
     if what == 'exit':
         task.set_result_type(_BYTES)
     return task
