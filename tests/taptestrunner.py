@@ -48,6 +48,19 @@ class TAPResult(unittest.TestResult):
         self.number += 1
         self._line('ok {} - {} # SKIP {}'.format(self.number, test.id(), reason))
 
+    # A test of a known defect (unittest.expectedFailure) is TAP's TODO;
+    # one that passes says the defect is fixed, for it to lose the marker.
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self.number += 1
+        self._line('not ok {} - {} # TODO known defect'.format(self.number, test.id()))
+        self._diagnostic(err)
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self.number += 1
+        self._line('ok {} - {} # TODO the defect is fixed: remove expectedFailure'.format(self.number, test.id()))
+
 
 # A test that hangs prints every thread's Python stack and fails here,
 # before meson's timeout (240 s) kills it without a word.

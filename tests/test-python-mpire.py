@@ -7,11 +7,7 @@ workers need items; progress bars on every form; numpy arrays mapped in
 chunks; per-map task_timeout and worker_lifespan; apply()'s callbacks and
 AsyncResult. Under every start method where it matters: SPAWN and
 FORKSERVER workers import this script as __mp_main__, so its work stays
-under `if __name__ == '__main__':`.
-
-A test of behaviour the override does not have yet is marked
-@unittest.expectedFailure with a `# DEFECT:` comment, reported as a TAP
-TODO."""
+under `if __name__ == '__main__':`."""
 
 import contextlib
 import importlib.util
@@ -746,23 +742,5 @@ class TestApplyAndAsync(unittest.TestCase):
         self.assertNotEqual(threads[0], threading.get_ident())
 
 
-class _TAPResult(taptestrunner.TAPResult):
-    """taptestrunner's result with expected failures: a known defect is
-    TAP's TODO, and a defect fixed is reported so, for its test to lose
-    its expectedFailure."""
-
-    def addExpectedFailure(self, test, err):
-        super().addExpectedFailure(test, err)
-        self.number += 1
-        self._line('not ok {} - {} # TODO known defect'.format(self.number, test.id()))
-        self._diagnostic(err)
-
-    def addUnexpectedSuccess(self, test):
-        super().addUnexpectedSuccess(test)
-        self.number += 1
-        self._line('ok {} - {} # TODO the defect is fixed: remove expectedFailure'.format(self.number, test.id()))
-
-
 if __name__ == '__main__':
-    taptestrunner.TAPResult = _TAPResult
     taptestrunner.main()
