@@ -201,55 +201,20 @@ watch_wait (Watch   *watch,
   return ret;
 }
 
+/* Writes every byte of @iov: in one sendmsg() as long as the socket takes
+ * them, so that the reader wakes once for a small frame, not once for each
+ * part. Consumes @iov. */
 static gboolean
-write_all (int            fd,
-           gconstpointer  data,
-           gsize          size,
-           GError       **error)
+write_iov (int           fd,
+           struct iovec *iov,
+           gsize         n_iov,
+           GError      **error)
 {
-  const guint8 *p = data;
+  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n_iov };
   Watch *watch = get_watch ();
 
-  while (size > 0)
-    {
-      /* MSG_NOSIGNAL: a dead peer is an error here, not a SIGPIPE. */
-      gssize n = send (fd, p, size, MSG_NOSIGNAL | (watch ? MSG_DONTWAIT : 0));
-
-      if (n < 0 && errno == EINTR)
-        continue;
-
-      if (n < 0 && errno == EAGAIN && watch != NULL)
-        {
-          if (!watch_wait (watch, fd, G_IO_OUT, error))
-            return FALSE;
-          continue;
-        }
-
-      if (n < 0)
-        return socket_failed (error, "write to");
-
-      p += n;
-      size -= n;
-    }
-
-  return TRUE;
-}
-
-/* Reads exactly @size bytes; FALSE with no error on end of file before
- * the first byte. A file descriptor passed along is stored in @passed_fd
- * when given, else closed. */
-/* The header and the data in one sendmsg() as long as the socket takes
- * them: the reader wakes once for a small frame, not once for each part. */
-static gboolean
-write_frame (int                fd,
-             const FrameHeader *header,
-             gconstpointer      data,
-             gsize              size,
-             GError           **error)
-{
-  struct iovec iov[2] = { { (gpointer)header, sizeof *header }, { (gpointer)data, size } };
-  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = size > 0 ? 2 : 1 };
-  Watch *watch = get_watch ();
+  while (msg.msg_iovlen > 0 && msg.msg_iov[0].iov_len == 0)
+    msg.msg_iov++, msg.msg_iovlen--;
 
   while (msg.msg_iovlen > 0)
     {
@@ -269,26 +234,37 @@ write_frame (int                fd,
       if (n < 0)
         return socket_failed (error, "write to");
 
-      while (n > 0 && msg.msg_iovlen > 0)
+      while (msg.msg_iovlen > 0 && (gsize)n >= msg.msg_iov[0].iov_len)
         {
-          if ((gsize)n >= msg.msg_iov[0].iov_len)
-            {
-              n -= msg.msg_iov[0].iov_len;
-              msg.msg_iov++;
-              msg.msg_iovlen--;
-            }
-          else
-            {
-              msg.msg_iov[0].iov_base = (guint8 *)msg.msg_iov[0].iov_base + n;
-              msg.msg_iov[0].iov_len -= n;
-              n = 0;
-            }
+          n -= msg.msg_iov[0].iov_len;
+          msg.msg_iov++;
+          msg.msg_iovlen--;
+        }
+      if (n > 0)
+        {
+          msg.msg_iov[0].iov_base = (guint8 *)msg.msg_iov[0].iov_base + n;
+          msg.msg_iov[0].iov_len -= n;
         }
     }
 
   return TRUE;
 }
 
+static gboolean
+write_frame (int                fd,
+             const FrameHeader *header,
+             gconstpointer      data,
+             gsize              size,
+             GError           **error)
+{
+  struct iovec iov[2] = { { (gpointer)header, sizeof *header }, { (gpointer)data, size } };
+
+  return write_iov (fd, iov, G_N_ELEMENTS (iov), error);
+}
+
+/* Reads exactly @size bytes; FALSE with no error on end of file before
+ * the first byte. A file descriptor passed along is stored in @passed_fd
+ * when given, else closed. */
 static gboolean
 read_all (int       fd,
           gpointer  data,
@@ -420,8 +396,12 @@ wpool_frame_write_fd (int              fd,
     return socket_failed (error, "write to");
 
   /* The descriptor went with the first byte; the rest is plain data. */
-  return write_all (fd, (const guint8 *)&header + n, sizeof header - n, error) &&
-         write_all (fd, g_variant_get_data (sunk), header.size, error);
+  {
+    struct iovec rest[2] = { { (guint8 *)&header + n, sizeof header - n },
+                             { (gpointer)g_variant_get_data (sunk), header.size } };
+
+    return write_iov (fd, rest, G_N_ELEMENTS (rest), error);
+  }
 }
 
 /* How much of a frame's data is allocated before any of it arrived. */
