@@ -323,25 +323,22 @@ wpool_task_run_chunk (WpoolTask     *self,
                       GError       **error)
 {
   GError *local_error = NULL;
-  GError *reported_error;
+  gboolean ok;
 
-  if (!self->chunk_func (worker, wpool_worker_get_shared_objects (worker), items, n_items,
-                         results, self->user_data, &local_error) &&
-      local_error == NULL)
-    g_set_error_literal (&local_error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                         "The chunk task failed without setting an error");
-
-  if ((reported_error = wpool_worker_take_reported_error (worker)))
-    {
-      if (local_error == NULL)
-        local_error = reported_error;
-      else
-        g_error_free (reported_error);
-    }
+  ok = self->chunk_func (worker, wpool_worker_get_shared_objects (worker), items, n_items,
+                         results, self->user_data, &local_error);
+  wpool_worker_take_reported_error (worker, &local_error);
 
   if (local_error != NULL)
     {
       g_propagate_error (error, local_error);
+      return FALSE;
+    }
+
+  if (!ok)
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                           "The chunk task failed without setting an error");
       return FALSE;
     }
 
@@ -766,7 +763,6 @@ wpool_task_call (WpoolTask           *self,
                  GError             **error)
 {
   GError *local_error = NULL;
-  GError *reported_error;
   GVariant *result;
 
   result = self->func (worker,
@@ -778,14 +774,7 @@ wpool_task_call (WpoolTask           *self,
   if (result != NULL)
     result = g_variant_take_ref (result);
 
-  /* The error a binding reported, unless the GError was set as well. */
-  if ((reported_error = wpool_worker_take_reported_error (worker)))
-    {
-      if (local_error == NULL)
-        local_error = reported_error;
-      else
-        g_error_free (reported_error);
-    }
+  wpool_worker_take_reported_error (worker, &local_error);
 
   if (local_error != NULL)
     {

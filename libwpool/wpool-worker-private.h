@@ -42,7 +42,8 @@ struct _WpoolWorker
 WpoolWorker *wpool_worker_new (guint     id,
                                GVariant *shared_objects,
                                gpointer  shared_data);
-GError      *wpool_worker_take_reported_error (WpoolWorker *self);
+void         wpool_worker_take_reported_error (WpoolWorker  *self,
+                                               GError      **error);
 void         wpool_worker_set_lifecycle       (WpoolWorker  *self,
                                                WpoolTask    *init,
                                                WpoolTask    *exit);

@@ -224,10 +224,16 @@ wpool_worker_report_error (WpoolWorker *self,
   self->reported_error = g_error_new_literal (domain, code, message);
 }
 
-GError *
-wpool_worker_take_reported_error (WpoolWorker *self)
+/* Moves the error a binding reported into @error, unless the task set one
+ * itself, which wins. */
+void
+wpool_worker_take_reported_error (WpoolWorker  *self,
+                                  GError      **error)
 {
-  return g_steal_pointer (&self->reported_error);
+  if (*error == NULL)
+    *error = g_steal_pointer (&self->reported_error);
+  else
+    g_clear_error (&self->reported_error);
 }
 
 /**
