@@ -296,9 +296,17 @@ server_is_running (WpoolForkServer *self)
   return g_atomic_int_get (&self->control_fd) >= 0;
 }
 
+static gboolean
+call_was_stopped (const GError *error)
+{
+  return g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 /* One request and its reply. A server that does not answer is stopped:
- * the request, and any after, fail with what happened to it. Takes a
- * floating @request. */
+ * the request fails with what happened to it (or the timeout or
+ * cancellation that stopped it), and any after with what happened to it.
+ * Takes a floating @request. */
 static GVariant *
 server_call (WpoolForkServer  *self,
              WpoolFrameKind    kind,
@@ -308,13 +316,18 @@ server_call (WpoolForkServer  *self,
              GError          **error)
 {
   g_autoptr(GVariant) sunk = g_variant_ref_sink (request);
+  g_autoptr(GError) local_error = NULL;
   GVariant *reply = NULL;
 
   g_mutex_lock (&self->lock);
   if (self->control_fd >= 0 &&
-      !(reply = wpool_frame_call (self->control_fd, kind, sunk, passed_fd, reply_kind, NULL)))
+      !(reply = wpool_frame_call (self->control_fd, kind, sunk, passed_fd, reply_kind, &local_error)))
     server_stop_locked (self);
-  if (reply == NULL)
+  /* A start that ran out of time or was cancelled says so: the server
+   * only ended because it was stopped for it. */
+  if (reply == NULL && call_was_stopped (local_error))
+    g_propagate_error (error, g_steal_pointer (&local_error));
+  else if (reply == NULL)
     g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, self->death);
   g_mutex_unlock (&self->lock);
 
@@ -447,7 +460,8 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
        * from an earlier task that refuses this one (a worker program's
        * resolver that fails on it): a new server's setup says why, which
        * a refusal cannot. */
-      if (attempt > 0 || (server_is_running (server) && (!refused || started)))
+      if (attempt > 0 || call_was_stopped (local_error) ||
+          (server_is_running (server) && (!refused || started)))
         {
           g_propagate_error (error, local_error);
           return 0;
