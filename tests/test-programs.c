@@ -604,12 +604,6 @@ test_keep_alive (gconstpointer data)
     g_assert_false (process_runs (GPOINTER_TO_UINT (pid)));
 }
 
-static void
-clear_result (gpointer result)
-{
-  g_clear_pointer (&result, g_variant_unref);
-}
-
 /* A worker program killed in the middle of an item fails that item only
  * under keep-going: a new worker of the program takes its slot, and
  * every other item runs. */
@@ -621,45 +615,13 @@ test_worker_death (gconstpointer data)
   g_autoptr(WpoolTask) task = program_task ("death", "die");
   const char *items[] = { "a", "kill", "b", "c", "kill", "d", "e", "f" };
   GError *errors[G_N_ELEMENTS (items)] = { NULL, };
-  g_autoptr(GPtrArray) results = g_ptr_array_new_full (G_N_ELEMENTS (items), clear_result);
-  g_autoptr(WpoolMapStream) stream = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) results = NULL;
   guint base_children = wpool_test_count_children ();
-  GVariant *result = NULL;
-  GError *item_error = NULL;
-  guint index;
 
-  g_ptr_array_set_size (results, G_N_ELEMENTS (items));
   wpool_pool_set_keep_alive (pool, TRUE);
   wpool_pool_set_chunk_size (pool, 1);
-  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
-  stream = wpool_pool_imap (pool, task, g_variant_new_strv (items, G_N_ELEMENTS (items)),
-                            WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
-  g_assert_no_error (error);
-  while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
-    {
-      g_assert_cmpuint (index, <, G_N_ELEMENTS (items));
-      results->pdata[index] = g_steal_pointer (&result);
-      errors[index] = g_steal_pointer (&item_error);
-    }
-  g_assert_no_error (error);
-
-  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-    {
-      if (g_str_equal (items[i], "kill"))
-        {
-          g_autofree char *prefix = g_strdup_printf ("Item %u: worker ", i);
-
-          g_assert_error (errors[i], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
-          g_assert_true (g_str_has_prefix (errors[i]->message, prefix));
-        }
-      else
-        {
-          g_assert_no_error (errors[i]);
-          g_assert_cmpstr (g_variant_get_string (results->pdata[i], NULL), ==, items[i]);
-        }
-      g_clear_error (&errors[i]);
-    }
+  results = wpool_test_keep_going_map (pool, task, items, G_N_ELEMENTS (items), 0, errors);
+  wpool_test_assert_keep_going (results, errors, items, G_N_ELEMENTS (items), 1 << 1 | 1 << 4);
 
   /* The slots hold live workers, and nothing dead is left behind. */
   assert_children_soon (base_children + wpool_test_expected_children (method, 2));

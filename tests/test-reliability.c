@@ -13,15 +13,7 @@
 
 #include "wpool-test-util.h"
 
-static void
-clear_result (gpointer result)
-{
-  g_clear_pointer (&result, g_variant_unref);
-}
-
-/* Runs a keep-going map of wpool_test_die over @items through a stream
- * and returns, per item, its result (a string) or NULL, its error in
- * @errors. */
+/* A keep-going map of wpool_test_die over @items. */
 static GPtrArray *
 keep_going_map (WpoolPool   *pool,
                 const char **items,
@@ -29,29 +21,8 @@ keep_going_map (WpoolPool   *pool,
                 GError     **errors)
 {
   g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_die");
-  g_autoptr(WpoolMapStream) stream = NULL;
-  g_autoptr(GError) error = NULL;
-  GPtrArray *results = g_ptr_array_new_full (n_items, clear_result);
-  GVariant *result = NULL;
-  GError *item_error = NULL;
-  guint index;
 
-  g_ptr_array_set_size (results, n_items);
-  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
-  stream = wpool_pool_imap (pool, task, g_variant_new_strv (items, n_items),
-                            WPOOL_MAP_FLAGS_KEEP_GOING | WPOOL_MAP_FLAGS_UNORDERED, NULL, &error);
-  g_assert_no_error (error);
-
-  while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
-    {
-      g_assert_cmpuint (index, <, n_items);
-      g_assert_true (results->pdata[index] == NULL && errors[index] == NULL);
-      results->pdata[index] = g_steal_pointer (&result);
-      errors[index] = g_steal_pointer (&item_error);
-    }
-  g_assert_no_error (error);
-
-  return results;
+  return wpool_test_keep_going_map (pool, task, items, n_items, WPOOL_MAP_FLAGS_UNORDERED, errors);
 }
 
 /* Two items that kill their worker on a two-worker pool fail alone: new
@@ -70,17 +41,7 @@ test_keep_going_replaces (gconstpointer data)
   wpool_pool_set_chunk_size (pool, 1);
   results = keep_going_map (pool, items, G_N_ELEMENTS (items), errors);
 
-  g_assert_error (errors[0], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
-  g_assert_true (g_str_has_prefix (errors[0]->message, "Item 0: worker "));
-  g_assert_error (errors[1], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
-  g_assert_true (g_str_has_prefix (errors[1]->message, "Item 1: worker "));
-  for (guint i = 2; i < G_N_ELEMENTS (items); i++)
-    {
-      g_assert_no_error (errors[i]);
-      g_assert_cmpstr (g_variant_get_string (results->pdata[i], NULL), ==, items[i]);
-    }
-  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-    g_clear_error (&errors[i]);
+  wpool_test_assert_keep_going (results, errors, items, G_N_ELEMENTS (items), 0x3);
 
   /* The slots hold live workers, and nothing dead is left behind. */
   g_assert_cmpuint (wpool_test_count_children (), ==,
@@ -104,22 +65,8 @@ test_keep_going_closed_fds (gconstpointer data)
       GError *errors[G_N_ELEMENTS (items)] = { NULL, };
       g_autoptr(GPtrArray) results = keep_going_map (pool, items, G_N_ELEMENTS (items), errors);
 
-      for (guint i = 0; i < G_N_ELEMENTS (items); i++)
-        {
-          if (i == 3 || i == 6)
-            {
-              g_autofree char *prefix = g_strdup_printf ("Item %u: worker ", i);
-
-              g_assert_error (errors[i], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
-              g_assert_true (g_str_has_prefix (errors[i]->message, prefix));
-            }
-          else
-            {
-              g_assert_no_error (errors[i]);
-              g_assert_cmpstr (g_variant_get_string (results->pdata[i], NULL), ==, items[i]);
-            }
-          g_clear_error (&errors[i]);
-        }
+      wpool_test_assert_keep_going (results, errors, items, G_N_ELEMENTS (items),
+                                    1 << 3 | 1 << 6);
     }
 }
 

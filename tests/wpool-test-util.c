@@ -310,6 +310,73 @@ wpool_test_assert_map_fails (WpoolPool    *pool,
     g_error ("“%s” is not in the error message “%s”", needle, error->message);
 }
 
+static void
+clear_result (gpointer result)
+{
+  g_clear_pointer (&result, g_variant_unref);
+}
+
+GPtrArray *
+wpool_test_keep_going_map (WpoolPool    *pool,
+                           WpoolTask    *task,
+                           const char  **items,
+                           guint         n_items,
+                           WpoolMapFlags flags,
+                           GError      **errors)
+{
+  g_autoptr(WpoolMapStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *results = g_ptr_array_new_full (n_items, clear_result);
+  GVariant *result = NULL;
+  GError *item_error = NULL;
+  guint index;
+
+  g_ptr_array_set_size (results, n_items);
+  wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
+  stream = wpool_pool_imap (pool, task, g_variant_new_strv (items, n_items),
+                            flags | WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+  g_assert_no_error (error);
+
+  while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
+    {
+      g_assert_cmpuint (index, <, n_items);
+      g_assert_true (results->pdata[index] == NULL && errors[index] == NULL);
+      results->pdata[index] = g_steal_pointer (&result);
+      errors[index] = g_steal_pointer (&item_error);
+    }
+  g_assert_no_error (error);
+
+  return results;
+}
+
+void
+wpool_test_assert_keep_going (GPtrArray   *results,
+                              GError     **errors,
+                              const char **items,
+                              guint        n_items,
+                              guint64      died)
+{
+  g_assert_cmpuint (n_items, <=, 64);
+
+  for (guint i = 0; i < n_items; i++)
+    {
+      if (died & ((guint64)1 << i))
+        {
+          g_autofree char *prefix = g_strdup_printf ("Item %u: worker ", i);
+
+          g_assert_error (errors[i], WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+          g_assert_true (g_str_has_prefix (errors[i]->message, prefix));
+          g_assert_null (results->pdata[i]);
+        }
+      else
+        {
+          g_assert_no_error (errors[i]);
+          g_assert_cmpstr (g_variant_get_string (results->pdata[i], NULL), ==, items[i]);
+        }
+      g_clear_error (&errors[i]);
+    }
+}
+
 gboolean
 wpool_test_under_valgrind (void)
 {

@@ -75,6 +75,24 @@ void       wpool_test_assert_map_fails (WpoolPool    *pool,
                                         int           code,
                                         const char   *needle);
 
+/* Runs a keep-going map of @task (string results) over @items through a
+ * stream with @flags added: per item its result or NULL, and its error in
+ * @errors. */
+GPtrArray *wpool_test_keep_going_map   (WpoolPool    *pool,
+                                        WpoolTask    *task,
+                                        const char  **items,
+                                        guint         n_items,
+                                        WpoolMapFlags flags,
+                                        GError      **errors);
+/* Asserts that the items whose bit is set in @died failed with
+ * WPOOL_ERROR_WORKER_DIED, naming the item, and that every other one
+ * returned itself; clears @errors. */
+void       wpool_test_assert_keep_going (GPtrArray   *results,
+                                         GError     **errors,
+                                         const char **items,
+                                         guint        n_items,
+                                         guint64      died);
+
 #define WPOOL_TEST_IS_PROCESS(method) ((method) != WPOOL_START_METHOD_THREADING)
 
 /* Under valgrind a worker process's exit status is valgrind's, its memory
