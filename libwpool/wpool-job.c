@@ -11,31 +11,8 @@
 #include "wpool-results-private.h"
 #include "wpool-task-private.h"
 #include "wpool-variant-private.h"
+#include "wpool-watchdog-private.h"
 #include "wpool-worker-private.h"
-
-/* Under a task or worker-init timeout, or a cancellable, what one worker
- * in this process runs: the item (or one of the states below) and until
- * when it may. A worker thread cannot be killed: one past its deadline,
- * or running when the map is cancelled, is abandoned instead, and
- * whichever of the worker and the watchdog first moves @state off the
- * item decides if its result counts. */
-typedef struct
-{
-  gint    state;
-  guint   worker_id;
-  gint64  deadline;
-  /* The chunk it runs: the rest goes to others if it is abandoned. */
-  guint   chunk_first;
-  guint   chunk_last;
-} Runner;
-
-enum {
-  RUNNER_IDLE = -1,
-  RUNNER_STORING = -2,
-  RUNNER_ABANDONED = -3,
-  /* Running the worker's init, before any chunk. */
-  RUNNER_INIT = -4,
-};
 
 struct _WpoolJob
 {
@@ -88,26 +65,22 @@ struct _WpoolJob
   /* Each index set by the one worker that ran it, read after completion. */
   WpoolResults        results;
 
-  /* The task timeout in µs, 0 for none. Workers in this process take a
-   * runner each and are watched by a thread of the job, started with the
-   * first runner under a timeout, or once cancelled; the ids of those
-   * abandoned are kept for the pool to replace. */
+  /* The timeouts in µs, 0 for none. Workers in this process are watched
+   * for them, and for the cancellation, by the watchdog, made as the job
+   * begins under either or with a cancellable. */
   gint64              task_timeout;
   gint64              init_timeout;
-  GPtrArray          *runners;
-  GThread            *watchdog;
-  GArray             *abandoned;
-  /* Set by the cancellable's handler, which the job holds from its begin
-   * to its end, for the runners and the watchdog. */
+  WpoolWatchdog      *watchdog;
+  /* The cancellable's handler, which the job holds from its begin to its
+   * end. */
   gulong              cancelled_id;
-  gint                cancelled;
 
   GMutex              mutex;
   GCond               cond;
   GError             *error;
   gboolean            done;
-  /* Whether wpool_job_wait() or the watchdog sleeps on the condition: a
-   * broadcast costs a system call even when nobody waits. */
+  /* Whether wpool_job_wait() sleeps on the condition: a broadcast costs
+   * a system call even when nobody waits. */
   gboolean            waiting;
   WpoolJobNotify      notify;
   gpointer            notify_data;
@@ -181,8 +154,7 @@ wpool_job_unref (WpoolJob *self)
 
   wpool_results_clear (&self->results);
   g_clear_pointer (&self->items, g_variant_unref);
-  g_clear_pointer (&self->runners, g_ptr_array_unref);
-  g_clear_pointer (&self->abandoned, g_array_unref);
+  g_clear_pointer (&self->watchdog, wpool_watchdog_free);
   g_clear_pointer (&self->requeued, g_array_unref);
   g_clear_pointer (&self->insights, wpool_insights_unref);
   if (self->item_errors != NULL)
@@ -529,18 +501,6 @@ wpool_job_take_chunk_results (WpoolJob  *self,
   return wpool_results_take_array (&self->results, first, results, error);
 }
 
-static gpointer wpool_job_watch (gpointer data);
-
-/* Starts the watchdog, or wakes it to look at the runners again. */
-static void
-wpool_job_wake_watchdog_locked (WpoolJob *self)
-{
-  if (self->watchdog == NULL)
-    self->watchdog = g_thread_new ("wpool-watchdog", wpool_job_watch, self);
-  else
-    g_cond_broadcast (&self->cond);
-}
-
 /* The cancellable's handler, on the thread that cancels: workers in this
  * process are threads, which a cancellation cannot interrupt, so the
  * watchdog abandons those that run an item, as it does for the task
@@ -552,12 +512,13 @@ wpool_job_cancelled (GCancellable *cancellable,
 {
   WpoolJob *self = data;
 
-  g_mutex_lock (&self->mutex);
-  g_atomic_int_set (&self->cancelled, TRUE);
-  if (!self->done && self->runners->len > 0)
-    wpool_job_wake_watchdog_locked (self);
-  g_mutex_unlock (&self->mutex);
+  wpool_watchdog_cancel (self->watchdog);
 }
+
+static void wpool_job_runner_abandoned (const WpoolRunner *runner,
+                                        gint               state,
+                                        gboolean           cancelled,
+                                        gpointer           data);
 
 /* The number of workers that will each call wpool_job_worker_done() once.
  * With none, the job completes at once. */
@@ -572,7 +533,8 @@ wpool_job_begin (WpoolJob       *self,
   g_atomic_int_set (&self->n_active, n_workers + 1);
 
   if (self->task_timeout > 0 || self->init_timeout > 0 || self->cancellable != NULL)
-    self->runners = g_ptr_array_new_with_free_func (g_free);
+    self->watchdog = wpool_watchdog_new (self->task_timeout, self->init_timeout,
+                                         wpool_job_runner_abandoned, self);
 
   /* Called at once if cancelled already: no runner exists yet. */
   if (self->cancellable != NULL)
@@ -604,212 +566,75 @@ wpool_job_get_item (WpoolJob *self,
                                                       g_bytes_ref (chunk_bytes)));
 }
 
-/* Abandons every runner whose item is past the timeout, or that runs
- * anything once the job is cancelled: fails the job,
- * or under keep-going the item, whose chunk's items before it are stored
- * and after it are handed out again. Adds the abandoned runners' finished
- * items to @delivered, pairs of [first, last), and their worker ids to
- * @passed_on if their share should go to another worker; returns how
- * many it abandoned, and when to look again. */
-static guint
-wpool_job_abandon_overdue_locked (WpoolJob *self,
-                                  gint64    now,
-                                  GArray   *delivered,
-                                  GArray   *passed_on,
-                                  gint64   *next_deadline)
+/* On the watchdog's thread: @runner was abandoned while it ran @state.
+ * A cancellation fails the job, even under keep-going; a timeout fails
+ * it, or under keep-going the item, whose chunk's items before it are
+ * stored and after it are handed out again, to another worker if one can
+ * take the share. */
+static void
+wpool_job_runner_abandoned (const WpoolRunner *runner,
+                            gint               state,
+                            gboolean           cancelled,
+                            gpointer           data)
 {
-  guint n_abandoned = 0;
-  gboolean cancelled = g_atomic_int_get (&self->cancelled);
+  WpoolJob *self = data;
+  gboolean deliver = FALSE;
+  gboolean pass_on = FALSE;
+  guint after = 0;
+  GError *error;
 
-  /* With nothing running, anything that starts later ends later. */
-  *next_deadline = now + MIN (self->task_timeout > 0 ? self->task_timeout : G_MAXINT32,
-                              self->init_timeout > 0 ? self->init_timeout : G_MAXINT32);
-
-  for (guint i = 0; i < self->runners->len; i++)
+  g_mutex_lock (&self->mutex);
+  if (cancelled)
+    wpool_job_fail_locked (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                              "The map was cancelled; worker %u, a thread that "
+                                              "cannot be stopped, was left to finish what it ran",
+                                              runner->worker_id));
+  else if (state == WPOOL_RUNNER_INIT)
     {
-      Runner *runner = self->runners->pdata[i];
-      gint item = g_atomic_int_get (&runner->state);
-      guint after;
-      gint64 deadline;
-      GError *error;
-
-      if (item < 0 && item != RUNNER_INIT)
-        continue;
-
-      /* Stored before the state: this item's or a later one's. */
-      deadline = __atomic_load_n (&runner->deadline, __ATOMIC_ACQUIRE);
-      if (deadline > now && !cancelled)
-        {
-          *next_deadline = MIN (*next_deadline, deadline);
-          continue;
-        }
-
-      if (!g_atomic_int_compare_and_exchange (&runner->state, item, RUNNER_ABANDONED))
-        continue;
-
-      if (self->abandoned == NULL)
-        self->abandoned = g_array_new (FALSE, FALSE, sizeof (guint));
-      g_array_append_val (self->abandoned, runner->worker_id);
-      n_abandoned++;
-
-      /* Even under keep-going, a cancellation ends the map: no item is
-       * handed out again nor passed on. */
-      if (cancelled)
-        {
-          wpool_job_fail_locked (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                    "The map was cancelled; worker %u, a thread that "
-                                                    "cannot be stopped, was left to finish what it ran",
-                                                    runner->worker_id));
-          continue;
-        }
-
-      if (item == RUNNER_INIT)
-        {
-          error = g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                               "Worker %u ran its worker-init for longer than the worker-init "
-                               "timeout (%g s); a thread cannot be stopped, so it was left to "
-                               "finish", runner->worker_id,
-                               self->init_timeout / (double)G_USEC_PER_SEC);
-          /* Under keep-going, no item was its: the others run them. */
-          if (self->keep_going)
-            g_clear_error (&error);
-          else
-            wpool_job_fail_locked (self, error);
-          continue;
-        }
-
+      /* Under keep-going, no item was its: the others run them. */
+      if (!self->keep_going)
+        wpool_job_fail_locked (self, g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                                                  "Worker %u ran its worker-init for longer than the "
+                                                  "worker-init timeout (%g s); a thread cannot be "
+                                                  "stopped, so it was left to finish", runner->worker_id,
+                                                  self->init_timeout / (double)G_USEC_PER_SEC));
+    }
+  else
+    {
       error = g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                            "Item %d: worker %u ran it for longer than the task timeout "
                            "(%g s); a thread cannot be stopped, so it was left to "
                            "finish the item and its result will be dropped",
-                           item, runner->worker_id,
+                           state, runner->worker_id,
                            self->task_timeout / (double)G_USEC_PER_SEC);
 
       if (!self->keep_going)
+        wpool_job_fail_locked (self, error);
+      else
         {
-          wpool_job_fail_locked (self, error);
-          continue;
+          g_clear_error (&self->item_errors[state]);
+          self->item_errors[state] = error;
+
+          after = (guint)state + 1;
+          if (after < runner->chunk_last)
+            {
+              g_array_append_val (self->requeued, after);
+              g_array_append_val (self->requeued, runner->chunk_last);
+              g_atomic_int_inc (&self->n_requeued);
+              pass_on = self->pass_on != NULL;
+            }
+          deliver = TRUE;
         }
-
-      g_clear_error (&self->item_errors[item]);
-      self->item_errors[item] = error;
-
-      after = (guint)item + 1;
-      if (after < runner->chunk_last)
-        {
-          g_array_append_val (self->requeued, after);
-          g_array_append_val (self->requeued, runner->chunk_last);
-          g_atomic_int_inc (&self->n_requeued);
-          if (self->pass_on != NULL)
-            g_array_append_val (passed_on, runner->worker_id);
-        }
-
-      g_array_append_val (delivered, runner->chunk_first);
-      g_array_append_val (delivered, after);
-    }
-
-  return n_abandoned;
-}
-
-/* The watchdog of a job with a task timeout whose workers run in this
- * process: it sleeps until the earliest deadline, and finishes the shares
- * of the workers it abandons, so that the map ends without them. */
-static gpointer
-wpool_job_watch (gpointer data)
-{
-  WpoolJob *self = data;
-  g_autoptr(GArray) delivered = g_array_new (FALSE, FALSE, sizeof (guint));
-  g_autoptr(GArray) passed_on = g_array_new (FALSE, FALSE, sizeof (guint));
-
-  g_mutex_lock (&self->mutex);
-  while (!self->done)
-    {
-      gint64 next_deadline;
-      guint n_abandoned = wpool_job_abandon_overdue_locked (self, g_get_monotonic_time (),
-                                                            delivered, passed_on, &next_deadline);
-
-      if (n_abandoned > 0)
-        {
-          /* Sinks take locks of their own: not under the job's. */
-          g_mutex_unlock (&self->mutex);
-          for (guint i = 0; i < delivered->len; i += 2)
-            wpool_job_deliver (self, g_array_index (delivered, guint, i), g_array_index (delivered, guint, i + 1));
-          g_array_set_size (delivered, 0);
-
-          /* A share with items left goes on elsewhere; the others end. */
-          for (guint i = 0; i < passed_on->len; i++)
-            if (self->pass_on (self, g_array_index (passed_on, guint, i), self->pass_on_data))
-              n_abandoned--;
-          while (n_abandoned-- > 0)
-            wpool_job_worker_done (self);
-          g_array_set_size (passed_on, 0);
-
-          g_mutex_lock (&self->mutex);
-          continue;
-        }
-
-      self->waiting = TRUE;
-      g_cond_wait_until (&self->cond, &self->mutex, next_deadline);
     }
   g_mutex_unlock (&self->mutex);
 
-  return NULL;
-}
+  /* Sinks take locks of their own: not under the job's. */
+  if (deliver)
+    wpool_job_deliver (self, runner->chunk_first, after);
 
-/* The runner of @worker for the job's timeouts and cancellation. */
-static Runner *
-wpool_job_take_runner (WpoolJob    *self,
-                       WpoolWorker *worker)
-{
-  Runner *runner = g_new0 (Runner, 1);
-
-  runner->state = RUNNER_IDLE;
-  runner->worker_id = wpool_worker_get_id (worker);
-
-  /* A share passed on takes a runner of its own too. Without a timeout,
-   * the watchdog waits for a cancellation, which starts it. */
-  g_mutex_lock (&self->mutex);
-  g_ptr_array_add (self->runners, runner);
-  if (self->watchdog == NULL &&
-      (self->task_timeout > 0 || self->init_timeout > 0 || g_atomic_int_get (&self->cancelled)))
-    wpool_job_wake_watchdog_locked (self);
-  g_mutex_unlock (&self->mutex);
-
-  return runner;
-}
-
-/* @runner (if any) starts @state, an item or RUNNER_INIT, with @timeout µs
- * to go (0: no limit). The deadline is stored before the state, which the
- * watchdog reads first. */
-static void
-runner_start (Runner *runner,
-              gint    state,
-              gint64  timeout)
-{
-  if (runner == NULL)
-    return;
-
-  __atomic_store_n (&runner->deadline, timeout > 0 ? g_get_monotonic_time () + timeout : G_MAXINT64,
-                    __ATOMIC_RELEASE);
-  g_atomic_int_set (&runner->state, state);
-}
-
-/* @runner (if any) moves from @state to @next, unless the watchdog
- * abandoned it meanwhile: FALSE then, and what @state produced no longer
- * belongs to the job. */
-static gboolean
-runner_finish (Runner *runner,
-               gint    state,
-               gint    next)
-{
-  return runner == NULL || g_atomic_int_compare_and_exchange (&runner->state, state, next);
-}
-
-static void
-runner_idle (Runner *runner)
-{
-  if (runner != NULL)
-    g_atomic_int_set (&runner->state, RUNNER_IDLE);
+  /* A share with items left goes on elsewhere; the others end. */
+  if (!pass_on || !self->pass_on (self, runner->worker_id, self->pass_on_data))
+    wpool_job_worker_done (self);
 }
 
 typedef enum
@@ -823,27 +648,24 @@ typedef enum
   ITEM_SKIPPED,
 } ItemOutcome;
 
-/* After runner_start(): whether the job was cancelled meanwhile, in which
- * case the item must not run. Either this sees the cancellation, or the
- * watchdog, which looks at the runners after it is set, sees the item
- * (both sequentially consistent): a worker that misses both would run an
- * item nobody could abandon. */
+/* After wpool_runner_start(): whether the job was cancelled meanwhile, in
+ * which case the item must not run (see wpool_watchdog_is_cancelled()). */
 static ItemOutcome
 runner_check_cancelled (WpoolJob *self,
-                        Runner   *runner,
+                        WpoolRunner   *runner,
                         gint      state)
 {
-  if (runner == NULL || !g_atomic_int_get (&self->cancelled))
+  if (runner == NULL || !wpool_watchdog_is_cancelled (self->watchdog))
     return ITEM_DONE;
 
-  return runner_finish (runner, state, RUNNER_IDLE) ? ITEM_SKIPPED : ITEM_ABANDONED;
+  return wpool_runner_finish (runner, state, WPOOL_RUNNER_IDLE) ? ITEM_SKIPPED : ITEM_ABANDONED;
 }
 
 /* Runs item @index on @worker and stores its result, or fails the job. */
 static ItemOutcome
 wpool_job_run_item (WpoolJob    *self,
                     WpoolWorker *worker,
-                    Runner      *runner,
+                    WpoolRunner      *runner,
                     GVariant    *item,
                     guint        index)
 {
@@ -851,12 +673,12 @@ wpool_job_run_item (WpoolJob    *self,
   GVariant *result;
   ItemOutcome outcome;
 
-  runner_start (runner, (gint)index, self->task_timeout);
+  wpool_runner_start (runner, (gint)index, self->task_timeout);
   if ((outcome = runner_check_cancelled (self, runner, (gint)index)) != ITEM_DONE)
     return outcome;
   result = wpool_worker_invoke (worker, self->task, item, index, self->results.type, &error);
 
-  if (!runner_finish (runner, (gint)index, RUNNER_STORING))
+  if (!wpool_runner_finish (runner, (gint)index, WPOOL_RUNNER_STORING))
     {
       g_clear_pointer (&result, g_variant_unref);
       g_clear_error (&error);
@@ -870,7 +692,7 @@ wpool_job_run_item (WpoolJob    *self,
      * the caller's thread. */
     wpool_results_take (&self->results, index, result);
 
-  runner_idle (runner);
+  wpool_runner_idle (runner);
 
   return result != NULL ? ITEM_DONE : ITEM_FAILED;
 }
@@ -880,7 +702,7 @@ wpool_job_run_item (WpoolJob    *self,
 static ItemOutcome
 wpool_job_run_chunk_task (WpoolJob    *self,
                           WpoolWorker *worker,
-                          Runner      *runner,
+                          WpoolRunner      *runner,
                           guint        first,
                           guint        last)
 {
@@ -888,14 +710,14 @@ wpool_job_run_chunk_task (WpoolJob    *self,
   gboolean ok;
   ItemOutcome outcome;
 
-  runner_start (runner, (gint)first, self->task_timeout);
+  wpool_runner_start (runner, (gint)first, self->task_timeout);
   if ((outcome = runner_check_cancelled (self, runner, (gint)first)) != ITEM_DONE)
     return outcome;
   ok = wpool_worker_run_chunk (worker, self->task, self->item_data + (gsize)first * self->item_size,
                                first, last - first,
                                self->results.data + (gsize)first * self->results.fixed_size, &error);
 
-  if (!runner_finish (runner, (gint)first, RUNNER_STORING))
+  if (!wpool_runner_finish (runner, (gint)first, WPOOL_RUNNER_STORING))
     {
       g_clear_error (&error);
       return ITEM_ABANDONED;
@@ -911,7 +733,7 @@ wpool_job_run_chunk_task (WpoolJob    *self,
   else if (!ok)
     wpool_job_fail (self, error);
 
-  runner_idle (runner);
+  wpool_runner_idle (runner);
 
   return ok ? ITEM_DONE : ITEM_FAILED;
 }
@@ -926,7 +748,8 @@ wpool_job_work (WpoolJob          *self,
                 gpointer           chunk_done_data)
 {
   WpoolShareOutcome ret = WPOOL_SHARE_DONE;
-  Runner *runner = self->runners != NULL ? wpool_job_take_runner (self, worker) : NULL;
+  WpoolRunner *runner = self->watchdog != NULL ? wpool_watchdog_add_runner (self->watchdog,
+                                                                          wpool_worker_get_id (worker)) : NULL;
   WpoolShareInsights share = { 0, };
   guint first;
   guint last;
@@ -939,14 +762,14 @@ wpool_job_work (WpoolJob          *self,
     {
       ItemOutcome outcome;
 
-      runner_start (runner, RUNNER_INIT, self->init_timeout);
-      if ((outcome = runner_check_cancelled (self, runner, RUNNER_INIT)) == ITEM_ABANDONED)
+      wpool_runner_start (runner, WPOOL_RUNNER_INIT, self->init_timeout);
+      if ((outcome = runner_check_cancelled (self, runner, WPOOL_RUNNER_INIT)) == ITEM_ABANDONED)
         return WPOOL_SHARE_ABANDONED;
       /* Skipped, the share ends at its first chunk. */
       if (outcome == ITEM_DONE)
         {
           wpool_worker_run_init (worker, NULL);
-          if (!runner_finish (runner, RUNNER_INIT, RUNNER_IDLE))
+          if (!wpool_runner_finish (runner, WPOOL_RUNNER_INIT, WPOOL_RUNNER_IDLE))
             return WPOOL_SHARE_ABANDONED;
         }
     }
@@ -1040,14 +863,7 @@ gboolean
 wpool_job_is_abandoned (WpoolJob *self,
                         guint     worker_id)
 {
-  gboolean ret = FALSE;
-
-  g_mutex_lock (&self->mutex);
-  for (guint i = 0; self->abandoned != NULL && i < self->abandoned->len && !ret; i++)
-    ret = g_array_index (self->abandoned, guint, i) == worker_id;
-  g_mutex_unlock (&self->mutex);
-
-  return ret;
+  return self->watchdog != NULL && wpool_watchdog_is_abandoned (self->watchdog, worker_id);
 }
 
 /* On the caller's thread, once the job is done: the ids of the workers
@@ -1058,8 +874,8 @@ wpool_job_get_abandoned (WpoolJob *self,
 {
   g_assert (self->done);
 
-  *n_abandoned = self->abandoned ? self->abandoned->len : 0;
-  return self->abandoned ? (const guint *)(gpointer)self->abandoned->data : NULL;
+  *n_abandoned = 0;
+  return self->watchdog != NULL ? wpool_watchdog_get_abandoned (self->watchdog, n_abandoned) : NULL;
 }
 
 /* Under keep-going, once every worker is done: the items nobody could
@@ -1119,6 +935,9 @@ wpool_job_worker_done (WpoolJob *self)
   waiting = self->waiting;
   g_mutex_unlock (&self->mutex);
 
+  if (self->watchdog != NULL)
+    wpool_watchdog_stop (self->watchdog);
+
   /* After the unlock, so that the woken caller does not block at once on
    * the mutex this thread still holds (a second wake-up per map). The
    * job is alive: whoever calls this holds a reference. */
@@ -1148,6 +967,7 @@ wpool_job_end (WpoolJob  *self,
                GError   **error)
 {
   g_autoptr(GCancellable) cancellable = g_steal_pointer (&self->cancellable);
+  guint n_abandoned;
 
   g_assert (self->done);
 
@@ -1157,11 +977,11 @@ wpool_job_end (WpoolJob  *self,
   self->cancelled_id = 0;
 
   if (self->watchdog != NULL)
-    g_thread_join (g_steal_pointer (&self->watchdog));
+    wpool_watchdog_join (self->watchdog);
 
   /* An abandoned worker still runs the task: it is released with the
    * job's last reference, when that worker lets go. */
-  if (self->abandoned == NULL)
+  if (self->watchdog == NULL || wpool_watchdog_get_abandoned (self->watchdog, &n_abandoned) == NULL)
     g_clear_object (&self->task);
 
   if (self->error != NULL)
