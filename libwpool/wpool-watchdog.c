@@ -56,11 +56,14 @@ wpool_watchdog_new (gint64                 task_timeout,
   return self;
 }
 
-/* Once joined, and once no abandoned worker still holds its runner. */
+/* Once no abandoned worker still holds its runner, and never on the
+ * watchdog's thread: normally after wpool_watchdog_join(), else the
+ * thread is stopped and joined here (a map that never ended). */
 void
 wpool_watchdog_free (WpoolWatchdog *self)
 {
-  g_assert (self->thread == NULL);
+  wpool_watchdog_stop (self);
+  wpool_watchdog_join (self);
 
   g_ptr_array_unref (self->runners);
   g_clear_pointer (&self->abandoned, g_array_unref);
