@@ -173,9 +173,13 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
       wpool_process_close_fd (g_steal_fd (&pw->fd));
       if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
         {
+          /* With where its fork server waited, if one did not answer. */
+          gboolean bare = g_str_has_prefix (local_error->message, "The worker did not start");
+
           g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                       "Worker %u made no progress starting within the worker-start-timeout (%g s) and was killed",
-                       index, start_timeout / (double)G_USEC_PER_SEC);
+                       "Worker %u made no progress starting within the worker-start-timeout (%g s) and was killed%s%s",
+                       index, start_timeout / (double)G_USEC_PER_SEC, bare ? "" : ": ",
+                       bare ? "" : local_error->message);
           g_clear_error (&local_error);
         }
       else

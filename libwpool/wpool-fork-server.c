@@ -322,7 +322,20 @@ server_call (WpoolForkServer  *self,
   g_mutex_lock (&self->lock);
   if (self->control_fd >= 0 &&
       !(reply = wpool_frame_call (self->control_fd, kind, sunk, passed_fd, reply_kind, &local_error)))
-    server_stop_locked (self);
+    {
+      /* Where a server that did not answer in time waits says why (a
+       * lock inherited held across fork() waits in a futex), before it
+       * is stopped. */
+      if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
+        {
+          g_autofree char *path = g_strdup_printf ("/proc/%d/wchan", (int)self->pid);
+          g_autofree char *wchan = NULL;
+
+          if (g_file_get_contents (path, &wchan, NULL, NULL) && *wchan != '\0')
+            g_prefix_error (&local_error, "%s (pid %d) waits in %s: ", self->name, (int)self->pid, wchan);
+        }
+      server_stop_locked (self);
+    }
   /* A start that ran out of time or was cancelled says so: the server
    * only ended because it was stopped for it. */
   if (reply == NULL && call_was_stopped (local_error))
