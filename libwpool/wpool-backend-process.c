@@ -174,7 +174,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
       if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
         {
           /* With where its fork server waited, if one did not answer. */
-          gboolean bare = g_str_has_prefix (local_error->message, "The worker did not start");
+          gboolean bare = g_str_equal (local_error->message, WPOOL_FRAME_START_TIMED_OUT);
 
           g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                        "Worker %u made no progress starting within the worker-start-timeout (%g s) and was killed%s%s",

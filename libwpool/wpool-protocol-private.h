@@ -122,6 +122,7 @@ GVariant *wpool_frame_read_fd    (int               fd,
                                   int              *passed_fd,
                                   GError          **error);
 void      wpool_frame_watch_begin (GCancellable     *cancellable);
+
 void      wpool_frame_watch_arm   (gint64            timeout);
 void      wpool_frame_watch_disarm (void);
 void      wpool_frame_watch_end   (void);
@@ -131,5 +132,9 @@ GVariant *wpool_frame_call       (int               fd,
                                   int               passed_fd,
                                   WpoolFrameKind    reply_kind,
                                   GError          **error);
+
+/* The message of a watched start that ran out of time, which callers
+ * that know more (a fork server that did not answer) prefix. */
+#define WPOOL_FRAME_START_TIMED_OUT "The worker did not start in time"
 
 G_END_DECLS

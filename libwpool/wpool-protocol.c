@@ -175,7 +175,7 @@ watch_wait (Watch   *watch,
           if (left <= 0)
             {
               g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                                   "The worker did not start in time");
+                                   WPOOL_FRAME_START_TIMED_OUT);
               break;
             }
           timeout_ms = (gint)MIN ((left + 999) / 1000, G_MAXINT);
