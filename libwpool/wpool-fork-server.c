@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,12 +196,140 @@ typedef struct
   gpointer                data;
 } ServerMain;
 
+#if defined(__SANITIZE_ADDRESS__)
+# define WPOOL_ASAN 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer)
+#  define WPOOL_ASAN 1
+# endif
+#endif
+
+/* What a forked server and its workers do with GLib: allocate slices of
+ * many sizes, often enough to empty and refill GSlice's per-thread
+ * magazines from its global ones, and make and read GVariants of
+ * containers, which takes the lock of GVariant's type cache. glibc's
+ * malloc() is safe across fork(); AddressSanitizer's allocator is not
+ * (GCC 12, clang 14): under it, malloc() too, as often. A lock another
+ * thread held when the caller forked stays held here forever: the server
+ * hangs in it now, where wpool_fork_server_fork() sees it, rather than in
+ * a worker later. */
+static void
+warm_up (void)
+{
+  g_autoptr(GPtrArray) blocks = g_ptr_array_new ();
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GVariant) list = NULL;
+  g_autoptr(GVariant) first = NULL;
+  const char *text = NULL;
+  guint32 number = 0;
+
+  for (gsize size = 8; size <= 64 * 1024; size += size / 4)
+    {
+#ifdef WPOOL_ASAN
+      /* More blocks than ASan's cache holds of that size (2 × min (128,
+       * 16 KiB / size)), then freed, which drains it. */
+      guint n = 2 * CLAMP (16 * 1024 / size, 1, 128) + 1;
+
+      for (guint i = 0; i < n; i++)
+        g_ptr_array_add (blocks, g_malloc (size));
+      for (guint i = 0; i < n; i++)
+        g_free (g_ptr_array_index (blocks, i));
+      g_ptr_array_set_size (blocks, 0);
+#endif
+
+      if (size > 1024)
+        continue;
+      for (guint i = 0; i < 64; i++)
+        g_ptr_array_add (blocks, g_slice_alloc (size));
+      for (guint i = 0; i < blocks->len; i++)
+        g_slice_free1 (size, g_ptr_array_index (blocks, i));
+      g_ptr_array_set_size (blocks, 0);
+    }
+
+  value = g_variant_ref_sink (g_variant_new_parsed ("(uint32 1, [('a', 'b', 'c', 'd')], {'k': <'v'>})"));
+  g_variant_get (value, "(u@a(ssss)a{sv})", &number, NULL, NULL);
+  list = g_variant_get_child_value (value, 1);
+  first = g_variant_get_child_value (list, 0);
+  g_variant_get_child (first, 0, "&s", &text);
+}
+
 static int
 server_main (gpointer data)
 {
   ServerMain *server = data;
+  char ready = 'R';
+
+  warm_up ();
+  if (write (server->control_fd, &ready, 1) != 1)
+    return 1;
 
   return wpool_fork_server_serve (server->control_fd, server->prepare, server->data);
+}
+
+/* Where process @pid sleeps (/proc/PID/wchan), or %NULL. */
+static char *
+process_wchan (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/wchan", (int)pid);
+  g_autofree char *wchan = NULL;
+
+  if (!g_file_get_contents (path, &wchan, NULL, NULL) || *wchan == '\0')
+    return NULL;
+
+  return g_steal_pointer (&wchan);
+}
+
+typedef enum
+{
+  SERVER_READY,
+  SERVER_DEADLOCKED,
+  SERVER_FAILED,
+} ServerStart;
+
+/* Waits for a forked server to say it is ready. It is single-threaded:
+ * asleep in a futex, it waits for a lock that no thread of its will ever
+ * release, one held by another thread of the caller's when it forked. */
+static ServerStart
+wait_for_server (pid_t     pid,
+                 int       fd,
+                 GError  **error)
+{
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  char ready = 0;
+
+  for (;;)
+    {
+      struct pollfd pfd = { fd, POLLIN, 0 };
+      g_autofree char *wchan = NULL;
+      int ret = poll (&pfd, 1, 10);
+
+      if (ret > 0)
+        {
+          ssize_t n = read (fd, &ready, 1);
+
+          if (n == 1 && ready == 'R')
+            return SERVER_READY;
+          if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+          g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "it ended as it started");
+          return SERVER_FAILED;
+        }
+      if (ret < 0 && errno != EINTR)
+        {
+          int errsv = errno;
+
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "%s", g_strerror (errsv));
+          return SERVER_FAILED;
+        }
+
+      if ((wchan = process_wchan (pid)) != NULL && g_str_has_prefix (wchan, "futex"))
+        return SERVER_DEADLOCKED;
+      if (g_get_monotonic_time () > deadline)
+        {
+          g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT, "it did not start within 60 s");
+          return SERVER_FAILED;
+        }
+    }
 }
 
 /* Forks a server from the calling thread (wpool_process_fork()), which
@@ -213,20 +343,54 @@ wpool_fork_server_fork (const char              *name,
 {
   WpoolForkServer *self;
   ServerMain server = { -1, prepare, data };
+  ServerStart start = SERVER_DEADLOCKED;
   int lifeline = -1;
-  int fds[2];
-  pid_t pid;
+  int fds[2] = { -1, -1 };
+  pid_t pid = -1;
 
-  if (!wpool_process_socketpair (fds, error))
-    return NULL;
-
-  server.control_fd = fds[1];
-  pid = wpool_process_fork (fds[1], server_main, &server, &lifeline, error);
-  wpool_process_close_fd (fds[1]);
-  if (pid <= 0)
+  /* One that inherited a held lock is forked anew: the thread that held
+   * it has let go of it by then, mostly. */
+  for (guint attempt = 0; attempt < 10 && start == SERVER_DEADLOCKED; attempt++)
     {
+      if (pid > 0)
+        {
+          kill (pid, SIGKILL);
+          wpool_process_reap (pid);
+          wpool_process_close_fd (g_steal_fd (&lifeline));
+          wpool_process_close_fd (fds[0]);
+          g_debug ("%s (pid %d) was forked holding a lock of another thread: forked again", name, (int)pid);
+        }
+
+      if (!wpool_process_socketpair (fds, error))
+        return NULL;
+
+      server.control_fd = fds[1];
+      pid = wpool_process_fork (fds[1], server_main, &server, &lifeline, error);
+      wpool_process_close_fd (fds[1]);
+      if (pid <= 0)
+        {
+          wpool_process_close_fd (fds[0]);
+          g_prefix_error (error, "%s cannot start: ", name);
+          return NULL;
+        }
+
+      start = wait_for_server (pid, fds[0], error);
+    }
+
+  if (start != SERVER_READY)
+    {
+      g_autofree char *how = NULL;
+
+      kill (pid, SIGKILL);
+      how = wpool_process_describe_status (wpool_process_reap (pid));
+      wpool_process_close_fd (lifeline);
       wpool_process_close_fd (fds[0]);
-      g_prefix_error (error, "%s cannot start: ", name);
+      if (start == SERVER_DEADLOCKED)
+        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                     "%s cannot start: forked 10 times, it waited every time for a lock another thread "
+                     "of this process held", name);
+      else
+        g_prefix_error (error, "%s cannot start (%s): ", name, how);
       return NULL;
     }
 
@@ -328,10 +492,9 @@ server_call (WpoolForkServer  *self,
        * is stopped. */
       if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
         {
-          g_autofree char *path = g_strdup_printf ("/proc/%d/wchan", (int)self->pid);
-          g_autofree char *wchan = NULL;
+          g_autofree char *wchan = process_wchan (self->pid);
 
-          if (g_file_get_contents (path, &wchan, NULL, NULL) && *wchan != '\0')
+          if (wchan != NULL)
             g_prefix_error (&local_error, "%s (pid %d) waits in %s: ", self->name, (int)self->pid, wchan);
         }
       server_stop_locked (self);

@@ -309,6 +309,65 @@ hold_lifeline (int   lifeline,
     _exit (1);
 }
 
+/* Whether a thread of this process other than @self_tid is running or
+ * runnable ('R' in its /proc stat): one that may be inside a lock this
+ * instant. */
+static gboolean
+other_threads_run (pid_t self_tid)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      char path[64];
+      char stat[512];
+      const char *end;
+      ssize_t n;
+      int fd;
+
+      if (atoi (name) == self_tid)
+        continue;
+
+      g_snprintf (path, sizeof path, "/proc/self/task/%s/stat", name);
+      if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+        continue;
+      n = read (fd, stat, sizeof stat - 1);
+      close (fd);
+      if (n <= 0)
+        continue;
+      stat[n] = '\0';
+
+      /* "tid (name) S ...": the name may hold anything but the last ')'. */
+      if ((end = strrchr (stat, ')')) != NULL && end[1] == ' ' && end[2] == 'R')
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+/* The child of fork() inherits every lock as it was: one that another
+ * thread held at that instant stays held forever there, by a thread the
+ * child does not have, and the child hangs at its first use of it. GLib
+ * takes such locks inside GVariant's type cache and GSlice, a sanitizer's
+ * allocator around many allocations, a thread ending in its destructors.
+ * libwpool's own threads keep out with the fork lock; for any other (GLib's
+ * worker thread reaping a child, a language runtime's, an ending thread)
+ * the fork waits, up to 100 ms, until no other thread runs: a lock held
+ * for an instant belongs to a thread that runs. Found by a thread making
+ * GVariants beside FORK maps: a template hung within 600 maps. A thread
+ * that keeps running (a busy computation) only delays the fork: nothing
+ * makes fork() safe beside a thread that is inside such a lock. */
+static void
+wait_for_quiet_threads (void)
+{
+  gint64 deadline = g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND;
+  pid_t self_tid = (pid_t) syscall (SYS_gettid);
+
+  while (other_threads_run (self_tid) && g_get_monotonic_time () < deadline)
+    g_usleep (200);
+}
+
 /* fork() on the calling thread, which is not inside libwpool's own
  * locks: the child keeps only @keep_fd of the registered fds and its end
  * of a lifeline, runs @child_main (@child_data), and _exit()s with what
@@ -347,6 +406,7 @@ wpool_process_fork (int              keep_fd,
 
   pthread_rwlock_wrlock (&fork_lock);
   g_mutex_lock (&registry_lock);
+  wait_for_quiet_threads ();
   pid = fork_now ();
 
   if (pid == 0)

@@ -79,6 +79,10 @@ watchdog_stop (Watchdog *watchdog)
 typedef struct
 {
   gint     stop;
+  guint    n_threads;
+  /* Between rounds, or 0: a thread that works in bursts, as GLib's
+   * worker thread reaping a child, or an ending thread, does. */
+  gulong   pause_us;
   GThread *threads[N_CHURNERS];
 } Churn;
 
@@ -127,16 +131,29 @@ churn_main (gpointer data)
       value = g_variant_ref_sink (g_variant_new ("(usav)", round, "churn", NULL));
       if (round % 16 == 0)
         g_thread_join (g_thread_new ("churn-brief", churn_briefly, GUINT_TO_POINTER (round)));
+      if (churn->pause_us > 0)
+        {
+          /* A burst: short threads, and GVariants parsed from text. */
+          for (guint i = 0; i < 3; i++)
+            g_thread_join (g_thread_new ("churn-brief", churn_briefly, GUINT_TO_POINTER (round + i)));
+          for (guint i = 0; i < 50; i++)
+            g_variant_unref (g_variant_ref_sink (g_variant_new_parsed ("[(%u, 'a'), (2, 'b')]", i)));
+          g_usleep (churn->pause_us + seed % churn->pause_us);
+        }
     }
 
   return NULL;
 }
 
 static void
-churn_start (Churn *churn)
+churn_start (Churn  *churn,
+             guint   n_threads,
+             gulong  pause_us)
 {
   churn->stop = FALSE;
-  for (guint i = 0; i < N_CHURNERS; i++)
+  churn->n_threads = MIN (n_threads, N_CHURNERS);
+  churn->pause_us = pause_us;
+  for (guint i = 0; i < churn->n_threads; i++)
     churn->threads[i] = g_thread_new ("churn", churn_main, churn);
 }
 
@@ -144,7 +161,7 @@ static void
 churn_stop (Churn *churn)
 {
   g_atomic_int_set (&churn->stop, TRUE);
-  for (guint i = 0; i < N_CHURNERS; i++)
+  for (guint i = 0; i < churn->n_threads; i++)
     g_thread_join (churn->threads[i]);
 }
 
@@ -246,7 +263,7 @@ test_restarts_under_churn (gconstpointer data)
     drain_stream (stream, 2, pids);
   }
 
-  churn_start (&churn);
+  churn_start (&churn, N_CHURNERS, 0);
   started = g_get_monotonic_time ();
 
   for (guint m = 0; m < n_maps; m++)
@@ -267,6 +284,40 @@ test_restarts_under_churn (gconstpointer data)
    * id may come again, rarely). */
   if (WPOOL_TEST_IS_PROCESS (method))
     g_assert_cmpuint (g_hash_table_size (pids), >=, (n_maps * N_ITEMS) * 9 / 10);
+}
+
+/* New FORK pools, each forking its template from the caller, beside a
+ * thread that allocates, makes GVariants and starts threads in bursts
+ * every 5 to 10 ms: a template forked while that thread held a lock (of
+ * GVariant's type cache, GSlice, a sanitizer's allocator) hung at its
+ * first use of it, within 400 maps under ASan (3 runs in 3). The fork
+ * waits for the other threads to be still (wpool_process_fork()). */
+static void
+test_template_beside_bursts (void)
+{
+  g_autoptr(WpoolTask) task = new_whoami_task (WPOOL_START_METHOD_FORK);
+  g_autoptr(GError) error = NULL;
+  guint n_maps = wpool_test_under_valgrind () ? 5 : 150;
+  Watchdog *watchdog = watchdog_start (wpool_test_under_valgrind () ? 600 : 120);
+  Churn churn;
+  gint64 started;
+
+  churn_start (&churn, 1, 5000);
+  started = g_get_monotonic_time ();
+
+  for (guint m = 0; m < n_maps; m++)
+    {
+      g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_FORK);
+      g_autoptr(GVariant) results = wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_variant_n_children (results), ==, 3);
+    }
+
+  g_test_message ("%u new FORK pools beside a thread in bursts: %.3f s", n_maps,
+                  (g_get_monotonic_time () - started) / (double)G_USEC_PER_SEC);
+  churn_stop (&churn);
+  watchdog_stop (watchdog);
 }
 
 /* The caller's memory, which FORK workers see as it was when their
@@ -710,6 +761,7 @@ main (int    argc,
   if (wpool_test_start_method_enabled ("fork"))
     {
       g_test_add_func ("/fork/template/sharing", test_template_sharing);
+      g_test_add_func ("/fork/template/beside-bursts", test_template_beside_bursts);
       g_test_add_func ("/fork/template/killed", test_template_killed);
       g_test_add_func ("/fork/template/killed-mid-map", test_template_killed_mid_map);
     }
