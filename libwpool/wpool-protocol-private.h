@@ -111,6 +111,12 @@ gboolean  wpool_frame_write_fd   (int               fd,
                                   GVariant         *payload,
                                   int               passed_fd,
                                   GError          **error);
+gboolean  wpool_frame_check_header (guint32          kind,
+                                    guint64          size,
+                                    GError         **error);
+GVariant *wpool_frame_decode     (WpoolFrameKind    kind,
+                                  GBytes           *bytes,
+                                  GError          **error);
 GVariant *wpool_frame_read       (int               fd,
                                   WpoolFrameKind   *kind,
                                   GError          **error);
@@ -121,6 +127,36 @@ GVariant *wpool_frame_read_fd    (int               fd,
                                   WpoolFrameKind   *kind,
                                   int              *passed_fd,
                                   GError          **error);
+/* Where a worker's frames go and come from: its socket, with
+ * descriptors passed along (wpool_frame_port_init_fd()), or another
+ * transport, such as MPI messages to the pool's rank. read() returns
+ * %NULL without @error set once the pool ended the conversation. */
+typedef struct _WpoolFramePort WpoolFramePort;
+
+struct _WpoolFramePort
+{
+  gboolean  (*write) (WpoolFramePort   *port,
+                      WpoolFrameKind    kind,
+                      GVariant         *payload,
+                      GError          **error);
+  GVariant *(*read)  (WpoolFramePort   *port,
+                      WpoolFrameKind   *kind,
+                      int              *passed_fd,
+                      GError          **error);
+  int fd;
+};
+
+void      wpool_frame_port_init_fd (WpoolFramePort   *port,
+                                    int               fd);
+gboolean  wpool_frame_port_write   (WpoolFramePort   *port,
+                                    WpoolFrameKind    kind,
+                                    GVariant         *payload,
+                                    GError          **error);
+GVariant *wpool_frame_port_read    (WpoolFramePort   *port,
+                                    WpoolFrameKind   *kind,
+                                    int              *passed_fd,
+                                    GError          **error);
+
 void      wpool_frame_watch_begin (GCancellable     *cancellable);
 
 void      wpool_frame_watch_arm   (gint64            timeout);

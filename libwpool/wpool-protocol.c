@@ -404,6 +404,23 @@ wpool_frame_write_fd (int              fd,
   }
 }
 
+/* Whether a frame's header, as it came from a socket or another
+ * transport, names a frame libwpool could have sent. */
+gboolean
+wpool_frame_check_header (guint32   kind,
+                          guint64   size,
+                          GError  **error)
+{
+  if (kind < WPOOL_FRAME_RUN_CHUNK || kind > WPOOL_FRAME_LAST || size > WPOOL_FRAME_MAX_SIZE)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Received a bad frame (kind %u, %" G_GUINT64_FORMAT " bytes)", kind, size);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 /* How much of a frame's data is allocated before any of it arrived. */
 #define FRAME_FIRST_READ ((gsize)1 << 20)
 
@@ -421,14 +438,8 @@ read_data (int              fd,
   if (!read_all (fd, &header, sizeof header, passed_fd, error))
     return NULL;
 
-  if (header.kind < WPOOL_FRAME_RUN_CHUNK || header.kind > WPOOL_FRAME_LAST ||
-      header.size > WPOOL_FRAME_MAX_SIZE)
-    {
-      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                   "Received a bad frame (kind %u, %" G_GUINT64_FORMAT " bytes)",
-                   header.kind, header.size);
-      return NULL;
-    }
+  if (!wpool_frame_check_header (header.kind, header.size, error))
+    return NULL;
 
   /* The buffer grows as the data arrives, doubling: a header alone does
    * not make this process allocate the gigabytes it claims (found by
@@ -485,8 +496,6 @@ wpool_frame_read_fd (int              fd,
                      GError         **error)
 {
   g_autoptr(GBytes) bytes = NULL;
-  g_autoptr(GVariant) payload = NULL;
-  const char *type_string;
 
   if (passed_fd != NULL)
     *passed_fd = -1;
@@ -494,10 +503,23 @@ wpool_frame_read_fd (int              fd,
   if (!(bytes = read_data (fd, kind, passed_fd, error)))
     return NULL;
 
-  if (!(type_string = frame_type_string (*kind)))
+  return wpool_frame_decode (*kind, bytes, error);
+}
+
+/* The payload of a frame of @kind whose data, as received, is @bytes: of
+ * the type its kind fixes, or %NULL with @error set. */
+GVariant *
+wpool_frame_decode (WpoolFrameKind   kind,
+                    GBytes          *bytes,
+                    GError         **error)
+{
+  g_autoptr(GVariant) payload = NULL;
+  const char *type_string;
+
+  if (!(type_string = frame_type_string (kind)))
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                   "Received a frame of raw data (kind %u) where a message belongs", *kind);
+                   "Received a frame of raw data (kind %u) where a message belongs", kind);
       return NULL;
     }
 
@@ -510,7 +532,7 @@ wpool_frame_read_fd (int              fd,
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                    "Received a malformed frame (kind %u, %" G_GSIZE_FORMAT " bytes)",
-                   *kind, g_bytes_get_size (bytes));
+                   kind, g_bytes_get_size (bytes));
       return NULL;
     }
 
@@ -552,4 +574,53 @@ wpool_frame_call (int              fd,
     }
 
   return g_steal_pointer (&reply);
+}
+
+static gboolean
+fd_port_write (WpoolFramePort  *port,
+               WpoolFrameKind   kind,
+               GVariant        *payload,
+               GError         **error)
+{
+  return wpool_frame_write (port->fd, kind, payload, error);
+}
+
+static GVariant *
+fd_port_read (WpoolFramePort  *port,
+              WpoolFrameKind  *kind,
+              int             *passed_fd,
+              GError         **error)
+{
+  return wpool_frame_read_fd (port->fd, kind, passed_fd, error);
+}
+
+/* A port over the socket @fd. */
+void
+wpool_frame_port_init_fd (WpoolFramePort *port,
+                          int             fd)
+{
+  *port = (WpoolFramePort) { fd_port_write, fd_port_read, fd };
+}
+
+/* Sends a frame on @port; @payload is consumed if floating. */
+gboolean
+wpool_frame_port_write (WpoolFramePort  *port,
+                        WpoolFrameKind   kind,
+                        GVariant        *payload,
+                        GError         **error)
+{
+  return port->write (port, kind, payload, error);
+}
+
+/* The next frame on @port, as wpool_frame_read_fd(). */
+GVariant *
+wpool_frame_port_read (WpoolFramePort  *port,
+                       WpoolFrameKind  *kind,
+                       int             *passed_fd,
+                       GError         **error)
+{
+  if (passed_fd != NULL)
+    *passed_fd = -1;
+
+  return port->read (port, kind, passed_fd, error);
 }

@@ -25,7 +25,7 @@
 #include "wpool-variant-private.h"
 #include "wpool-worker-private.h"
 
-static gboolean write_error (int fd, guint32 index, const GError *task_error, GError **error);
+static gboolean write_error (WpoolFramePort *port, guint32 index, const GError *task_error, GError **error);
 
 /* The worker's transfer area, which the pool hands over before the first
  * chunk that uses it. */
@@ -72,12 +72,12 @@ transfer_map (Transfer  *transfer,
  * item. A failed chunk fails every item; under keep-going an ERROR for
  * each, then results of zeros. */
 static gboolean
-serve_chunk_task (WpoolWorker   *worker,
-                  WpoolTask     *task,
-                  int            fd,
-                  WpoolRunning  *running,
-                  guint32        first,
-                  gconstpointer  items,
+serve_chunk_task (WpoolWorker     *worker,
+                  WpoolTask       *task,
+                  WpoolFramePort  *port,
+                  WpoolRunning    *running,
+                  guint32          first,
+                  gconstpointer    items,
                   gsize          n,
                   guint8        *results,
                   guint32        flags,
@@ -105,11 +105,11 @@ serve_chunk_task (WpoolWorker   *worker,
       if (!(flags & WPOOL_CHUNK_KEEP_GOING))
         {
           wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
-          return write_error (fd, first, task_error, error);
+          return write_error (port, first, task_error, error);
         }
 
       for (gsize k = 0; k < n && sent; k++)
-        sent = write_error (fd, first + k, task_error, error);
+        sent = write_error (port, first + k, task_error, error);
       memset (results, 0, n * result_size);
       if (!sent)
         return FALSE;
@@ -126,24 +126,24 @@ serve_chunk_task (WpoolWorker   *worker,
   sent_size = sent_results != NULL ? n * result_size : 0;
   data = g_steal_pointer (&sent_results);
 
-  return wpool_frame_write (fd, WPOOL_FRAME_RESULTS,
-                            g_variant_new ("(uv@at)", first,
-                                           g_variant_new_from_data (array_type, data, sent_size, FALSE, g_free, data),
-                                           g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, durations->data,
-                                                                      durations->len, sizeof (guint64))),
-                            error);
+  return wpool_frame_port_write (port, WPOOL_FRAME_RESULTS,
+                                 g_variant_new ("(uv@at)", first,
+                                                g_variant_new_from_data (array_type, data, sent_size, FALSE, g_free, data),
+                                                g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, durations->data,
+                                                                           durations->len, sizeof (guint64))),
+                                 error);
 }
 
 /* A chunk of a chunk task whose items are in the transfer area: checked
  * to fit, as the frame says how many there are. */
 static gboolean
-serve_transferred_chunk (WpoolWorker   *worker,
-                         WpoolTask     *task,
-                         int            fd,
-                         WpoolRunning  *running,
-                         const Transfer *transfer,
-                         guint32        first,
-                         gsize          n,
+serve_transferred_chunk (WpoolWorker     *worker,
+                         WpoolTask       *task,
+                         WpoolFramePort  *port,
+                         WpoolRunning    *running,
+                         const Transfer  *transfer,
+                         guint32          first,
+                         gsize            n,
                          guint32        flags,
                          GError       **error)
 {
@@ -163,7 +163,7 @@ serve_transferred_chunk (WpoolWorker   *worker,
       return FALSE;
     }
 
-  return serve_chunk_task (worker, task, fd, running, first, transfer->data, n,
+  return serve_chunk_task (worker, task, port, running, first, transfer->data, n,
                            transfer->data + results_offset, flags, error);
 }
 
@@ -193,13 +193,13 @@ parse_result_type (const char    *string,
  * (the rest of the chunk is dropped, as the pool stops the map). FALSE
  * when the pool can no longer be answered. */
 static gboolean
-serve_chunk (WpoolWorker    *worker,
-             WpoolTask      *task,
-             int             fd,
-             WpoolRunning   *running,
-             const Transfer *transfer,
-             GVariant       *frame,
-             GError        **error)
+serve_chunk (WpoolWorker     *worker,
+             WpoolTask       *task,
+             WpoolFramePort  *port,
+             WpoolRunning    *running,
+             const Transfer  *transfer,
+             GVariant        *frame,
+             GError         **error)
 {
   g_autoptr(GVariantType) result_type = NULL;
   g_autoptr(GVariant) items = NULL;
@@ -224,7 +224,7 @@ serve_chunk (WpoolWorker    *worker,
 
   if ((flags & WPOOL_CHUNK_TRANSFER) && g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY) &&
       g_variant_n_children (items) == 0)
-    return serve_transferred_chunk (worker, task, fd, running, transfer, first, count, flags, error);
+    return serve_transferred_chunk (worker, task, port, running, transfer, first, count, flags, error);
 
   if (!g_variant_is_of_type (items, G_VARIANT_TYPE_ARRAY) || (n = g_variant_n_children (items)) != count)
     {
@@ -250,7 +250,7 @@ serve_chunk (WpoolWorker    *worker,
       wpool_variant_type_get_fixed_size (wpool_task_get_item_type (task), &item_size);
       data = g_variant_get_fixed_array (items, &n, item_size);
 
-      return serve_chunk_task (worker, task, fd, running, first, data, n, NULL, flags, error);
+      return serve_chunk_task (worker, task, port, running, first, data, n, NULL, flags, error);
     }
 
   wpool_results_init (&collected, result_type, n);
@@ -278,7 +278,7 @@ serve_chunk (WpoolWorker    *worker,
 
           if (!keep_going)
             wpool_running_set (running, WPOOL_RUNNING_IDLE, 0);
-          sent = write_error (fd, index, task_error, error);
+          sent = write_error (port, index, task_error, error);
 
           if (!sent || !keep_going)
             {
@@ -299,33 +299,33 @@ serve_chunk (WpoolWorker    *worker,
   /* Before the answer: the pool starts the next chunk's clock on idle. */
   wpool_running_end_chunk (running, (gint)first);
 
-  return wpool_frame_write (fd, WPOOL_FRAME_RESULTS,
-                            g_variant_new ("(uv@at)", first, results,
-                                           g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, durations->data,
-                                                                      durations->len, sizeof (guint64))),
-                            error);
+  return wpool_frame_port_write (port, WPOOL_FRAME_RESULTS,
+                                 g_variant_new ("(uv@at)", first, results,
+                                                g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, durations->data,
+                                                                           durations->len, sizeof (guint64))),
+                                 error);
 }
 
 static gboolean
-write_error (int            fd,
-             guint32        index,
-             const GError  *task_error,
-             GError       **error)
+write_error (WpoolFramePort  *port,
+             guint32          index,
+             const GError    *task_error,
+             GError         **error)
 {
-  return wpool_frame_write (fd, WPOOL_FRAME_ERROR,
-                            g_variant_new ("(usis)", index,
-                                           g_quark_to_string (task_error->domain),
-                                           task_error->code, task_error->message),
-                            error);
+  return wpool_frame_port_write (port, WPOOL_FRAME_ERROR,
+                                 g_variant_new ("(usis)", index,
+                                                g_quark_to_string (task_error->domain),
+                                                task_error->code, task_error->message),
+                                 error);
 }
 
 /* Runs the worker-exit and answers with its result, of the type EXIT
  * @frame declares, or its error. */
 static gboolean
-serve_exit (WpoolWorker  *worker,
-            int           fd,
-            GVariant     *frame,
-            GError      **error)
+serve_exit (WpoolWorker     *worker,
+            WpoolFramePort  *port,
+            GVariant        *frame,
+            GError         **error)
 {
   g_autoptr(GVariantType) result_type = NULL;
   g_autoptr(GError) exit_error = NULL;
@@ -337,19 +337,20 @@ serve_exit (WpoolWorker  *worker,
     return FALSE;
 
   if (!(result = wpool_worker_run_exit (worker, result_type, &exit_error)))
-    return write_error (fd, G_MAXUINT32, exit_error, error);
+    return write_error (port, G_MAXUINT32, exit_error, error);
 
-  return wpool_frame_write (fd, WPOOL_FRAME_EXIT_RESULT, g_variant_new ("(v)", result), error);
+  return wpool_frame_port_write (port, WPOOL_FRAME_EXIT_RESULT, g_variant_new ("(v)", result), error);
 }
 
-/* Serves the pool on @fd until it closes: 0, or 1 on a broken socket or
- * protocol. Only computes and does I/O on @fd: fit for a forked child of
- * a threaded process, which must not start a thread or main loop. */
+/* Serves the pool on @port until it ends: 0, or 1 on a broken transport
+ * or protocol. Only computes and does I/O on @port: fit for a forked
+ * child of a threaded process, which must not start a thread or main
+ * loop. */
 int
-wpool_serve (WpoolWorker  *worker,
-             WpoolTask    *task,
-             int           fd,
-             WpoolRunning *running)
+wpool_serve_port (WpoolWorker     *worker,
+                  WpoolTask       *task,
+                  WpoolFramePort  *port,
+                  WpoolRunning    *running)
 {
   Transfer transfer = { NULL, 0 };
   int ret;
@@ -371,7 +372,7 @@ wpool_serve (WpoolWorker  *worker,
       int passed_fd = -1;
       gboolean served;
 
-      if (!(frame = wpool_frame_read_fd (fd, &kind, &passed_fd, &error)))
+      if (!(frame = wpool_frame_port_read (port, &kind, &passed_fd, &error)))
         {
           if (passed_fd >= 0)
             close (passed_fd);
@@ -380,9 +381,9 @@ wpool_serve (WpoolWorker  *worker,
         }
 
       if (kind == WPOOL_FRAME_RUN_CHUNK)
-        served = serve_chunk (worker, task, fd, running, &transfer, frame, &error);
+        served = serve_chunk (worker, task, port, running, &transfer, frame, &error);
       else if (kind == WPOOL_FRAME_EXIT && wpool_worker_has_exit (worker))
-        served = serve_exit (worker, fd, frame, &error);
+        served = serve_exit (worker, port, frame, &error);
       else if (kind == WPOOL_FRAME_TRANSFER)
         served = transfer_map (&transfer, frame, passed_fd, &error);
       else
@@ -403,4 +404,18 @@ wpool_serve (WpoolWorker  *worker,
     munmap (transfer.data, transfer.size);
 
   return ret;
+}
+
+/* Serves the pool on the socket @fd until it closes (see above). */
+int
+wpool_serve (WpoolWorker  *worker,
+             WpoolTask    *task,
+             int           fd,
+             WpoolRunning *running)
+{
+  WpoolFramePort port;
+
+  wpool_frame_port_init_fd (&port, fd);
+
+  return wpool_serve_port (worker, task, &port, running);
 }
