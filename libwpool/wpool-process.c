@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -451,17 +452,31 @@ wpool_process_fork (int              keep_fd,
 int
 wpool_process_reap (pid_t pid)
 {
+  int pidfd = wpool_process_pidfd (pid);
   int status = 0;
 
+  /* Woken by its end, through its pidfd; else polled every 5 ms. */
   for (guint tries = 0; tries < 200; tries++)
     {
       pid_t ret = waitpid (pid, &status, WNOHANG);
 
       if (ret == pid || (ret < 0 && errno != EINTR))
-        return ret == pid ? status : 0;
+        {
+          wpool_process_close_fd (pidfd);
+          return ret == pid ? status : 0;
+        }
 
-      g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+      if (pidfd >= 0)
+        {
+          struct pollfd pfd = { pidfd, POLLIN, 0 };
+
+          if (poll (&pfd, 1, 5) < 0 && errno != EINTR)
+            g_usleep (5 * G_TIME_SPAN_MILLISECOND);
+        }
+      else
+        g_usleep (5 * G_TIME_SPAN_MILLISECOND);
     }
+  wpool_process_close_fd (pidfd);
 
   kill (pid, SIGKILL);
   while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
