@@ -16,6 +16,8 @@ wpool__private__ (void)
     wpool_frame_decode,
     wpool_worker_new,
     wpool_serve_port,
+    wpool_worker_set_lifecycle,
+    wpool_worker_load_tasks,
   };
 
   return &table;

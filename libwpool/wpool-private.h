@@ -33,6 +33,18 @@ typedef struct
                                    WpoolTask       *task,
                                    WpoolFramePort  *port,
                                    WpoolRunning    *running);
+  void      (*worker_set_lifecycle) (WpoolWorker   *worker,
+                                     WpoolTask     *init,
+                                     WpoolTask     *exit);
+  /* A worker program's tasks at the locations SETUP names. */
+  gboolean  (*worker_load_tasks)  (WpoolTaskResolveFunc   resolve,
+                                   gpointer               user_data,
+                                   GVariant              *shared_objects,
+                                   GVariant              *locations,
+                                   WpoolTask            **task,
+                                   WpoolTask            **init,
+                                   WpoolTask            **exit,
+                                   GError               **error);
 } WpoolPrivateVTable;
 
 _WPOOL_EXTERN

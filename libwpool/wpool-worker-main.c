@@ -242,6 +242,24 @@ load_tasks (Resolver    *resolver,
   return TRUE;
 }
 
+/* The task, worker-init and worker-exit at @locations, for a worker
+ * program that gets its setup another way (an MPI rank): with @resolve,
+ * as wpool_worker_serve() does, and no cache. */
+gboolean
+wpool_worker_load_tasks (WpoolTaskResolveFunc   resolve,
+                         gpointer               user_data,
+                         GVariant              *shared_objects,
+                         GVariant              *locations,
+                         WpoolTask            **task,
+                         WpoolTask            **init,
+                         WpoolTask            **exit,
+                         GError               **error)
+{
+  Resolver resolver = { resolve, user_data, shared_objects, NULL };
+
+  return load_tasks (&resolver, locations, task, init, exit, error);
+}
+
 /* What a pool sends a worker program before the first chunk: its id, the
  * locations of its tasks, and the shared objects, once. The id indexes
  * the progress page, of @n_slots entries: it is checked before anything

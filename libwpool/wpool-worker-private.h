@@ -47,6 +47,14 @@ void         wpool_worker_take_reported_error (WpoolWorker  *self,
 void         wpool_worker_set_lifecycle       (WpoolWorker  *self,
                                                WpoolTask    *init,
                                                WpoolTask    *exit);
+gboolean     wpool_worker_load_tasks          (WpoolTaskResolveFunc   resolve,
+                                               gpointer               user_data,
+                                               GVariant              *shared_objects,
+                                               GVariant              *locations,
+                                               WpoolTask            **task,
+                                               WpoolTask            **init,
+                                               WpoolTask            **exit,
+                                               GError               **error);
 gboolean     wpool_worker_has_init            (WpoolWorker  *self);
 gboolean     wpool_worker_run_init            (WpoolWorker  *self,
                                                GError      **error);
