@@ -332,6 +332,23 @@ wait_for_server (pid_t     pid,
     }
 }
 
+/* Kills a forked server that will not serve, reaps it and closes its
+ * ends: its wait status. */
+static int
+discard_server (pid_t pid,
+                int   lifeline,
+                int   control_fd)
+{
+  int status;
+
+  kill (pid, SIGKILL);
+  status = wpool_process_reap (pid);
+  wpool_process_close_fd (lifeline);
+  wpool_process_close_fd (control_fd);
+
+  return status;
+}
+
 /* Forks a server from the calling thread (wpool_process_fork()), which
  * makes workers with @prepare (@data): what they inherit is this process
  * as it is now. It dies with this process, not with the calling thread. */
@@ -354,10 +371,7 @@ wpool_fork_server_fork (const char              *name,
     {
       if (pid > 0)
         {
-          kill (pid, SIGKILL);
-          wpool_process_reap (pid);
-          wpool_process_close_fd (g_steal_fd (&lifeline));
-          wpool_process_close_fd (fds[0]);
+          discard_server (pid, g_steal_fd (&lifeline), fds[0]);
           g_debug ("%s (pid %d) was forked holding a lock of another thread: forked again", name, (int)pid);
         }
 
@@ -379,12 +393,8 @@ wpool_fork_server_fork (const char              *name,
 
   if (start != SERVER_READY)
     {
-      g_autofree char *how = NULL;
+      g_autofree char *how = wpool_process_describe_status (discard_server (pid, lifeline, fds[0]));
 
-      kill (pid, SIGKILL);
-      how = wpool_process_describe_status (wpool_process_reap (pid));
-      wpool_process_close_fd (lifeline);
-      wpool_process_close_fd (fds[0]);
       if (start == SERVER_DEADLOCKED)
         g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                      "%s cannot start: forked 10 times, it waited every time for a lock another thread "

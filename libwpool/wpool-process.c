@@ -310,9 +310,27 @@ hold_lifeline (int   lifeline,
     _exit (1);
 }
 
+/* The state letter of a process or thread from its /proc stat file at
+ * @path ('R' running, 'S' asleep, 'Z' a zombie…); '\0' if it cannot be
+ * read (the process is gone), '?' if it cannot be parsed. */
+static char
+proc_state (const char *path)
+{
+  g_autofree char *stat = NULL;
+  const char *end;
+
+  if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return '\0';
+
+  /* The state follows the name, which may hold anything but ends at the
+   * last parenthesis. */
+  end = strrchr (stat, ')');
+
+  return end != NULL && end[1] == ' ' ? end[2] : '?';
+}
+
 /* Whether a thread of this process other than @self_tid is running or
- * runnable ('R' in its /proc stat): one that may be inside a lock this
- * instant. */
+ * runnable: one that may be inside a lock this instant. */
 static gboolean
 other_threads_run (pid_t self_tid)
 {
@@ -321,26 +339,13 @@ other_threads_run (pid_t self_tid)
 
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
-      char path[64];
-      char stat[512];
-      const char *end;
-      ssize_t n;
-      int fd;
+      g_autofree char *path = NULL;
 
       if (atoi (name) == self_tid)
         continue;
 
-      g_snprintf (path, sizeof path, "/proc/self/task/%s/stat", name);
-      if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
-        continue;
-      n = read (fd, stat, sizeof stat - 1);
-      close (fd);
-      if (n <= 0)
-        continue;
-      stat[n] = '\0';
-
-      /* "tid (name) S ...": the name may hold anything but the last ')'. */
-      if ((end = strrchr (stat, ')')) != NULL && end[1] == ' ' && end[2] == 'R')
+      path = g_strconcat ("/proc/self/task/", name, "/stat", NULL);
+      if (proc_state (path) == 'R')
         return TRUE;
     }
 
@@ -458,6 +463,7 @@ wpool_process_reap (pid_t pid)
   /* Woken by its end, through its pidfd; else polled every 5 ms. */
   for (guint tries = 0; tries < 200; tries++)
     {
+      struct pollfd pfd = { pidfd, POLLIN, 0 };
       pid_t ret = waitpid (pid, &status, WNOHANG);
 
       if (ret == pid || (ret < 0 && errno != EINTR))
@@ -466,14 +472,7 @@ wpool_process_reap (pid_t pid)
           return ret == pid ? status : 0;
         }
 
-      if (pidfd >= 0)
-        {
-          struct pollfd pfd = { pidfd, POLLIN, 0 };
-
-          if (poll (&pfd, 1, 5) < 0 && errno != EINTR)
-            g_usleep (5 * G_TIME_SPAN_MILLISECOND);
-        }
-      else
+      if (pidfd < 0 || (poll (&pfd, 1, 5) < 0 && errno != EINTR))
         g_usleep (5 * G_TIME_SPAN_MILLISECOND);
     }
   wpool_process_close_fd (pidfd);
@@ -491,17 +490,9 @@ gboolean
 wpool_process_is_gone (pid_t pid)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int)pid);
-  g_autofree char *stat = NULL;
-  const char *end;
+  char state = proc_state (path);
 
-  if (!g_file_get_contents (path, &stat, NULL, NULL))
-    return TRUE;
-
-  /* The state follows the name, which may hold anything but ends at the
-   * last parenthesis. */
-  end = strrchr (stat, ')');
-
-  return end != NULL && (end[1] == ' ') && (end[2] == 'Z' || end[2] == 'X');
+  return state == '\0' || state == 'Z' || state == 'X';
 }
 
 /* A worker whose fork server died was orphaned: it dies too (its death

@@ -158,7 +158,6 @@ GVariant *wpool_frame_port_read    (WpoolFramePort   *port,
                                     GError          **error);
 
 void      wpool_frame_watch_begin (GCancellable     *cancellable);
-
 void      wpool_frame_watch_arm   (gint64            timeout);
 void      wpool_frame_watch_disarm (void);
 void      wpool_frame_watch_end   (void);
