@@ -326,7 +326,12 @@ wpool_mpi_frame_recv (MPI_Comm          comm,
    * never seen here, a receive for each is posted with their header. */
   for (;;)
     {
-      MPI_Improbe (rank, MPI_ANY_TAG, comm, &found, &message, &status);
+      /* Under MPI_ERRORS_RETURN a broken call returns: it would never find. */
+      if (MPI_Improbe (rank, MPI_ANY_TAG, comm, &found, &message, &status) != MPI_SUCCESS)
+        {
+          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "MPI failed as this rank waited for a frame");
+          return NULL;
+        }
       if (found)
         break;
       if (must_stop (deadline, cancellable, "send a frame", rank, error))

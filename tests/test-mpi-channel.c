@@ -190,6 +190,13 @@ test_caller (int n_ranks)
   g_assert_cmpint (g_get_monotonic_time () - start, >=, 200 * G_TIME_SPAN_MILLISECOND);
   g_clear_error (&error);
 
+  /* A rank that does not exist: MPI's error, at once, with no deadline. */
+  payload = wpool_mpi_frame_recv (frames, n_ranks + 5, &source, &kind, -1, NULL, &error);
+  g_assert_null (payload);
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
+  g_assert_cmpstr (error->message, ==, "MPI failed as this rank waited for a frame");
+  g_clear_error (&error);
+
   /* Cancelled from another thread. */
   canceller = g_thread_new ("canceller", cancel_later, cancellable);
   payload = wpool_mpi_frame_recv (frames, MPI_ANY_SOURCE, &source, &kind, -1, cancellable, &error);
