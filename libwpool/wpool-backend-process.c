@@ -273,7 +273,14 @@ wpool_backend_process_prepare (WpoolBackend  *backend,
         {
           wpool_backend_process_stop_worker (backend, i);
           if (!wpool_backend_process_start_worker (backend, i, task, error))
-            return FALSE;
+            {
+              /* Stopped half-way (cancelled, say), the workers after
+               * this one still run the old task: the next map must not
+               * take them for the new one's. */
+              if (new_task)
+                g_clear_object (&priv->task);
+              return FALSE;
+            }
         }
     }
 
