@@ -39,7 +39,7 @@ start_server (gpointer    data,
   g_autoptr(WpoolForkServer) server = NULL;
   int fds[2];
 
-  if (!(tasks = wpool_backend_process_locate_tasks (self, task, error)))
+  if (!(tasks = wpool_backend_process_locate_tasks (WPOOL_BACKEND (self), task, error)))
     return NULL;
   g_variant_ref_sink (tasks);
 
@@ -79,7 +79,7 @@ wpool_backend_forkserver_spawn (WpoolBackendProcess  *process,
   GPid pid = 0;
 
   /* The server loads the task anew for each worker, as located. */
-  if ((tasks = wpool_backend_process_locate_tasks (process, task, error)) != NULL)
+  if ((tasks = wpool_backend_process_locate_tasks (WPOOL_BACKEND (process), task, error)) != NULL)
     pid = wpool_fork_servers_start_worker (&self->servers, wpool_backend_get_n_jobs (WPOOL_BACKEND (self)),
                                            index, task, tasks, child_fd, start_server, self, error);
 

@@ -101,10 +101,14 @@ struct _WpoolBackendClass
    * own thread, as the worker's driver would: a worker process, which any
    * thread can talk to (a worker thread is a driver of its own). */
   gboolean drives_on_caller;
+  /* Whether the pool sees which item a worker runs only by its answer:
+   * a map with a task timeout then hands out one item at a time. */
+  gboolean times_items_by_chunk;
 };
 
 GType         wpool_backend_threading_get_type (void) G_GNUC_CONST;
 GType         wpool_backend_fork_get_type      (void) G_GNUC_CONST;
+GType         wpool_backend_mpi_get_type       (void) G_GNUC_CONST;
 
 WpoolBackend *wpool_backend_new                (WpoolStartMethod          start_method,
                                                 const WpoolBackendConfig *config,
@@ -122,6 +126,7 @@ gboolean      wpool_backend_count_chunk        (WpoolBackend      *self,
                                                 guint              index);
 GVariant     *wpool_backend_take_exit_results  (WpoolBackend      *self,
                                                 GError           **error);
+gboolean      wpool_backend_times_items_by_chunk (WpoolStartMethod start_method);
 gboolean      wpool_backend_check_task         (WpoolStartMethod   start_method,
                                                 WpoolTask         *task,
                                                 GError           **error);

@@ -6,6 +6,8 @@
 #pragma once
 
 #include "wpool-backend-private.h"
+#include "wpool-insights-private.h"
+#include "wpool-protocol-private.h"
 #include "wpool-process-private.h"
 #include "wpool-worker.h"
 
@@ -57,8 +59,36 @@ WpoolWorker *wpool_backend_process_get_worker   (WpoolBackendProcess *self,
 WpoolRunning *wpool_backend_process_get_progress (WpoolBackendProcess *self,
                                                  guint                index);
 int          wpool_backend_process_get_progress_fd (WpoolBackendProcess *self);
-GVariant    *wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
+
+/* What the backends whose workers are other processes (these, and MPI's)
+ * share. */
+GVariant    *wpool_backend_process_locate_tasks (WpoolBackend         *self,
                                                  WpoolTask            *task,
+                                                 GError              **error);
+gboolean     wpool_backend_process_check_task   (WpoolBackendClass    *klass,
+                                                 WpoolTask            *task,
+                                                 GError              **error);
+
+typedef enum
+{
+  WPOOL_ANSWER_DONE,
+  WPOOL_ANSWER_MORE,
+  WPOOL_ANSWER_FAILED,
+} WpoolAnswer;
+
+WpoolAnswer  wpool_backend_take_answer          (WpoolJob             *job,
+                                                 guint                 index,
+                                                 guint                 first,
+                                                 guint                 last,
+                                                 WpoolFrameKind        kind,
+                                                 GVariant             *reply,
+                                                 GVariant             *transferred,
+                                                 WpoolShareInsights   *share,
+                                                 gint64                started);
+GVariant    *wpool_backend_take_exit_answer     (guint                 index,
+                                                 WpoolFrameKind        kind,
+                                                 GVariant             *reply,
+                                                 const GVariantType   *result_type,
                                                  GError              **error);
 
 G_END_DECLS

@@ -50,7 +50,9 @@ typedef struct
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (WpoolBackendProcess, wpool_backend_process, WPOOL_TYPE_BACKEND)
 
-static gboolean
+/* Whether @task can run in a worker process that @klass starts: in a new
+ * program only if a new process can find it. */
+gboolean
 wpool_backend_process_check_task (WpoolBackendClass  *klass,
                                   WpoolTask          *task,
                                   GError            **error)
@@ -638,12 +640,9 @@ run_chunk (WpoolBackendProcess *self,
   for (;;)
     {
       g_autoptr(GVariant) reply = NULL;
+      g_autoptr(GVariant) transferred = NULL;
       WpoolFrameKind kind = 0;
       WaitOutcome outcome;
-      const char *domain;
-      const char *message;
-      guint32 item;
-      gint32 code;
 
       /* A cancelled map does not wait for its workers' items, nor a map
        * for an item past the task timeout: the worker is killed, and
@@ -658,61 +657,97 @@ run_chunk (WpoolBackendProcess *self,
       if (outcome != WAIT_READABLE || !(reply = wpool_frame_read (pw->fd, &kind, &error)))
         return process_worker_died (self, index, job, outcome, first, last) ? CHUNK_PASS_ON : CHUNK_STOP;
 
-      if (kind == WPOOL_FRAME_RESULTS)
+      if (flags & WPOOL_CHUNK_TRANSFER)
+        transferred = transferred_results (self, index, job, results_offset, last - first);
+
+      switch (wpool_backend_take_answer (job, index, first, last, kind, reply, transferred, share, started))
         {
-          g_autoptr(GVariant) results = NULL;
-          g_autoptr(GVariant) durations = NULL;
-          guint32 reply_first;
-
-          g_variant_get (reply, "(uv@at)", &reply_first, &results, &durations);
-          if ((flags & WPOOL_CHUNK_TRANSFER) && g_variant_is_container (results) &&
-              g_variant_n_children (results) == 0)
-            {
-              g_variant_unref (results);
-              results = transferred_results (self, index, job, results_offset, last - first);
-            }
-          if (reply_first != first ||
-              !wpool_job_take_chunk_results (job, first, last, results, &error))
-            {
-              if (error == NULL)
-                g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                             "Worker %u answered for item %u instead of %u", index, reply_first, first);
-              wpool_job_fail (job, g_steal_pointer (&error));
-              return CHUNK_STOP;
-            }
-
-          wpool_job_add_completed (job, last - first);
-          wpool_job_deliver (job, first, last);
-
-          /* What the items took in the worker; the rest of the round trip
-           * went into sending and taking the chunk. */
-          if (share != NULL)
-            {
-              gint64 working = share->working;
-
-              add_durations (job, share, first, durations);
-              share->transfer += MAX (g_get_monotonic_time () - started - (share->working - working), 0);
-            }
+        case WPOOL_ANSWER_DONE:
           return CHUNK_DONE;
-        }
-
-      if (kind != WPOOL_FRAME_ERROR)
-        {
-          wpool_job_fail (job, g_error_new (WPOOL_ERROR, WPOOL_ERROR_FAILED,
-                                            "Worker %u sent an unexpected frame (kind %u)", index, kind));
+        case WPOOL_ANSWER_FAILED:
           return CHUNK_STOP;
+        case WPOOL_ANSWER_MORE:
+          break;
         }
-
-      /* The task's own error, its domain and code kept. */
-      g_variant_get (reply, "(u&si&s)", &item, &domain, &code, &message);
-      if (!keep_going || item < first || item >= last)
-        {
-          wpool_job_fail (job, g_error_new_literal (g_quark_from_string (domain), code, message));
-          return CHUNK_STOP;
-        }
-
-      wpool_job_fail_item (job, item, g_error_new_literal (g_quark_from_string (domain), code, message));
     }
+}
+
+/* A worker's answer @reply, a frame of @kind, to the chunk [first, last)
+ * of @job that it started at @started: its RESULTS (@transferred stands
+ * for those it left elsewhere, when the frame carries none), or an
+ * ERROR. Returns whether the chunk is done, needs more answers (an
+ * item's error under keep-going) or failed the job. */
+WpoolAnswer
+wpool_backend_take_answer (WpoolJob           *job,
+                           guint               index,
+                           guint               first,
+                           guint               last,
+                           WpoolFrameKind      kind,
+                           GVariant           *reply,
+                           GVariant           *transferred,
+                           WpoolShareInsights *share,
+                           gint64              started)
+{
+  GError *error = NULL;
+  const char *domain;
+  const char *message;
+  guint32 item;
+  gint32 code;
+
+  if (kind == WPOOL_FRAME_RESULTS)
+    {
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GVariant) durations = NULL;
+      guint32 reply_first;
+
+      g_variant_get (reply, "(uv@at)", &reply_first, &results, &durations);
+      if (transferred != NULL && g_variant_is_container (results) && g_variant_n_children (results) == 0)
+        {
+          g_variant_unref (results);
+          results = g_variant_ref (transferred);
+        }
+      if (reply_first != first ||
+          !wpool_job_take_chunk_results (job, first, last, results, &error))
+        {
+          if (error == NULL)
+            g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                         "Worker %u answered for item %u instead of %u", index, reply_first, first);
+          wpool_job_fail (job, error);
+          return WPOOL_ANSWER_FAILED;
+        }
+
+      wpool_job_add_completed (job, last - first);
+      wpool_job_deliver (job, first, last);
+
+      /* What the items took in the worker; the rest of the round trip
+       * went into sending and taking the chunk. */
+      if (share != NULL)
+        {
+          gint64 working = share->working;
+
+          add_durations (job, share, first, durations);
+          share->transfer += MAX (g_get_monotonic_time () - started - (share->working - working), 0);
+        }
+      return WPOOL_ANSWER_DONE;
+    }
+
+  if (kind != WPOOL_FRAME_ERROR)
+    {
+      wpool_job_fail (job, g_error_new (WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                                        "Worker %u sent an unexpected frame (kind %u)", index, kind));
+      return WPOOL_ANSWER_FAILED;
+    }
+
+  /* The task's own error, its domain and code kept. */
+  g_variant_get (reply, "(u&si&s)", &item, &domain, &code, &message);
+  if (!wpool_job_get_keep_going (job) || item < first || item >= last)
+    {
+      wpool_job_fail (job, g_error_new_literal (g_quark_from_string (domain), code, message));
+      return WPOOL_ANSWER_FAILED;
+    }
+
+  wpool_job_fail_item (job, item, g_error_new_literal (g_quark_from_string (domain), code, message));
+  return WPOOL_ANSWER_MORE;
 }
 
 static WpoolShareOutcome
@@ -773,13 +808,8 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
   const GVariantType *result_type = wpool_task_get_result_type (config->worker_exit);
   g_autofree char *result_type_string = result_type ? g_variant_type_dup_string (result_type) : g_strdup ("");
   g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GVariant) result = NULL;
   WpoolFrameKind kind = 0;
   WaitOutcome outcome = WAIT_READABLE;
-  const char *domain;
-  const char *message;
-  guint32 item;
-  gint32 code;
 
   if (!process_worker_is_alive (pw))
     {
@@ -811,6 +841,25 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
       return NULL;
     }
 
+  return wpool_backend_take_exit_answer (index, kind, reply, result_type, error);
+}
+
+/* Worker @index's answer @reply, a frame of @kind, to its worker-exit,
+ * whose result is of @result_type (%NULL: any): the result, or %NULL
+ * with @error set. */
+GVariant *
+wpool_backend_take_exit_answer (guint                index,
+                                WpoolFrameKind       kind,
+                                GVariant            *reply,
+                                const GVariantType  *result_type,
+                                GError             **error)
+{
+  g_autoptr(GVariant) result = NULL;
+  const char *domain;
+  const char *message;
+  guint32 item;
+  gint32 code;
+
   if (kind == WPOOL_FRAME_EXIT_RESULT)
     {
       g_variant_get (reply, "(v)", &result);
@@ -819,6 +868,8 @@ wpool_backend_process_exit_worker (WpoolBackend  *backend,
        * whatever the worker sent. */
       if (result_type != NULL && !g_variant_is_of_type (result, result_type))
         {
+          g_autofree char *result_type_string = g_variant_type_dup_string (result_type);
+
           g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_RESULT,
                        "Worker %u: its worker-exit sent a result of type “%s”, but declares “%s”",
                        index, g_variant_get_type_string (result), result_type_string);
@@ -934,11 +985,11 @@ wpool_backend_process_get_worker (WpoolBackendProcess *self,
 /* Where a new program finds @task and the pool's worker-init and
  * worker-exit, as SETUP and FORK_WORKER say it: `a(ssss)`, floating. */
 GVariant *
-wpool_backend_process_locate_tasks (WpoolBackendProcess  *self,
-                                    WpoolTask            *task,
-                                    GError              **error)
+wpool_backend_process_locate_tasks (WpoolBackend  *self,
+                                    WpoolTask     *task,
+                                    GError       **error)
 {
-  const WpoolBackendConfig *config = wpool_backend_get_config (WPOOL_BACKEND (self));
+  const WpoolBackendConfig *config = wpool_backend_get_config (self);
   WpoolTask *tasks[] = { task, config->worker_init, config->worker_exit };
   GVariantBuilder builder;
 

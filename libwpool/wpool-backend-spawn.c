@@ -149,7 +149,7 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
         self->ahead_fds[i] = -1;
     }
 
-  if (!(tasks = wpool_backend_process_locate_tasks (process, task, error)))
+  if (!(tasks = wpool_backend_process_locate_tasks (WPOOL_BACKEND (process), task, error)))
     {
       wpool_process_close_fd (child_fd);
       return 0;

@@ -161,11 +161,25 @@ wpool_backend_type_for_start_method (WpoolStartMethod   start_method,
     case WPOOL_START_METHOD_FORKSERVER:
       return wpool_backend_forkserver_get_type ();
 
+    case WPOOL_START_METHOD_MPI:
+      return wpool_backend_mpi_get_type ();
+
     default:
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
                    "Unknown start method %d", start_method);
       return G_TYPE_INVALID;
     }
+}
+
+/* Whether a map with a task timeout hands out one item at a time under
+ * @start_method (see WpoolBackendClass). */
+gboolean
+wpool_backend_times_items_by_chunk (WpoolStartMethod start_method)
+{
+  g_autoptr(WpoolBackendClass) klass = NULL;
+  GType type = wpool_backend_type_for_start_method (start_method, NULL);
+
+  return type != G_TYPE_INVALID && (klass = g_type_class_ref (type))->times_items_by_chunk;
 }
 
 gboolean

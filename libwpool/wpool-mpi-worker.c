@@ -39,15 +39,16 @@ send_ready (MPI_Comm       comm,
  * @user_data: data for @resolve
  * @error: return location for a #GError
  *
- * Serves the pool at @pool_rank from this rank until it ends the
- * conversation. When SETUP names shared objects, every rank of @comm
- * makes this node's copy together, the pool's rank with the value: the
- * pool sends SETUP to all its workers before it does.
+ * Serves the pool at @pool_rank from this rank for one conversation,
+ * until the pool ends it. When SETUP names shared objects, every rank of
+ * @comm makes this node's copy together, the pool's rank with the value:
+ * the pool sends SETUP to all its workers before it does. An end with no
+ * SETUP lets the rank go.
  *
- * Returns: %TRUE once the pool ended it; %FALSE with @error set when the
- *   setup failed (the pool was told why) or the pool spoke out of turn
+ * Returns: how it ended; @error is set for %WPOOL_MPI_SERVE_SETUP_FAILED
+ *   (the pool was told why) and %WPOOL_MPI_SERVE_BROKEN
  */
-gboolean
+WpoolMpiServeEnd
 wpool_mpi_worker_serve (MPI_Comm               comm,
                         int                    pool_rank,
                         WpoolTaskResolveFunc   resolve,
@@ -71,12 +72,15 @@ wpool_mpi_worker_serve (MPI_Comm               comm,
   guint32 id;
   int status;
 
-  if (!(setup = wpool_mpi_frame_recv (comm, pool_rank, NULL, &kind, -1, NULL, error)) ||
+  if (!(setup = wpool_mpi_frame_recv (comm, pool_rank, NULL, &kind, -1, NULL, &setup_error)) ||
       kind != WPOOL_FRAME_SETUP)
     {
-      if (error != NULL && *error == NULL)
-        g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Expected the setup first");
-      return FALSE;
+      if (setup == NULL && setup_error == NULL)
+        return WPOOL_MPI_SERVE_QUIT;
+      if (setup_error == NULL)
+        g_set_error_literal (&setup_error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Expected the setup first");
+      g_propagate_error (error, g_steal_pointer (&setup_error));
+      return WPOOL_MPI_SERVE_BROKEN;
     }
   g_variant_get (setup, "(u@a(ssss)&s)", &id, &locations, &shared_type);
 
@@ -98,13 +102,13 @@ wpool_mpi_worker_serve (MPI_Comm               comm,
       send_ready (comm, pool_rank, setup_error, NULL);
       g_clear_pointer (&copy, wpool_mpi_node_copy_free);
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Cannot serve the pool: %s", setup_error->message);
-      return FALSE;
+      return WPOOL_MPI_SERVE_SETUP_FAILED;
     }
 
   if (!send_ready (comm, pool_rank, NULL, error))
     {
       g_clear_pointer (&copy, wpool_mpi_node_copy_free);
-      return FALSE;
+      return WPOOL_MPI_SERVE_BROKEN;
     }
 
   worker = priv->worker_new (id, shared_objects, NULL);
@@ -123,8 +127,8 @@ wpool_mpi_worker_serve (MPI_Comm               comm,
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                            "The conversation with the pool broke, or the pool spoke out of turn");
-      return FALSE;
+      return WPOOL_MPI_SERVE_BROKEN;
     }
 
-  return TRUE;
+  return WPOOL_MPI_SERVE_ENDED;
 }

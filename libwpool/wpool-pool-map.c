@@ -29,6 +29,11 @@ wpool_pool_resolve_chunk_size (WpoolPool *self,
   if (n_guided != NULL)
     *n_guided = 0;
 
+  /* Where a worker's item is seen only by its answer, its deadline is
+   * its chunk's. */
+  if (self->task_timeout > 0 && wpool_backend_times_items_by_chunk (self->start_method))
+    return 1;
+
   if (self->chunk_size > 0)
     return self->chunk_size;
 

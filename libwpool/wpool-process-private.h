@@ -118,6 +118,7 @@ int       wpool_process_reap              (pid_t     pid);
 void      wpool_process_reap_orphan       (pid_t     pid);
 char     *wpool_process_describe_status   (int       status);
 
+const char  *wpool_process_trusted_getenv     (const char *name);
 const char  *wpool_process_helper_path        (void);
 const char  *wpool_process_program_name       (const char * const *program);
 GPid         wpool_process_subprocess_pid     (GSubprocess        *subprocess);

@@ -536,18 +536,26 @@ wpool_process_describe_status (int status)
   return g_strdup_printf ("ended with wait status %d", status);
 }
 
-/* The wpool-worker helper; WPOOL_WORKER names it in a build tree. Not in
- * a setuid, setgid or capability-raised process (AT_SECURE): whoever
- * started it chose its environment, and would have the helper it names
- * run with the privileges they lack. */
+/* An environment variable that names a program or module to run, as
+ * WPOOL_WORKER does in a build tree. Not in a setuid, setgid or
+ * capability-raised process (AT_SECURE): whoever started it chose its
+ * environment, and would have what it names run with the privileges they
+ * lack. */
+const char *
+wpool_process_trusted_getenv (const char *name)
+{
+#ifdef HAVE_SECURE_GETENV
+  return secure_getenv (name);
+#else
+  return getuid () == geteuid () && getgid () == getegid () ? g_getenv (name) : NULL;
+#endif
+}
+
+/* The wpool-worker helper. */
 const char *
 wpool_process_helper_path (void)
 {
-#ifdef HAVE_SECURE_GETENV
-  const char *path = secure_getenv ("WPOOL_WORKER");
-#else
-  const char *path = getuid () == geteuid () && getgid () == getegid () ? g_getenv ("WPOOL_WORKER") : NULL;
-#endif
+  const char *path = wpool_process_trusted_getenv ("WPOOL_WORKER");
 
   return path != NULL ? path : LIBEXECDIR "/wpool-worker";
 }

@@ -161,6 +161,7 @@ void      wpool_frame_watch_begin (GCancellable     *cancellable);
 void      wpool_frame_watch_arm   (gint64            timeout);
 void      wpool_frame_watch_disarm (void);
 void      wpool_frame_watch_end   (void);
+GCancellable *wpool_frame_watch_get_cancellable (void);
 GVariant *wpool_frame_call       (int               fd,
                                   WpoolFrameKind    kind,
                                   GVariant         *payload,

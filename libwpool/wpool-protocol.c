@@ -130,6 +130,15 @@ wpool_frame_watch_end (void)
     *watch = (Watch) { NULL, 0, 0, FALSE, 0 };
 }
 
+/* The cancellable this thread's I/O is watched for, if any. */
+GCancellable *
+wpool_frame_watch_get_cancellable (void)
+{
+  Watch *watch = g_private_get (&current_watch);
+
+  return watch != NULL ? watch->cancellable : NULL;
+}
+
 static Watch *
 get_watch (void)
 {

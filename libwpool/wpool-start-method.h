@@ -32,6 +32,13 @@ G_BEGIN_DECLS
  *   [ctor@Wpool.Task.new_for_symbol]
  * @WPOOL_START_METHOD_THREADING: workers are threads of the calling process;
  *   they read and write the very same shared objects, with no copy
+ * @WPOOL_START_METHOD_MPI: workers are MPI processes, on one machine or
+ *   several: spawned for the pool when the program runs under
+ *   `mpirun -np 1`, or the other ranks of the job under `mpirun -np N`
+ *   (which call [func@Wpool.Worker.serve] first thing). Each node holds one
+ *   copy of the shared objects, which its workers read in place. Tasks
+ *   must be findable by a new process, as with SPAWN. Needs libwpool built
+ *   with Open MPI; see the "Running on several machines" guide. Since: 0.2
  *
  * How a #WpoolPool starts its workers, and so how the shared objects reach
  * them. See the "Shared objects" guide for the full table and what each
@@ -50,6 +57,7 @@ typedef enum
   WPOOL_START_METHOD_FORKSERVER,
   WPOOL_START_METHOD_SPAWN,
   WPOOL_START_METHOD_THREADING,
+  WPOOL_START_METHOD_MPI,
 } WpoolStartMethod;
 
 /**

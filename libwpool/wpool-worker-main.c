@@ -18,6 +18,7 @@
 #include "wpool-error.h"
 #include "wpool-fork-server-private.h"
 #include "wpool-lock-private.h"
+#include "wpool-mpi-module-private.h"
 #include "wpool-process-private.h"
 #include "wpool-protocol-private.h"
 #include "wpool-serve-private.h"
@@ -445,9 +446,21 @@ parse_options (const char * const  *args,
  * thread (GJS) or one at a time (Python's GIL). A failure to start is
  * sent to the pool, which reports it to its caller.
  *
+ * Under %WPOOL_START_METHOD_MPI the program serves over MPI: as a worker
+ * that an MPI pool spawned, or as any rank but the first of a job that
+ * `mpirun -np N` started, whose first rank runs the pools. Such a rank
+ * serves every MPI pool of the first one, one after the other, until
+ * that rank finalizes MPI; this function then finalizes MPI too, unless
+ * the program had started it. The first rank gets
+ * %WPOOL_ERROR_INVALID_ARGUMENT, as any program that no pool started,
+ * and goes on to run its pools: call this first thing in main(). See the
+ * "Running on several machines" guide.
+ *
  * Returns: %TRUE once the pool ended the worker; %FALSE with @error set:
  *   %WPOOL_ERROR_INVALID_ARGUMENT when the program was not started by a
- *   pool, %WPOOL_ERROR_FAILED when the pool could not be served
+ *   pool, %WPOOL_ERROR_FAILED when the pool could not be served,
+ *   %WPOOL_ERROR_NOT_SUPPORTED for an MPI rank when libwpool was built
+ *   without MPI
  *
  * Since: 0.2
  */
@@ -471,9 +484,18 @@ wpool_worker_serve (const char * const    *args,
   gsize progress_size = 0;
   guint id = 0;
   gboolean server;
+  gboolean mpi_spawned;
   int status;
 
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  /* An MPI rank serves over MPI, through the module that links it. */
+  if (wpool_mpi_is_worker_rank (args, &mpi_spawned))
+    {
+      const WpoolMpiModule *mpi = wpool_mpi_module_load (error);
+
+      return mpi != NULL && mpi->serve (mpi_spawned, resolve, user_data, error);
+    }
 
   if (!parse_options (args, &options, error))
     return FALSE;

@@ -4,7 +4,8 @@
  * objects as each node's one copy, READY back, chunks of a C task that
  * reads the shared objects, then the end. A second round names a symbol
  * that does not exist: each worker tells the pool why in READY, and its
- * wpool_mpi_worker_serve() fails with the same words. Each rank asserts;
+ * wpool_mpi_worker_serve() fails with the same words. An end with no
+ * conversation then lets each worker go. Each rank asserts;
  * mpirun fails if any does.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -114,6 +115,13 @@ test_pool (int n_ranks)
       message = receive_ready (rank);
       g_assert_nonnull (strstr (message, "wpool_test_no_such_symbol"));
     }
+
+  /* Let go. */
+  for (int rank = 1; rank < n_ranks; rank++)
+    {
+      g_assert_true (wpool_mpi_frame_end (comm, rank, in_seconds (60), NULL, &error));
+      g_assert_no_error (error);
+    }
 }
 
 static void
@@ -121,13 +129,17 @@ test_worker (void)
 {
   g_autoptr(GError) error = NULL;
 
-  g_assert_true (wpool_mpi_worker_serve (comm, 0, NULL, NULL, &error));
+  g_assert_cmpint (wpool_mpi_worker_serve (comm, 0, NULL, NULL, &error), ==, WPOOL_MPI_SERVE_ENDED);
   g_assert_no_error (error);
 
-  g_assert_false (wpool_mpi_worker_serve (comm, 0, NULL, NULL, &error));
+  g_assert_cmpint (wpool_mpi_worker_serve (comm, 0, NULL, NULL, &error), ==, WPOOL_MPI_SERVE_SETUP_FAILED);
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
   g_assert_true (g_str_has_prefix (error->message, "Cannot serve the pool: "));
   g_assert_nonnull (strstr (error->message, "wpool_test_no_such_symbol"));
+  g_clear_error (&error);
+
+  g_assert_cmpint (wpool_mpi_worker_serve (comm, 0, NULL, NULL, &error), ==, WPOOL_MPI_SERVE_QUIT);
+  g_assert_no_error (error);
 }
 
 int

@@ -5,6 +5,7 @@
  */
 
 #include <sched.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ WPOOL_TEST_EXPORT gboolean wpool_test_square_plus_one_chunk (WpoolWorker *, GVar
 WPOOL_TEST_EXPORT GVariant *wpool_test_clobber_header (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_fd_targets (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 WPOOL_TEST_EXPORT GVariant *wpool_test_hang (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+WPOOL_TEST_EXPORT GVariant *wpool_test_shared_mapping (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* d → d: x * x */
 GVariant *
@@ -561,4 +563,59 @@ wpool_test_fd_targets (WpoolWorker  *worker,
     }
 
   return g_variant_builder_end (&targets);
+}
+
+/* * → (utttu): the worker's id; the inode of the mapping that holds the
+ * shared objects' data, and its proportional and resident size in KiB
+ * (/proc/self/smaps), once every page of the data was read; the sum of
+ * the data's bytes, so that the reading is not left out. */
+GVariant *
+wpool_test_shared_mapping (WpoolWorker  *worker,
+                           GVariant     *shared_objects,
+                           GVariant     *item,
+                           gpointer      user_data,
+                           GError      **error)
+{
+  g_autofree char *smaps = NULL;
+  g_auto(GStrv) lines = NULL;
+  const guint8 *data = g_variant_get_data (shared_objects);
+  gsize size = g_variant_get_size (shared_objects);
+  guint64 inode = 0;
+  guint64 pss = 0;
+  guint64 rss = 0;
+  guint32 sum = 0;
+  gboolean inside = FALSE;
+
+  for (gsize i = 0; i < size; i += 512)
+    sum += data[i];
+
+  if (!g_file_get_contents ("/proc/self/smaps", &smaps, NULL, error))
+    return NULL;
+
+  lines = g_strsplit (smaps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start;
+      guint64 end;
+      guint64 value;
+      char name[32];
+
+      /* A mapping's first line: "start-end perms offset dev inode path". */
+      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x %*s %*s %*s %" G_GUINT64_FORMAT,
+                  &start, &end, &value) == 3)
+        {
+          inside = start <= (guint64)(gsize)data && (guint64)(gsize)data < end;
+          if (inside)
+            inode = value;
+        }
+      else if (inside && sscanf (lines[i], "%31[A-Za-z]: %" G_GUINT64_FORMAT " kB", name, &value) == 2)
+        {
+          if (g_str_equal (name, "Pss"))
+            pss = value;
+          else if (g_str_equal (name, "Rss"))
+            rss = value;
+        }
+    }
+
+  return g_variant_new ("(utttu)", wpool_worker_get_id (worker), inode, pss, rss, sum);
 }

@@ -42,8 +42,8 @@ from gi.repository import GLib
 from ..module import get_introspection_module
 from ..overrides import override
 from ._wpool import insights as _insights
-from ._wpool.arguments import (_check_bool, _check_map_arguments, _check_number, _check_property,
-                               _check_start_method, _cpu_ids_variant)
+from ._wpool.arguments import (_NEW_PROGRAM_METHODS, _check_bool, _check_map_arguments, _check_number,
+                               _check_property, _check_start_method, _cpu_ids_variant)
 from ._wpool.async_result import AsyncResult
 from ._wpool.batches import _Args, _batch_task, _bytes_variant, _Head, _run_pickled_batch
 from ._wpool.errors import TaskTimeoutError, WorkerDiedError
@@ -323,7 +323,7 @@ class Pool(Wpool.Pool):
         for what, func in (('init', worker_init), ('exit', worker_exit)):
             if func is None:
                 tasks.append(None)
-            elif start_method in (Wpool.StartMethod.SPAWN, Wpool.StartMethod.FORKSERVER):
+            elif start_method in _NEW_PROGRAM_METHODS:
                 _check_by_reference(func, 'worker_{}'.format(what), self._use_dill)
                 self._share_with_programs()
                 tasks.append(_lifecycle_program_task(_program_argv(), what, func, head, self._use_dill))

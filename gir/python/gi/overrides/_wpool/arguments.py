@@ -13,9 +13,14 @@ from . import Wpool
 _START_METHODS = {
     'fork': Wpool.StartMethod.FORK,
     'forkserver': Wpool.StartMethod.FORKSERVER,
+    'mpi': Wpool.StartMethod.MPI,
     'spawn': Wpool.StartMethod.SPAWN,
     'threading': Wpool.StartMethod.THREADING,
 }
+
+# The start methods whose workers are new programs, which find a function
+# by its module and name.
+_NEW_PROGRAM_METHODS = (Wpool.StartMethod.SPAWN, Wpool.StartMethod.FORKSERVER, Wpool.StartMethod.MPI)
 
 
 # Arguments are checked as MPIRE's check_number() does, a little stricter:

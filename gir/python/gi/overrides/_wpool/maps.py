@@ -12,6 +12,7 @@ import weakref
 from gi.repository import Gio, GLib
 
 from . import Wpool
+from .arguments import _NEW_PROGRAM_METHODS
 from .batches import (_BYTES, _STOP, _batch_record, _bytes_variant, _Failure, _raise_failure, _run_batch, _stop_map,
                       _variant_bytes)
 from .errors import _as_mpire_error
@@ -52,7 +53,7 @@ class _Map:
         self.pool = pool
         self.options = options
         self.codec = pool._codec
-        if method in (Wpool.StartMethod.SPAWN, Wpool.StartMethod.FORKSERVER):
+        if method in _NEW_PROGRAM_METHODS:
             # Refused before anything starts.
             _check_by_reference(func, options.method, pool._use_dill)
 

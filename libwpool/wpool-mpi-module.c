@@ -1,0 +1,632 @@
+/* wpool-mpi-module.c: libwpool-mpi.so, the MPI module that libwpool
+ * opens for its MPI start method (wpool-mpi-module-private.h).
+ *
+ * The pool's side. Under `mpirun -np 1` the program is a world of one:
+ * each pool spawns its workers (MPI_Comm_spawn of the worker program),
+ * which serve it until it frees them. Under `mpirun -np N` ranks 1 to
+ * N-1 are the workers, started with the program and serving from
+ * wpool_worker_serve(); rank 0 runs the pools, one at a time, each on the
+ * first n-jobs of them. Either way the pool's rank and its workers share
+ * one intracommunicator, on which the node copies of the shared objects
+ * are made (wpool-mpi-node.c) and frames travel (wpool-mpi-channel.c).
+ *
+ * A conversation is one task's: SETUP to every worker of the
+ * communicator, the node copies, READY from each, frames, then the end,
+ * after which the workers free their node's copy together and wait for
+ * the next SETUP. A second end with no conversation (QUIT) lets them go.
+ *
+ * Open MPI 4.1 cannot lose a rank: a dead one ends the job, and a rank
+ * that never answers (an item past its timeout, which cannot be killed
+ * without ending the job) keeps every collective call, MPI_Finalize's
+ * included, waiting for it. A pool that lost one therefore ends the job
+ * when MPI finalizes, with MPI_Abort() and a message that says why,
+ * rather than hang there.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "wpool-error.h"
+#include "wpool-mpi-channel-private.h"
+#include "wpool-mpi-module-private.h"
+#include "wpool-mpi-node-private.h"
+#include "wpool-mpi-worker-private.h"
+
+struct _WpoolMpiWorkers
+{
+  /* The pool's rank (0) and every worker's, in order. */
+  MPI_Comm          comm;
+  /* Spawned: the intercommunicator to disconnect at the end. */
+  MPI_Comm          spawned;
+  /* Ranks 1 to n_ranks - 1 of @comm take part in each conversation;
+   * the first n_jobs of them work. */
+  int               n_ranks;
+  guint             n_jobs;
+  WpoolMpiNodeCopy *copy;
+  gboolean          talking;
+  gboolean          lost;
+};
+
+/* Whether this module started MPI (and so finalizes it at exit); the
+ * job's ranks, duplicated for the pools, once; the pool that has them;
+ * the spawned workers not yet freed; whether a worker was lost. Under
+ * @lock. */
+static GMutex            lock;
+static gboolean          started_mpi;
+static MPI_Comm          world = MPI_COMM_NULL;
+static WpoolMpiWorkers  *world_user;
+static GSList           *spawned_groups;
+static char             *lost_reason;
+
+static gboolean
+mpi_failed (int          rc,
+            const char  *what,
+            GError     **error)
+{
+  char message[MPI_MAX_ERROR_STRING] = "";
+  int length = 0;
+
+  if (rc == MPI_SUCCESS)
+    return FALSE;
+
+  MPI_Error_string (rc, message, &length);
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "%s failed: %s", what, message);
+  return TRUE;
+}
+
+static int
+world_rank_and_size (int *size)
+{
+  int rank = 0;
+
+  MPI_Comm_rank (MPI_COMM_WORLD, &rank);
+  MPI_Comm_size (MPI_COMM_WORLD, size);
+  return rank;
+}
+
+/* Ends the conversation and lets the workers of @comm's ranks 1 to
+ * @n_ranks - 1 go: two ends, the second outside any conversation. */
+static void
+quit_ranks (MPI_Comm comm,
+            int      n_ranks,
+            gboolean talking)
+{
+  for (int round = talking ? 0 : 1; round < 2; round++)
+    for (int rank = 1; rank < n_ranks; rank++)
+      wpool_mpi_frame_end (comm, rank, -1, NULL, NULL);
+}
+
+/* Run by MPI_Finalize, whoever calls it, while MPI still works (it
+ * frees MPI_COMM_SELF's attributes first): the workers are let go, so
+ * that they finalize too, or the job is ended if one of them is lost. */
+static int
+on_finalize (MPI_Comm  comm,
+             int       keyval,
+             void     *value,
+             void     *extra)
+{
+  int size;
+
+  g_mutex_lock (&lock);
+  if (lost_reason != NULL)
+    {
+      fprintf (stderr, "wpool: ending the MPI job: %s\n", lost_reason);
+      fflush (stderr);
+      MPI_Abort (MPI_COMM_WORLD, 1);
+    }
+
+  for (GSList *l = spawned_groups; l != NULL; l = l->next)
+    {
+      WpoolMpiWorkers *group = l->data;
+
+      quit_ranks (group->comm, group->n_ranks, group->talking);
+      MPI_Comm_disconnect (&group->spawned);
+    }
+  g_clear_pointer (&spawned_groups, g_slist_free);
+
+  /* Ranks waiting in wpool_worker_serve() duplicate the world first. */
+  if (world_rank_and_size (&size) == 0 && size > 1)
+    {
+      if (world == MPI_COMM_NULL)
+        MPI_Comm_dup (MPI_COMM_WORLD, &world);
+      quit_ranks (world, size, world_user != NULL && world_user->talking);
+    }
+  g_mutex_unlock (&lock);
+
+  return MPI_SUCCESS;
+}
+
+static void
+finalize_at_exit (void)
+{
+  int finalized = 0;
+
+  MPI_Finalized (&finalized);
+  if (!finalized)
+    MPI_Finalize ();
+}
+
+/* Run by MPI_Finalize, whoever calls it; made once. */
+static void
+hook_finalize (void)
+{
+  static gboolean hooked;
+  int keyval;
+
+  if (hooked)
+    return;
+  MPI_Comm_create_keyval (MPI_COMM_NULL_COPY_FN, on_finalize, &keyval, NULL);
+  MPI_Comm_set_attr (MPI_COMM_SELF, keyval, NULL);
+  hooked = TRUE;
+}
+
+/* Starts MPI at @level (and finalizes it at exit) unless the program
+ * did, at a level that is enough. Under @lock for the pool's side. */
+static gboolean
+start_mpi (int        level,
+           gboolean  *started,
+           GError   **error)
+{
+  int initialized = 0;
+  int finalized = 0;
+  int provided = MPI_THREAD_SINGLE;
+
+  *started = FALSE;
+  MPI_Finalized (&finalized);
+  if (finalized)
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                           "MPI was finalized already: nothing can use it after MPI_Finalize()");
+      return FALSE;
+    }
+
+  MPI_Initialized (&initialized);
+  if (initialized)
+    MPI_Query_thread (&provided);
+  else if (mpi_failed (MPI_Init_thread (NULL, NULL, level, &provided), "Starting MPI", error))
+    return FALSE;
+  else
+    *started = TRUE;
+
+  if (provided < level)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                   "MPI runs at thread level %d, and this needs %d: an MPI pool talks to its "
+                   "workers from a thread each (MPI_THREAD_MULTIPLE). Call MPI_Init_thread() "
+                   "with MPI_THREAD_MULTIPLE, or let libwpool start MPI", provided, level);
+      return FALSE;
+    }
+
+  /* Errors come back as codes, which become GErrors, rather than end
+   * the job. */
+  MPI_Comm_set_errhandler (MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_set_errhandler (MPI_COMM_SELF, MPI_ERRORS_RETURN);
+
+  return TRUE;
+}
+
+static gboolean
+under_mpirun (void)
+{
+  return g_getenv ("OMPI_COMM_WORLD_SIZE") != NULL || g_getenv ("PMIX_RANK") != NULL;
+}
+
+/* @n_jobs new processes of @argv, with the pool: spawned ones can be
+ * let go (and disconnected) with their pool. Under @lock. */
+static WpoolMpiWorkers *
+spawn_workers (guint               n_jobs,
+               const char * const *argv,
+               GError            **error)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) args = NULL;
+  g_autofree int *codes = g_new0 (int, n_jobs);
+  WpoolMpiWorkers *self;
+  MPI_Comm inter = MPI_COMM_NULL;
+  int rc;
+
+  g_strv_builder_addv (builder, (const char **)argv + 1);
+  g_strv_builder_add (builder, "--mode=mpi");
+  args = g_strv_builder_end (builder);
+
+  rc = MPI_Comm_spawn (argv[0], args, (int)n_jobs, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, codes);
+  for (guint i = 0; rc == MPI_SUCCESS && i < n_jobs; i++)
+    rc = codes[i];
+  if (rc != MPI_SUCCESS)
+    {
+      g_autoptr(GError) spawn_error = NULL;
+
+      mpi_failed (rc, "MPI_Comm_spawn", &spawn_error);
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Cannot start %u MPI workers of %s: %s",
+                   n_jobs, argv[0], spawn_error->message);
+      return NULL;
+    }
+
+  self = g_new0 (WpoolMpiWorkers, 1);
+  self->spawned = inter;
+  self->n_ranks = (int)n_jobs + 1;
+  self->n_jobs = n_jobs;
+  MPI_Comm_set_errhandler (inter, MPI_ERRORS_RETURN);
+  if (mpi_failed (MPI_Intercomm_merge (inter, 0, &self->comm), "Joining the spawned workers", error))
+    {
+      MPI_Comm_disconnect (&self->spawned);
+      g_free (self);
+      return NULL;
+    }
+  MPI_Comm_set_errhandler (self->comm, MPI_ERRORS_RETURN);
+  spawned_groups = g_slist_prepend (spawned_groups, self);
+
+  return self;
+}
+
+/* Ranks 1 to @n_jobs of the job, if no other pool has them. Under @lock. */
+static WpoolMpiWorkers *
+take_world (guint     n_jobs,
+            int       size,
+            GError  **error)
+{
+  WpoolMpiWorkers *self;
+
+  if (lost_reason != NULL)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                   "The MPI workers cannot serve another pool: %s", lost_reason);
+      return NULL;
+    }
+  if (world_user != NULL)
+    {
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING,
+                           "The ranks of this MPI job serve another MPI pool: under mpirun -np N, "
+                           "one MPI pool at a time has them (free the other one first)");
+      return NULL;
+    }
+  if (n_jobs > (guint)size - 1)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "The MPI pool asks for %u workers, and the %d other ranks of this job serve: "
+                   "give the pool n-jobs %d at most, or run more ranks", n_jobs, size - 1, size - 1);
+      return NULL;
+    }
+
+  /* Collective: the serving ranks do it as they start. */
+  if (world == MPI_COMM_NULL)
+    {
+      if (mpi_failed (MPI_Comm_dup (MPI_COMM_WORLD, &world), "Joining the job's ranks", error))
+        return NULL;
+      MPI_Comm_set_errhandler (world, MPI_ERRORS_RETURN);
+    }
+
+  self = g_new0 (WpoolMpiWorkers, 1);
+  self->comm = world;
+  self->spawned = MPI_COMM_NULL;
+  self->n_ranks = size;
+  self->n_jobs = n_jobs;
+  world_user = self;
+
+  return self;
+}
+
+static WpoolMpiWorkers *
+workers_new (guint                n_jobs,
+             const char * const  *argv,
+             GError             **error)
+{
+  WpoolMpiWorkers *self = NULL;
+  gboolean started;
+  int size;
+  int rank;
+
+  /* A world of one cannot spawn under Open MPI 4.1 unless mpirun started
+   * it; it would fail deep in its runtime, or abort. */
+  if (!under_mpirun ())
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                   "An MPI pool needs its program started by mpirun: “mpirun -np 1 %s” spawns its "
+                   "workers, “mpirun -np N %s” makes ranks 1 to N-1 its workers",
+                   g_get_prgname () ? g_get_prgname () : "PROGRAM", g_get_prgname () ? g_get_prgname () : "PROGRAM");
+      return NULL;
+    }
+
+  g_mutex_lock (&lock);
+  if (start_mpi (MPI_THREAD_MULTIPLE, &started, error))
+    {
+      if (started && !started_mpi)
+        atexit (finalize_at_exit);
+      started_mpi |= started;
+      hook_finalize ();
+      rank = world_rank_and_size (&size);
+      if (rank != 0)
+        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
+                     "This is rank %d of an MPI job of %d: rank 0 runs the MPI pools, and the other "
+                     "ranks serve them (call wpool_worker_serve() first thing in main())", rank, size);
+      else if (size > 1)
+        self = take_world (n_jobs, size, error);
+      else
+        self = spawn_workers (n_jobs, argv, error);
+    }
+  g_mutex_unlock (&lock);
+
+  return self;
+}
+
+static int
+worker_rank (WpoolMpiWorkers *self,
+             guint            index)
+{
+  return (int)index + 1;
+}
+
+static gboolean
+is_world (WpoolMpiWorkers *self)
+{
+  return self->spawned == MPI_COMM_NULL;
+}
+
+static void lose (WpoolMpiWorkers *self, guint index);
+
+/* The end of the conversation with the ranks that are in it (@ready,
+ * or all): a worker frees its node's copy as it ends, and so does the
+ * pool, with them. */
+static void
+end_with (WpoolMpiWorkers *self,
+          const gboolean  *ready)
+{
+  for (int rank = 1; rank < self->n_ranks; rank++)
+    if (ready == NULL || ready[rank])
+      wpool_mpi_frame_end (self->comm, rank, -1, NULL, NULL);
+  g_clear_pointer (&self->copy, wpool_mpi_node_copy_free);
+  self->talking = FALSE;
+}
+
+/* READY from @rank by @deadline: TRUE if it is ready; FALSE with
+ * @error set if it is not (and left the conversation), or with
+ * @lost_error set if it did not answer. */
+static gboolean
+await_ready (WpoolMpiWorkers  *self,
+             int               rank,
+             gint64            deadline,
+             GError          **error,
+             GError          **lost_error)
+{
+  g_autoptr(GVariant) ready = NULL;
+  WpoolFrameKind kind = 0;
+  const char *message;
+
+  if (!(ready = wpool_mpi_frame_recv (self->comm, rank, NULL, &kind, deadline, NULL, lost_error)) ||
+      kind != WPOOL_FRAME_READY)
+    {
+      if (*lost_error == NULL)
+        g_set_error (lost_error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                     "MPI worker rank %d did not answer its setup (frame kind %u)", rank, kind);
+      return FALSE;
+    }
+
+  g_variant_get (ready, "(&s)", &message);
+  if (*message == '\0')
+    return TRUE;
+
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "MPI worker rank %d cannot start: %s", rank, message);
+  return FALSE;
+}
+
+/* Every rank of the communicator is in the conversation, to make the
+ * node copies together; those past n-jobs get no work. READY is waited
+ * for until @deadline, not for @cancellable: a worker that was set up
+ * answers soon, and one that is not heard from cannot be told apart from
+ * a hung one, which would keep the next conversation's collective calls
+ * waiting. The caller looks at @cancellable once the workers are ready. */
+static gboolean
+begin (WpoolMpiWorkers  *self,
+       GVariant         *locations,
+       GVariant         *shared_objects,
+       gint64            deadline,
+       GCancellable     *cancellable,
+       GError          **error)
+{
+  g_autofree char *shared_type = shared_objects ? g_variant_type_dup_string (g_variant_get_type (shared_objects))
+                                                : g_strdup ("");
+  g_autofree gboolean *ready = g_new0 (gboolean, self->n_ranks);
+  g_autoptr(GError) copy_error = NULL;
+  GError *first_error = NULL;
+  GError *lost_error = NULL;
+
+  g_return_val_if_fail (!self->talking && !self->lost, FALSE);
+
+  g_variant_ref_sink (locations);
+  for (int rank = 1; rank < self->n_ranks && lost_error == NULL; rank++)
+    wpool_mpi_frame_send (self->comm, rank, WPOOL_FRAME_SETUP,
+                          g_variant_new ("(u@a(ssss)s)", (guint32)(rank - 1), locations, shared_type),
+                          -1, NULL, &lost_error);
+  g_variant_unref (locations);
+
+  /* Collective: fails on every rank alike, each of which says so in
+   * READY and leaves the conversation. */
+  self->talking = TRUE;
+  if (lost_error == NULL && shared_objects != NULL)
+    self->copy = wpool_mpi_node_copy_new (self->comm, 0, shared_objects, g_variant_get_type (shared_objects),
+                                          &copy_error);
+
+  for (int rank = 1; rank < self->n_ranks && lost_error == NULL; rank++)
+    ready[rank] = await_ready (self, rank, deadline, first_error == NULL ? &first_error : NULL, &lost_error);
+
+  if (lost_error != NULL)
+    {
+      lose (self, 0);
+      g_clear_error (&first_error);
+      g_propagate_error (error, lost_error);
+      return FALSE;
+    }
+
+  if (first_error == NULL && copy_error == NULL)
+    return TRUE;
+
+  end_with (self, ready);
+  g_propagate_error (error, copy_error != NULL ? g_steal_pointer (&copy_error) : first_error);
+  if (copy_error == NULL)
+    first_error = NULL;
+  g_clear_error (&first_error);
+  return FALSE;
+}
+
+static gboolean
+send (WpoolMpiWorkers  *self,
+      guint             index,
+      WpoolFrameKind    kind,
+      GVariant         *payload,
+      gint64            deadline,
+      GCancellable     *cancellable,
+      GError          **error)
+{
+  return wpool_mpi_frame_send (self->comm, worker_rank (self, index), kind, payload, deadline, cancellable, error);
+}
+
+static GVariant *
+recv (WpoolMpiWorkers  *self,
+      guint             index,
+      WpoolFrameKind   *kind,
+      gint64            deadline,
+      GCancellable     *cancellable,
+      GError          **error)
+{
+  int rank = worker_rank (self, index);
+  GVariant *frame = wpool_mpi_frame_recv (self->comm, rank, NULL, kind, deadline, cancellable, error);
+
+  if (frame == NULL && error != NULL && *error == NULL)
+    g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "MPI worker rank %d ended the conversation", rank);
+
+  return frame;
+}
+
+static void
+end (WpoolMpiWorkers *self)
+{
+  if (self->talking && !self->lost)
+    end_with (self, NULL);
+}
+
+static void
+lose (WpoolMpiWorkers *self,
+      guint            index)
+{
+  g_mutex_lock (&lock);
+  self->lost = TRUE;
+  if (lost_reason == NULL)
+    lost_reason = g_strdup_printf ("MPI worker rank %d of %s still runs what it was given past its "
+                                   "timeout, and Open MPI cannot end one rank alone",
+                                   worker_rank (self, index), is_world (self) ? "this job" : "a pool");
+  g_mutex_unlock (&lock);
+}
+
+static void
+workers_free (WpoolMpiWorkers *self)
+{
+  end (self);
+
+  g_mutex_lock (&lock);
+  if (is_world (self))
+    world_user = NULL;
+  else if (g_slist_find (spawned_groups, self) != NULL && !self->lost)
+    {
+      /* Let go, they end; the disconnection waits for them to. */
+      quit_ranks (self->comm, self->n_ranks, FALSE);
+      MPI_Comm_free (&self->comm);
+      MPI_Comm_disconnect (&self->spawned);
+      spawned_groups = g_slist_remove (spawned_groups, self);
+    }
+  g_mutex_unlock (&lock);
+
+  /* A lost one's communicators stay: freeing them would wait for it. */
+  if (!self->lost)
+    g_free (self);
+}
+
+/* The worker's side. */
+static gboolean
+serve (gboolean               spawned,
+       WpoolTaskResolveFunc   resolve,
+       gpointer               user_data,
+       GError               **error)
+{
+  WpoolMpiServeEnd how = WPOOL_MPI_SERVE_ENDED;
+  MPI_Comm parent = MPI_COMM_NULL;
+  MPI_Comm comm = MPI_COMM_NULL;
+  gboolean started;
+  int size;
+  int rank;
+  int rc;
+
+  /* One thread talks to the pool. */
+  if (!start_mpi (MPI_THREAD_SERIALIZED, &started, error))
+    return FALSE;
+
+  rank = world_rank_and_size (&size);
+  if (spawned)
+    {
+      MPI_Comm_get_parent (&parent);
+      if (parent == MPI_COMM_NULL)
+        {
+          g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                               "Not started by a pool: --mode=mpi is for the workers an MPI pool spawns");
+          if (started)
+            MPI_Finalize ();
+          return FALSE;
+        }
+      MPI_Comm_set_errhandler (parent, MPI_ERRORS_RETURN);
+      rc = MPI_Intercomm_merge (parent, 1, &comm);
+    }
+  else
+    rc = MPI_Comm_dup (MPI_COMM_WORLD, &comm);
+
+  if (!mpi_failed (rc, "Joining the pool's ranks", error))
+    {
+      MPI_Comm_set_errhandler (comm, MPI_ERRORS_RETURN);
+
+      /* One conversation per task, until the pool lets this rank go. A
+       * failed setup was told to the pool, which goes on. */
+      do
+        {
+          g_autoptr(GError) local_error = NULL;
+
+          how = wpool_mpi_worker_serve (comm, 0, resolve, user_data, &local_error);
+          if (how == WPOOL_MPI_SERVE_BROKEN)
+            g_propagate_prefixed_error (error, g_steal_pointer (&local_error), "MPI rank %d: ", rank);
+        }
+      while (how == WPOOL_MPI_SERVE_ENDED || how == WPOOL_MPI_SERVE_SETUP_FAILED);
+
+      MPI_Comm_free (&comm);
+    }
+  if (parent != MPI_COMM_NULL)
+    MPI_Comm_disconnect (&parent);
+
+  /* The program's MPI is the program's to finalize. */
+  if (started)
+    MPI_Finalize ();
+
+  return how == WPOOL_MPI_SERVE_QUIT;
+}
+
+_WPOOL_EXTERN const WpoolMpiModule *wpool_mpi_module_get (void);
+
+const WpoolMpiModule *
+wpool_mpi_module_get (void)
+{
+  static const WpoolMpiModule module = {
+    sizeof (WpoolMpiModule),
+    workers_new,
+    worker_rank,
+    is_world,
+    begin,
+    send,
+    recv,
+    end,
+    lose,
+    workers_free,
+    serve,
+  };
+
+  return &module;
+}
