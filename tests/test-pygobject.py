@@ -727,8 +727,15 @@ class TestMpireLike(unittest.TestCase):
 
     def test_start_method_names_and_enums(self):
         for name, method in (('fork', Wpool.StartMethod.FORK), ('threading', Wpool.StartMethod.THREADING),
-                             ('spawn', Wpool.StartMethod.SPAWN), ('forkserver', Wpool.StartMethod.FORKSERVER)):
+                             ('spawn', Wpool.StartMethod.SPAWN), ('forkserver', Wpool.StartMethod.FORKSERVER),
+                             ('mpi', Wpool.StartMethod.MPI)):
             self.assertEqual(Wpool.Pool(start_method=name).props.start_method, method)
+        # An MPI pool needs mpirun (test-mpi-pool and the 'mpi' examples run
+        # under it), and says so before it runs anything; as it says so
+        # when libwpool was built without MPI.
+        with Wpool.Pool(n_jobs=2, start_method='mpi') as pool:
+            with self.assertRaisesRegex(GLib.Error, 'started by mpirun|built without'):
+                pool.map(plain_square, range(4))
         self.assertEqual(Wpool.Pool(n_jobs=3, start_method=Wpool.StartMethod.FORK).props.n_jobs, 3)
         with self.assertRaisesRegex(ValueError, 'unknown start method'):
             Wpool.Pool(start_method='vfork')

@@ -1535,6 +1535,27 @@ test_shared_array_bad_access (gconstpointer data)
                                WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT, "is not the handle of a shared array");
 }
 
+/* An MPI pool needs its program started by mpirun, and says so, as it
+ * says so when libwpool was built without MPI (test-mpi-pool.c runs it
+ * under mpirun). */
+static void
+test_mpi_outside_mpirun (void)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_MPI);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) results = NULL;
+  double items[] = { 1, 2 };
+
+  results = wpool_pool_map (pool, task, g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, items, 2, sizeof (double)),
+                            NULL, &error);
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
+  g_assert_null (results);
+  g_assert_true (strstr (error->message, "started by mpirun") != NULL ||
+                 strstr (error->message, "built without") != NULL);
+  g_assert_false (wpool_pool_get_workers_running (pool));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1580,6 +1601,7 @@ main (int   argc,
 
   g_test_add_func ("/fork/shared-data", test_fork_shared_data);
   g_test_add_func ("/fork/fork-func", test_fork_func);
+  g_test_add_func ("/mpi/outside-mpirun", test_mpi_outside_mpirun);
 
   return g_test_run ();
 }

@@ -10,6 +10,12 @@
  *   with WorkerPool(n_jobs=4, shared_objects=dataset, start_method=...) as pool:
  *       pool.map(task, range(100))
  *
+ * Usage: shared-dataset [MIB [START-METHOD]]. Under MPI, on one machine
+ * or several (see the "Running on several machines" guide):
+ *
+ *   mpirun -np 1 ./shared-dataset 256 mpi     # spawns 4 MPI workers
+ *   mpirun -np 5 ./shared-dataset 256 mpi     # ranks 1 to 4 are the workers
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
@@ -169,11 +175,12 @@ run (WpoolStartMethod  start_method,
                  "private memory %.1f MiB\n",
                  w, tasks[w], pids[w], addresses[w],
                  callers ? "the caller's, copy-on-write" :
-                 start_method == WPOOL_START_METHOD_FORKSERVER ? "the server's, copy-on-write" : "its own copy",
+                 start_method == WPOOL_START_METHOD_FORKSERVER ? "the server's, copy-on-write" :
+                 start_method == WPOOL_START_METHOD_MPI ? "its node's one copy, shared" : "its own copy",
                  private_dirty_mib (pids[w]));
 
-      /* THREADING and FORK read the caller's buffer; SPAWN and FORKSERVER
-       * a copy, one per worker or one in the server. */
+      /* THREADING and FORK read the caller's buffer; SPAWN, FORKSERVER
+       * and MPI a copy, one per worker, one in the server, one per node. */
       if (callers != (start_method == WPOOL_START_METHOD_THREADING ||
                       start_method == WPOOL_START_METHOD_FORK))
         ok = FALSE;
@@ -183,6 +190,8 @@ run (WpoolStartMethod  start_method,
     g_print ("  this process's RSS grew by %.1f MiB during the map\n", rss_mib () - rss_before);
   else if (start_method == WPOOL_START_METHOD_FORKSERVER)
     g_print ("  the fork server holds the one copy of the %.0f MiB dataset\n", dataset_mib);
+  else if (start_method == WPOOL_START_METHOD_MPI)
+    g_print ("  each node holds one copy of the %.0f MiB dataset, in an MPI shared window\n", dataset_mib);
 
   g_print ("  sum of the dataset: %.0f\n\n", total);
 
@@ -194,10 +203,11 @@ main (int   argc,
       char *argv[])
 {
   gsize n_values = (argc > 1 ? g_ascii_strtoull (argv[1], NULL, 10) : 256) * 1024 * 1024 / sizeof (double);
-  const WpoolStartMethod start_methods[] = {
+  WpoolStartMethod start_methods[] = {
     WPOOL_START_METHOD_THREADING, WPOOL_START_METHOD_FORK,
     WPOOL_START_METHOD_FORKSERVER, WPOOL_START_METHOD_SPAWN,
   };
+  guint n_start_methods = G_N_ELEMENTS (start_methods);
   g_autofree char *module = module_path (argv[0]);
   g_autoptr(GVariant) dataset = NULL;
   g_autoptr(GVariant) shared_objects = NULL;
@@ -206,6 +216,25 @@ main (int   argc,
   int status = EXIT_SUCCESS;
 
   setlocale (LC_ALL, "");
+
+  /* Under `mpirun -np N`, ranks 1 to N-1 serve rank 0's MPI pools here,
+   * then return; anywhere else this returns FALSE at once. */
+  if (wpool_worker_serve ((const char * const *)argv, WPOOL_SERVE_FLAGS_NONE, NULL, NULL, NULL))
+    return EXIT_SUCCESS;
+
+  if (argc > 2)
+    {
+      g_autoptr(GEnumClass) klass = g_type_class_ref (WPOOL_TYPE_START_METHOD);
+      GEnumValue *value = g_enum_get_value_by_nick (klass, argv[2]);
+
+      if (value == NULL)
+        {
+          g_printerr ("Unknown start method “%s”: fork, forkserver, spawn, threading or mpi\n", argv[2]);
+          return EXIT_FAILURE;
+        }
+      start_methods[0] = value->value;
+      n_start_methods = 1;
+    }
 
   if (!(task = wpool_task_new_for_symbol (module, "wpool_example_slice_sum", &error)))
     {
@@ -221,7 +250,7 @@ main (int   argc,
   g_print ("dataset: %" G_GSIZE_FORMAT " doubles (%.0f MiB) at %p in the caller (pid %d); RSS %.1f MiB\n\n",
            n_values, n_values * sizeof (double) / 1048576.0, g_variant_get_data (dataset), getpid (), rss_mib ());
 
-  for (guint m = 0; m < G_N_ELEMENTS (start_methods); m++)
+  for (guint m = 0; m < n_start_methods; m++)
     if (!run (start_methods[m], task, shared_objects, g_variant_get_data (dataset), n_values))
       status = EXIT_FAILURE;
 
