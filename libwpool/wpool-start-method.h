@@ -45,7 +45,8 @@ G_BEGIN_DECLS
  * costs in memory.
  *
  * A worker process that dies while it runs an item fails that map with
- * %WPOOL_ERROR_WORKER_DIED and is replaced before the next one. Python
+ * %WPOOL_ERROR_WORKER_DIED and is replaced before the next one; under
+ * MPI, Open MPI ends the whole job instead. Python
  * functions run under every start method (under SPAWN and FORKSERVER in
  * Python worker programs, through the override's `Wpool.Pool`);
  * JavaScript functions exported from an ES module run under SPAWN, in

@@ -426,25 +426,72 @@ test_cancel (void)
 }
 
 /* An item past its timeout: the map fails at the timeout, saying the
- * worker is lost; the job then ends as MPI finalizes, at exit. */
+ * worker is lost, and the pool runs no more maps; under keep-going, on a
+ * new pool, the item fails alone (spawned workers: the job's ranks serve
+ * no pool once one of them is lost). The job then ends as MPI
+ * finalizes, at exit. */
 static int
 expect_timeout (void)
 {
-  g_autoptr(WpoolPool) pool = mpi_pool ();
-  g_autoptr(WpoolTask) task = symbol_task ("wpool_test_hang", G_VARIANT_TYPE_DOUBLE);
+  g_autoptr(WpoolTask) hang = symbol_task ("wpool_test_hang", G_VARIANT_TYPE_DOUBLE);
+  g_autoptr(WpoolTask) sleeper = symbol_task ("wpool_test_sleep_ms", G_VARIANT_TYPE_UINT32);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) results = NULL;
+  gboolean spawned = g_strcmp0 (g_getenv ("OMPI_COMM_WORLD_SIZE"), "1") == 0;
 
-  wpool_pool_set_keep_alive (pool, TRUE);
-  wpool_pool_set_task_timeout (pool, 0.5);
-  results = wpool_pool_map (pool, task, doubles (4, index_value), NULL, &error);
-  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
-  g_assert_nonnull (strstr (error->message, "the worker is lost"));
-  g_clear_error (&error);
+  {
+    g_autoptr(WpoolPool) pool = mpi_pool ();
+    g_autoptr(GVariant) results = NULL;
 
-  /* The pool runs no more maps (nor a new one in the job's ranks). */
-  results = wpool_pool_map (pool, task, doubles (4, index_value), NULL, &error);
-  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+    wpool_pool_set_keep_alive (pool, TRUE);
+    wpool_pool_set_task_timeout (pool, 0.5);
+    results = wpool_pool_map (pool, hang, doubles (4, index_value), NULL, &error);
+    g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
+    g_assert_nonnull (strstr (error->message, "the worker is lost"));
+    g_clear_error (&error);
+
+    results = wpool_pool_map (pool, hang, doubles (4, index_value), NULL, &error);
+    g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+    g_clear_error (&error);
+  }
+
+  {
+    g_autoptr(WpoolPool) pool = mpi_pool ();
+    g_autoptr(GVariant) items = g_variant_ref_sink (uints (21, 10));
+    g_autofree guint32 *ms = g_memdup2 (g_variant_get_data (items), 21 * sizeof (guint32));
+    g_autoptr(WpoolMapStream) stream = NULL;
+    GError *item_error = NULL;
+    GVariant *result;
+    guint n_ok = 0;
+    guint index;
+
+    ms[0] = 3000;
+    wpool_pool_set_task_timeout (pool, 1);
+    stream = wpool_pool_imap (pool, sleeper, g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, ms, 21, sizeof (guint32)),
+                              WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+    while (stream != NULL && wpool_map_stream_next (stream, &index, &result, &item_error, &error))
+      {
+        if (item_error != NULL)
+          {
+            g_assert_cmpuint (index, ==, 0);
+            g_assert_error (item_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
+            g_clear_error (&item_error);
+          }
+        else
+          {
+            g_assert_cmpuint (g_variant_get_uint32 (result), ==, 10);
+            g_variant_unref (result);
+            n_ok++;
+          }
+      }
+    if (spawned)
+      {
+        g_assert_no_error (error);
+        g_assert_cmpuint (n_ok, ==, 20);
+      }
+    else
+      g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
+  }
+
   g_print ("the timeout was reported\n");
 
   return 0;
