@@ -30,9 +30,11 @@
 typedef struct
 {
   /* A chunk it was given and whose answer was not read (its map was
-   * cancelled): read and dropped before anything else is asked of it. */
+   * cancelled): read and dropped before anything else is asked of it,
+   * by the chunk's deadline (-1: none). */
   gboolean owes;
   gboolean owes_keep_going;
+  gint64   owes_deadline;
   /* Its worker-init runs before it answers anything else. */
   gboolean init_pending;
   /* Past a timeout: it never answers in time, and takes nothing more. */
@@ -117,6 +119,10 @@ begin_task (WpoolBackendMpi  *self,
 
   if (!self->mpi->begin (self->workers, locations, config->shared_objects, deadline, cancellable, error))
     {
+      /* One that did not answer its setup may still: none is used again. */
+      if (self->mpi->is_lost (self->workers))
+        for (guint i = 0; i < config->n_jobs; i++)
+          g_atomic_int_set (&self->slots[i].lost, TRUE);
       if (g_error_matches (*error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
         g_prefix_error (error, "An MPI worker made no progress starting within the worker-start-timeout "
                                "(%g s), and cannot be killed: ", config->worker_start_timeout / (double)G_USEC_PER_SEC);
@@ -141,6 +147,7 @@ wpool_backend_mpi_start_worker (WpoolBackend  *backend,
   WpoolBackendMpi *self = WPOOL_BACKEND_MPI (backend);
   const WpoolBackendConfig *config = wpool_backend_get_config (backend);
   g_auto(GStrv) argv = NULL;
+  gint64 deadline = config->worker_start_timeout > 0 ? g_get_monotonic_time () + config->worker_start_timeout : -1;
 
   if (self->slots != NULL && g_atomic_int_get (&self->slots[index].lost))
     {
@@ -159,7 +166,7 @@ wpool_backend_mpi_start_worker (WpoolBackend  *backend,
     {
       argv = wpool_task_get_program (task) ? g_strdupv ((char **)wpool_task_get_program (task))
                                            : g_strdupv ((char *[]) { (char *)wpool_process_helper_path (), NULL });
-      if (!(self->workers = self->mpi->workers_new (config->n_jobs, (const char * const *)argv, error)))
+      if (!(self->workers = self->mpi->workers_new (config->n_jobs, (const char * const *)argv, deadline, error)))
         return FALSE;
       self->slots = g_new0 (MpiWorker, config->n_jobs);
     }
@@ -167,8 +174,11 @@ wpool_backend_mpi_start_worker (WpoolBackend  *backend,
   return begin_task (self, task, error);
 }
 
+static void lose (WpoolBackendMpi *self, guint index, const char *what);
+
 /* Reads and drops the answer worker @index owes for a chunk of a
- * cancelled map: RESULTS, or the ERROR that ended it. */
+ * cancelled map: RESULTS, or the ERROR that ended it; by the chunk's own
+ * deadline, past which the worker is lost. */
 static gboolean
 settle (WpoolBackendMpi  *self,
         guint             index,
@@ -180,12 +190,44 @@ settle (WpoolBackendMpi  *self,
   while (slot->owes)
     {
       g_autoptr(GVariant) reply = NULL;
+      g_autoptr(GError) local_error = NULL;
       WpoolFrameKind kind = 0;
 
-      if (!(reply = self->mpi->recv (self->workers, index, &kind, -1, cancellable, error)))
-        return FALSE;
+      if (!(reply = self->mpi->recv (self->workers, index, &kind, slot->owes_deadline, cancellable, &local_error)))
+        {
+          if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
+            {
+              lose (self, index, "runs an item of a cancelled map past its task timeout");
+              g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+                           "MPI worker %u (rank %d) ran an item of a cancelled map for longer than the task "
+                           "timeout. An MPI rank cannot be killed without ending the job: the worker is lost, "
+                           "and the job ends when MPI finalizes",
+                           index, self->mpi->worker_rank (self->workers, index));
+            }
+          else
+            g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
       slot->owes = !(kind == WPOOL_FRAME_RESULTS || (kind == WPOOL_FRAME_ERROR && !slot->owes_keep_going));
     }
+
+  return TRUE;
+}
+
+/* Fails with why the workers serve no more, if one was lost. */
+static gboolean
+check_none_lost (WpoolBackendMpi  *self,
+                 GError          **error)
+{
+  for (guint i = 0; i < wpool_backend_get_n_jobs (WPOOL_BACKEND (self)); i++)
+    if (g_atomic_int_get (&self->slots[i].lost))
+      {
+        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                     "MPI worker %u (rank %d) was lost, past a timeout: an MPI pool that lost a worker "
+                     "runs no more maps (the job ends when MPI finalizes)",
+                     i, self->mpi->worker_rank (self->workers, i));
+        return FALSE;
+      }
 
   return TRUE;
 }
@@ -200,15 +242,8 @@ wpool_backend_mpi_prepare (WpoolBackend  *backend,
   guint n_jobs = wpool_backend_get_n_jobs (backend);
 
   /* A lost worker still holds its conversation open. */
-  for (guint i = 0; i < n_jobs; i++)
-    if (g_atomic_int_get (&self->slots[i].lost))
-      {
-        g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
-                     "MPI worker %u (rank %d) was lost in an earlier map, past a timeout: an MPI "
-                     "pool that lost a worker runs no more maps (the job ends when MPI finalizes)",
-                     i, self->mpi->worker_rank (self->workers, i));
-        return FALSE;
-      }
+  if (!check_none_lost (self, error))
+    return FALSE;
 
   if (task == self->task)
     return TRUE;
@@ -227,6 +262,9 @@ wpool_backend_mpi_prepare (WpoolBackend  *backend,
   for (guint i = 0; i < n_jobs; i++)
     if (!settle (self, i, NULL, error))
       return FALSE;
+  /* An exit past its timeout loses its worker too. */
+  if (!check_none_lost (self, error))
+    return FALSE;
   self->mpi->end (self->workers);
   g_clear_object (&self->task);
 
@@ -245,10 +283,11 @@ wpool_backend_mpi_is_alive (WpoolBackend *backend,
 /* Worker @index did not answer by its deadline: lost for good. */
 static void
 lose (WpoolBackendMpi *self,
-      guint            index)
+      guint            index,
+      const char      *what)
 {
   g_atomic_int_set (&self->slots[index].lost, TRUE);
-  self->mpi->lose (self->workers, index);
+  self->mpi->lose (self->workers, index, what);
 }
 
 static gboolean
@@ -291,9 +330,11 @@ run_chunk (WpoolBackendMpi    *self,
   if (timeout > 0)
     deadline = started + timeout + (slot->init_pending ? config->worker_init_timeout : 0);
 
+  /* Not cancelled: a send given up on still reaches the worker, whose
+   * answer would then be taken for the next chunk's. */
   if (!self->mpi->send (self->workers, index, WPOOL_FRAME_RUN_CHUNK,
                         g_variant_new ("(uusuv)", first, last - first, result_type_string, flags, items),
-                        -1, cancellable, &error))
+                        -1, NULL, &error))
     {
       wpool_job_fail (job, g_steal_pointer (&error));
       return WPOOL_SHARE_DONE;
@@ -308,7 +349,7 @@ run_chunk (WpoolBackendMpi    *self,
         {
           if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
             {
-              lose (self, index);
+              lose (self, index, "runs an item past its task timeout");
               g_clear_error (&error);
               g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                            "Item %u: MPI worker %u (rank %d) ran it for longer than the task timeout "
@@ -331,6 +372,7 @@ run_chunk (WpoolBackendMpi    *self,
             {
               slot->owes = TRUE;
               slot->owes_keep_going = keep_going;
+              slot->owes_deadline = deadline;
             }
           wpool_job_fail (job, g_steal_pointer (&error));
           return WPOOL_SHARE_DONE;
@@ -399,10 +441,16 @@ wpool_backend_mpi_exit_worker (WpoolBackend  *backend,
   g_autoptr(GError) local_error = NULL;
   WpoolFrameKind kind = 0;
 
-  if (self->workers == NULL || self->task == NULL || g_atomic_int_get (&self->slots[index].lost))
+  if (self->workers == NULL || g_atomic_int_get (&self->slots[index].lost))
     {
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
                    "MPI worker %u was lost before it could run its worker-exit", index);
+      return NULL;
+    }
+  if (self->task == NULL)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "MPI worker %u did not run its worker-exit: its last setup failed", index);
       return NULL;
     }
 
@@ -415,7 +463,7 @@ wpool_backend_mpi_exit_worker (WpoolBackend  *backend,
     {
       if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
         {
-          lose (self, index);
+          lose (self, index, "runs its worker-exit past its timeout");
           g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                        "MPI worker %u (rank %d) ran its worker-exit for longer than the worker-exit "
                        "timeout (%g s). An MPI rank cannot be killed without ending the job: the "

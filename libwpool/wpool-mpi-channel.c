@@ -399,7 +399,10 @@ wpool_mpi_frame_recv (MPI_Comm          comm,
         }
       requests = g_new (MPI_Request, 1 + header.size / piece_size ());
       n_requests = post_pieces (FALSE, data, header.size, comm, status.MPI_SOURCE, requests);
-      if (!wait_all (requests, n_requests, data, g_free, deadline, cancellable, "send a frame",
+      /* Not cancelled once the header is read: the sender is sending the
+       * rest, and a frame given up on half-way would be neither read
+       * nor answered again. The deadline still holds. */
+      if (!wait_all (requests, n_requests, data, g_free, deadline, NULL, "send a frame",
                      status.MPI_SOURCE, error))
         return NULL;
       bytes = g_bytes_new_take (data, header.size);

@@ -67,15 +67,17 @@ wpool_mpi_module_load (GError **error)
   return module;
 }
 
-/* Whether the program serving with @args is an MPI worker: spawned by an
- * MPI pool (--mode=mpi, *@spawned), or a rank of an MPI job other than
- * its first. A pool's socket (--socket-fd) says it was started by a
+/* Whether the program serving with @args and @flags does so over MPI:
+ * spawned by an MPI pool (--mode=mpi, *@spawned), or a rank, the first
+ * included, of a job of several that mpirun started, when @flags say its
+ * ranks serve. A pool's socket (--socket-fd) says it was started by a
  * SPAWN or FORKSERVER pool instead, whatever its environment says. */
 gboolean
-wpool_mpi_is_worker_rank (const char * const *args,
-                          gboolean           *spawned)
+wpool_mpi_serves (const char * const *args,
+                  WpoolServeFlags     flags,
+                  gboolean           *spawned)
 {
-  const char *rank = g_getenv ("OMPI_COMM_WORLD_RANK");
+  const char *size = g_getenv ("OMPI_COMM_WORLD_SIZE");
 
   *spawned = FALSE;
   for (guint i = 0; args != NULL && args[i] != NULL; i++)
@@ -86,8 +88,5 @@ wpool_mpi_is_worker_rank (const char * const *args,
         *spawned = TRUE;
     }
 
-  if (rank == NULL)
-    rank = g_getenv ("PMIX_RANK");
-
-  return *spawned || (rank != NULL && atoi (rank) > 0);
+  return *spawned || ((flags & WPOOL_SERVE_FLAGS_MPI_RANKS) && size != NULL && atoi (size) > 1);
 }

@@ -30,11 +30,13 @@ typedef struct
   /* sizeof (WpoolMpiModule): a module of another build is refused. */
   gsize size;
 
-  /* Starts MPI if the program did not, and gives @n_jobs workers: new
-   * processes of @argv (the worker program with its arguments) or the
-   * ranks of this job beyond the first. */
+  /* Starts MPI if the program did not, and gives @n_jobs workers: ranks
+   * of this job beyond the first, or processes of @argv (the worker
+   * program with its arguments), spawned by @deadline (monotonic µs) or
+   * kept from an earlier pool. */
   WpoolMpiWorkers *(*workers_new)  (guint                n_jobs,
                                     const char * const  *argv,
+                                    gint64               deadline,
                                     GError             **error);
   /* Worker @index's MPI rank, for messages. */
   int              (*worker_rank)  (WpoolMpiWorkers     *self,
@@ -67,16 +69,21 @@ typedef struct
   /* Ends the conversation begun last, and frees the nodes' copies with
    * the workers. */
   void             (*end)          (WpoolMpiWorkers     *self);
-  /* Worker @index still runs what it was given and never answers: no
-   * collective call may wait for it, and the job cannot end normally
-   * (see wpool-mpi-module.c). */
+  /* Worker @index still runs what it was given (@what, for the message
+   * that ends the job) and never answers: no collective call may wait
+   * for it, and the job cannot end normally (see wpool-mpi-module.c). */
   void             (*lose)         (WpoolMpiWorkers     *self,
-                                    guint                index);
+                                    guint                index,
+                                    const char          *what);
+  /* Whether a worker was lost: the workers serve no more. */
+  gboolean         (*is_lost)      (WpoolMpiWorkers     *self);
   void             (*workers_free) (WpoolMpiWorkers     *self);
 
   /* The worker's side: serves the pools of the job's first rank (or of
    * the process that spawned this one, when @spawned) until it is done
-   * with this process, then finalizes MPI. */
+   * with this process, then finalizes MPI. On the first rank, it starts
+   * MPI, so that the others are let go when it ends, and fails with
+   * %WPOOL_ERROR_INVALID_ARGUMENT: that rank runs the pools. */
   gboolean         (*serve)        (gboolean              spawned,
                                     WpoolTaskResolveFunc  resolve,
                                     gpointer              user_data,
@@ -87,7 +94,8 @@ typedef struct
 #define WPOOL_MPI_MODULE_ENTRY "wpool_mpi_module_get"
 
 const WpoolMpiModule *wpool_mpi_module_load      (GError **error);
-gboolean              wpool_mpi_is_worker_rank   (const char * const *args,
+gboolean              wpool_mpi_serves           (const char * const *args,
+                                                  WpoolServeFlags     flags,
                                                   gboolean           *spawned);
 
 G_END_DECLS

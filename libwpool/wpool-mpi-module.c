@@ -15,6 +15,16 @@
  * after which the workers free their node's copy together and wait for
  * the next SETUP. A second end with no conversation (QUIT) lets them go.
  *
+ * Spawned workers outlive their pool: they wait, idle, for the next pool
+ * of the same program and at most their number of workers, and go when
+ * MPI finalizes. Open MPI 4.1.4 with PMIx 4 (Debian 12's) hangs now and
+ * then in MPI_Comm_spawn() when processes it spawned earlier are ending
+ * (a plain C program that spawns 2 processes and lets them end, 40
+ * times, hung in 3 runs of 3, within 10 to 30 spawns; with the earlier
+ * ones still running, 75 spawns never hung: open-mpi/ompi#9713,
+ * openpmix/openpmix#2735). Keeping them avoids that, and the cost of a
+ * spawn per pool; a spawn that hangs all the same fails at its deadline.
+ *
  * Open MPI 4.1 cannot lose a rank: a dead one ends the job, and a rank
  * that never answers (an item past its timeout, which cannot be killed
  * without ending the job) keeps every collective call, MPI_Finalize's
@@ -40,8 +50,10 @@ struct _WpoolMpiWorkers
 {
   /* The pool's rank (0) and every worker's, in order. */
   MPI_Comm          comm;
-  /* Spawned: the intercommunicator to disconnect at the end. */
+  /* Spawned: the intercommunicator to disconnect at the end, and the
+   * program, for the next pool that needs the same. */
   MPI_Comm          spawned;
+  char            **argv;
   /* Ranks 1 to n_ranks - 1 of @comm take part in each conversation;
    * the first n_jobs of them work. */
   int               n_ranks;
@@ -49,18 +61,30 @@ struct _WpoolMpiWorkers
   WpoolMpiNodeCopy *copy;
   gboolean          talking;
   gboolean          lost;
+  /* Spawned, it serves a pool; or waits for one. */
+  gboolean          in_use;
 };
 
-/* Whether this module started MPI (and so finalizes it at exit); the
- * job's ranks, duplicated for the pools, once; the pool that has them;
- * the spawned workers not yet freed; whether a worker was lost. Under
- * @lock. */
+/* Under @lock: whether this module started MPI (and so finalizes it at
+ * exit), and whether MPI finalized (no MPI call may follow); a
+ * duplicate of MPI_COMM_SELF to spawn from; the job's ranks, duplicated
+ * for the pools, once, and the pool that has them; the spawned groups;
+ * why the job cannot end normally (a lost worker), or why no process
+ * may be spawned any more (a spawn that hung). */
 static GMutex            lock;
 static gboolean          started_mpi;
+/* Also read without @lock, by send() and recv(). */
+static gint              finalized;
+static MPI_Comm          self_comm = MPI_COMM_NULL;
 static MPI_Comm          world = MPI_COMM_NULL;
 static WpoolMpiWorkers  *world_user;
 static GSList           *spawned_groups;
 static char             *lost_reason;
+static char             *spawn_hung;
+
+/* How long a spawn may take when the pool sets no worker-start-timeout:
+ * a few hundred milliseconds is usual. */
+#define SPAWN_TIMEOUT (60 * G_USEC_PER_SEC)
 
 static gboolean
 mpi_failed (int          rc,
@@ -88,21 +112,45 @@ world_rank_and_size (int *size)
   return rank;
 }
 
-/* Ends the conversation and lets the workers of @comm's ranks 1 to
- * @n_ranks - 1 go: two ends, the second outside any conversation. */
+/* The end of the conversation with the ranks that are in it (@ready,
+ * or all): a worker frees its node's copy as it ends, and so does the
+ * pool, with them. */
 static void
-quit_ranks (MPI_Comm comm,
-            int      n_ranks,
-            gboolean talking)
+end_with (WpoolMpiWorkers *self,
+          const gboolean  *ready)
 {
-  for (int round = talking ? 0 : 1; round < 2; round++)
-    for (int rank = 1; rank < n_ranks; rank++)
-      wpool_mpi_frame_end (comm, rank, -1, NULL, NULL);
+  for (int rank = 1; rank < self->n_ranks; rank++)
+    if (ready == NULL || ready[rank])
+      wpool_mpi_frame_end (self->comm, rank, -1, NULL, NULL);
+  g_clear_pointer (&self->copy, wpool_mpi_node_copy_free);
+  self->talking = FALSE;
+}
+
+/* Ends a conversation still open, and lets ranks 1 to @n_ranks - 1 of
+ * @comm go: an end outside any conversation. */
+static void
+quit_ranks (WpoolMpiWorkers *group,
+            MPI_Comm         comm,
+            int              n_ranks)
+{
+  if (group != NULL && group->talking)
+    end_with (group, NULL);
+  for (int rank = 1; rank < n_ranks; rank++)
+    wpool_mpi_frame_end (comm, rank, -1, NULL, NULL);
+}
+
+static void
+workers_destroy (WpoolMpiWorkers *self)
+{
+  g_strfreev (self->argv);
+  g_free (self);
 }
 
 /* Run by MPI_Finalize, whoever calls it, while MPI still works (it
  * frees MPI_COMM_SELF's attributes first): the workers are let go, so
- * that they finalize too, or the job is ended if one of them is lost. */
+ * that they finalize too, or the job is ended if one of them is lost,
+ * whose collective calls would never come. Pools that outlive MPI make
+ * no more MPI calls. */
 static int
 on_finalize (MPI_Comm  comm,
              int       keyval,
@@ -123,8 +171,12 @@ on_finalize (MPI_Comm  comm,
     {
       WpoolMpiWorkers *group = l->data;
 
-      quit_ranks (group->comm, group->n_ranks, group->talking);
+      quit_ranks (group, group->comm, group->n_ranks);
+      MPI_Comm_free (&group->comm);
       MPI_Comm_disconnect (&group->spawned);
+      /* A pool still holds it, and frees it. */
+      if (!group->in_use)
+        workers_destroy (group);
     }
   g_clear_pointer (&spawned_groups, g_slist_free);
 
@@ -133,8 +185,12 @@ on_finalize (MPI_Comm  comm,
     {
       if (world == MPI_COMM_NULL)
         MPI_Comm_dup (MPI_COMM_WORLD, &world);
-      quit_ranks (world, size, world_user != NULL && world_user->talking);
+      quit_ranks (world_user, world, size);
+      MPI_Comm_free (&world);
     }
+  if (self_comm != MPI_COMM_NULL)
+    MPI_Comm_free (&self_comm);
+  g_atomic_int_set (&finalized, TRUE);
   g_mutex_unlock (&lock);
 
   return MPI_SUCCESS;
@@ -143,14 +199,15 @@ on_finalize (MPI_Comm  comm,
 static void
 finalize_at_exit (void)
 {
-  int finalized = 0;
+  int done = 0;
 
-  MPI_Finalized (&finalized);
-  if (!finalized)
+  MPI_Finalized (&done);
+  if (!done)
     MPI_Finalize ();
 }
 
-/* Run by MPI_Finalize, whoever calls it; made once. */
+/* Has MPI_Finalize() run on_finalize(): in the process that runs the
+ * pools only. Under @lock. */
 static void
 hook_finalize (void)
 {
@@ -164,20 +221,18 @@ hook_finalize (void)
   hooked = TRUE;
 }
 
-/* Starts MPI at @level (and finalizes it at exit) unless the program
- * did, at a level that is enough. Under @lock for the pool's side. */
+/* Starts MPI at @level unless the program did, at a level that is
+ * enough, and finalizes it at exit if it started it. Under @lock. */
 static gboolean
-start_mpi (int        level,
-           gboolean  *started,
-           GError   **error)
+start_mpi (int       level,
+           GError  **error)
 {
   int initialized = 0;
-  int finalized = 0;
+  int done = 0;
   int provided = MPI_THREAD_SINGLE;
 
-  *started = FALSE;
-  MPI_Finalized (&finalized);
-  if (finalized)
+  MPI_Finalized (&done);
+  if (done)
     {
       g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                            "MPI was finalized already: nothing can use it after MPI_Finalize()");
@@ -190,7 +245,14 @@ start_mpi (int        level,
   else if (mpi_failed (MPI_Init_thread (NULL, NULL, level, &provided), "Starting MPI", error))
     return FALSE;
   else
-    *started = TRUE;
+    {
+      started_mpi = TRUE;
+      atexit (finalize_at_exit);
+      /* Errors come back as codes, which become GErrors, rather than
+       * end the job. A program that started MPI keeps its own handlers:
+       * libwpool sets them on communicators of its own only. */
+      MPI_Comm_set_errhandler (MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    }
 
   if (provided < level)
     {
@@ -201,11 +263,6 @@ start_mpi (int        level,
       return FALSE;
     }
 
-  /* Errors come back as codes, which become GErrors, rather than end
-   * the job. */
-  MPI_Comm_set_errhandler (MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  MPI_Comm_set_errhandler (MPI_COMM_SELF, MPI_ERRORS_RETURN);
-
   return TRUE;
 }
 
@@ -215,27 +272,103 @@ under_mpirun (void)
   return g_getenv ("OMPI_COMM_WORLD_SIZE") != NULL || g_getenv ("PMIX_RANK") != NULL;
 }
 
-/* @n_jobs new processes of @argv, with the pool: spawned ones can be
- * let go (and disconnected) with their pool. Under @lock. */
+/* A spawn on a thread of its own, which the pool waits for until its
+ * deadline only: if MPI never returns, the thread stays behind, and so
+ * does this, which it frees. */
+typedef struct
+{
+  char       *command;
+  char      **args;
+  int         n;
+  MPI_Comm    inter;
+  int         rc;
+  gboolean    done;
+  gboolean    abandoned;
+  GCond       cond;
+} Spawn;
+
+static gpointer
+spawn_thread (gpointer data)
+{
+  Spawn *spawn = data;
+  g_autofree int *codes = g_new0 (int, spawn->n);
+  int rc;
+
+  rc = MPI_Comm_spawn (spawn->command, spawn->args, spawn->n, MPI_INFO_NULL, 0, self_comm, &spawn->inter, codes);
+  for (int i = 0; rc == MPI_SUCCESS && i < spawn->n; i++)
+    rc = codes[i];
+
+  g_mutex_lock (&lock);
+  spawn->rc = rc;
+  spawn->done = TRUE;
+  g_cond_signal (&spawn->cond);
+  if (spawn->abandoned)
+    {
+      g_free (spawn->command);
+      g_strfreev (spawn->args);
+      g_cond_clear (&spawn->cond);
+      g_free (spawn);
+    }
+  g_mutex_unlock (&lock);
+
+  return NULL;
+}
+
+/* @n_jobs new processes of @argv, with the pool, by @deadline. Under
+ * @lock, which the wait releases. */
 static WpoolMpiWorkers *
 spawn_workers (guint               n_jobs,
                const char * const *argv,
+               gint64              deadline,
                GError            **error)
 {
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-  g_auto(GStrv) args = NULL;
-  g_autofree int *codes = g_new0 (int, n_jobs);
   WpoolMpiWorkers *self;
-  MPI_Comm inter = MPI_COMM_NULL;
+  Spawn *spawn;
+  MPI_Comm inter;
   int rc;
+
+  if (spawn_hung != NULL)
+    {
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "MPI cannot spawn workers any more: %s", spawn_hung);
+      return NULL;
+    }
+
+  if (self_comm == MPI_COMM_NULL &&
+      mpi_failed (MPI_Comm_dup (MPI_COMM_SELF, &self_comm), "Preparing to spawn workers", error))
+    return NULL;
+  MPI_Comm_set_errhandler (self_comm, MPI_ERRORS_RETURN);
 
   g_strv_builder_addv (builder, (const char **)argv + 1);
   g_strv_builder_add (builder, "--mode=mpi");
-  args = g_strv_builder_end (builder);
+  spawn = g_new0 (Spawn, 1);
+  spawn->command = g_strdup (argv[0]);
+  spawn->args = g_strv_builder_end (builder);
+  spawn->n = (int)n_jobs;
+  g_cond_init (&spawn->cond);
+  g_thread_unref (g_thread_new ("wpool-mpi-spawn", spawn_thread, spawn));
 
-  rc = MPI_Comm_spawn (argv[0], args, (int)n_jobs, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, codes);
-  for (guint i = 0; rc == MPI_SUCCESS && i < n_jobs; i++)
-    rc = codes[i];
+  while (!spawn->done)
+    if (!g_cond_wait_until (&spawn->cond, &lock, deadline) && !spawn->done)
+      {
+        spawn->abandoned = TRUE;
+        spawn_hung = g_strdup_printf ("MPI_Comm_spawn() of %s did not return in time. Open MPI 4.1 with PMIx 4 "
+                                      "hangs now and then as it spawns (open-mpi/ompi#9713): run the workers "
+                                      "as the job's ranks instead (mpirun -np N)", argv[0]);
+        /* MPI_Finalize() would wait for it too. */
+        if (lost_reason == NULL)
+          lost_reason = g_strdup (spawn_hung);
+        g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT, spawn_hung);
+        return NULL;
+      }
+
+  rc = spawn->rc;
+  inter = spawn->inter;
+  g_free (spawn->command);
+  g_strfreev (spawn->args);
+  g_cond_clear (&spawn->cond);
+  g_free (spawn);
+
   if (rc != MPI_SUCCESS)
     {
       g_autoptr(GError) spawn_error = NULL;
@@ -248,19 +381,37 @@ spawn_workers (guint               n_jobs,
 
   self = g_new0 (WpoolMpiWorkers, 1);
   self->spawned = inter;
+  self->argv = g_strdupv ((char **)argv);
   self->n_ranks = (int)n_jobs + 1;
-  self->n_jobs = n_jobs;
   MPI_Comm_set_errhandler (inter, MPI_ERRORS_RETURN);
   if (mpi_failed (MPI_Intercomm_merge (inter, 0, &self->comm), "Joining the spawned workers", error))
     {
       MPI_Comm_disconnect (&self->spawned);
-      g_free (self);
+      workers_destroy (self);
       return NULL;
     }
   MPI_Comm_set_errhandler (self->comm, MPI_ERRORS_RETURN);
   spawned_groups = g_slist_prepend (spawned_groups, self);
 
   return self;
+}
+
+/* Spawned workers of @argv that no pool uses, at least @n_jobs of
+ * them, or %NULL. Under @lock. */
+static WpoolMpiWorkers *
+take_idle (guint               n_jobs,
+           const char * const *argv)
+{
+  for (GSList *l = spawned_groups; l != NULL; l = l->next)
+    {
+      WpoolMpiWorkers *group = l->data;
+
+      if (!group->in_use && !group->lost && (guint)group->n_ranks - 1 >= n_jobs &&
+          g_strv_equal ((const char * const *)group->argv, argv))
+        return group;
+    }
+
+  return NULL;
 }
 
 /* Ranks 1 to @n_jobs of the job, if no other pool has them. Under @lock. */
@@ -304,7 +455,6 @@ take_world (guint     n_jobs,
   self->comm = world;
   self->spawned = MPI_COMM_NULL;
   self->n_ranks = size;
-  self->n_jobs = n_jobs;
   world_user = self;
 
   return self;
@@ -313,10 +463,10 @@ take_world (guint     n_jobs,
 static WpoolMpiWorkers *
 workers_new (guint                n_jobs,
              const char * const  *argv,
+             gint64               deadline,
              GError             **error)
 {
   WpoolMpiWorkers *self = NULL;
-  gboolean started;
   int size;
   int rank;
 
@@ -332,21 +482,28 @@ workers_new (guint                n_jobs,
     }
 
   g_mutex_lock (&lock);
-  if (start_mpi (MPI_THREAD_MULTIPLE, &started, error))
+  if (g_atomic_int_get (&finalized))
+    g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                         "MPI was finalized already: nothing can use it after MPI_Finalize()");
+  else if (start_mpi (MPI_THREAD_MULTIPLE, error))
     {
-      if (started && !started_mpi)
-        atexit (finalize_at_exit);
-      started_mpi |= started;
       hook_finalize ();
       rank = world_rank_and_size (&size);
       if (rank != 0)
         g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED,
                      "This is rank %d of an MPI job of %d: rank 0 runs the MPI pools, and the other "
-                     "ranks serve them (call wpool_worker_serve() first thing in main())", rank, size);
+                     "ranks serve them (wpool_worker_serve() with WPOOL_SERVE_FLAGS_MPI_RANKS first "
+                     "thing in main())", rank, size);
       else if (size > 1)
         self = take_world (n_jobs, size, error);
-      else
-        self = spawn_workers (n_jobs, argv, error);
+      else if (!(self = take_idle (n_jobs, argv)))
+        self = spawn_workers (n_jobs, argv, deadline >= 0 ? deadline : g_get_monotonic_time () + SPAWN_TIMEOUT,
+                              error);
+      if (self != NULL)
+        {
+          self->n_jobs = n_jobs;
+          self->in_use = TRUE;
+        }
     }
   g_mutex_unlock (&lock);
 
@@ -366,20 +523,18 @@ is_world (WpoolMpiWorkers *self)
   return self->spawned == MPI_COMM_NULL;
 }
 
-static void lose (WpoolMpiWorkers *self, guint index);
-
-/* The end of the conversation with the ranks that are in it (@ready,
- * or all): a worker frees its node's copy as it ends, and so does the
- * pool, with them. */
 static void
-end_with (WpoolMpiWorkers *self,
-          const gboolean  *ready)
+lose (WpoolMpiWorkers *self,
+      guint            index,
+      const char      *what)
 {
-  for (int rank = 1; rank < self->n_ranks; rank++)
-    if (ready == NULL || ready[rank])
-      wpool_mpi_frame_end (self->comm, rank, -1, NULL, NULL);
-  g_clear_pointer (&self->copy, wpool_mpi_node_copy_free);
-  self->talking = FALSE;
+  g_mutex_lock (&lock);
+  self->lost = TRUE;
+  if (lost_reason == NULL)
+    lost_reason = g_strdup_printf ("MPI worker rank %d (%s) %s, and Open MPI cannot end one rank alone",
+                                   worker_rank (self, index),
+                                   is_world (self) ? "a rank of this job" : "spawned for a pool", what);
+  g_mutex_unlock (&lock);
 }
 
 /* READY from @rank by @deadline: TRUE if it is ready; FALSE with
@@ -431,15 +586,22 @@ begin (WpoolMpiWorkers  *self,
                                                 : g_strdup ("");
   g_autofree gboolean *ready = g_new0 (gboolean, self->n_ranks);
   g_autoptr(GError) copy_error = NULL;
-  GError *first_error = NULL;
-  GError *lost_error = NULL;
-
-  g_return_val_if_fail (!self->talking && !self->lost, FALSE);
+  g_autoptr(GError) first_error = NULL;
+  g_autoptr(GError) lost_error = NULL;
+  int lost_rank = 1;
 
   g_variant_ref_sink (locations);
-  for (int rank = 1; rank < self->n_ranks && lost_error == NULL; rank++)
-    wpool_mpi_frame_send (self->comm, rank, WPOOL_FRAME_SETUP,
-                          g_variant_new ("(u@a(ssss)s)", (guint32)(rank - 1), locations, shared_type),
+  if (self->lost || self->talking)
+    {
+      g_variant_unref (locations);
+      g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
+                           "An MPI worker was lost, past a timeout: these workers serve no more tasks");
+      return FALSE;
+    }
+
+  for (; lost_rank < self->n_ranks && lost_error == NULL; lost_rank++)
+    wpool_mpi_frame_send (self->comm, lost_rank, WPOOL_FRAME_SETUP,
+                          g_variant_new ("(u@a(ssss)s)", (guint32)(lost_rank - 1), locations, shared_type),
                           -1, NULL, &lost_error);
   g_variant_unref (locations);
 
@@ -450,14 +612,14 @@ begin (WpoolMpiWorkers  *self,
     self->copy = wpool_mpi_node_copy_new (self->comm, 0, shared_objects, g_variant_get_type (shared_objects),
                                           &copy_error);
 
-  for (int rank = 1; rank < self->n_ranks && lost_error == NULL; rank++)
-    ready[rank] = await_ready (self, rank, deadline, first_error == NULL ? &first_error : NULL, &lost_error);
+  for (lost_rank = 1; lost_rank < self->n_ranks && lost_error == NULL; lost_rank++)
+    ready[lost_rank] = await_ready (self, lost_rank, deadline, first_error == NULL ? &first_error : NULL,
+                                    &lost_error);
 
   if (lost_error != NULL)
     {
-      lose (self, 0);
-      g_clear_error (&first_error);
-      g_propagate_error (error, lost_error);
+      lose (self, lost_rank - 2, "did not answer its setup in time");
+      g_propagate_error (error, g_steal_pointer (&lost_error));
       return FALSE;
     }
 
@@ -465,10 +627,22 @@ begin (WpoolMpiWorkers  *self,
     return TRUE;
 
   end_with (self, ready);
-  g_propagate_error (error, copy_error != NULL ? g_steal_pointer (&copy_error) : first_error);
-  if (copy_error == NULL)
-    first_error = NULL;
-  g_clear_error (&first_error);
+  g_propagate_error (error, copy_error != NULL ? g_steal_pointer (&copy_error) : g_steal_pointer (&first_error));
+  return FALSE;
+}
+
+/* A pool that outlives MPI talks no more. */
+static gboolean
+check_not_finalized (GVariant  *payload,
+                     GError   **error)
+{
+  if (!g_atomic_int_get (&finalized))
+    return TRUE;
+
+  if (payload != NULL)
+    g_variant_unref (g_variant_ref_sink (payload));
+  g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                       "MPI was finalized: the MPI workers were let go, and serve no more");
   return FALSE;
 }
 
@@ -481,6 +655,9 @@ send (WpoolMpiWorkers  *self,
       GCancellable     *cancellable,
       GError          **error)
 {
+  if (!check_not_finalized (payload, error))
+    return FALSE;
+
   return wpool_mpi_frame_send (self->comm, worker_rank (self, index), kind, payload, deadline, cancellable, error);
 }
 
@@ -493,8 +670,12 @@ recv (WpoolMpiWorkers  *self,
       GError          **error)
 {
   int rank = worker_rank (self, index);
-  GVariant *frame = wpool_mpi_frame_recv (self->comm, rank, NULL, kind, deadline, cancellable, error);
+  GVariant *frame;
 
+  if (!check_not_finalized (NULL, error))
+    return NULL;
+
+  frame = wpool_mpi_frame_recv (self->comm, rank, NULL, kind, deadline, cancellable, error);
   if (frame == NULL && error != NULL && *error == NULL)
     g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "MPI worker rank %d ended the conversation", rank);
 
@@ -504,23 +685,27 @@ recv (WpoolMpiWorkers  *self,
 static void
 end (WpoolMpiWorkers *self)
 {
-  if (self->talking && !self->lost)
-    end_with (self, NULL);
-}
-
-static void
-lose (WpoolMpiWorkers *self,
-      guint            index)
-{
   g_mutex_lock (&lock);
-  self->lost = TRUE;
-  if (lost_reason == NULL)
-    lost_reason = g_strdup_printf ("MPI worker rank %d of %s still runs what it was given past its "
-                                   "timeout, and Open MPI cannot end one rank alone",
-                                   worker_rank (self, index), is_world (self) ? "this job" : "a pool");
+  if (self->talking && !self->lost && !g_atomic_int_get (&finalized))
+    end_with (self, NULL);
   g_mutex_unlock (&lock);
 }
 
+static gboolean
+is_lost (WpoolMpiWorkers *self)
+{
+  gboolean lost;
+
+  g_mutex_lock (&lock);
+  lost = self->lost;
+  g_mutex_unlock (&lock);
+
+  return lost;
+}
+
+/* Spawned workers wait for the next pool; the job's ranks are free for
+ * it. A lost group is kept, never used again: freeing its communicators
+ * would wait for it. */
 static void
 workers_free (WpoolMpiWorkers *self)
 {
@@ -528,20 +713,16 @@ workers_free (WpoolMpiWorkers *self)
 
   g_mutex_lock (&lock);
   if (is_world (self))
-    world_user = NULL;
-  else if (g_slist_find (spawned_groups, self) != NULL && !self->lost)
     {
-      /* Let go, they end; the disconnection waits for them to. */
-      quit_ranks (self->comm, self->n_ranks, FALSE);
-      MPI_Comm_free (&self->comm);
-      MPI_Comm_disconnect (&self->spawned);
-      spawned_groups = g_slist_remove (spawned_groups, self);
+      if (world_user == self)
+        world_user = NULL;
+      workers_destroy (self);
     }
+  else if (g_atomic_int_get (&finalized))
+    workers_destroy (self);
+  else
+    self->in_use = FALSE;
   g_mutex_unlock (&lock);
-
-  /* A lost one's communicators stay: freeing them would wait for it. */
-  if (!self->lost)
-    g_free (self);
 }
 
 /* The worker's side. */
@@ -555,12 +736,17 @@ serve (gboolean               spawned,
   MPI_Comm parent = MPI_COMM_NULL;
   MPI_Comm comm = MPI_COMM_NULL;
   gboolean started;
+  gboolean ok;
   int size;
   int rank;
   int rc;
 
-  /* One thread talks to the pool. */
-  if (!start_mpi (MPI_THREAD_SERIALIZED, &started, error))
+  /* Rank 0 of a job may run pools: it talks from several threads. */
+  g_mutex_lock (&lock);
+  ok = start_mpi (spawned ? MPI_THREAD_SERIALIZED : MPI_THREAD_MULTIPLE, error);
+  started = started_mpi;
+  g_mutex_unlock (&lock);
+  if (!ok)
     return FALSE;
 
   rank = world_rank_and_size (&size);
@@ -571,12 +757,21 @@ serve (gboolean               spawned,
         {
           g_set_error_literal (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
                                "Not started by a pool: --mode=mpi is for the workers an MPI pool spawns");
-          if (started)
-            MPI_Finalize ();
           return FALSE;
         }
       MPI_Comm_set_errhandler (parent, MPI_ERRORS_RETURN);
       rc = MPI_Intercomm_merge (parent, 1, &comm);
+    }
+  else if (rank == 0)
+    {
+      /* MPI runs, and lets the other ranks go when it finalizes. */
+      g_mutex_lock (&lock);
+      hook_finalize ();
+      g_mutex_unlock (&lock);
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT,
+                   "This is rank 0 of an MPI job of %d: it runs the MPI pools, which ranks 1 to %d serve",
+                   size, size - 1);
+      return FALSE;
     }
   else
     rc = MPI_Comm_dup (MPI_COMM_WORLD, &comm);
@@ -624,6 +819,7 @@ wpool_mpi_module_get (void)
     recv,
     end,
     lose,
+    is_lost,
     workers_free,
     serve,
   };

@@ -447,14 +447,15 @@ parse_options (const char * const  *args,
  * sent to the pool, which reports it to its caller.
  *
  * Under %WPOOL_START_METHOD_MPI the program serves over MPI: as a worker
- * that an MPI pool spawned, or as any rank but the first of a job that
- * `mpirun -np N` started, whose first rank runs the pools. Such a rank
- * serves every MPI pool of the first one, one after the other, until
- * that rank finalizes MPI; this function then finalizes MPI too, unless
- * the program had started it. The first rank gets
- * %WPOOL_ERROR_INVALID_ARGUMENT, as any program that no pool started,
- * and goes on to run its pools: call this first thing in main(). See the
- * "Running on several machines" guide.
+ * that an MPI pool spawned, or, with %WPOOL_SERVE_FLAGS_MPI_RANKS, as any
+ * rank but the first of a job that `mpirun -np N` started, whose first
+ * rank runs the pools. Such a rank serves every MPI pool of the first
+ * one, one after the other, until that rank finalizes MPI; this function
+ * then finalizes MPI too, unless the program had started it. The first
+ * rank gets %WPOOL_ERROR_INVALID_ARGUMENT, as any program that no pool
+ * started, with MPI started (unless the program had), and goes on to run
+ * its pools: call this first thing in main(). See the "Running on
+ * several machines" guide.
  *
  * Returns: %TRUE once the pool ended the worker; %FALSE with @error set:
  *   %WPOOL_ERROR_INVALID_ARGUMENT when the program was not started by a
@@ -490,7 +491,7 @@ wpool_worker_serve (const char * const    *args,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   /* An MPI rank serves over MPI, through the module that links it. */
-  if (wpool_mpi_is_worker_rank (args, &mpi_spawned))
+  if (wpool_mpi_serves (args, flags, &mpi_spawned))
     {
       const WpoolMpiModule *mpi = wpool_mpi_module_load (error);
 

@@ -34,6 +34,10 @@ G_DECLARE_FINAL_TYPE (WpoolWorker, wpool_worker, WPOOL, WORKER, GObject)
  *   needs it: the worker keeps none of its own once its setup's tasks are
  *   resolved, and gives its tasks, and later resolves, %NULL. A worker
  *   then holds one copy of big shared objects, not two
+ * @WPOOL_SERVE_FLAGS_MPI_RANKS: in a job that `mpirun -np N` started,
+ *   ranks 1 to N-1 serve the MPI pools of rank 0 (see
+ *   %WPOOL_START_METHOD_MPI), and rank 0 makes sure they are let go when
+ *   it ends, whether it made an MPI pool or not. Since: 0.2
  *
  * How a worker program can serve a pool, for [func@Wpool.Worker.serve].
  *
@@ -44,6 +48,7 @@ typedef enum
   WPOOL_SERVE_FLAGS_NONE    = 0,
   WPOOL_SERVE_FLAGS_NO_FORK = 1 << 0,
   WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS = 1 << 1,
+  WPOOL_SERVE_FLAGS_MPI_RANKS = 1 << 2,
 } WpoolServeFlags;
 
 WPOOL_AVAILABLE_IN_ALL

@@ -45,6 +45,18 @@ check "a lost worker, a rank of the job" "the timeout was reported" "wpool: endi
 check "a dead worker, spawned" "exited on signal 6" -- -np 1 "$program" --die
 check "a dead worker, a rank of the job" "exited on signal 6" -- -np 3 "$program" --die
 
+# A pool alive at exit: MPI finalizes, the workers are let go, the job
+# ends normally.
+for np in 1 3; do
+  timeout 120 "$mpirun" --allow-run-as-root --oversubscribe -np "$np" "$program" --leak-pool >"$out" 2>&1
+  status=$?
+  if [ "$status" -ne 0 ] || ! grep -q "the pool is left alive at exit" "$out"; then
+    echo "not ok - a pool alive at exit, -np $np: mpirun ended with status $status"
+    sed 's/^/#   /' "$out"
+    failed=1
+  fi
+done
+
 if grep -q "the map returned after a worker died" "$out"; then
   echo "not ok - a map returned after its worker died: Open MPI went on without the rank"
   failed=1

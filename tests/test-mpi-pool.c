@@ -425,6 +425,55 @@ test_cancel (void)
   g_assert_true (g_variant_equal (results, expected));
 }
 
+/* A map of large chunks cancelled while they travel: the chunks still
+ * reach the workers, whose answers, large too, are read and dropped
+ * before the next map's, which are right. */
+static void
+test_cancel_large (void)
+{
+  g_autoptr(WpoolPool) pool = mpi_pool ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(WpoolTask) task = wpool_task_new_for_chunk_symbol (g_getenv ("WPOOL_TEST_MODULE"),
+                                                              "wpool_test_square_plus_one_chunk",
+                                                              G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE,
+                                                              &error);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  gsize n = 16 << 20;
+  g_autofree double *items = g_new (double, n);
+  g_autofree double *results = g_new0 (double, n);
+  GThread *thread;
+
+  g_assert_no_error (error);
+  for (gsize i = 0; i < n; i++)
+    items[i] = i % 7;
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, (guint)(n / n_workers));
+  g_assert_true (wpool_pool_map_chunks (pool, task, items, 16, results, NULL, &error));
+  g_assert_no_error (error);
+
+  for (guint delay = 0; delay < 3; delay++)
+    {
+      thread = g_thread_new ("cancel", cancel_later, cancellable);
+      if (!wpool_pool_map_chunks (pool, task, items, n, results, cancellable, &error))
+        {
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          g_clear_error (&error);
+        }
+      g_thread_join (thread);
+      g_cancellable_reset (cancellable);
+
+      for (gsize i = 0; i < 1000; i++)
+        items[i] = (double)(i + delay);
+      memset (results, 0, 1000 * sizeof (double));
+      wpool_pool_set_chunk_size (pool, 100);
+      g_assert_true (wpool_pool_map_chunks (pool, task, items, 1000, results, NULL, &error));
+      g_assert_no_error (error);
+      for (gsize i = 0; i < 1000; i++)
+        g_assert_cmpfloat (results[i], ==, items[i] * items[i] + 1);
+      wpool_pool_set_chunk_size (pool, (guint)(n / n_workers));
+    }
+}
+
 /* An item past its timeout: the map fails at the timeout, saying the
  * worker is lost, and the pool runs no more maps; under keep-going, on a
  * new pool, the item fails alone (spawned workers: the job's ranks serve
@@ -497,6 +546,26 @@ expect_timeout (void)
   return 0;
 }
 
+/* A pool still alive, in the middle of its conversation, when the
+ * program ends: MPI finalizes at exit, lets the workers go, and the job
+ * ends normally. */
+static int
+leak_pool (void)
+{
+  WpoolPool *pool = mpi_pool ();
+  g_autoptr(WpoolTask) scaled = symbol_task ("wpool_test_scaled", G_VARIANT_TYPE_DOUBLE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) results = NULL;
+
+  wpool_pool_set_keep_alive (pool, TRUE);
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new ("(dd)", 2.0, 0.5), &error));
+  results = wpool_pool_map (pool, scaled, doubles (100, index_value), NULL, &error);
+  g_assert_no_error (error);
+  g_print ("the pool is left alive at exit\n");
+
+  return 0;
+}
+
 /* A worker that dies ends the job (Open MPI's doing): the map never
  * returns. */
 static int
@@ -521,7 +590,7 @@ main (int    argc,
   const char *size = g_getenv ("OMPI_COMM_WORLD_SIZE");
 
   /* Ranks 1 to N-1 serve rank 0's pools, and return once it is done. */
-  if (wpool_worker_serve ((const char * const *)argv, WPOOL_SERVE_FLAGS_NONE, NULL, NULL, &error))
+  if (wpool_worker_serve ((const char * const *)argv, WPOOL_SERVE_FLAGS_MPI_RANKS, NULL, NULL, &error))
     return 0;
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
 
@@ -530,6 +599,8 @@ main (int    argc,
     return expect_timeout ();
   if (argc > 1 && g_str_equal (argv[1], "--die"))
     return die ();
+  if (argc > 1 && g_str_equal (argv[1], "--leak-pool"))
+    return leak_pool ();
 
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/mpi/map", test_map);
@@ -539,6 +610,7 @@ main (int    argc,
   g_test_add_func ("/mpi/refused", test_refused);
   g_test_add_func ("/mpi/lifecycle", test_lifecycle);
   g_test_add_func ("/mpi/cancel", test_cancel);
+  g_test_add_func ("/mpi/cancel/large", test_cancel_large);
 
   return g_test_run ();
 }

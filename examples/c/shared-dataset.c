@@ -219,7 +219,7 @@ main (int   argc,
 
   /* Under `mpirun -np N`, ranks 1 to N-1 serve rank 0's MPI pools here,
    * then return; anywhere else this returns FALSE at once. */
-  if (wpool_worker_serve ((const char * const *)argv, WPOOL_SERVE_FLAGS_NONE, NULL, NULL, NULL))
+  if (wpool_worker_serve ((const char * const *)argv, WPOOL_SERVE_FLAGS_MPI_RANKS, NULL, NULL, NULL))
     return EXIT_SUCCESS;
 
   if (argc > 2)

@@ -45,12 +45,14 @@ from ._wpool import insights as _insights
 from ._wpool.arguments import (_NEW_PROGRAM_METHODS, _check_bool, _check_map_arguments, _check_number,
                                _check_property, _check_start_method, _cpu_ids_variant)
 from ._wpool.async_result import AsyncResult
-from ._wpool.batches import _Args, _batch_task, _bytes_variant, _Head, _run_pickled_batch
+from ._wpool.batches import _Args, _batch_task, _Head, _run_pickled_batch
 from ._wpool.errors import TaskTimeoutError, WorkerDiedError
 from ._wpool.lifecycle import _exit_results, _lifecycle_task
 from ._wpool.maps import _Map, _raise_carried
 from ._wpool.options import (_APPLY_PARAMETERS, _IMAP_PARAMETERS, _MAP_PARAMETERS, _PROGRESS_KEYWORDS, _options,
                              _Options, _pop_callbacks)
+from ._wpool.programs import serve_mpi_ranks as _programs_serve_mpi_ranks
+from ._wpool.programs import _shared_variant
 from ._wpool.programs import (_check_by_reference, _dumps_shared, _lifecycle_program_task, _program_argv,
                               _runner_task)
 from ._wpool.running import _RunningAsync, _RunningMap, _RunningStream
@@ -447,9 +449,8 @@ class Pool(Wpool.Pool):
 
             import multiprocessing
 
-            variant = GLib.Variant.new_tuple(GLib.Variant('s', 'dill' if self._use_dill else 'pickle'),
-                                             _bytes_variant(bytes(multiprocessing.current_process().authkey)),
-                                             _bytes_variant(pickled))
+            variant = _shared_variant('dill' if self._use_dill else 'pickle',
+                                      bytes(multiprocessing.current_process().authkey), pickled)
             self._shared_variant = (self._shared_version, variant)
 
         variant = self._shared_variant[1]
@@ -628,3 +629,6 @@ class Pool(Wpool.Pool):
 
 Pool = override(Pool)
 __all__.append('Pool')
+
+serve_mpi_ranks = _programs_serve_mpi_ranks
+__all__.append('serve_mpi_ranks')

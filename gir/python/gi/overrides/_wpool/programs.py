@@ -3,6 +3,7 @@
 
 import base64
 import importlib
+import itertools
 import os
 import pickle
 import signal
@@ -12,7 +13,7 @@ import traceback
 from gi.repository import GLib
 
 from . import Wpool
-from .batches import _BYTES, _batch_task, _codec, _run_pickled_batch, _variant_bytes
+from .batches import _BYTES, _batch_task, _bytes_variant, _codec, _run_pickled_batch, _variant_bytes
 from .lifecycle import _program_task_name, _resolve_program_task
 from .tasks import new_task
 
@@ -27,9 +28,18 @@ from .tasks import new_task
 # runner's name says how batches are pickled: _run_batches.pickle or .dill.
 _RUNNER = '_run_batches'
 # A Python pool's shared objects, as the C pool's: how they are pickled
-# ('pickle' or 'dill'), multiprocessing's key, and the pickled objects
-# (empty for none).
-_SHARED = GLib.VariantType.new('(sayay)')
+# ('pickle' or 'dill'), multiprocessing's key, the pickled objects (empty
+# for none), and a serial number unique to this pickling in the caller: a
+# worker that serves pool after pool (a rank of an MPI job) unpickles
+# each pool's objects, once.
+_SHARED = GLib.VariantType.new('(sayayt)')
+_shared_serials = itertools.count(1)
+
+
+def _shared_variant(codec_name, authkey, pickled):
+    """The C pool's shared objects for pickled Python ones."""
+    return GLib.Variant.new_tuple(GLib.Variant('s', codec_name), _bytes_variant(authkey), _bytes_variant(pickled),
+                                  GLib.Variant('t', next(_shared_serials)))
 # The caller's sys.path first, where it may have found gi and this file.
 _PROGRAM = (
     'import base64, pickle, sys\n'
@@ -109,6 +119,13 @@ def _sharing_pickler(base, start_method):
 
     class Pickler(base):
         def reducer_override(self, obj):
+            if start_method == 'mpi' and (isinstance(obj, synchronize.SemLock) or
+                                          type(obj) in reduction.ForkingPickler._extra_reducers):
+                # Named semaphores and shared memory are one machine's.
+                raise TypeError(
+                    'The shared objects cannot be sent to “mpi” workers, which may run on other machines: {!r} '
+                    'is memory or a lock of this machine. Share plain values, and return what the workers '
+                    'compute'.format(obj))
             if isinstance(obj, synchronize.SemLock) and obj._semlock.name is None:
                 # Unlinked at once in the “fork” context: nothing can open it.
                 raise TypeError(
@@ -160,6 +177,7 @@ class _WorkerProgram:
         self.prep = prep
         self.prepared = False
         self.python_objects = False
+        self.serial = None
         self.objects = None
         # A C pool's shared objects, for Task.new_for_python() tasks: the
         # worker keeps no reference of its own (TAKE_SHARED_OBJECTS).
@@ -177,31 +195,49 @@ class _WorkerProgram:
         from multiprocessing import process, spawn
 
         ours = shared is not None and shared.get_type().equal(_SHARED)
-        data = dict(pickle.loads(base64.b64decode(self.prep)))
-        if ours:
-            data['authkey'] = _variant_bytes(shared.get_child_value(1))
-        # As in multiprocessing's spawned children: a script that starts
-        # workers at import (no `if __name__ == '__main__':`) is told so,
-        # rather than starting workers recursively.
-        process.current_process()._inheriting = True
-        try:
-            spawn.prepare(data)
-        finally:
-            process.current_process()._inheriting = False
+        if self.prep is None:
+            # A rank of the caller's MPI job: the caller's script runs here
+            # already, as __main__ (serve_mpi_ranks()).
+            if ours:
+                process.current_process().authkey = _variant_bytes(shared.get_child_value(1))
+        else:
+            data = dict(pickle.loads(base64.b64decode(self.prep)))
+            if ours:
+                data['authkey'] = _variant_bytes(shared.get_child_value(1))
+            # As in multiprocessing's spawned children: a script that
+            # starts workers at import (no `if __name__ == '__main__':`) is
+            # told so, rather than starting workers recursively.
+            process.current_process()._inheriting = True
+            try:
+                spawn.prepare(data)
+            finally:
+                process.current_process()._inheriting = False
         self.prepared = True
 
-        if not ours:
+    def _take_shared(self, shared):
+        """The shared objects of the pool being served: a C pool's, or
+        Python ones unpickled once per pickling."""
+        if shared is None or not shared.get_type().equal(_SHARED):
             # A C pool's shared objects, or none.
+            self.python_objects = False
+            self.objects = None
             self.variant = shared
-        else:
-            self.python_objects = True
-            objects = _variant_bytes(shared.get_child_value(2))
-            if objects:
-                self.objects = _codec(shared.get_child_value(0).get_string()).loads(objects)
+            return
+        serial = shared.get_child_value(3).get_uint64()
+        if self.python_objects and serial == self.serial:
+            return
+        self.python_objects = True
+        self.serial = serial
+        self.variant = None
+        self.objects = None
+        objects = _variant_bytes(shared.get_child_value(2))
+        if objects:
+            self.objects = _codec(shared.get_child_value(0).get_string()).loads(objects)
 
     def _resolve(self, module, name, shared):
         if not self.prepared:
             self._prepare(shared)
+        self._take_shared(shared)
         if module == __name__ and name.startswith(_RUNNER + '.'):
             codec = _codec(name[len(_RUNNER) + 1:])
             objects = self.objects
@@ -241,6 +277,35 @@ def _worker_main(argv):
         return 1
     _end_worker()
     return 0
+
+
+def serve_mpi_ranks():
+    """Under `mpirun -np N`, makes ranks 1 to N-1 the workers of rank 0's
+    'mpi' pools: on those ranks it serves them, running the script's own
+    functions, and exits the process once rank 0 is done. On rank 0 it
+    starts MPI, so that the other ranks are let go when the script ends,
+    and returns; outside such a job it returns at once. Call it in the
+    script's `if __name__ == '__main__':` block, after the functions the
+    pools run are defined and before any pool starts, as mpi4py.futures'
+    scripts do under `python -m mpi4py.futures`."""
+    size = os.environ.get('OMPI_COMM_WORLD_SIZE', '')
+    rank = os.environ.get('OMPI_COMM_WORLD_RANK', '0')
+    if not size.isdigit() or int(size) < 2:
+        return
+    if rank != '0':
+        # As MPIRE's workers: a terminal's Ctrl-C goes to the caller alone.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    program = _WorkerProgram(None)
+    try:
+        Wpool.Worker.serve(sys.argv[:1], Wpool.ServeFlags.TAKE_SHARED_OBJECTS | Wpool.ServeFlags.MPI_RANKS,
+                           program.resolve)
+    except GLib.Error as error:
+        if rank == '0' and error.matches(Wpool.error_quark(), Wpool.Error.INVALID_ARGUMENT):
+            return
+        sys.stderr.write('wpool: MPI rank {}: {}\n'.format(rank, error.message))
+        sys.stderr.flush()
+        os._exit(1)
+    _end_worker()
 
 
 def _end_worker():
