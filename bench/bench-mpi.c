@@ -205,6 +205,21 @@ chunk_task (const char *symbol)
   return task;
 }
 
+/* The median of 200 warm one-item maps on @pool, in µs. */
+static double
+one_item_latency (WpoolPool *pool,
+                  WpoolTask *task)
+{
+  g_autoptr(GVariant) item = doubles (1, 0.0);
+  double times[200];
+  double expected = 1.0;
+
+  for (guint r = 0; r < G_N_ELEMENTS (times); r++)
+    times[r] = run_once (pool, task, WAY_ITEMS, item, &expected) / 1000;
+
+  return bench_median (times, G_N_ELEMENTS (times));
+}
+
 /* Per-item overhead on a trivial body, and the speedup of a CPU-bound
  * one, on warm kept-alive pools of 2 workers: FORK and MPI. */
 static void
@@ -227,6 +242,7 @@ run_items (const char *mode)
     { "chunk task, map", trivial_chunks, WAY_CHUNK_TASK, 5 },
   };
   double serial = G_MAXDOUBLE;
+  double latency[2];
   Figures figures[2];
 
   item_task = wpool_task_new_for_symbol (bench_module (), "bench_square_plus_one", &error);
@@ -248,6 +264,12 @@ run_items (const char *mode)
       g_print ("  %-26s %14.1f %14.1f %11.2f× %8.0f%% / %3.0f%%\n", ways[w].name, figures[0].ns, figures[1].ns,
                figures[1].ns / figures[0].ns, 100 * figures[0].caller_cpu, 100 * figures[1].caller_cpu);
     }
+
+  /* (The first of them starts the workers for the item task again.) */
+  latency[0] = one_item_latency (fork_pool, item_task);
+  latency[1] = one_item_latency (mpi_pool, item_task);
+  g_print ("  %-26s %11.0f µs %11.0f µs %11.2f×\n", "warm 1-item map, median", latency[0], latency[1],
+           latency[1] / latency[0]);
 
   /* The serial loop, best of 5, then both pools' map_chunks. */
   for (guint r = 0; r < 5; r++)
