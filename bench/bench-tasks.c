@@ -4,6 +4,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <math.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <wpool.h>
 
@@ -13,6 +15,12 @@ BENCH_EXPORT GVariant *bench_return_result (WpoolWorker *, GVariant *, GVariant 
 BENCH_EXPORT GVariant *bench_store_result (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 BENCH_EXPORT GVariant *bench_pid_then_sleep (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 BENCH_EXPORT GVariant *bench_sum_slice (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+BENCH_EXPORT GVariant *bench_square_plus_one (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
+BENCH_EXPORT gboolean bench_square_plus_one_chunk (WpoolWorker *, GVariant *, gconstpointer, gsize, gpointer, gpointer,
+                                                   GError **);
+BENCH_EXPORT gboolean bench_cpu_bound_chunk (WpoolWorker *, GVariant *, gconstpointer, gsize, gpointer, gpointer,
+                                             GError **);
+BENCH_EXPORT GVariant *bench_read_all (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* (ud) → d: x*x + 1, returned. */
 GVariant *
@@ -109,4 +117,110 @@ bench_sum_slice (WpoolWorker  *worker,
     sum += data[i];
 
   return g_variant_new ("(ut)", (guint32)getpid (), sum);
+}
+
+/* d → d: x*x + 1, an item at a time. */
+GVariant *
+bench_square_plus_one (WpoolWorker  *worker,
+                       GVariant     *shared_objects,
+                       GVariant     *item,
+                       gpointer      user_data,
+                       GError      **error)
+{
+  double x = g_variant_get_double (item);
+
+  return g_variant_new_double (x * x + 1);
+}
+
+/* d → d: x*x + 1, a chunk at a time. */
+gboolean
+bench_square_plus_one_chunk (WpoolWorker   *worker,
+                             GVariant      *shared_objects,
+                             gconstpointer  items,
+                             gsize          n_items,
+                             gpointer       results,
+                             gpointer       user_data,
+                             GError       **error)
+{
+  const double *x = items;
+  double *y = results;
+
+  for (gsize i = 0; i < n_items; i++)
+    y[i] = x[i] * x[i] + 1;
+
+  return TRUE;
+}
+
+/* d → d: bench-peers' CPU-bound body, about 20 µs of arithmetic an
+ * item, a chunk at a time. */
+gboolean
+bench_cpu_bound_chunk (WpoolWorker   *worker,
+                       GVariant      *shared_objects,
+                       gconstpointer  items,
+                       gsize          n_items,
+                       gpointer       results,
+                       gpointer       user_data,
+                       GError       **error)
+{
+  const double *x = items;
+  double *y = results;
+
+  for (gsize i = 0; i < n_items; i++)
+    {
+      double v = x[i];
+
+      for (guint k = 0; k < 850; k++)
+        v = sin (v) + cos (v) * 0.5;
+      y[i] = v;
+    }
+
+  return TRUE;
+}
+
+/* u → (uutt): reads one byte a page of the whole `ay` shared objects,
+ * then returns the worker's id, this process's pid, and the PSS and RSS
+ * of the mapping that holds them, in KiB, from /proc/self/smaps. */
+GVariant *
+bench_read_all (WpoolWorker  *worker,
+                GVariant     *shared_objects,
+                GVariant     *item,
+                gpointer      user_data,
+                GError      **error)
+{
+  const guint8 *data = g_variant_get_data (shared_objects);
+  gsize size = g_variant_get_size (shared_objects);
+  g_autofree char *smaps = NULL;
+  g_auto(GStrv) lines = NULL;
+  volatile guint8 sum = 0;
+  guint64 pss = 0;
+  guint64 rss = 0;
+  gboolean inside = FALSE;
+
+  for (gsize i = 0; i < size; i += 4096)
+    sum += data[i];
+
+  if (!g_file_get_contents ("/proc/self/smaps", &smaps, NULL, error))
+    return NULL;
+
+  lines = g_strsplit (smaps, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      guint64 start;
+      guint64 end;
+      guint64 value;
+      char name[32];
+
+      /* A mapping's first line: "start-end perms …". */
+      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x ", &start, &end) == 2)
+        inside = start <= (guint64)(gsize)data && (guint64)(gsize)data < end;
+      else if (inside && sscanf (lines[i], "%31[A-Za-z]: %" G_GUINT64_FORMAT " kB", name, &value) == 2)
+        {
+          if (g_str_equal (name, "Pss"))
+            pss = value;
+          else if (g_str_equal (name, "Rss"))
+            rss = value;
+        }
+    }
+
+  return g_variant_new ("(uutt)", wpool_worker_get_id (worker), (guint32)getpid (), pss, rss);
 }
