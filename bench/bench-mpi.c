@@ -508,7 +508,7 @@ main (int   argc,
     }
 
   /* Ranks 1 to N-1 serve rank 0's pools, and return once it is done. */
-  if (wpool_worker_serve ((const char * const *)argv, WPOOL_SERVE_FLAGS_NONE, NULL, NULL, &error))
+  if (wpool_worker_serve ((const char * const *)argv, WPOOL_SERVE_FLAGS_MPI_RANKS, NULL, NULL, &error))
     return 0;
   g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT);
 

@@ -35,7 +35,8 @@ G_BEGIN_DECLS
  * @WPOOL_START_METHOD_MPI: workers are MPI processes, on one machine or
  *   several: spawned for the pool when the program runs under
  *   `mpirun -np 1`, or the other ranks of the job under `mpirun -np N`
- *   (which call [func@Wpool.Worker.serve] first thing). Each node holds one
+ *   (which call [func@Wpool.Worker.serve] with
+ *   %WPOOL_SERVE_FLAGS_MPI_RANKS first thing). Each node holds one
  *   copy of the shared objects, which its workers read in place. Tasks
  *   must be findable by a new process, as with SPAWN. Needs libwpool built
  *   with Open MPI; see the "Running on several machines" guide. Since: 0.2

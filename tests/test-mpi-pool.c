@@ -150,7 +150,7 @@ node_of (guint rank,
 /* One copy of the shared objects per node: the workers of a node read
  * one mapping (one inode), whose pages they share with the node's other
  * ranks (the pool's too, on the first); workers on other nodes read
- * another. (bench-mpi-dataset measures the memory of each node.) */
+ * another. (bench-mpi's dataset part measures the memory of each node.) */
 static void
 test_shared_per_node (void)
 {
