@@ -18,22 +18,9 @@
 #include <unistd.h>
 #include <wpool.h>
 
+#include "bench-util.h"
+
 #define N_TASKS 200
-
-/* A field of /proc/PID/smaps_rollup, in KiB. */
-static double
-smaps_kib (int         pid,
-           const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/smaps_rollup", pid);
-  g_autofree char *contents = NULL;
-  const char *line;
-
-  if (!g_file_get_contents (path, &contents, NULL, NULL) || !(line = strstr (contents, field)))
-    return 0;
-
-  return g_ascii_strtod (line + strlen (field), NULL);
-}
 
 /* The parent of process @pid, or 0. */
 static int
@@ -59,7 +46,7 @@ family_pss_kib (void)
 {
   g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
   const char *name;
-  double pss = smaps_kib (getpid (), "\nPss:");
+  double pss = bench_smaps_kib (getpid (), "\nPss:");
 
   while ((name = g_dir_read_name (dir)))
     {
@@ -67,7 +54,7 @@ family_pss_kib (void)
       int ppid = pid > 0 && pid != getpid () ? parent_of (pid) : 0;
 
       if (ppid > 0 && (ppid == getpid () || parent_of (ppid) == getpid ()))
-        pss += smaps_kib (pid, "\nPss:");
+        pss += bench_smaps_kib (pid, "\nPss:");
     }
 
   return pss;
@@ -147,7 +134,7 @@ main (int   argc,
       g_hash_table_iter_init (&iter, pids);
       while (g_hash_table_iter_next (&iter, &pid, NULL))
         if (GPOINTER_TO_INT (pid) != getpid ())
-          dirty += smaps_kib (GPOINTER_TO_INT (pid), "\nPrivate_Dirty:");
+          dirty += bench_smaps_kib (GPOINTER_TO_INT (pid), "\nPrivate_Dirty:");
 
       if (methods[m].method == WPOOL_START_METHOD_THREADING)
         g_print ("  %-26s %22s %16.1f MiB %11.2f%%\n", methods[m].name, "(threads)",

@@ -49,21 +49,6 @@ bench_module (void)
   return module != NULL ? module : BENCH_TASKS_MODULE;
 }
 
-/* A field of /proc/PID/smaps_rollup, in KiB (as bench-dataset). */
-static double
-smaps_kib (int         pid,
-           const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/smaps_rollup", pid);
-  g_autofree char *contents = NULL;
-  const char *line;
-
-  if (!g_file_get_contents (path, &contents, NULL, NULL) || !(line = strstr (contents, field)))
-    return 0;
-
-  return g_ascii_strtod (line + strlen (field), NULL);
-}
-
 static void
 x_square_plus_one (const double *x,
                    double       *y,
@@ -305,7 +290,7 @@ typedef struct
   double  private_dirty;
 } WorkerMemory;
 
-/* Maps bench_read_all() on a new kept-alive pool of @n_workers with
+/* Maps the tests' wpool_test_shared_mapping() on a new kept-alive pool of @n_workers with
  * @dataset as its shared objects, 4 items a worker, one at a time; fills
  * @workers (by worker id) from the results and, while the pool still
  * runs, from the workers' /proc/PID/smaps_rollup: their PSS @before the
@@ -322,9 +307,11 @@ read_dataset (guint         n_workers,
   g_autoptr(GError) error = NULL;
   g_autofree guint32 *indexes = g_new0 (guint32, n_workers * 4);
 
-  task = wpool_task_new_for_symbol (bench_module (), "bench_read_all", &error);
+  /* What test-mpi-pool reads of each worker's mapping, from its module. */
+  task = wpool_task_new_for_symbol (g_getenv ("WPOOL_TEST_MODULE") ?: BENCH_TEST_MODULE, "wpool_test_shared_mapping",
+                                    &error);
   g_assert_no_error (error);
-  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uutt)"));
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uuttt)"));
   wpool_pool_set_keep_alive (pool, TRUE);
   wpool_pool_set_chunk_size (pool, 1);
   wpool_pool_set_shared_objects (pool, dataset, &error);
@@ -340,7 +327,8 @@ read_dataset (guint         n_workers,
       WorkerMemory report = { 0, };
       WorkerMemory *worker;
 
-      g_variant_get_child (results, i, "(uutt)", &report.id, &report.pid, &report.mapping_pss, &report.mapping_rss);
+      g_variant_get_child (results, i, "(uuttt)", &report.id, &report.pid, NULL, &report.mapping_pss,
+                           &report.mapping_rss);
       g_assert_cmpuint (report.id, <, n_workers);
       worker = &workers[report.id];
       worker->id = report.id;
@@ -354,11 +342,11 @@ read_dataset (guint         n_workers,
       if (workers[i].pid == 0)
         continue;
       if (before)
-        workers[i].pss_before = smaps_kib (workers[i].pid, "\nPss:");
+        workers[i].pss_before = bench_smaps_kib (workers[i].pid, "\nPss:");
       else
         {
-          workers[i].pss_after = smaps_kib (workers[i].pid, "\nPss:");
-          workers[i].private_dirty = smaps_kib (workers[i].pid, "\nPrivate_Dirty:");
+          workers[i].pss_after = bench_smaps_kib (workers[i].pid, "\nPss:");
+          workers[i].private_dirty = bench_smaps_kib (workers[i].pid, "\nPrivate_Dirty:");
         }
     }
 
@@ -400,11 +388,11 @@ run_dataset (guint n_workers,
   for (guint i = 0; i < n_workers; i++)
     workers[i].pid = 0;
 
-  pool_before = smaps_kib (getpid (), "\nPss:");
+  pool_before = bench_smaps_kib (getpid (), "\nPss:");
   {
     g_autoptr(WpoolPool) pool = read_dataset (n_workers, dataset, workers, FALSE);
 
-    pool_after = smaps_kib (getpid (), "\nPss:");
+    pool_after = bench_smaps_kib (getpid (), "\nPss:");
   }
 
   g_print ("\n%zu MiB `ay` shared objects, %u workers, nodes of %u ranks (the pool's rank 0 and its first "

@@ -20,7 +20,6 @@ BENCH_EXPORT gboolean bench_square_plus_one_chunk (WpoolWorker *, GVariant *, gc
                                                    GError **);
 BENCH_EXPORT gboolean bench_cpu_bound_chunk (WpoolWorker *, GVariant *, gconstpointer, gsize, gpointer, gpointer,
                                              GError **);
-BENCH_EXPORT GVariant *bench_read_all (WpoolWorker *, GVariant *, GVariant *, gpointer, GError **);
 
 /* (ud) → d: x*x + 1, returned. */
 GVariant *
@@ -175,52 +174,4 @@ bench_cpu_bound_chunk (WpoolWorker   *worker,
     }
 
   return TRUE;
-}
-
-/* u → (uutt): reads one byte a page of the whole `ay` shared objects,
- * then returns the worker's id, this process's pid, and the PSS and RSS
- * of the mapping that holds them, in KiB, from /proc/self/smaps. */
-GVariant *
-bench_read_all (WpoolWorker  *worker,
-                GVariant     *shared_objects,
-                GVariant     *item,
-                gpointer      user_data,
-                GError      **error)
-{
-  const guint8 *data = g_variant_get_data (shared_objects);
-  gsize size = g_variant_get_size (shared_objects);
-  g_autofree char *smaps = NULL;
-  g_auto(GStrv) lines = NULL;
-  volatile guint8 sum = 0;
-  guint64 pss = 0;
-  guint64 rss = 0;
-  gboolean inside = FALSE;
-
-  for (gsize i = 0; i < size; i += 4096)
-    sum += data[i];
-
-  if (!g_file_get_contents ("/proc/self/smaps", &smaps, NULL, error))
-    return NULL;
-
-  lines = g_strsplit (smaps, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      guint64 start;
-      guint64 end;
-      guint64 value;
-      char name[32];
-
-      /* A mapping's first line: "start-end perms …". */
-      if (sscanf (lines[i], "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x ", &start, &end) == 2)
-        inside = start <= (guint64)(gsize)data && (guint64)(gsize)data < end;
-      else if (inside && sscanf (lines[i], "%31[A-Za-z]: %" G_GUINT64_FORMAT " kB", name, &value) == 2)
-        {
-          if (g_str_equal (name, "Pss"))
-            pss = value;
-          else if (g_str_equal (name, "Rss"))
-            rss = value;
-        }
-    }
-
-  return g_variant_new ("(uutt)", wpool_worker_get_id (worker), (guint32)getpid (), pss, rss);
 }

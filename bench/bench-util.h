@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdlib.h>
+#include <string.h>
 #include <glib.h>
 #include <wpool.h>
 
@@ -39,4 +40,19 @@ bench_median (double *values,
   qsort (values, n, sizeof (double), bench_compare_doubles);
 
   return values[n / 2];
+}
+
+/* A field of /proc/PID/smaps_rollup, in KiB, or 0. */
+static inline double
+bench_smaps_kib (int         pid,
+                 const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/smaps_rollup", pid);
+  g_autofree char *contents = NULL;
+  const char *line;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL) || !(line = strstr (contents, field)))
+    return 0;
+
+  return g_ascii_strtod (line + strlen (field), NULL);
 }

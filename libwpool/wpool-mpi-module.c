@@ -86,22 +86,6 @@ static char             *spawn_hung;
  * a few hundred milliseconds is usual. */
 #define SPAWN_TIMEOUT (60 * G_USEC_PER_SEC)
 
-static gboolean
-mpi_failed (int          rc,
-            const char  *what,
-            GError     **error)
-{
-  char message[MPI_MAX_ERROR_STRING] = "";
-  int length = 0;
-
-  if (rc == MPI_SUCCESS)
-    return FALSE;
-
-  MPI_Error_string (rc, message, &length);
-  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "%s failed: %s", what, message);
-  return TRUE;
-}
-
 static int
 world_rank_and_size (int *size)
 {
@@ -242,7 +226,7 @@ start_mpi (int       level,
   MPI_Initialized (&initialized);
   if (initialized)
     MPI_Query_thread (&provided);
-  else if (mpi_failed (MPI_Init_thread (NULL, NULL, level, &provided), "Starting MPI", error))
+  else if (wpool_mpi_failed (MPI_Init_thread (NULL, NULL, level, &provided), "Starting MPI", error))
     return FALSE;
   else
     {
@@ -335,7 +319,7 @@ spawn_workers (guint               n_jobs,
     }
 
   if (self_comm == MPI_COMM_NULL &&
-      mpi_failed (MPI_Comm_dup (MPI_COMM_SELF, &self_comm), "Preparing to spawn workers", error))
+      wpool_mpi_failed (MPI_Comm_dup (MPI_COMM_SELF, &self_comm), "Preparing to spawn workers", error))
     return NULL;
   MPI_Comm_set_errhandler (self_comm, MPI_ERRORS_RETURN);
 
@@ -373,7 +357,7 @@ spawn_workers (guint               n_jobs,
     {
       g_autoptr(GError) spawn_error = NULL;
 
-      mpi_failed (rc, "MPI_Comm_spawn", &spawn_error);
+      wpool_mpi_failed (rc, "MPI_Comm_spawn", &spawn_error);
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED, "Cannot start %u MPI workers of %s: %s",
                    n_jobs, argv[0], spawn_error->message);
       return NULL;
@@ -384,7 +368,7 @@ spawn_workers (guint               n_jobs,
   self->argv = g_strdupv ((char **)argv);
   self->n_ranks = (int)n_jobs + 1;
   MPI_Comm_set_errhandler (inter, MPI_ERRORS_RETURN);
-  if (mpi_failed (MPI_Intercomm_merge (inter, 0, &self->comm), "Joining the spawned workers", error))
+  if (wpool_mpi_failed (MPI_Intercomm_merge (inter, 0, &self->comm), "Joining the spawned workers", error))
     {
       MPI_Comm_disconnect (&self->spawned);
       workers_destroy (self);
@@ -446,7 +430,7 @@ take_world (guint     n_jobs,
   /* Collective: the serving ranks do it as they start. */
   if (world == MPI_COMM_NULL)
     {
-      if (mpi_failed (MPI_Comm_dup (MPI_COMM_WORLD, &world), "Joining the job's ranks", error))
+      if (wpool_mpi_failed (MPI_Comm_dup (MPI_COMM_WORLD, &world), "Joining the job's ranks", error))
         return NULL;
       MPI_Comm_set_errhandler (world, MPI_ERRORS_RETURN);
     }
@@ -776,7 +760,7 @@ serve (gboolean               spawned,
   else
     rc = MPI_Comm_dup (MPI_COMM_WORLD, &comm);
 
-  if (!mpi_failed (rc, "Joining the pool's ranks", error))
+  if (!wpool_mpi_failed (rc, "Joining the pool's ranks", error))
     {
       MPI_Comm_set_errhandler (comm, MPI_ERRORS_RETURN);
 

@@ -17,6 +17,10 @@ G_BEGIN_DECLS
  * per rank (the MPI start method's shared objects). */
 typedef struct _WpoolMpiNodeCopy WpoolMpiNodeCopy;
 
+gboolean          wpool_mpi_failed            (int                 rc,
+                                               const char         *what,
+                                               GError            **error);
+
 WpoolMpiNodeCopy *wpool_mpi_node_copy_new     (MPI_Comm            comm,
                                                int                 root,
                                                GVariant           *value,

@@ -36,10 +36,12 @@ struct _WpoolMpiNodeCopy
   GVariant *value;
 };
 
-static gboolean
-mpi_failed (int          rc,
-            const char  *what,
-            GError     **error)
+/* Whether @rc is an MPI error, then set in @error as “@what failed: …”:
+ * libwpool's MPI code runs with MPI_ERRORS_RETURN. */
+gboolean
+wpool_mpi_failed (int          rc,
+                  const char  *what,
+                  GError     **error)
 {
   char message[MPI_MAX_ERROR_STRING] = "";
   int length = 0;
@@ -132,7 +134,8 @@ wpool_mpi_node_copy_new (MPI_Comm            comm,
 
   /* The root's failure is everyone's, rather than a hang in the next
    * collective call. */
-  if (mpi_failed (MPI_Bcast (&size, 1, MPI_LONG_LONG, root, comm), "Broadcasting the shared objects' size", error))
+  if (wpool_mpi_failed (MPI_Bcast (&size, 1, MPI_LONG_LONG, root, comm), "Broadcasting the shared objects' size",
+                        error))
     return NULL;
   if (size < 0)
     {
@@ -146,14 +149,14 @@ wpool_mpi_node_copy_new (MPI_Comm            comm,
   self->node = MPI_COMM_NULL;
   self->win = MPI_WIN_NULL;
 
-  if (mpi_failed (split_nodes (comm, root, &self->node), "Splitting the ranks by node", error))
+  if (wpool_mpi_failed (split_nodes (comm, root, &self->node), "Splitting the ranks by node", error))
     goto fail;
   MPI_Comm_set_errhandler (self->node, MPI_ERRORS_RETURN);
   MPI_Comm_rank (self->node, &node_rank);
 
   /* At least a byte: a window of none has no address to share. */
   rc = MPI_Win_allocate_shared (node_rank == 0 ? MAX (size, 1) : 0, 1, MPI_INFO_NULL, self->node, &base, &self->win);
-  if (mpi_failed (rc, "Allocating the node's shared window", error))
+  if (wpool_mpi_failed (rc, "Allocating the node's shared window", error))
     goto fail;
   if (node_rank != 0)
     {
@@ -161,7 +164,7 @@ wpool_mpi_node_copy_new (MPI_Comm            comm,
       int disp_unit;
 
       rc = MPI_Win_shared_query (self->win, 0, &window_size, &disp_unit, &base);
-      if (mpi_failed (rc, "Mapping the node's shared window", error))
+      if (wpool_mpi_failed (rc, "Mapping the node's shared window", error))
         goto fail;
     }
 
@@ -178,7 +181,7 @@ wpool_mpi_node_copy_new (MPI_Comm            comm,
     }
   if (rc == MPI_SUCCESS)
     rc = MPI_Win_fence (0, self->win);
-  if (mpi_failed (rc, "Sending the shared objects to each node", error))
+  if (wpool_mpi_failed (rc, "Sending the shared objects to each node", error))
     goto fail;
 
   /* Untrusted as any frame: GVariant checks before relying on it. */

@@ -37,6 +37,17 @@ symbol_task (const char         *symbol,
   return task;
 }
 
+static WpoolTask *
+square_plus_one_chunk_task (void)
+{
+  g_autoptr(GError) error = NULL;
+  WpoolTask *task = wpool_task_new_for_chunk_symbol (g_getenv ("WPOOL_TEST_MODULE"), "wpool_test_square_plus_one_chunk",
+                                                     G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE, &error);
+
+  g_assert_no_error (error);
+  return task;
+}
+
 static WpoolPool *
 mpi_pool (void)
 {
@@ -114,10 +125,7 @@ test_chunk_task (void)
 {
   g_autoptr(WpoolPool) pool = mpi_pool ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(WpoolTask) task = wpool_task_new_for_chunk_symbol (g_getenv ("WPOOL_TEST_MODULE"),
-                                                              "wpool_test_square_plus_one_chunk",
-                                                              G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE,
-                                                              &error);
+  g_autoptr(WpoolTask) task = square_plus_one_chunk_task ();
   guint n = 400000;
   g_autofree double *items = g_new (double, n);
   g_autofree double *results = g_new0 (double, n);
@@ -155,7 +163,7 @@ static void
 test_shared_per_node (void)
 {
   g_autoptr(WpoolPool) pool = mpi_pool ();
-  g_autoptr(WpoolTask) task = symbol_task ("wpool_test_shared_mapping", G_VARIANT_TYPE ("(utttu)"));
+  g_autoptr(WpoolTask) task = symbol_task ("wpool_test_shared_mapping", G_VARIANT_TYPE ("(uuttt)"));
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) results = NULL;
   g_autofree guint64 *inodes = g_new0 (guint64, n_workers);
@@ -182,7 +190,7 @@ test_shared_per_node (void)
       guint64 rss;
       guint n_ranks;
 
-      g_variant_get_child (results, i, "(utttu)", &id, &inode, &pss, &rss, NULL);
+      g_variant_get_child (results, i, "(uuttt)", &id, NULL, &inode, &pss, &rss);
       g_assert_cmpuint (id, <, n_workers);
       node_of (id + 1, &n_ranks);
 
@@ -433,10 +441,7 @@ test_cancel_large (void)
 {
   g_autoptr(WpoolPool) pool = mpi_pool ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(WpoolTask) task = wpool_task_new_for_chunk_symbol (g_getenv ("WPOOL_TEST_MODULE"),
-                                                              "wpool_test_square_plus_one_chunk",
-                                                              G_VARIANT_TYPE_DOUBLE, G_VARIANT_TYPE_DOUBLE,
-                                                              &error);
+  g_autoptr(WpoolTask) task = square_plus_one_chunk_task ();
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   gsize n = 16 << 20;
   g_autofree double *items = g_new (double, n);
@@ -515,7 +520,8 @@ expect_timeout (void)
 
     ms[0] = 3000;
     wpool_pool_set_task_timeout (pool, 1);
-    stream = wpool_pool_imap (pool, sleeper, g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, ms, 21, sizeof (guint32)),
+    stream = wpool_pool_imap (pool, sleeper,
+                              g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, ms, 21, sizeof (guint32)),
                               WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
     while (stream != NULL && wpool_map_stream_next (stream, &index, &result, &item_error, &error))
       {

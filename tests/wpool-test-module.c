@@ -565,10 +565,10 @@ wpool_test_fd_targets (WpoolWorker  *worker,
   return g_variant_builder_end (&targets);
 }
 
-/* * → (utttu): the worker's id; the inode of the mapping that holds the
- * shared objects' data, and its proportional and resident size in KiB
- * (/proc/self/smaps), once every page of the data was read; the sum of
- * the data's bytes, so that the reading is not left out. */
+/* * → (uuttt): the worker's id and pid; the inode of the mapping that
+ * holds the shared objects' data, and its proportional and resident size
+ * in KiB (/proc/self/smaps), once a byte of every page of the data was
+ * read. */
 GVariant *
 wpool_test_shared_mapping (WpoolWorker  *worker,
                            GVariant     *shared_objects,
@@ -580,13 +580,13 @@ wpool_test_shared_mapping (WpoolWorker  *worker,
   g_auto(GStrv) lines = NULL;
   const guint8 *data = g_variant_get_data (shared_objects);
   gsize size = g_variant_get_size (shared_objects);
+  volatile guint8 sum = 0;
   guint64 inode = 0;
   guint64 pss = 0;
   guint64 rss = 0;
-  guint32 sum = 0;
   gboolean inside = FALSE;
 
-  for (gsize i = 0; i < size; i += 512)
+  for (gsize i = 0; i < size; i += 4096)
     sum += data[i];
 
   if (!g_file_get_contents ("/proc/self/smaps", &smaps, NULL, error))
@@ -617,5 +617,5 @@ wpool_test_shared_mapping (WpoolWorker  *worker,
         }
     }
 
-  return g_variant_new ("(utttu)", wpool_worker_get_id (worker), inode, pss, rss, sum);
+  return g_variant_new ("(uuttt)", wpool_worker_get_id (worker), (guint32)getpid (), inode, pss, rss);
 }
