@@ -557,7 +557,7 @@ wpool_process_helper_path (void)
 {
   const char *path = wpool_process_trusted_getenv ("WPOOL_WORKER");
 
-  return path != NULL ? path : LIBEXECDIR "/wpool-worker";
+  return path != NULL ? path : WPOOL_HELPERDIR "/wpool-worker";
 }
 
 /* The pid of @subprocess, or 0 once GLib reaped it: a program that ends
