@@ -839,8 +839,13 @@ wpool_process_explain_hangup (GSubprocess  *subprocess,
     return TRUE;
 
   how = wpool_process_describe_status (status);
-  message = g_strdup_printf ("%s %s before it was ready: its standard error says why (%s)",
-                             name, how, (*error)->message);
+  /* What the dynamic loader and the shell exit with when they cannot run
+   * the program: the commonest failure of an installed helper. */
+  message = g_strdup_printf ("%s %s before it was ready%s: its standard error says why (%s)",
+                             name, how,
+                             WIFEXITED (status) && WEXITSTATUS (status) == 127
+                               ? " (127: a library it needs could not be loaded, or it was not found)" : "",
+                             (*error)->message);
   g_free ((*error)->message);
   (*error)->message = message;
 

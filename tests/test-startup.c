@@ -154,15 +154,15 @@ test_silent_helper (gconstpointer data)
   g_assert_no_error (error);
 }
 
-/* A worker program that ends before it is ready (a language runtime that
- * cannot start, a helper that cannot load libwpool) is reported by how it
- * ended, not by the bare socket error its end caused. */
+/* Maps on a pool of @method whose worker program runs @script, which
+ * ends before it is ready, and checks the error says @expected. */
 static void
-test_program_exits_early (gconstpointer data)
+assert_program_ends_early (WpoolStartMethod  method,
+                           const char       *script,
+                           const char       *expected)
 {
-  WpoolStartMethod method = GPOINTER_TO_INT (data);
   g_autoptr(WpoolPool) pool = wpool_pool_new (1, method);
-  const char *argv[] = { "/bin/sh", "-c", "echo 'wpool-test: cannot start' >&2; exit 3", NULL };
+  const char *argv[] = { "/bin/sh", "-c", script, NULL };
   g_autoptr(WpoolTask) task = wpool_task_new_for_program (argv, "a-module", "a-task");
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) results = NULL;
@@ -177,11 +177,30 @@ test_program_exits_early (gconstpointer data)
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (3), NULL, &error);
   g_assert_null (results);
   g_assert_nonnull (error);
-  g_assert_nonnull (strstr (error->message, "/bin/sh exited with status 3 before it was ready: "
-                                            "its standard error says why"));
+  g_assert_nonnull (strstr (error->message, expected));
   if (method == WPOOL_START_METHOD_FORKSERVER)
     g_assert_true (g_str_has_prefix (error->message, "The fork server cannot start: "));
   assert_children_soon (base_children);
+}
+
+/* A worker program that ends before it is ready (a language runtime that
+ * cannot start, a helper that cannot load libwpool) is reported by how it
+ * ended, not by the bare socket error its end caused. */
+static void
+test_program_exits_early (gconstpointer data)
+{
+  assert_program_ends_early (GPOINTER_TO_INT (data), "echo 'wpool-test: cannot start' >&2; exit 3",
+                             "/bin/sh exited with status 3 before it was ready: its standard error says why");
+}
+
+/* One the dynamic loader cannot start (a library missing: status 127),
+ * the commonest failure of an installed helper, is named so. */
+static void
+test_program_cannot_load (gconstpointer data)
+{
+  assert_program_ends_early (GPOINTER_TO_INT (data), "echo 'wpool-test: libwpool-1.so.0: cannot open' >&2; exit 127",
+                             "exited with status 127 before it was ready (127: a library it needs could not be "
+                             "loaded, or it was not found)");
 }
 
 static gboolean
@@ -357,6 +376,7 @@ main (int   argc,
     { "startup/async-returns-at-once", test_async_returns_at_once, FALSE },
     { "startup/threads-share-pool", test_threads_share_pool, FALSE },
     { "startup/program-exits-early", test_program_exits_early, TRUE },
+    { "startup/program-cannot-load", test_program_cannot_load, TRUE },
   };
   g_autofree char *pid = g_strdup_printf ("%d", (int)getpid ());
 
