@@ -13,5 +13,7 @@
  * Gets the domain of libwpool's own errors, %WPOOL_ERROR.
  *
  * Returns: the error domain
+ *
+ * Since: 0.1
  */
 G_DEFINE_QUARK (wpool-error-quark, wpool_error)

@@ -21,6 +21,8 @@ G_BEGIN_DECLS
  * The error domain of libwpool's own errors. A task's own #GError keeps
  * its domain and code; the pool only adds which item and which worker to
  * its message.
+ *
+ * Since: 0.1
  */
 #define WPOOL_ERROR (wpool_error_quark ())
 
@@ -40,6 +42,8 @@ G_BEGIN_DECLS
  * @WPOOL_ERROR_TIMED_OUT: an item ran longer than the pool allows
  *
  * Error codes in the %WPOOL_ERROR domain.
+ *
+ * Since: 0.1
  */
 typedef enum
 {

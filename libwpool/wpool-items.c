@@ -20,6 +20,8 @@
  *
  * Returns: (transfer full): the pairs, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when @items is not an array
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_items_enumerate (GVariant  *items,

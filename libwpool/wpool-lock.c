@@ -20,6 +20,8 @@
  * A worker that dies holding the lock does not block the others: the
  * next one to acquire it takes it over. What the dead worker was doing
  * under the lock may be half done.
+ *
+ * Since: 0.1
  */
 
 struct _WpoolLock
@@ -85,6 +87,8 @@ wpool_lock_get_memory (WpoolLock *self)
  *
  * Returns: (transfer full): a new #WpoolLock, or %NULL with @error set
  *   when no shared memory can be had
+ *
+ * Since: 0.1
  */
 WpoolLock *
 wpool_lock_new (GError **error)
@@ -105,6 +109,8 @@ wpool_lock_new (GError **error)
  *
  * Waits for the lock and takes it. A lock whose holder died is taken
  * over.
+ *
+ * Since: 0.1
  */
 void
 wpool_lock_acquire (WpoolLock *self)
@@ -121,6 +127,8 @@ wpool_lock_acquire (WpoolLock *self)
  * Takes the lock if nobody holds it.
  *
  * Returns: %TRUE if the lock was taken
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_lock_try_acquire (WpoolLock *self)
@@ -135,6 +143,8 @@ wpool_lock_try_acquire (WpoolLock *self)
  * @self: a #WpoolLock
  *
  * Releases the lock, which the caller holds.
+ *
+ * Since: 0.1
  */
 void
 wpool_lock_release (WpoolLock *self)
@@ -154,6 +164,8 @@ wpool_lock_release (WpoolLock *self)
  *
  * Returns: (transfer none): a new floating reference to the handle, of
  *   type `(st)`, which the shared objects (or a tuple of them) take
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_lock_get_handle (WpoolLock *self)

@@ -27,6 +27,8 @@
  * Use a stream from the thread that started it. Dropping it before its
  * end stops the map as cancelling it does, at once: the items that run
  * are not waited for (see wpool_pool_map()).
+ *
+ * Since: 0.1
  */
 
 /* One map of the stream: all its items, or a window of those a source
@@ -626,6 +628,8 @@ wpool_map_stream_answer (WpoolMapStream  *self,
  * number of items taken from the source so far.
  *
  * Returns: the number of items
+ *
+ * Since: 0.1
  */
 guint
 wpool_map_stream_get_n_items (WpoolMapStream *self)
@@ -642,6 +646,8 @@ wpool_map_stream_get_n_items (WpoolMapStream *self)
  * Gets the flags the map was started with.
  *
  * Returns: the flags
+ *
+ * Since: 0.1
  */
 WpoolMapFlags
 wpool_map_stream_get_flags (WpoolMapStream *self)
@@ -674,6 +680,8 @@ wpool_map_stream_get_flags (WpoolMapStream *self)
  * input order (or those finished, unordered) still come first.
  *
  * Returns: %TRUE with an outcome, %FALSE at the end
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_map_stream_next (WpoolMapStream  *self,
@@ -793,6 +801,8 @@ wpool_map_stream_next_cancelled (GCancellable *cancellable,
  * on the caller's thread-default main context; call
  * wpool_map_stream_next_finish() from it. Only one wait may be pending at
  * a time.
+ *
+ * Since: 0.1
  */
 void
 wpool_map_stream_next_async (WpoolMapStream      *self,
@@ -848,6 +858,8 @@ wpool_map_stream_next_async (WpoolMapStream      *self,
  * returns.
  *
  * Returns: %TRUE with an outcome, %FALSE at the end
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_map_stream_next_finish (WpoolMapStream  *self,

@@ -27,6 +27,8 @@ G_BEGIN_DECLS
  *   its chunk runs again on other workers
  *
  * How wpool_pool_imap() runs a map and hands out its outcomes.
+ *
+ * Since: 0.1
  */
 typedef enum /*< flags >*/
 {
@@ -47,6 +49,8 @@ typedef enum /*< flags >*/
  *
  * Returns: (transfer full) (nullable): the next item, or %NULL at the end,
  *   or with @error set if it failed
+ *
+ * Since: 0.1
  */
 typedef GVariant *(*WpoolItemSource) (gpointer   user_data,
                                       GError   **error);

@@ -65,6 +65,8 @@ static const WpoolMapStreamOps stream_ops = {
  *
  * Returns: (transfer full): the map's stream, or %NULL with @error set if
  *   the map cannot start
+ *
+ * Since: 0.1
  */
 WpoolMapStream *
 wpool_pool_imap (WpoolPool      *self,
@@ -117,6 +119,8 @@ wpool_pool_imap (WpoolPool      *self,
  *
  * Returns: (transfer full): the map's stream, or %NULL with @error set if
  *   the map cannot start or the source failed at once
+ *
+ * Since: 0.1
  */
 WpoolMapStream *
 wpool_pool_imap_source (WpoolPool       *self,
@@ -171,6 +175,8 @@ wpool_pool_imap_source (WpoolPool       *self,
  *
  * Returns: (transfer full): the results, as an array of the task's result
  *   type or `av`, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_map_unordered (WpoolPool     *self,

@@ -130,6 +130,8 @@ wpool_pool_set_lifecycle_task (WpoolPool   *self,
  * Gets how many chunks a worker runs before it restarts.
  *
  * Returns: the lifespan in chunks, or 0 for no limit
+ *
+ * Since: 0.1
  */
 guint
 wpool_pool_get_worker_lifespan (WpoolPool *self)
@@ -146,6 +148,8 @@ wpool_pool_get_worker_lifespan (WpoolPool *self)
  *   for no limit
  *
  * Sets #WpoolPool:worker-lifespan, for workers started afterwards.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_worker_lifespan (WpoolPool *self,
@@ -167,6 +171,8 @@ wpool_pool_set_worker_lifespan (WpoolPool *self,
  * Gets the CPUs the workers are pinned to.
  *
  * Returns: (transfer none) (nullable): the #WpoolPool:cpu-ids, or %NULL
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_get_cpu_ids (WpoolPool *self)
@@ -189,6 +195,8 @@ wpool_pool_get_cpu_ids (WpoolPool *self)
  * %WPOOL_ERROR_WORKERS_RUNNING while workers run.
  *
  * Returns: %TRUE if it was set
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_set_cpu_ids (WpoolPool  *self,
@@ -256,6 +264,8 @@ wpool_pool_set_cpu_ids (WpoolPool  *self,
  * Gets the task every worker runs as it starts.
  *
  * Returns: (transfer none) (nullable): the #WpoolPool:worker-init, or %NULL
+ *
+ * Since: 0.1
  */
 WpoolTask *
 wpool_pool_get_worker_init (WpoolPool *self)
@@ -278,6 +288,8 @@ wpool_pool_get_worker_init (WpoolPool *self)
  * cannot run in its workers (a closure under SPAWN, say).
  *
  * Returns: %TRUE if it was set
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_set_worker_init (WpoolPool  *self,
@@ -299,6 +311,8 @@ wpool_pool_set_worker_init (WpoolPool  *self,
  * Gets the task every worker runs as it stops.
  *
  * Returns: (transfer none) (nullable): the #WpoolPool:worker-exit, or %NULL
+ *
+ * Since: 0.1
  */
 WpoolTask *
 wpool_pool_get_worker_exit (WpoolPool *self)
@@ -320,6 +334,8 @@ wpool_pool_get_worker_exit (WpoolPool *self)
  * wpool_task_set_result_type() to have typed exit results.
  *
  * Returns: %TRUE if it was set
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_set_worker_exit (WpoolPool  *self,
@@ -379,6 +395,8 @@ wpool_pool_set_worker_start_timeout (WpoolPool *self,
  * Gets the longest a worker-init may run.
  *
  * Returns: the timeout in seconds, or 0 for no limit
+ *
+ * Since: 0.1
  */
 gdouble
 wpool_pool_get_worker_init_timeout (WpoolPool *self)
@@ -395,6 +413,8 @@ wpool_pool_get_worker_init_timeout (WpoolPool *self)
  *   limit
  *
  * Sets #WpoolPool:worker-init-timeout, for workers started afterwards.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_worker_init_timeout (WpoolPool *self,
@@ -413,6 +433,8 @@ wpool_pool_set_worker_init_timeout (WpoolPool *self,
  * Gets the longest a worker-exit may run.
  *
  * Returns: the timeout in seconds, or 0 for no limit
+ *
+ * Since: 0.1
  */
 gdouble
 wpool_pool_get_worker_exit_timeout (WpoolPool *self)
@@ -429,6 +451,8 @@ wpool_pool_get_worker_exit_timeout (WpoolPool *self)
  *   limit
  *
  * Sets #WpoolPool:worker-exit-timeout, for workers started afterwards.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_worker_exit_timeout (WpoolPool *self,
@@ -456,6 +480,8 @@ wpool_pool_set_worker_exit_timeout (WpoolPool *self,
  *
  * Returns: (transfer full) (nullable): the exit results, or %NULL, with
  *   @error set if an exit failed, or without if no worker ran an exit yet
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_get_exit_results (WpoolPool  *self,
@@ -502,6 +528,8 @@ wpool_pool_check_idle (WpoolPool  *self,
  * to stop, it succeeds.
  *
  * Returns: %TRUE if the workers stopped and their exits succeeded
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_stop_and_join (WpoolPool  *self,
@@ -551,6 +579,8 @@ wpool_pool_stop_and_join (WpoolPool  *self,
  * first.
  *
  * Returns: %TRUE if the workers stopped
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_terminate (WpoolPool  *self,

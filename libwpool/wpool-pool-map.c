@@ -357,6 +357,8 @@ wpool_pool_end_map (WpoolPool     *self,
  * either is replaced.
  *
  * Returns: (transfer full): the results, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_map (WpoolPool     *self,
@@ -533,6 +535,8 @@ wpool_pool_map_notify (WpoolJob *job,
  *
  * Several maps may be in flight on one pool: the workers take them in
  * order.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_map_async (WpoolPool           *self,
@@ -594,6 +598,8 @@ wpool_pool_map_async (WpoolPool           *self,
  *
  * Returns: (transfer full): the results, as wpool_pool_map() returns
  *   them, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_map_finish (WpoolPool     *self,
@@ -713,6 +719,8 @@ result_of_one (GVariant *results)
  *
  * Returns: (transfer full): the result, as the task returned it, or %NULL
  *   with @error set
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_apply (WpoolPool     *self,
@@ -764,6 +772,8 @@ wpool_pool_apply_map_done (GObject      *object,
  *
  * Each apply is a map of its own: many can be in flight, and a worker
  * process that dies fails only the apply it ran.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_apply_async (WpoolPool           *self,
@@ -797,6 +807,8 @@ wpool_pool_apply_async (WpoolPool           *self,
  *
  * Returns: (transfer full): the result, as the task returned it, or %NULL
  *   with @error set
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_apply_finish (WpoolPool     *self,

@@ -82,6 +82,8 @@ wpool_pool_stop_progress (WpoolPool *self)
  * #WpoolPool:n-completed.
  *
  * Returns: the items completed
+ *
+ * Since: 0.1
  */
 guint64
 wpool_pool_get_n_completed (WpoolPool *self)
@@ -98,6 +100,8 @@ wpool_pool_get_n_completed (WpoolPool *self)
  * Gets #WpoolPool:eta.
  *
  * Returns: the estimated seconds left, or -1 if unknown
+ *
+ * Since: 0.1
  */
 gdouble
 wpool_pool_get_eta (WpoolPool *self)
@@ -119,6 +123,8 @@ wpool_pool_get_eta (WpoolPool *self)
  * in all: see #WpoolPool:n-total.
  *
  * Returns: the items in all
+ *
+ * Since: 0.1
  */
 guint64
 wpool_pool_get_n_total (WpoolPool *self)
@@ -135,6 +141,8 @@ wpool_pool_get_n_total (WpoolPool *self)
  * Gets whether the workers measure where the time of a map goes.
  *
  * Returns: whether insights are on
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_get_enable_insights (WpoolPool *self)
@@ -150,6 +158,8 @@ wpool_pool_get_enable_insights (WpoolPool *self)
  * @enable_insights: whether the workers measure where the time goes
  *
  * Sets #WpoolPool:enable-insights, for the maps started afterwards.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_enable_insights (WpoolPool *self,
@@ -195,6 +205,8 @@ wpool_pool_set_enable_insights (WpoolPool *self,
  *
  * Returns: (transfer full) (nullable): the insights, or %NULL if none
  *   were measured
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_get_insights (WpoolPool *self)
@@ -213,6 +225,8 @@ wpool_pool_get_insights (WpoolPool *self)
  *
  * Returns: (transfer full) (nullable): the summary, or %NULL if no
  *   insights were measured
+ *
+ * Since: 0.1
  */
 char *
 wpool_pool_get_insights_summary (WpoolPool *self)

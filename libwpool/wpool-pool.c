@@ -41,6 +41,8 @@
  * the #WpoolPool::progress signal and the notifications of its progress
  * run on the thread-default main context of the thread that started it. A
  * blocking map emits them on its own thread.
+ *
+ * Since: 0.1
  */
 
 
@@ -333,6 +335,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * The number of workers, from 1 to %WPOOL_MAX_N_JOBS. Setting 0 at
    * construction means the number of processors, which is also the
    * default; reading it gives the number actually used.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_N_JOBS] =
     g_param_spec_uint ("n-jobs", NULL, NULL,
@@ -344,6 +348,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    *
    * How the workers start, and so how the shared objects reach them.
    * %WPOOL_START_METHOD_FORK by default, as MPIRE on Linux.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_START_METHOD] =
     g_param_spec_enum ("start-method", NULL, NULL,
@@ -361,6 +367,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * They can only change while no worker runs: see
    * wpool_pool_set_shared_objects(). Setting the property while workers
    * run is refused with a critical warning.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_SHARED_OBJECTS] =
     g_param_spec_variant ("shared-objects", NULL, NULL,
@@ -373,6 +381,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * Whether the workers (and the shared objects they hold) are kept for
    * the next map instead of being stopped after each map. Unsetting it
    * while no map runs stops them.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_KEEP_ALIVE] =
     g_param_spec_boolean ("keep-alive", NULL, NULL,
@@ -389,6 +399,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * a sixteenth of MPIRE's chunk size, so that early chunks cost few round
    * trips and the last ones are small enough for uneven items to end
    * together; with #WpoolPool:n-splits set, that many even chunks.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_CHUNK_SIZE] =
     g_param_spec_uint ("chunk-size", NULL, NULL,
@@ -402,6 +414,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * #WpoolPool:chunk-size is automatic (0), as MPIRE's `n_splits`; 0, the
    * default, means guided chunks (see #WpoolPool:chunk-size). MPIRE's
    * default split is four chunks per worker.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_N_SPLITS] =
     g_param_spec_uint ("n-splits", NULL, NULL,
@@ -415,6 +429,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * its source and not yet handed out, as MPIRE's `max_tasks_active`;
    * 0, the default, means twice the number of workers. It bounds the
    * memory such a map holds, whatever its length.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_MAX_TASKS_ACTIVE] =
     g_param_spec_uint ("max-tasks-active", NULL, NULL,
@@ -435,6 +451,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * item to its end, holding the worker, the task and the shared objects
    * until then, and its result is dropped. A task under THREADING that
    * may hang must not use data that the caller frees after the map.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_TASK_TIMEOUT] =
     g_param_spec_double ("task-timeout", NULL, NULL,
@@ -453,6 +471,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * Worker processes run it at once; worker threads before their first
    * item. It can only change while no worker runs: see
    * wpool_pool_set_worker_init().
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKER_INIT] =
     g_param_spec_object ("worker-init", NULL, NULL,
@@ -471,6 +491,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    *
    * It can only change while no worker runs: see
    * wpool_pool_set_worker_exit().
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKER_EXIT] =
     g_param_spec_object ("worker-exit", NULL, NULL,
@@ -509,6 +531,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * %WPOOL_MAP_FLAGS_KEEP_GOING its items run on other workers. A worker
    * thread is abandoned as for #WpoolPool:task-timeout. It applies to
    * workers started afterwards.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKER_INIT_TIMEOUT] =
     g_param_spec_double ("worker-init-timeout", NULL, NULL,
@@ -523,6 +547,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * stops waiting for a worker thread, which is left to finish on its
    * own. Either way its exit result is a %WPOOL_ERROR_TIMED_OUT error. It
    * applies to workers started afterwards.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKER_EXIT_TIMEOUT] =
     g_param_spec_double ("worker-exit-timeout", NULL, NULL,
@@ -535,6 +561,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * Whether the pool's workers are running: during a map, and after it
    * when #WpoolPool:keep-alive is set. The shared objects can only change
    * while it is %FALSE.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKERS_RUNNING] =
     g_param_spec_boolean ("workers-running", NULL, NULL,
@@ -549,6 +577,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * times a second while maps run, and once more when the last one ends.
    * Worker threads publish their count every 64 items, worker processes
    * at the end of each chunk.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_N_COMPLETED] =
     g_param_spec_uint64 ("n-completed", NULL, NULL,
@@ -560,6 +590,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    *
    * How many items the maps started since the pool was last idle have in
    * all. A map started on an idle pool starts the count anew.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_N_TOTAL] =
     g_param_spec_uint64 ("n-total", NULL, NULL,
@@ -572,6 +604,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * The estimated seconds left until the maps started since the pool was
    * last idle end, at the rate they went so far; -1 until an item is
    * done. It is updated with #WpoolPool:n-completed.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_ETA] =
     g_param_spec_double ("eta", NULL, NULL,
@@ -585,6 +619,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * `enable_insights`: see wpool_pool_get_insights(). Each item is timed,
    * which costs two clock reads per item. It applies to maps started
    * afterwards.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_ENABLE_INSIGHTS] =
     g_param_spec_boolean ("enable-insights", NULL, NULL,
@@ -607,6 +643,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * first worker started, never by the caller in the middle of a map: it
    * sees the caller's memory as the template does. It applies to workers
    * started afterwards.
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKER_LIFESPAN] =
     g_param_spec_uint ("worker-lifespan", NULL, NULL,
@@ -620,6 +658,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * with one list of CPU numbers for all the workers, or one for each, or
    * %NULL (the default) for no pinning. It can only change while no
    * worker runs: see wpool_pool_set_cpu_ids().
+   *
+   * Since: 0.1
    */
   wpool_pool_properties[PROP_CPU_IDS] =
     g_param_spec_variant ("cpu-ids", NULL, NULL,
@@ -639,6 +679,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * last one ends, whenever items were completed since the last emission.
    * During a blocking wpool_pool_map() the caller's context does not run:
    * only the last emission comes, when the map returns.
+   *
+   * Since: 0.1
    */
   wpool_pool_signals[PROGRESS] =
     g_signal_new ("progress",
@@ -672,6 +714,8 @@ wpool_pool_init (WpoolPool *self)
  * Creates a pool. No worker starts until the first map.
  *
  * Returns: (transfer full): a new #WpoolPool
+ *
+ * Since: 0.1
  */
 WpoolPool *
 wpool_pool_new (guint            n_jobs,
@@ -692,6 +736,8 @@ wpool_pool_new (guint            n_jobs,
  * Gets the number of workers.
  *
  * Returns: the number of workers
+ *
+ * Since: 0.1
  */
 guint
 wpool_pool_get_n_jobs (WpoolPool *self)
@@ -708,6 +754,8 @@ wpool_pool_get_n_jobs (WpoolPool *self)
  * Gets how the workers start.
  *
  * Returns: the start method
+ *
+ * Since: 0.1
  */
 WpoolStartMethod
 wpool_pool_get_start_method (WpoolPool *self)
@@ -724,6 +772,8 @@ wpool_pool_get_start_method (WpoolPool *self)
  * Gets whether the workers are kept between maps.
  *
  * Returns: %TRUE if the workers are kept alive
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_get_keep_alive (WpoolPool *self)
@@ -740,6 +790,8 @@ wpool_pool_get_keep_alive (WpoolPool *self)
  *
  * Sets whether the workers, and the shared objects they hold, are kept
  * for the next map. Unsetting it while no map runs stops the workers now.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_keep_alive (WpoolPool *self,
@@ -769,6 +821,8 @@ wpool_pool_set_keep_alive (WpoolPool *self,
  * Gets the number of items a worker takes at once.
  *
  * Returns: the chunk size, or 0 for automatic
+ *
+ * Since: 0.1
  */
 guint
 wpool_pool_get_chunk_size (WpoolPool *self)
@@ -787,6 +841,8 @@ wpool_pool_get_chunk_size (WpoolPool *self)
  * Sets how many consecutive items a worker takes at once. Larger chunks
  * cost less per item; smaller ones balance uneven items better. It applies
  * from the next map on.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_chunk_size (WpoolPool *self,
@@ -808,6 +864,8 @@ wpool_pool_set_chunk_size (WpoolPool *self,
  * Gets into how many chunks an automatic chunk size splits a map.
  *
  * Returns: the number of splits, or 0 for guided chunks
+ *
+ * Since: 0.1
  */
 guint
 wpool_pool_get_n_splits (WpoolPool *self)
@@ -823,6 +881,8 @@ wpool_pool_get_n_splits (WpoolPool *self)
  * @n_splits: the number of chunks, or 0 for guided chunks
  *
  * Sets #WpoolPool:n-splits. It applies from the next map on.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_n_splits (WpoolPool *self,
@@ -844,6 +904,8 @@ wpool_pool_set_n_splits (WpoolPool *self,
  * Gets how many chunks of a map fed by a source may be in flight.
  *
  * Returns: the number of chunks, or 0 for twice the number of workers
+ *
+ * Since: 0.1
  */
 guint
 wpool_pool_get_max_tasks_active (WpoolPool *self)
@@ -860,6 +922,8 @@ wpool_pool_get_max_tasks_active (WpoolPool *self)
  *   workers
  *
  * Sets #WpoolPool:max-tasks-active, for maps started afterwards.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_max_tasks_active (WpoolPool *self,
@@ -881,6 +945,8 @@ wpool_pool_set_max_tasks_active (WpoolPool *self,
  * Gets the longest a task may run on one item.
  *
  * Returns: the task timeout in seconds, or 0 for no limit
+ *
+ * Since: 0.1
  */
 gdouble
 wpool_pool_get_task_timeout (WpoolPool *self)
@@ -897,6 +963,8 @@ wpool_pool_get_task_timeout (WpoolPool *self)
  *   0 for no limit
  *
  * Sets #WpoolPool:task-timeout. It applies from the next map on.
+ *
+ * Since: 0.1
  */
 void
 wpool_pool_set_task_timeout (WpoolPool *self,
@@ -915,6 +983,8 @@ wpool_pool_set_task_timeout (WpoolPool *self,
  * Gets the objects the workers share with the caller.
  *
  * Returns: (transfer none) (nullable): the shared objects, or %NULL
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_pool_get_shared_objects (WpoolPool *self)
@@ -941,6 +1011,8 @@ wpool_pool_get_shared_objects (WpoolPool *self)
  * with %WPOOL_ERROR_WORKERS_RUNNING instead of being ignored.
  *
  * Returns: %TRUE if the shared objects were set
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_set_shared_objects (WpoolPool  *self,
@@ -1025,6 +1097,8 @@ wpool_pool_set_shared_data (WpoolPool       *self,
  * Gets whether the workers run. See #WpoolPool:workers-running.
  *
  * Returns: %TRUE if the workers run
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_pool_get_workers_running (WpoolPool *self)

@@ -22,6 +22,8 @@ G_BEGIN_DECLS
  * WPOOL_MAX_N_JOBS:
  *
  * The largest #WpoolPool:n-jobs a pool accepts.
+ *
+ * Since: 0.1
  */
 #define WPOOL_MAX_N_JOBS 1024
 

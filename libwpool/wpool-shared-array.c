@@ -27,6 +27,8 @@
  * Accessors check the index: a bad one is an error, never a write out of
  * bounds. C code may use the elements directly with
  * wpool_shared_array_get_data().
+ *
+ * Since: 0.1
  */
 
 struct _WpoolSharedArray
@@ -119,6 +121,8 @@ wpool_shared_array_get_memory (WpoolSharedArray *self)
  *
  * Returns: (transfer full): a new #WpoolSharedArray, or %NULL with @error
  *   set when the memory cannot be had or @element_type is not one
+ *
+ * Since: 0.1
  */
 WpoolSharedArray *
 wpool_shared_array_new (WpoolSharedArrayType   element_type,
@@ -152,6 +156,8 @@ wpool_shared_array_new (WpoolSharedArrayType   element_type,
  * Gets the type of the elements.
  *
  * Returns: the element type
+ *
+ * Since: 0.1
  */
 WpoolSharedArrayType
 wpool_shared_array_get_element_type (WpoolSharedArray *self)
@@ -168,6 +174,8 @@ wpool_shared_array_get_element_type (WpoolSharedArray *self)
  * Gets the number of elements.
  *
  * Returns: the length
+ *
+ * Since: 0.1
  */
 gsize
 wpool_shared_array_get_length (WpoolSharedArray *self)
@@ -185,6 +193,8 @@ wpool_shared_array_get_length (WpoolSharedArray *self)
  *
  * Returns: (transfer none) (nullable): the lock, or %NULL for an array
  *   created without one
+ *
+ * Since: 0.1
  */
 WpoolLock *
 wpool_shared_array_get_lock (WpoolSharedArray *self)
@@ -263,6 +273,8 @@ store (WpoolSharedArrayType  type,
  *
  * Returns: the element, or 0 with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ *
+ * Since: 0.1
  */
 double
 wpool_shared_array_get_double (WpoolSharedArray  *self,
@@ -292,6 +304,8 @@ wpool_shared_array_get_double (WpoolSharedArray  *self,
  *
  * Returns: %TRUE, or %FALSE with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_shared_array_set_double (WpoolSharedArray  *self,
@@ -321,6 +335,8 @@ wpool_shared_array_set_double (WpoolSharedArray  *self,
  *
  * Returns: the element, or 0 with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ *
+ * Since: 0.1
  */
 gint64
 wpool_shared_array_get_int64 (WpoolSharedArray  *self,
@@ -350,6 +366,8 @@ wpool_shared_array_get_int64 (WpoolSharedArray  *self,
  *
  * Returns: %TRUE, or %FALSE with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when @index is out of the array
+ *
+ * Since: 0.1
  */
 gboolean
 wpool_shared_array_set_int64 (WpoolSharedArray  *self,
@@ -376,6 +394,8 @@ wpool_shared_array_set_int64 (WpoolSharedArray  *self,
  * for both float types (GVariant has no single-precision type).
  *
  * Returns: (transfer full): a copy of the elements
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_shared_array_dup_values (WpoolSharedArray *self)
@@ -454,6 +474,8 @@ wpool_shared_array_get_data (WpoolSharedArray *self,
  *
  * Returns: (transfer none): a new floating reference to the handle, of
  *   type `(st)`, which the shared objects (or a tuple of them) take
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_shared_array_get_handle (WpoolSharedArray *self)

@@ -26,6 +26,8 @@ G_BEGIN_DECLS
  * @WPOOL_SHARED_ARRAY_TYPE_DOUBLE: double-precision floats
  *
  * The type of the elements of a #WpoolSharedArray.
+ *
+ * Since: 0.1
  */
 typedef enum
 {

@@ -52,6 +52,8 @@ G_BEGIN_DECLS
  * Python worker programs, through the override's `Wpool.Pool`);
  * JavaScript functions exported from an ES module run under SPAWN, in
  * `gjs` worker programs, since GJS's engine survives no fork.
+ *
+ * Since: 0.1
  */
 typedef enum
 {

@@ -34,6 +34,8 @@
  * The user data's destroy notify runs when the task is finalized, on the
  * thread that drops the last reference: the pool never drops it on a
  * worker thread.
+ *
+ * Since: 0.1
  */
 
 struct _WpoolTask
@@ -165,6 +167,8 @@ wpool_task_class_init (WpoolTaskClass *klass)
    * resolves, for tasks made with [ctor@Wpool.Task.new_for_program];
    * %NULL for the main program or for a task made with
    * [ctor@Wpool.Task.new].
+   *
+   * Since: 0.1
    */
   properties[PROP_MODULE_PATH] =
     g_param_spec_string ("module-path", NULL, NULL,
@@ -178,6 +182,8 @@ wpool_task_class_init (WpoolTaskClass *klass)
    * [ctor@Wpool.Task.new_for_symbol]; the name the worker program
    * resolves, for tasks made with [ctor@Wpool.Task.new_for_program];
    * else %NULL.
+   *
+   * Since: 0.1
    */
   properties[PROP_SYMBOL] =
     g_param_spec_string ("symbol", NULL, NULL,
@@ -189,6 +195,8 @@ wpool_task_class_init (WpoolTaskClass *klass)
    *
    * The definite #GVariantType of every result, or %NULL when results may
    * be of any type (a map then returns `av`).
+   *
+   * Since: 0.1
    */
   properties[PROP_RESULT_TYPE] =
     g_param_spec_boxed ("result-type", NULL, NULL,
@@ -226,6 +234,8 @@ wpool_task_init (WpoolTask *self)
  * Creates a task that runs @func.
  *
  * Returns: (transfer full): a new #WpoolTask
+ *
+ * Since: 0.1
  */
 WpoolTask *
 wpool_task_new (WpoolTaskFunc  func,
@@ -296,6 +306,8 @@ wpool_task_new_for_chunks (const GVariantType *item_type,
  * Gets the items' type of a chunk task.
  *
  * Returns: (nullable): the item type, or %NULL for a task of single items
+ *
+ * Since: 0.1
  */
 const GVariantType *
 wpool_task_get_item_type (WpoolTask *self)
@@ -361,6 +373,8 @@ wpool_task_run_chunk (WpoolTask     *self,
  * Returns: (transfer full): a new #WpoolTask, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol cannot be
  *   found
+ *
+ * Since: 0.1
  */
 /* Loads @symbol of @module_path for a task. */
 static gpointer
@@ -435,6 +449,8 @@ wpool_task_new_for_symbol (const char  *module_path,
  * Returns: (transfer full): a new #WpoolTask, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol cannot be
  *   found, or a type is not of a fixed size
+ *
+ * Since: 0.1
  */
 WpoolTask *
 wpool_task_new_for_chunk_symbol (const char          *module_path,
@@ -560,6 +576,8 @@ wpool_task_runs_program (WpoolTask          *self,
  * Gets the shared library the task's symbol comes from.
  *
  * Returns: (type filename) (nullable): the module path, or %NULL
+ *
+ * Since: 0.1
  */
 const char *
 wpool_task_get_module_path (WpoolTask *self)
@@ -577,6 +595,8 @@ wpool_task_get_module_path (WpoolTask *self)
  *
  * Returns: (nullable): the symbol, or %NULL for a task made with
  *   wpool_task_new()
+ *
+ * Since: 0.1
  */
 const char *
 wpool_task_get_symbol (WpoolTask *self)
@@ -593,6 +613,8 @@ wpool_task_get_symbol (WpoolTask *self)
  * Gets the declared type of the task's results.
  *
  * Returns: (transfer none) (nullable): the result type, or %NULL
+ *
+ * Since: 0.1
  */
 const GVariantType *
 wpool_task_get_result_type (WpoolTask *self)
@@ -612,6 +634,8 @@ wpool_task_get_result_type (WpoolTask *self)
  * %WPOOL_ERROR_INVALID_RESULT when an item's result has another type.
  *
  * A map uses the type the task had when the map started.
+ *
+ * Since: 0.1
  */
 void
 wpool_task_set_result_type (WpoolTask          *self,

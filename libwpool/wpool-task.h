@@ -39,6 +39,8 @@ G_DECLARE_FINAL_TYPE (WpoolTask, wpool_task, WPOOL, TASK, GObject)
  *
  * Returns: (transfer full) (nullable): the item's result, which may be a
  *   floating reference, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 typedef GVariant *(*WpoolTaskFunc) (WpoolWorker  *worker,
                                     GVariant     *shared_objects,
@@ -64,6 +66,8 @@ typedef GVariant *(*WpoolTaskFunc) (WpoolWorker  *worker,
  * same rules as for a #WpoolTaskFunc hold otherwise.
  *
  * Returns: %TRUE, or %FALSE with @error set: every item of the chunk fails
+ *
+ * Since: 0.1
  */
 typedef gboolean (*WpoolChunkFunc) (WpoolWorker    *worker,
                                     GVariant       *shared_objects,

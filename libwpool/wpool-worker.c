@@ -28,6 +28,8 @@
  * share, and C tasks can attach data with g_object_set_data_full(). A
  * worker process has its own copy: the caller never sees it, but for what
  * #WpoolPool:worker-exit returns.
+ *
+ * Since: 0.1
  */
 
 
@@ -93,6 +95,8 @@ wpool_worker_class_init (WpoolWorkerClass *klass)
    * WpoolWorker:id:
    *
    * The worker's identifier, from 0 to #WpoolPool:n-jobs − 1.
+   *
+   * Since: 0.1
    */
   properties[PROP_ID] =
     g_param_spec_uint ("id", NULL, NULL,
@@ -103,6 +107,8 @@ wpool_worker_class_init (WpoolWorkerClass *klass)
    * WpoolWorker:shared-objects:
    *
    * The shared objects of the pool as this worker sees them.
+   *
+   * Since: 0.1
    */
   properties[PROP_SHARED_OBJECTS] =
     g_param_spec_variant ("shared-objects", NULL, NULL,
@@ -150,6 +156,8 @@ wpool_worker_new (guint     id,
  * Gets the worker's identifier, from 0 to #WpoolPool:n-jobs − 1.
  *
  * Returns: the identifier
+ *
+ * Since: 0.1
  */
 guint
 wpool_worker_get_id (WpoolWorker *self)
@@ -168,6 +176,8 @@ wpool_worker_get_id (WpoolWorker *self)
  * pool, with no copy.
  *
  * Returns: (transfer none) (nullable): the shared objects, or %NULL
+ *
+ * Since: 0.1
  */
 GVariant *
 wpool_worker_get_shared_objects (WpoolWorker *self)
@@ -209,6 +219,8 @@ wpool_worker_get_shared_data (WpoolWorker *self)
  *
  * libwpool's PyGObject override calls it for you: a Python task that
  * raises fails its map with the exception's type, message and traceback.
+ *
+ * Since: 0.1
  */
 void
 wpool_worker_report_error (WpoolWorker *self,
@@ -247,6 +259,8 @@ wpool_worker_take_reported_error (WpoolWorker  *self,
  * died, starts with an empty one.
  *
  * Returns: (transfer none): the worker's state
+ *
+ * Since: 0.1
  */
 GVariantDict *
 wpool_worker_get_state (WpoolWorker *self)
@@ -291,6 +305,8 @@ shared_member (WpoolWorker  *self,
  *
  * Returns: (transfer none): the array, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when that member is no such handle
+ *
+ * Since: 0.1
  */
 WpoolSharedArray *
 wpool_worker_get_shared_array (WpoolWorker  *self,
@@ -314,6 +330,8 @@ wpool_worker_get_shared_array (WpoolWorker  *self,
  *
  * Returns: (transfer none): the lock, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when that member is no such handle
+ *
+ * Since: 0.1
  */
 WpoolLock *
 wpool_worker_get_lock (WpoolWorker  *self,
