@@ -54,14 +54,6 @@ struct _WpoolBackendMpi
 G_DECLARE_FINAL_TYPE (WpoolBackendMpi, wpool_backend_mpi, WPOOL, BACKEND_MPI, WpoolBackend)
 G_DEFINE_FINAL_TYPE (WpoolBackendMpi, wpool_backend_mpi, WPOOL_TYPE_BACKEND)
 
-static gboolean
-wpool_backend_mpi_check_task (WpoolBackendClass  *klass,
-                              WpoolTask          *task,
-                              GError            **error)
-{
-  return wpool_backend_process_check_task (klass, task, error);
-}
-
 /* What MPI cannot do, said before any worker starts. */
 static gboolean
 check_config (const WpoolBackendConfig  *config,
@@ -174,7 +166,29 @@ wpool_backend_mpi_start_worker (WpoolBackend  *backend,
   return begin_task (self, task, error);
 }
 
-static void lose (WpoolBackendMpi *self, guint index, const char *what);
+/* Worker @index did not answer by its deadline, as it @what: lost for
+ * good. @error says so, @format first. */
+static void G_GNUC_PRINTF (5, 6)
+lose (WpoolBackendMpi  *self,
+      guint             index,
+      const char       *what,
+      GError          **error,
+      const char       *format,
+      ...)
+{
+  g_autofree char *description = NULL;
+  va_list args;
+
+  g_atomic_int_set (&self->slots[index].lost, TRUE);
+  self->mpi->lose (self->workers, index, what);
+
+  va_start (args, format);
+  description = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
+               "%s. An MPI rank cannot be killed without ending the job: the worker is lost, and the job "
+               "ends when MPI finalizes", description);
+}
 
 /* Reads and drops the answer worker @index owes for a chunk of a
  * cancelled map: RESULTS, or the ERROR that ended it; by the chunk's own
@@ -197,12 +211,9 @@ settle (WpoolBackendMpi  *self,
         {
           if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
             {
-              lose (self, index, "runs an item of a cancelled map past its task timeout");
-              g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                           "MPI worker %u (rank %d) ran an item of a cancelled map for longer than the task "
-                           "timeout. An MPI rank cannot be killed without ending the job: the worker is lost, "
-                           "and the job ends when MPI finalizes",
-                           index, self->mpi->worker_rank (self->workers, index));
+              lose (self, index, "runs an item of a cancelled map past its task timeout", error,
+                    "MPI worker %u (rank %d) ran an item of a cancelled map for longer than the task timeout",
+                    index, self->mpi->worker_rank (self->workers, index));
             }
           else
             g_propagate_error (error, g_steal_pointer (&local_error));
@@ -280,15 +291,6 @@ wpool_backend_mpi_is_alive (WpoolBackend *backend,
   return self->slots != NULL && !g_atomic_int_get (&self->slots[index].lost);
 }
 
-/* Worker @index did not answer by its deadline: lost for good. */
-static void
-lose (WpoolBackendMpi *self,
-      guint            index,
-      const char      *what)
-{
-  g_atomic_int_set (&self->slots[index].lost, TRUE);
-  self->mpi->lose (self->workers, index, what);
-}
 
 static gboolean
 any_alive (WpoolBackendMpi *self)
@@ -349,15 +351,11 @@ run_chunk (WpoolBackendMpi    *self,
         {
           if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
             {
-              lose (self, index, "runs an item past its task timeout");
               g_clear_error (&error);
-              g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                           "Item %u: MPI worker %u (rank %d) ran it for longer than the task timeout "
-                           "(%g s%s). An MPI rank cannot be killed without ending the job: the worker "
-                           "is lost, and the job ends when MPI finalizes",
-                           first, index, self->mpi->worker_rank (self->workers, index),
-                           timeout / (double)G_USEC_PER_SEC,
-                           slot->init_pending ? ", after its worker-init's timeout" : "");
+              lose (self, index, "runs an item past its task timeout", &error,
+                    "Item %u: MPI worker %u (rank %d) ran it for longer than the task timeout (%g s%s)",
+                    first, index, self->mpi->worker_rank (self->workers, index),
+                    timeout / (double)G_USEC_PER_SEC, slot->init_pending ? ", after its worker-init's timeout" : "");
               /* Its item fails alone, and the other workers take the
                * rest: this one takes no more. */
               if (keep_going && !wpool_job_should_stop (job) && any_alive (self))
@@ -463,13 +461,10 @@ wpool_backend_mpi_exit_worker (WpoolBackend  *backend,
     {
       if (g_error_matches (local_error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT))
         {
-          lose (self, index, "runs its worker-exit past its timeout");
-          g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
-                       "MPI worker %u (rank %d) ran its worker-exit for longer than the worker-exit "
-                       "timeout (%g s). An MPI rank cannot be killed without ending the job: the "
-                       "worker is lost, and the job ends when MPI finalizes",
-                       index, self->mpi->worker_rank (self->workers, index),
-                       config->worker_exit_timeout / (double)G_USEC_PER_SEC);
+          lose (self, index, "runs its worker-exit past its timeout", error,
+                "MPI worker %u (rank %d) ran its worker-exit for longer than the worker-exit timeout (%g s)",
+                index, self->mpi->worker_rank (self->workers, index),
+                config->worker_exit_timeout / (double)G_USEC_PER_SEC);
         }
       else
         g_propagate_error (error, g_steal_pointer (&local_error));
@@ -526,7 +521,8 @@ wpool_backend_mpi_class_init (WpoolBackendMpiClass *klass)
   object_class->finalize = wpool_backend_mpi_finalize;
 
   backend_class->runs_new_program = TRUE;
-  backend_class->check_task = wpool_backend_mpi_check_task;
+  /* What a new process can find, as for SPAWN. */
+  backend_class->check_task = wpool_backend_process_check_task;
   backend_class->start_worker = wpool_backend_mpi_start_worker;
   backend_class->prepare = wpool_backend_mpi_prepare;
   backend_class->is_alive = wpool_backend_mpi_is_alive;
