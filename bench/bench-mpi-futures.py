@@ -23,7 +23,6 @@
 # (--bind-to none: mpirun binds a job of one process to one core, and
 # libwpool's forked workers would share it.)
 
-import math
 import os
 import sys
 import time
@@ -34,23 +33,14 @@ import gi
 gi.require_version('Wpool', '1')
 from gi.repository import Wpool  # noqa: E402
 
+from bench_util import best_of, smaps  # noqa: E402
+
 REPEATS = 3
 DATASET_JOBS = 4
 
 
 def f(x):
     return x * x + 1
-
-
-def smaps(pid='self'):
-    """A process's PSS and private dirty memory, in bytes."""
-    figures = {}
-    with open(f'/proc/{pid}/smaps_rollup') as rollup:
-        for line in rollup:
-            field, _, rest = line.partition(':')
-            if field in ('Pss', 'Private_Dirty'):
-                figures[field] = int(rest.split()[0]) * 1024
-    return figures
 
 
 def hold(data):
@@ -68,19 +58,10 @@ def touch(data, x):
     return os.getpid(), sum(data[::4096])
 
 
-def best_of(run):
-    best = math.inf
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def warm(n_items, n_jobs):
     items = range(n_items)
     expected = [f(x) for x in items]
-    rows = [('serial loop', best_of(lambda: [f(x) for x in items]))]
+    rows = [('serial loop', best_of(lambda: [f(x) for x in items], REPEATS))]
 
     for method in ('mpi', 'fork'):
         with Wpool.Pool(n_jobs=n_jobs, start_method=method, keep_alive=True) as pool:
@@ -88,14 +69,15 @@ def warm(n_items, n_jobs):
             for chunk_size in (None, 25_000):
                 def run():
                     assert pool.map(f, items, chunk_size=chunk_size) == expected
-                rows.append((f'libwpool {method}, Pool.map, chunk_size {chunk_size or "default"}', best_of(run)))
+                rows.append((f'libwpool {method}, Pool.map, chunk_size {chunk_size or "default"}',
+                             best_of(run, REPEATS)))
 
     with MPIPoolExecutor(max_workers=n_jobs) as executor:
         assert list(executor.map(f, items, chunksize=25_000)) == expected
         for chunksize in (1000, 25_000, max(n_items // n_jobs, 1)):
             def run():
                 assert list(executor.map(f, items, chunksize=chunksize)) == expected
-            rows.append((f'MPIPoolExecutor.map, chunksize {chunksize}', best_of(run)))
+            rows.append((f'MPIPoolExecutor.map, chunksize {chunksize}', best_of(run, REPEATS)))
 
     best_executor = min(seconds for name, seconds in rows if name.startswith('MPIPoolExecutor'))
     fork = min(seconds for name, seconds in rows if name.startswith('libwpool fork'))

@@ -16,11 +16,12 @@ import math
 import multiprocessing
 import os
 import sys
-import time
 
 import gi
 gi.require_version('Wpool', '1')
 from gi.repository import GLib, Wpool  # noqa: E402
+
+from bench_util import best_of  # noqa: E402
 
 REPEATS = 3
 
@@ -41,15 +42,6 @@ def trivial_task_typed(worker, shared_objects, item):
     return GLib.Variant.new_double(x * x + 1)
 
 
-def best_of(run):
-    best = math.inf
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def main():
     n_items = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     n_jobs = int(sys.argv[2]) if len(sys.argv) > 2 else os.cpu_count()
@@ -57,7 +49,7 @@ def main():
     expected = [trivial(x) for x in values]
     rows = []
 
-    rows.append(('Python serial loop', best_of(lambda: [trivial(x) for x in values])))
+    rows.append(('Python serial loop', best_of(lambda: [trivial(x) for x in values], REPEATS)))
 
     for method in ('fork', 'spawn'):
         context = multiprocessing.get_context(method)
@@ -66,7 +58,7 @@ def main():
             for chunksize in (1000, 10_000, max(n_items // (n_jobs * 4), 1), max(n_items // n_jobs, 1)):
                 def run():
                     assert pool.map(trivial, values, chunksize=chunksize) == expected
-                best = min(best, (best_of(run), chunksize))
+                best = min(best, (best_of(run, REPEATS), chunksize))
             rows.append((f'multiprocessing {method}, chunksize {best[1]}', best[0]))
 
     items = GLib.Variant('ad', values)
@@ -78,7 +70,7 @@ def main():
 
             def run():
                 assert pool.map(task, items, None).unpack() == expected
-            rows.append((f'libwpool {name}, Python task, {how}', best_of(run)))
+            rows.append((f'libwpool {name}, Python task, {how}', best_of(run, REPEATS)))
             pool.props.keep_alive = False
 
     # The override's MPIRE-like map: a plain function over plain items, in
@@ -89,7 +81,7 @@ def main():
             for chunk_size in (None, max(n_items // n_jobs, 1)):
                 def run():
                     assert pool.map(trivial, values, chunk_size=chunk_size) == expected
-                best = min(best, (best_of(run), chunk_size or max(-(-n_items // (n_jobs * 4)), 1)))
+                best = min(best, (best_of(run, REPEATS), chunk_size or max(-(-n_items // (n_jobs * 4)), 1)))
             rows.append((f'libwpool {method}, Pool.map, chunk_size {best[1]}', best[0]))
 
             # imap() reads its iterable as the workers need items: over a
@@ -102,8 +94,8 @@ def main():
                 assert sum(1 for _ in pool.imap(trivial, (x for x in values), chunk_size=max(n_items // 8, 1))) \
                     == n_items
 
-            rows.append((f'libwpool {method}, Pool.imap of a list', best_of(imap_list)))
-            rows.append((f'libwpool {method}, Pool.imap of a generator', best_of(imap_generator)))
+            rows.append((f'libwpool {method}, Pool.imap of a list', best_of(imap_list, REPEATS)))
+            rows.append((f'libwpool {method}, Pool.imap of a generator', best_of(imap_generator, REPEATS)))
 
     print(f'\nPython body x*x + 1, {n_items} items, {n_jobs} jobs (best of {REPEATS})')
     print(f'  {"":42} {"ns/item":>10} {"vs best multiprocessing":>24}')

@@ -29,6 +29,8 @@ import gi
 gi.require_version('Wpool', '1')
 from gi.repository import Wpool  # noqa: E402
 
+from bench_util import best_of, smaps  # noqa: E402
+
 REPEATS = 5
 METHODS = ('fork', 'spawn', 'forkserver')
 DATASET_JOBS = 4
@@ -54,15 +56,6 @@ def touch(data, x):
     """Reads a byte of every page of its part of the shared @data."""
     part = len(data) // 100
     return os.getpid(), os.getppid(), sum(data[x * part:(x + 1) * part:4096])
-
-
-def best_of(run, repeats=3):
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 # Every library's pool, as a context manager, and its map.
@@ -165,17 +158,6 @@ def cold(n_jobs):
                 times.append(time.perf_counter() - started)
                 assert len(results) == 2
             print(f'   {name + " " + method:34} {statistics.median(times) * 1e3:9.0f}')
-
-
-def smaps(pid):
-    """A process's PSS and private dirty memory, in bytes."""
-    figures = {}
-    with open(f'/proc/{pid}/smaps_rollup') as rollup:
-        for line in rollup:
-            field, _, rest = line.partition(':')
-            if field in ('Pss', 'Private_Dirty'):
-                figures[field] = int(rest.split()[0]) * 1024
-    return figures
 
 
 def pool_memory(make, run_map, method, data):
