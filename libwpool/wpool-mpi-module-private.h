@@ -41,8 +41,6 @@ typedef struct
   /* Worker @index's MPI rank, for messages. */
   int              (*worker_rank)  (WpoolMpiWorkers     *self,
                                     guint                index);
-  /* Whether the workers are ranks of this job, not spawned for the pool. */
-  gboolean         (*is_world)     (WpoolMpiWorkers     *self);
   /* Begins a conversation: SETUP to every worker with @locations (as
    * wpool_backend_process_locate_tasks() gives them), the shared objects
    * made into each node's one copy, and READY from every worker by

@@ -55,9 +55,8 @@ struct _WpoolMpiWorkers
   MPI_Comm          spawned;
   char            **argv;
   /* Ranks 1 to n_ranks - 1 of @comm take part in each conversation;
-   * the first n_jobs of them work. */
+   * the pool's n-jobs first of them work. */
   int               n_ranks;
-  guint             n_jobs;
   WpoolMpiNodeCopy *copy;
   gboolean          talking;
   gboolean          lost;
@@ -484,10 +483,7 @@ workers_new (guint                n_jobs,
         self = spawn_workers (n_jobs, argv, deadline >= 0 ? deadline : g_get_monotonic_time () + SPAWN_TIMEOUT,
                               error);
       if (self != NULL)
-        {
-          self->n_jobs = n_jobs;
-          self->in_use = TRUE;
-        }
+        self->in_use = TRUE;
     }
   g_mutex_unlock (&lock);
 
@@ -797,7 +793,6 @@ wpool_mpi_module_get (void)
     sizeof (WpoolMpiModule),
     workers_new,
     worker_rank,
-    is_world,
     begin,
     send,
     recv,
