@@ -22,6 +22,8 @@
 #include <gio/gio.h>
 #include <wpool.h>
 
+#include "wpool-test-util.h"
+
 static guint n_workers;
 
 static WpoolTask *
@@ -53,24 +55,6 @@ mpi_pool (void)
   return wpool_pool_new (n_workers, WPOOL_START_METHOD_MPI);
 }
 
-static GVariant *
-doubles (guint n,
-         double (*value) (guint))
-{
-  g_autofree double *items = g_new (double, n);
-
-  for (guint i = 0; i < n; i++)
-    items[i] = value (i);
-
-  return g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, items, n, sizeof (double));
-}
-
-static double
-index_value (guint i)
-{
-  return i;
-}
-
 /* Results in order, through the shared objects, on a pool kept alive
  * across maps: the same workers (pids) serve the second map. */
 static void
@@ -87,7 +71,7 @@ test_map (void)
 
   for (int round = 0; round < 2; round++)
     {
-      g_autoptr(GVariant) results = wpool_pool_map (pool, scaled, doubles (1000, index_value), NULL, &error);
+      g_autoptr(GVariant) results = wpool_pool_map (pool, scaled, wpool_test_range_doubles (1000), NULL, &error);
       const double *values;
       gsize n;
 
@@ -101,7 +85,7 @@ test_map (void)
   /* A new task: a new conversation with the same processes. */
   for (int round = 0; round < 2; round++)
     {
-      g_autoptr(GVariant) items = doubles (64, index_value);
+      g_autoptr(GVariant) items = wpool_test_range_doubles (64);
       g_autoptr(GVariant) results = wpool_pool_map (pool, whoami, g_variant_ref_sink (items), NULL, &error);
 
       g_assert_no_error (error);
@@ -226,10 +210,16 @@ test_shared_per_node (void)
       }
 }
 
-static double
-negative_at_seven (guint i)
+/* 0 to @n - 1, but -1 at 7 and 300. */
+static GVariant *
+negative_at_seven (guint n)
 {
-  return i == 7 || i == 300 ? -1.0 : i;
+  g_autofree double *items = g_new (double, n);
+
+  for (guint i = 0; i < n; i++)
+    items[i] = i == 7 || i == 300 ? -1.0 : i;
+
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, items, n, sizeof (double));
 }
 
 /* A task's error fails the map with its domain and code; under
@@ -249,13 +239,13 @@ test_errors (void)
   GError *item_error = NULL;
 
   wpool_pool_set_keep_alive (pool, TRUE);
-  results = wpool_pool_map (pool, task, doubles (500, negative_at_seven), NULL, &error);
+  results = wpool_pool_map (pool, task, negative_at_seven (500), NULL, &error);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_assert_null (results);
   g_assert_nonnull (strstr (error->message, "negative item -1"));
   g_clear_error (&error);
 
-  stream = wpool_pool_imap (pool, task, doubles (500, negative_at_seven), WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
+  stream = wpool_pool_imap (pool, task, negative_at_seven (500), WPOOL_MAP_FLAGS_KEEP_GOING, NULL, &error);
   g_assert_no_error (error);
   while (wpool_map_stream_next (stream, &index, &result, &item_error, &error))
     {
@@ -278,7 +268,7 @@ test_errors (void)
   g_assert_cmpuint (n_ok, ==, 498);
 
   g_clear_pointer (&results, g_variant_unref);
-  results = wpool_pool_map (pool, task, doubles (100, index_value), NULL, &error);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (100), NULL, &error);
   g_assert_no_error (error);
 }
 
@@ -297,7 +287,7 @@ test_refused (void)
 
     g_assert_no_error (error);
     g_assert_true (wpool_pool_set_shared_objects (pool, wpool_shared_array_get_handle (array), &error));
-    results = wpool_pool_map (pool, task, doubles (4, index_value), NULL, &error);
+    results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
     g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
     g_assert_nonnull (strstr (error->message, "several"));
     g_clear_error (&error);
@@ -308,7 +298,7 @@ test_refused (void)
     g_autoptr(GVariant) results = NULL;
 
     wpool_pool_set_worker_lifespan (pool, 2);
-    results = wpool_pool_map (pool, task, doubles (4, index_value), NULL, &error);
+    results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
     g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
     g_clear_error (&error);
   }
@@ -319,7 +309,7 @@ test_refused (void)
 
     wpool_pool_set_cpu_ids (pool, g_variant_new_parsed ("[[uint32 0]]"), &error);
     g_assert_no_error (error);
-    results = wpool_pool_map (pool, task, doubles (4, index_value), NULL, &error);
+    results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
     g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_NOT_SUPPORTED);
     g_assert_nonnull (strstr (error->message, "mpirun"));
     g_clear_error (&error);
@@ -347,7 +337,7 @@ test_lifecycle (void)
     g_assert_true (wpool_pool_set_worker_init (pool, init, &error));
     g_assert_true (wpool_pool_set_worker_exit (pool, exit, &error));
     wpool_pool_set_keep_alive (pool, TRUE);
-    results = wpool_pool_map (pool, count, doubles (50, index_value), NULL, &error);
+    results = wpool_pool_map (pool, count, wpool_test_range_doubles (50), NULL, &error);
     g_assert_no_error (error);
     g_assert_cmpuint (g_variant_n_children (results), ==, 50);
 
@@ -370,30 +360,10 @@ test_lifecycle (void)
     g_autoptr(GVariant) results = NULL;
 
     g_assert_true (wpool_pool_set_worker_init (pool, fail, &error));
-    results = wpool_pool_map (pool, count, doubles (10, index_value), NULL, &error);
+    results = wpool_pool_map (pool, count, wpool_test_range_doubles (10), NULL, &error);
     g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
     g_assert_null (results);
   }
-}
-
-static gpointer
-cancel_later (gpointer data)
-{
-  g_usleep (200 * G_TIME_SPAN_MILLISECOND);
-  g_cancellable_cancel (data);
-  return NULL;
-}
-
-static GVariant *
-uints (guint   n,
-       guint32 value)
-{
-  g_autofree guint32 *items = g_new (guint32, n);
-
-  for (guint i = 0; i < n; i++)
-    items[i] = value;
-
-  return g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, items, n, sizeof (guint32));
 }
 
 /* A cancelled map returns without waiting for its workers' items, which
@@ -407,25 +377,25 @@ test_cancel (void)
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) results = NULL;
-  g_autoptr(GVariant) expected = g_variant_ref_sink (uints (4, 10));
+  g_autoptr(GVariant) expected = g_variant_ref_sink (wpool_test_repeat_uint32 (4, 10));
   GThread *thread;
 
   wpool_pool_set_keep_alive (pool, TRUE);
   wpool_pool_set_chunk_size (pool, 1);
 
   /* Started first: the cancellation is of a map, not of the start. */
-  results = wpool_pool_map (pool, task, uints (1, 1), NULL, &error);
+  results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (1, 1), NULL, &error);
   g_assert_no_error (error);
   g_clear_pointer (&results, g_variant_unref);
 
-  thread = g_thread_new ("cancel", cancel_later, cancellable);
-  results = wpool_pool_map (pool, task, uints (64, 300), cancellable, &error);
+  thread = wpool_test_cancel_later (cancellable, 200);
+  results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (64, 300), cancellable, &error);
   g_thread_join (thread);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_null (results);
   g_clear_error (&error);
 
-  results = wpool_pool_map (pool, task, uints (4, 10), NULL, &error);
+  results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (4, 10), NULL, &error);
   g_assert_no_error (error);
   g_assert_true (g_variant_equal (results, expected));
 }
@@ -455,7 +425,7 @@ test_cancel_large (void)
 
   for (guint delay = 0; delay < 3; delay++)
     {
-      thread = g_thread_new ("cancel", cancel_later, cancellable);
+      thread = wpool_test_cancel_later (cancellable, 200);
       if (!wpool_pool_map_chunks (pool, task, items, n, results, cancellable, &error))
         {
           g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -495,19 +465,19 @@ expect_timeout (void)
 
     wpool_pool_set_keep_alive (pool, TRUE);
     wpool_pool_set_task_timeout (pool, 0.5);
-    results = wpool_pool_map (pool, hang, doubles (4, index_value), NULL, &error);
+    results = wpool_pool_map (pool, hang, wpool_test_range_doubles (4), NULL, &error);
     g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
     g_assert_nonnull (strstr (error->message, "the worker is lost"));
     g_clear_error (&error);
 
-    results = wpool_pool_map (pool, hang, doubles (4, index_value), NULL, &error);
+    results = wpool_pool_map (pool, hang, wpool_test_range_doubles (4), NULL, &error);
     g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED);
     g_clear_error (&error);
   }
 
   {
     g_autoptr(WpoolPool) pool = mpi_pool ();
-    g_autoptr(GVariant) items = g_variant_ref_sink (uints (21, 10));
+    g_autoptr(GVariant) items = g_variant_ref_sink (wpool_test_repeat_uint32 (21, 10));
     g_autofree guint32 *ms = g_memdup2 (g_variant_get_data (items), 21 * sizeof (guint32));
     g_autoptr(WpoolMapStream) stream = NULL;
     GError *item_error = NULL;
@@ -562,7 +532,7 @@ leak_pool (void)
 
   wpool_pool_set_keep_alive (pool, TRUE);
   g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new ("(dd)", 2.0, 0.5), &error));
-  results = wpool_pool_map (pool, scaled, doubles (100, index_value), NULL, &error);
+  results = wpool_pool_map (pool, scaled, wpool_test_range_doubles (100), NULL, &error);
   g_assert_no_error (error);
   g_print ("the pool is left alive at exit\n");
 
