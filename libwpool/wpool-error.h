@@ -56,7 +56,7 @@ typedef enum
   WPOOL_ERROR_TIMED_OUT,
 } WpoolError;
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 GQuark wpool_error_quark (void);
 
 G_END_DECLS

@@ -15,7 +15,7 @@
 
 G_BEGIN_DECLS
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 GVariant *wpool_items_enumerate (GVariant  *items,
                                  GError   **error);
 

@@ -57,25 +57,25 @@ typedef GVariant *(*WpoolItemSource) (gpointer   user_data,
 
 #define WPOOL_TYPE_MAP_STREAM (wpool_map_stream_get_type ())
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (WpoolMapStream, wpool_map_stream, WPOOL, MAP_STREAM, GObject)
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 guint          wpool_map_stream_get_n_items  (WpoolMapStream       *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolMapFlags  wpool_map_stream_get_flags    (WpoolMapStream       *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gboolean       wpool_map_stream_next         (WpoolMapStream       *self,
                                               guint                *index,
                                               GVariant            **result,
                                               GError              **item_error,
                                               GError              **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 void           wpool_map_stream_next_async   (WpoolMapStream       *self,
                                               GCancellable         *cancellable,
                                               GAsyncReadyCallback   callback,
                                               gpointer              user_data);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gboolean       wpool_map_stream_next_finish  (WpoolMapStream       *self,
                                               GAsyncResult         *result,
                                               guint                *index,

@@ -40,44 +40,44 @@ typedef enum
 
 #define WPOOL_TYPE_SHARED_ARRAY (wpool_shared_array_get_type ())
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (WpoolSharedArray, wpool_shared_array, WPOOL, SHARED_ARRAY, GObject)
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolSharedArray     *wpool_shared_array_new              (WpoolSharedArrayType   element_type,
                                                            gsize                  length,
                                                            gboolean               with_lock,
                                                            GError               **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolSharedArrayType  wpool_shared_array_get_element_type (WpoolSharedArray      *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gsize                 wpool_shared_array_get_length       (WpoolSharedArray      *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolLock            *wpool_shared_array_get_lock         (WpoolSharedArray      *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 double                wpool_shared_array_get_double       (WpoolSharedArray      *self,
                                                            gsize                  index,
                                                            GError               **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gboolean              wpool_shared_array_set_double       (WpoolSharedArray      *self,
                                                            gsize                  index,
                                                            double                 value,
                                                            GError               **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gint64                wpool_shared_array_get_int64        (WpoolSharedArray      *self,
                                                            gsize                  index,
                                                            GError               **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gboolean              wpool_shared_array_set_int64        (WpoolSharedArray      *self,
                                                            gsize                  index,
                                                            gint64                 value,
                                                            GError               **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 GVariant             *wpool_shared_array_dup_values       (WpoolSharedArray      *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gpointer              wpool_shared_array_get_data         (WpoolSharedArray      *self,
                                                            gsize                 *length);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 GVariant             *wpool_shared_array_get_handle       (WpoolSharedArray      *self);
 
 G_END_DECLS

@@ -78,7 +78,7 @@ typedef enum
  */
 typedef int (*WpoolForkFunc) (gpointer user_data);
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_2
 void wpool_set_fork_func (WpoolForkFunc  func,
                           gpointer       user_data,
                           GDestroyNotify user_data_free);

@@ -18,7 +18,7 @@ G_BEGIN_DECLS
 
 #define WPOOL_TYPE_TASK (wpool_task_get_type ())
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (WpoolTask, wpool_task, WPOOL, TASK, GObject)
 
 /**
@@ -84,48 +84,48 @@ typedef WpoolTask *(*WpoolTaskResolveFunc) (const char  *module,
                                             gpointer     user_data,
                                             GError     **error);
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_2
 gboolean            wpool_worker_serve         (const char * const  *args,
                                                 WpoolServeFlags      flags,
                                                 WpoolTaskResolveFunc resolve,
                                                 gpointer             user_data,
                                                 GError             **error);
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolTask          *wpool_task_new_for_chunks  (const GVariantType  *item_type,
                                                 const GVariantType  *result_type,
                                                 WpoolChunkFunc       func,
                                                 gpointer             user_data,
                                                 GDestroyNotify       destroy);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolTask          *wpool_task_new_for_chunk_symbol (const char          *module_path,
                                                      const char          *symbol,
                                                      const GVariantType  *item_type,
                                                      const GVariantType  *result_type,
                                                      GError             **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 const GVariantType *wpool_task_get_item_type   (WpoolTask           *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolTask          *wpool_task_new             (WpoolTaskFunc        func,
                                                 gpointer             user_data,
                                                 GDestroyNotify       destroy);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolTask          *wpool_task_new_for_symbol  (const char          *module_path,
                                                 const char          *symbol,
                                                 GError             **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_2
 WpoolTask          *wpool_task_new_for_program (const char * const  *argv,
                                                 const char          *module,
                                                 const char          *name);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_2
 const char * const *wpool_task_get_program     (WpoolTask           *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 const char         *wpool_task_get_module_path (WpoolTask           *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 const char         *wpool_task_get_symbol      (WpoolTask           *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 const GVariantType *wpool_task_get_result_type (WpoolTask           *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 void                wpool_task_set_result_type (WpoolTask           *self,
                                                 const GVariantType  *result_type);
 

@@ -19,7 +19,7 @@ G_BEGIN_DECLS
 
 #define WPOOL_TYPE_WORKER (wpool_worker_get_type ())
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 G_DECLARE_FINAL_TYPE (WpoolWorker, wpool_worker, WPOOL, WORKER, GObject)
 
 /**
@@ -51,23 +51,23 @@ typedef enum
   WPOOL_SERVE_FLAGS_MPI_RANKS = 1 << 2,
 } WpoolServeFlags;
 
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 guint     wpool_worker_get_id             (WpoolWorker *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 GVariant *wpool_worker_get_shared_objects (WpoolWorker *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 gpointer  wpool_worker_get_shared_data    (WpoolWorker *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolSharedArray *wpool_worker_get_shared_array (WpoolWorker  *self,
                                                  guint         index,
                                                  GError      **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 WpoolLock        *wpool_worker_get_lock         (WpoolWorker  *self,
                                                  guint         index,
                                                  GError      **error);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 GVariantDict     *wpool_worker_get_state        (WpoolWorker  *self);
-WPOOL_AVAILABLE_IN_ALL
+WPOOL_AVAILABLE_IN_0_1
 void      wpool_worker_report_error       (WpoolWorker *self,
                                            GQuark       domain,
                                            int          code,

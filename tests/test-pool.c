@@ -371,7 +371,7 @@ test_pool_enums_and_error (void)
   g_assert_cmpstr (g_enum_get_value (klass, WPOOL_START_METHOD_THREADING)->value_nick, ==, "threading");
 
   g_assert_cmpstr (g_quark_to_string (WPOOL_ERROR), ==, "wpool-error-quark");
-  g_assert_true (WPOOL_CHECK_VERSION (0, 1, 0));
+  g_assert_true (WPOOL_CHECK_VERSION (0, 2, 0));
   g_assert_false (WPOOL_CHECK_VERSION (WPOOL_MAJOR_VERSION + 1, 0, 0));
   g_assert_cmpstr (WPOOL_VERSION_S, ==, PACKAGE_VERSION);
 }
