@@ -141,11 +141,19 @@ wpool_pool_get_n_pending (WpoolPool *self)
 }
 
 /* A disposed pool has let its workers, shared objects and shared data
- * go: a map would run without what the caller set, so none runs. */
+ * go: a map would run without what the caller set, so none runs. Nor
+ * does one on a pool constructed with a value it could not take, which
+ * would run without it. */
 gboolean
-wpool_pool_check_not_disposed (WpoolPool  *self,
-                               GError    **error)
+wpool_pool_check_usable (WpoolPool  *self,
+                         GError    **error)
 {
+  if (self->construct_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->construct_error));
+      return FALSE;
+    }
+
   if (!self->disposed)
     return TRUE;
 

@@ -79,7 +79,7 @@ wpool_pool_check_workers_stopped (WpoolPool   *self,
                                   const char  *what,
                                   GError     **error)
 {
-  if (!wpool_pool_check_not_disposed (self, error))
+  if (!wpool_pool_check_usable (self, error))
     return FALSE;
 
   if (g_atomic_pointer_get (&self->backend) == NULL && wpool_pool_get_n_pending (self) == 0)

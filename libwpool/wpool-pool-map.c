@@ -80,7 +80,7 @@ wpool_pool_prepare_map (WpoolPool      *self,
   guint chunk_size;
   guint n_guided;
 
-  if (!wpool_pool_check_not_disposed (self, error))
+  if (!wpool_pool_check_usable (self, error))
     return NULL;
 
   if (!g_variant_is_of_type (sunk, G_VARIANT_TYPE_ARRAY))
@@ -163,7 +163,7 @@ wpool_pool_start_map (WpoolPool       *self,
 
   g_rec_mutex_lock (&self->lock);
 
-  if (!wpool_pool_check_not_disposed (self, error))
+  if (!wpool_pool_check_usable (self, error))
     goto fail;
 
   /* A map on an idle pool starts the insights anew. */

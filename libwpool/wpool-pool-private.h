@@ -20,6 +20,8 @@ struct _WpoolPool
 {
   GObject           parent_instance;
   gboolean          disposed;
+  /* A property value the pool could not take at construction. */
+  GError           *construct_error;
   /* The process that made the pool (see wpool_pool_dispose()). */
   pid_t             owner;
 
@@ -139,7 +141,7 @@ seconds_to_usec (gdouble seconds)
 /* wpool-pool.c's helpers: the map family (wpool-pool-map.c), progress
  * and insights (wpool-pool-progress.c) and the worker lifecycle
  * (wpool-pool-lifecycle.c) call these, never the other way round. */
-gboolean wpool_pool_check_not_disposed (WpoolPool     *self,
+gboolean wpool_pool_check_usable     (WpoolPool     *self,
                                         GError       **error);
 guint    wpool_pool_get_n_pending      (WpoolPool     *self);
 gboolean wpool_pool_check_workers_stopped (WpoolPool  *self,

@@ -42,12 +42,15 @@
  * run on the thread-default main context of the thread that started it. A
  * blocking map emits them on its own thread.
  *
+ * Properties whose change can fail (the shared objects, the worker-init
+ * and worker-exit, the CPU ids) are set at construction, or afterwards
+ * with their methods, such as [method@Wpool.Pool.set_shared_objects],
+ * which return why they could not change them: a property write cannot
+ * report an error, so bindings would show none. A value a pool cannot
+ * take at construction makes every map fail with the reason.
+ *
  * Since: 0.1
  */
-
-
-
-
 
 G_DEFINE_FINAL_TYPE (WpoolPool, wpool_pool, G_TYPE_OBJECT)
 
@@ -120,6 +123,7 @@ wpool_pool_finalize (GObject *object)
   g_clear_object (&self->worker_exit);
   g_clear_pointer (&self->exit_results, g_variant_unref);
   g_clear_error (&self->exit_error);
+  g_clear_error (&self->construct_error);
   g_clear_pointer (&self->insights, wpool_insights_unref);
   g_clear_pointer (&self->cpu_ids, g_variant_unref);
 
@@ -221,6 +225,23 @@ wpool_pool_get_property (GObject    *object,
     }
 }
 
+/* The properties whose change can fail are construct-only, and their
+ * methods change them afterwards: a property write cannot report an
+ * error, and bindings would see none. At construction no worker runs,
+ * so what fails is a value the pool cannot take: the first such error
+ * fails every map (wpool_pool_check_usable()), rather than be lost. */
+static void
+wpool_pool_keep_construct_error (WpoolPool   *self,
+                                 GParamSpec  *pspec,
+                                 GError     **error)
+{
+  if (self->construct_error != NULL)
+    return;
+
+  g_prefix_error (error, "The pool was constructed with a “%s” it cannot take: ", pspec->name);
+  self->construct_error = g_steal_pointer (error);
+}
+
 static void
 wpool_pool_set_property (GObject      *object,
                          guint         prop_id,
@@ -228,6 +249,7 @@ wpool_pool_set_property (GObject      *object,
                          GParamSpec   *pspec)
 {
   WpoolPool *self = WPOOL_POOL (object);
+  g_autoptr(GError) error = NULL;
 
   switch (prop_id)
     {
@@ -242,13 +264,8 @@ wpool_pool_set_property (GObject      *object,
       break;
 
     case PROP_SHARED_OBJECTS:
-      {
-        g_autoptr(GError) error = NULL;
-
-        /* A property setter cannot fail; the function says why it did. */
-        if (!wpool_pool_set_shared_objects (self, g_value_get_variant (value), &error))
-          g_critical ("%s", error->message);
-      }
+      if (!wpool_pool_set_shared_objects (self, g_value_get_variant (value), &error))
+        wpool_pool_keep_construct_error (self, pspec, &error);
       break;
 
     case PROP_KEEP_ALIVE:
@@ -272,16 +289,13 @@ wpool_pool_set_property (GObject      *object,
       break;
 
     case PROP_WORKER_INIT:
-    case PROP_WORKER_EXIT:
-      {
-        g_autoptr(GError) error = NULL;
+      if (!wpool_pool_set_worker_init (self, g_value_get_object (value), &error))
+        wpool_pool_keep_construct_error (self, pspec, &error);
+      break;
 
-        /* A property setter cannot fail; the function says why it did. */
-        if (!(prop_id == PROP_WORKER_INIT
-              ? wpool_pool_set_worker_init (self, g_value_get_object (value), &error)
-              : wpool_pool_set_worker_exit (self, g_value_get_object (value), &error)))
-          g_critical ("%s", error->message);
-      }
+    case PROP_WORKER_EXIT:
+      if (!wpool_pool_set_worker_exit (self, g_value_get_object (value), &error))
+        wpool_pool_keep_construct_error (self, pspec, &error);
       break;
 
     case PROP_WORKER_START_TIMEOUT:
@@ -301,13 +315,8 @@ wpool_pool_set_property (GObject      *object,
       break;
 
     case PROP_CPU_IDS:
-      {
-        g_autoptr(GError) error = NULL;
-
-        /* A property setter cannot fail; the function says why it did. */
-        if (!wpool_pool_set_cpu_ids (self, g_value_get_variant (value), &error))
-          g_critical ("%s", error->message);
-      }
+      if (!wpool_pool_set_cpu_ids (self, g_value_get_variant (value), &error))
+        wpool_pool_keep_construct_error (self, pspec, &error);
       break;
 
     case PROP_WORKER_EXIT_TIMEOUT:
@@ -364,16 +373,16 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * call as the argument after the worker. Several objects travel as one
    * tuple.
    *
-   * They can only change while no worker runs: see
-   * wpool_pool_set_shared_objects(). Setting the property while workers
-   * run is refused with a critical warning.
+   * A construct-time property: a change can fail, which only a method
+   * can report. Change them afterwards with
+   * [method@Wpool.Pool.set_shared_objects], while no worker runs.
    *
    * Since: 0.1
    */
   wpool_pool_properties[PROP_SHARED_OBJECTS] =
     g_param_spec_variant ("shared-objects", NULL, NULL,
                           G_VARIANT_TYPE_ANY, NULL,
-                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+                          (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
    * WpoolPool:keep-alive:
@@ -469,15 +478,16 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * item the worker takes fails with its error.
    *
    * Worker processes run it at once; worker threads before their first
-   * item. It can only change while no worker runs: see
-   * wpool_pool_set_worker_init().
+   * item. A construct-time property: change it afterwards with
+   * [method@Wpool.Pool.set_worker_init], while no worker runs. A task the
+   * start method cannot run makes every map fail with the reason.
    *
    * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKER_INIT] =
     g_param_spec_object ("worker-init", NULL, NULL,
                          WPOOL_TYPE_TASK,
-                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
    * WpoolPool:worker-exit:
@@ -489,15 +499,16 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * set; then when it is unset, when wpool_pool_stop_and_join() is called
    * or when the pool is disposed. wpool_pool_terminate() skips it.
    *
-   * It can only change while no worker runs: see
-   * wpool_pool_set_worker_exit().
+   * A construct-time property: change it afterwards with
+   * [method@Wpool.Pool.set_worker_exit], while no worker runs. A task the
+   * start method cannot run makes every map fail with the reason.
    *
    * Since: 0.1
    */
   wpool_pool_properties[PROP_WORKER_EXIT] =
     g_param_spec_object ("worker-exit", NULL, NULL,
                          WPOOL_TYPE_TASK,
-                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
    * WpoolPool:worker-start-timeout:
@@ -656,15 +667,17 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    *
    * The CPUs the workers are pinned to, as MPIRE's `cpu_ids`: an `aau`
    * with one list of CPU numbers for all the workers, or one for each, or
-   * %NULL (the default) for no pinning. It can only change while no
-   * worker runs: see wpool_pool_set_cpu_ids().
+   * %NULL (the default) for no pinning. A construct-time property:
+   * change it afterwards with [method@Wpool.Pool.set_cpu_ids], while no
+   * worker runs. CPU ids the pool cannot take make every map fail with
+   * the reason.
    *
    * Since: 0.1
    */
   wpool_pool_properties[PROP_CPU_IDS] =
     g_param_spec_variant ("cpu-ids", NULL, NULL,
                           G_VARIANT_TYPE ("aau"), NULL,
-                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+                          (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, wpool_pool_properties);
 

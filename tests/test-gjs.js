@@ -6,6 +6,7 @@
 
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
+import GObject from 'gi://GObject';
 import Wpool from 'gi://Wpool?version=1';
 import System from 'system';
 
@@ -328,6 +329,33 @@ const tests = {
         assertEqual([map, item], [0, 0]);
         assert(pool.get_insights_summary().startsWith('Insights: 1 map, 4 items'), 'summary');
         assertEqual(pool.eta, 0);
+    },
+
+    async 'properties whose change can fail are set at construction'() {
+        for (const name of ['shared-objects', 'worker-init', 'worker-exit', 'cpu-ids']) {
+            const pspec = Wpool.Pool.find_property(name);
+            assert(pspec.flags & GObject.ParamFlags.CONSTRUCT_ONLY, `${name} is construct-only`);
+        }
+        // Afterwards the methods change them, and throw when they cannot.
+        const pool = threadingPool({keep_alive: true, shared_objects: new GLib.Variant('i', 1)});
+        await pool.map_async(squareTask(), new GLib.Variant('ad', [1]), null);
+        try {
+            pool.set_shared_objects(new GLib.Variant('i', 2));
+            throw new Error('set_shared_objects() should throw while the workers run');
+        } catch (error) {
+            assertGError(error, Wpool.error_quark(), Wpool.Error.WORKERS_RUNNING);
+        }
+        assertEqual(pool.shared_objects.deepUnpack(), 1);
+        pool.keep_alive = false;
+        pool.set_shared_objects(new GLib.Variant('i', 2));
+        assertEqual(pool.shared_objects.deepUnpack(), 2);
+        // A value the pool cannot take at construction fails every map.
+        const closure = Wpool.Task.new((worker, shared, item) => item);
+        const refused = spawnPool({worker_init: closure});
+        for (let attempt = 0; attempt < 2; attempt++) {
+            await assertRejects(refused.map_async(squareTask(), new GLib.Variant('ad', [1]), null),
+                Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED, 'constructed with a “worker-init” it cannot take');
+        }
     },
 
     async 'worker init, state and exit results under SPAWN'() {

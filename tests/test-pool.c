@@ -154,7 +154,7 @@ test_pool_notify (void)
   g_assert_cmpuint (n_chunk_size, ==, 1);
 
   g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_int32 (1), NULL));
-  g_object_set (pool, "shared-objects", NULL, NULL);
+  g_assert_true (wpool_pool_set_shared_objects (pool, NULL, NULL));
   g_assert_cmpuint (n_shared, ==, 2);
   g_assert_null (wpool_pool_get_shared_objects (pool));
 }
@@ -272,22 +272,101 @@ test_pool_shared_objects_rules (void)
   wpool_test_assert_variant (results, g_variant_new_parsed ("[<'third'>, <'third'>]"));
 }
 
+/* The properties whose change can fail are construct-only: a write
+ * afterwards is GObject's warning and changes nothing (bindings refuse
+ * it as GObject does), and the methods say why a change fails. */
 static void
-test_pool_shared_objects_property_refused (void)
+test_pool_fallible_properties_construct_only (void)
 {
-  g_autoptr(WpoolPool) pool = wpool_pool_new (2, WPOOL_START_METHOD_THREADING);
+  const char *names[] = { "shared-objects", "worker-init", "worker-exit", "cpu-ids" };
+  g_autoptr(WpoolPool) pool = NULL;
   g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
   g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
 
-  g_object_set (pool, "keep-alive", TRUE, "shared-objects", g_variant_new_int32 (1), NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      GParamSpec *pspec = g_object_class_find_property (g_type_class_peek (WPOOL_TYPE_POOL), names[i]);
+
+      g_assert_cmpint (pspec->flags & (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY), ==,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY);
+    }
+
+  pool = g_object_new (WPOOL_TYPE_POOL, "n-jobs", 2, "keep-alive", TRUE,
+                       "shared-objects", g_variant_new_int32 (1), NULL);
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, NULL);
   g_assert_nonnull (results);
 
-  g_test_expect_message ("Wpool", G_LOG_LEVEL_CRITICAL, "*Cannot change the shared objects while the workers run*");
+  g_test_expect_message ("GLib-GObject", G_LOG_LEVEL_WARNING, "*shared-objects*can't be set after construction*");
   g_object_set (pool, "shared-objects", g_variant_new_int32 (2), NULL);
   g_test_assert_expected_messages ();
-
   g_assert_cmpint (g_variant_get_int32 (wpool_pool_get_shared_objects (pool)), ==, 1);
+
+  g_assert_false (wpool_pool_set_shared_objects (pool, g_variant_new_int32 (2), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_WORKERS_RUNNING);
+  g_assert_cmpint (g_variant_get_int32 (wpool_pool_get_shared_objects (pool)), ==, 1);
+}
+
+/* A value a pool cannot take at construction, where no error can be
+ * returned, is not lost: every map fails with the reason. */
+static void
+test_pool_construct_error (void)
+{
+  g_autoptr(WpoolTask) task = wpool_task_new (identity, NULL, NULL);
+  g_autoptr(WpoolTask) closure = wpool_task_new (identity, NULL, NULL);
+  struct {
+    const char *property;
+    WpoolStartMethod start_method;
+    GValue value;
+    int code;
+  } cases[] = {
+    { "cpu-ids", WPOOL_START_METHOD_THREADING, G_VALUE_INIT, WPOOL_ERROR_INVALID_ARGUMENT },
+    { "worker-init", WPOOL_START_METHOD_SPAWN, G_VALUE_INIT, WPOOL_ERROR_NOT_SUPPORTED },
+    { "worker-exit", WPOOL_START_METHOD_SPAWN, G_VALUE_INIT, WPOOL_ERROR_NOT_SUPPORTED },
+  };
+
+  g_value_init (&cases[0].value, G_TYPE_VARIANT);
+  g_value_set_variant (&cases[0].value, g_variant_new_parsed ("@aau [[0], [0], [0]]"));
+  for (guint i = 1; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_value_init (&cases[i].value, WPOOL_TYPE_TASK);
+      /* A closure cannot reach a spawned process. */
+      g_value_set_object (&cases[i].value, closure);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *names[] = { "n-jobs", "start-method", cases[i].property };
+      GValue values[3] = { G_VALUE_INIT, G_VALUE_INIT, G_VALUE_INIT };
+      g_autoptr(WpoolPool) pool = NULL;
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *expected = g_strdup_printf ("The pool was constructed with a “%s” it cannot take: ",
+                                                   cases[i].property);
+
+      g_value_init (&values[0], G_TYPE_UINT);
+      g_value_set_uint (&values[0], 2);
+      g_value_init (&values[1], WPOOL_TYPE_START_METHOD);
+      g_value_set_enum (&values[1], cases[i].start_method);
+      values[2] = cases[i].value;
+      pool = WPOOL_POOL (g_object_new_with_properties (WPOOL_TYPE_POOL, 3, names, values));
+
+      for (guint attempt = 0; attempt < 2; attempt++)
+        {
+          results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
+          g_assert_null (results);
+          g_assert_error (error, WPOOL_ERROR, cases[i].code);
+          g_assert_true (g_str_has_prefix (error->message, expected));
+          g_clear_error (&error);
+        }
+
+      g_assert_false (wpool_pool_set_shared_objects (pool, NULL, &error));
+      g_assert_error (error, WPOOL_ERROR, cases[i].code);
+
+      g_value_unset (&values[0]);
+      g_value_unset (&values[1]);
+      g_value_unset (&cases[i].value);
+    }
 }
 
 typedef struct
@@ -423,7 +502,8 @@ main (int   argc,
   g_test_add_func ("/pool/worker-lifecycle", test_pool_worker_lifecycle);
   g_test_add_func ("/pool/dispose-joins-workers", test_pool_dispose_joins_workers);
   g_test_add_func ("/pool/shared-objects/rules", test_pool_shared_objects_rules);
-  g_test_add_func ("/pool/shared-objects/property-refused", test_pool_shared_objects_property_refused);
+  g_test_add_func ("/pool/fallible-properties-construct-only", test_pool_fallible_properties_construct_only);
+  g_test_add_func ("/pool/construct-error", test_pool_construct_error);
   g_test_add_func ("/pool/shared-data", test_pool_shared_data);
   g_test_add_func ("/pool/shared-data/process-methods", test_pool_shared_data_process_methods);
   g_test_add_func ("/pool/enums-and-error", test_pool_enums_and_error);

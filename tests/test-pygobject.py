@@ -16,7 +16,7 @@ import unittest
 import gi
 gi.require_version('Wpool', '1')
 gi.require_version('Gio', '2.0')
-from gi.repository import Gio, GLib, Wpool  # noqa: E402
+from gi.repository import Gio, GLib, GObject, Wpool  # noqa: E402
 
 import taptestrunner  # noqa: E402
 from wpool_testing import children_of  # noqa: E402
@@ -107,7 +107,7 @@ class TestPool(unittest.TestCase):
 
     def test_shared_objects_refused_while_running(self):
         self.pool.props.keep_alive = True
-        self.pool.props.shared_objects = GLib.Variant('i', 1)
+        self.pool.set_shared_objects(GLib.Variant('i', 1))
         self.pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
         self.assertTrue(self.pool.props.workers_running)
         with self.assertRaises(GLib.Error) as caught:
@@ -117,6 +117,25 @@ class TestPool(unittest.TestCase):
         self.assertFalse(self.pool.props.workers_running)
         self.pool.set_shared_objects(GLib.Variant('i', 2))
         self.assertEqual(self.pool.props.shared_objects.unpack(), 2)
+
+    def test_fallible_properties_are_construct_time(self):
+        # A property write cannot raise: the properties whose change can
+        # fail are set at construction, and changed by methods that raise.
+        for name in ('shared-objects', 'worker-init', 'worker-exit', 'cpu-ids'):
+            flags = Wpool.Pool.find_property(name).flags
+            self.assertTrue(flags & GObject.ParamFlags.CONSTRUCT_ONLY, name)
+        pool = Wpool.Pool(n_jobs=2, start_method='threading', shared_objects=GLib.Variant('i', 1),
+                          worker_init=Wpool.Task.new(square))
+        self.assertEqual(pool.props.shared_objects.unpack(), 1)
+        self.assertIsNotNone(pool.props.worker_init)
+        # What a task cannot run under the start method fails every map,
+        # as an exception, rather than be lost at construction.
+        pool = Wpool.Pool(n_jobs=2, start_method='spawn', worker_init=Wpool.Task.new(square))
+        for attempt in range(2):
+            with self.assertRaises(GLib.Error) as caught:
+                pool.map(Wpool.Task.new(square), GLib.Variant('ad', [1.0]), None)
+            self.assertTrue(caught.exception.matches(Wpool.error_quark(), Wpool.Error.NOT_SUPPORTED))
+            self.assertIn('constructed with a “worker-init” it cannot take', caught.exception.message)
 
     def test_python_exception_becomes_gerror(self):
         def fail_on_three(worker, shared, item):
@@ -251,7 +270,7 @@ class TestFork(unittest.TestCase):
             table, label = shared_objects.unpack()
             return GLib.Variant('(sd)', (label, table[item.unpack()] + offsets['offset']))
 
-        self.pool.props.shared_objects = GLib.Variant('(ads)', ([1.0, 2.0, 3.0], 'x'))
+        self.pool.set_shared_objects(GLib.Variant('(ads)', ([1.0, 2.0, 3.0], 'x')))
         task = Wpool.Task.new(scale)
         task.set_result_type(GLib.VariantType.new('(sd)'))
         results = self.pool.map(task, GLib.Variant('au', [2, 0]), None)
