@@ -62,6 +62,7 @@ start_server (gpointer    data,
       g_prefix_error (error, "The fork server cannot start: ");
       return NULL;
     }
+  g_free (wpool_process_take_early_stderr (subprocess));
 
   return g_steal_pointer (&server);
 }

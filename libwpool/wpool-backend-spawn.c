@@ -199,6 +199,7 @@ wpool_backend_spawn_spawn (WpoolBackendProcess  *process,
         drop_ahead (self, i, kill);
       return 0;
     }
+  g_free (wpool_process_take_early_stderr (self->processes[index]));
 
   return pid;
 }

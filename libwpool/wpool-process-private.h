@@ -142,6 +142,7 @@ gboolean     wpool_process_setup              (int                 fd,
                                                const char * const *program,
                                                GError            **error);
 int          wpool_process_reap_subprocess    (GSubprocess  *subprocess);
+char        *wpool_process_take_early_stderr  (GSubprocess  *subprocess);
 gboolean     wpool_process_explain_hangup     (GSubprocess  *subprocess,
                                                const char   *name,
                                                GError      **error);

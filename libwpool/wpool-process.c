@@ -603,10 +603,87 @@ spawn_on_launcher (gpointer        data,
   return g_subprocess_launcher_spawnv (request->launcher, request->argv, &request->error);
 }
 
+/* A worker program's standard error until it serves: a file, so that the
+ * program never blocks on it, forwarded to ours once it is ready or
+ * ended. What the dynamic loader or a language runtime says when the
+ * program cannot start so reaches the pool's error as well as stderr. */
+#define EARLY_STDERR_KEY "wpool-early-stderr"
+
+/* Copies the early standard error @fd to ours, closes it and returns its
+ * last line, if any. */
+static char *
+forward_early_stderr (int fd)
+{
+  char buffer[16384];
+  char tail[512];
+  gsize tail_len = 0;
+  gssize n;
+  off_t offset = 0;
+  const char *line;
+
+  while ((n = pread (fd, buffer, sizeof buffer, offset)) > 0 ||
+         (n < 0 && errno == EINTR))
+    {
+      if (n < 0)
+        continue;
+      offset += n;
+      for (gssize done = 0, written; done < n; done += written)
+        if ((written = write (STDERR_FILENO, buffer + done, n - done)) <= 0 && errno != EINTR)
+          break;
+        else if (written < 0)
+          written = 0;
+
+      /* The last bytes, where the last line is. */
+      if ((gsize)n >= sizeof tail)
+        {
+          memcpy (tail, buffer + n - sizeof tail, sizeof tail);
+          tail_len = sizeof tail;
+        }
+      else
+        {
+          gsize keep = MIN (tail_len, sizeof tail - n);
+
+          memmove (tail, tail + tail_len - keep, keep);
+          memcpy (tail + keep, buffer, n);
+          tail_len = keep + n;
+        }
+    }
+  close (fd);
+
+  while (tail_len > 0 && g_ascii_isspace (tail[tail_len - 1]))
+    tail_len--;
+  if (tail_len == 0)
+    return NULL;
+  line = g_strrstr_len (tail, tail_len, "\n");
+  line = line != NULL ? line + 1 : tail;
+
+  return g_utf8_make_valid (line, tail + tail_len - line);
+}
+
+static void
+forward_early_stderr_notify (gpointer data)
+{
+  g_free (forward_early_stderr (GPOINTER_TO_INT (data) - 1));
+}
+
+/* Forwards what @subprocess wrote to its standard error before it served
+ * (the rest went straight to ours), and returns its last line; NULL if
+ * it wrote nothing or it was forwarded already. The program must have
+ * ended or be ready. */
+char *
+wpool_process_take_early_stderr (GSubprocess *subprocess)
+{
+  gpointer data = g_object_steal_data (G_OBJECT (subprocess), EARLY_STDERR_KEY);
+
+  return data != NULL ? forward_early_stderr (GPOINTER_TO_INT (data) - 1) : NULL;
+}
+
 /* Starts @program, or the helper when it is NULL, in @mode ("worker" or
  * "server") on @socket_fd, which it takes, with a copy of @progress_fd,
  * on the launcher thread. The options wpool_worker_serve() reads follow
- * the program's own arguments. */
+ * the program's own arguments. Its standard error is a file until it
+ * serves, with ours as descriptor 5 to take back then (see
+ * wpool_process_take_early_stderr()). */
 GSubprocess *
 wpool_process_spawn_helper (int                 socket_fd,
                             int                 progress_fd,
@@ -621,12 +698,29 @@ wpool_process_spawn_helper (int                 socket_fd,
   g_auto(GStrv) argv = NULL;
   SpawnRequest request = { launcher, NULL, NULL };
   GSubprocess *subprocess;
+  int early_stderr = memfd_create ("wpool-early-stderr", MFD_CLOEXEC);
+  int our_stderr = fcntl (STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 
   if (program != NULL)
     g_strv_builder_addv (builder, (const char **)program);
   else
     g_strv_builder_add (builder, wpool_process_helper_path ());
   g_strv_builder_add_many (builder, mode_arg, "--socket-fd=3", "--progress-fd=4", parent_arg, NULL);
+
+  /* Without either (no memory, or no stderr), it keeps ours throughout. */
+  if (early_stderr >= 0 && our_stderr >= 0)
+    {
+      g_strv_builder_add (builder, "--stderr-fd=5");
+      g_subprocess_launcher_take_stderr_fd (launcher, fcntl (early_stderr, F_DUPFD_CLOEXEC, 3));
+      g_subprocess_launcher_take_fd (launcher, g_steal_fd (&our_stderr), 5);
+    }
+  else
+    {
+      if (early_stderr >= 0)
+        close (g_steal_fd (&early_stderr));
+      if (our_stderr >= 0)
+        close (g_steal_fd (&our_stderr));
+    }
   request.argv = (const char * const *)(argv = g_strv_builder_end (builder));
 
   /* The launcher closes the socket: the registry must forget it first. */
@@ -640,6 +734,14 @@ wpool_process_spawn_helper (int                 socket_fd,
       g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
                    "Cannot start %s: %s", argv[0], request.error->message);
       g_clear_error (&request.error);
+      if (early_stderr >= 0)
+        close (early_stderr);
+    }
+  else if (early_stderr >= 0)
+    {
+      /* Never lost: forwarded when the subprocess goes, at the latest. */
+      g_object_set_data_full (G_OBJECT (subprocess), EARLY_STDERR_KEY,
+                              GINT_TO_POINTER (early_stderr + 1), forward_early_stderr_notify);
     }
 
   return subprocess;
@@ -819,14 +921,17 @@ wpool_process_reap_subprocess (GSubprocess *subprocess)
 /* After @subprocess, the worker program @name, hung up on its setup with
  * @error (an I/O error): it mostly ended on its own, as a language
  * runtime that cannot start does. Waits for it (killing it after a
- * second, as reaping does) and says how it ended, which the bare socket
- * error does not. FALSE, and nothing done, for any other error. */
+ * second, as reaping does) and says how it ended, and the last line of
+ * what it wrote to its standard error, which the bare socket error does
+ * not. FALSE, and nothing done, for any other error: its standard error
+ * is forwarded when @subprocess goes. */
 gboolean
 wpool_process_explain_hangup (GSubprocess  *subprocess,
                               const char   *name,
                               GError      **error)
 {
   g_autofree char *how = NULL;
+  g_autofree char *said = NULL;
   char *message;
   int status;
 
@@ -835,16 +940,20 @@ wpool_process_explain_hangup (GSubprocess  *subprocess,
     return FALSE;
 
   status = wpool_process_reap_subprocess (subprocess);
+  said = wpool_process_take_early_stderr (subprocess);
   if (status & WPOOL_STATUS_LINGERED)
     return TRUE;
 
   how = wpool_process_describe_status (status);
   /* What the dynamic loader and the shell exit with when they cannot run
    * the program: the commonest failure of an installed helper. */
-  message = g_strdup_printf ("%s %s before it was ready%s: its standard error says why (%s)",
+  message = g_strdup_printf ("%s %s before it was ready%s: %s%s%s (%s)",
                              name, how,
                              WIFEXITED (status) && WEXITSTATUS (status) == 127
                                ? " (127: a library it needs could not be loaded, or it was not found)" : "",
+                             said != NULL ? "its standard error ends with “" : "its standard error says why",
+                             said != NULL ? said : "",
+                             said != NULL ? "”" : "",
                              (*error)->message);
   g_free ((*error)->message);
   (*error)->message = message;

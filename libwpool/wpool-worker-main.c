@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -363,6 +364,9 @@ typedef struct
   const char *mode;
   int         fd;
   int         progress_fd;
+  /* The pool's standard error, ours once we serve (until then ours is a
+   * file the pool reads if we cannot start). */
+  int         stderr_fd;
   pid_t       parent;
 } Options;
 
@@ -373,7 +377,7 @@ parse_options (const char * const  *args,
 {
   struct stat st;
 
-  *options = (Options) { "worker", -1, -1, 0 };
+  *options = (Options) { "worker", -1, -1, -1, 0 };
 
   /* The program's own arguments come first, and are not ours. */
   for (guint i = 0; args != NULL && args[i] != NULL; i++)
@@ -386,6 +390,8 @@ parse_options (const char * const  *args,
         options->progress_fd = atoi (args[i] + strlen ("--progress-fd="));
       else if (g_str_has_prefix (args[i], "--parent-pid="))
         options->parent = atoi (args[i] + strlen ("--parent-pid="));
+      else if (g_str_has_prefix (args[i], "--stderr-fd="))
+        options->stderr_fd = atoi (args[i] + strlen ("--stderr-fd="));
     }
 
   /* Nothing to do but for a pool, which hands over a socket. */
@@ -500,6 +506,15 @@ wpool_worker_serve (const char * const    *args,
 
   if (!parse_options (args, &options, error))
     return FALSE;
+
+  /* The program started: what it says from now on goes to the pool's
+   * standard error as it says it. */
+  if (options.stderr_fd > STDERR_FILENO)
+    {
+      fflush (stderr);
+      dup2 (options.stderr_fd, STDERR_FILENO);
+      close (options.stderr_fd);
+    }
 
   /* Neither a worker nor a fork server outlives its pool. */
   if (options.parent > 0)

@@ -79,7 +79,8 @@ test_shared_objects_tuple (void)
   g_autoptr(GError) error = NULL;
   guint32 indexes[] = { 3, 0, 2 };
 
-  g_object_set (pool, "shared-objects", g_variant_new_parsed ("([1.0, 2.0, 3.0, 4.0], 'x', 10.0)"), NULL);
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new_parsed ("([1.0, 2.0, 3.0, 4.0], 'x', 10.0)"),
+                                                NULL));
   wpool_task_set_result_type (task, G_VARIANT_TYPE ("(sd)"));
 
   results = wpool_pool_map (pool, task,

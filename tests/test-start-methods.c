@@ -138,7 +138,7 @@ test_shared_objects_tuple (gconstpointer data)
   g_autoptr(GVariant) results = NULL;
   g_autoptr(GError) error = NULL;
 
-  g_object_set (pool, "shared-objects", g_variant_new ("(dd)", 10.0, 0.5), NULL);
+  g_assert_true (wpool_pool_set_shared_objects (pool, g_variant_new ("(dd)", 10.0, 0.5), NULL));
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
   results = wpool_pool_map (pool, task, wpool_test_range_doubles (4), NULL, &error);
   g_assert_no_error (error);
@@ -1477,7 +1477,8 @@ test_shared_array_locked_counter (gconstpointer data)
   g_assert_no_error (error);
   g_assert_nonnull (wpool_shared_array_get_lock (counter));
 
-  g_object_set (pool, "shared-objects", wpool_shared_array_get_handle (counter), "chunk-size", 1, NULL);
+  g_assert_true (wpool_pool_set_shared_objects (pool, wpool_shared_array_get_handle (counter), NULL));
+  wpool_pool_set_chunk_size (pool, 1);
   results = wpool_pool_map (pool, task, wpool_test_repeat_uint32 (100, 1000), NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (wpool_shared_array_get_int64 (counter, 0, NULL), ==, 100000);
@@ -1497,7 +1498,8 @@ test_lock_dead_holder (gconstpointer data)
 
   lock = wpool_lock_new (&error);
   g_assert_no_error (error);
-  g_object_set (pool, "shared-objects", wpool_lock_get_handle (lock), "chunk-size", 1, "keep-alive", TRUE, NULL);
+  g_assert_true (wpool_pool_set_shared_objects (pool, wpool_lock_get_handle (lock), NULL));
+  g_object_set (pool, "chunk-size", 1, "keep-alive", TRUE, NULL);
   wpool_task_set_result_type (task, G_VARIANT_TYPE_STRING);
 
   wpool_test_assert_map_fails (pool, task, g_variant_new_strv (dying, 3), NULL,

@@ -189,7 +189,28 @@ assert_program_ends_early (WpoolStartMethod  method,
 static void
 test_program_exits_early (gconstpointer data)
 {
-  assert_program_ends_early (GPOINTER_TO_INT (data), "echo 'wpool-test: cannot start' >&2; exit 3",
+  WpoolStartMethod method = GPOINTER_TO_INT (data);
+
+  if (!runs_new_program (method))
+    {
+      g_test_skip ("Only SPAWN and FORKSERVER start a worker program");
+      return;
+    }
+
+  /* What it wrote reaches the caller's standard error too, whole. */
+  if (g_test_subprocess ())
+    {
+      assert_program_ends_early (method, "echo 'wpool-test: first' >&2; echo 'wpool-test: cannot start' >&2; exit 3",
+                                 "/bin/sh exited with status 3 before it was ready: its standard error ends "
+                                 "with “wpool-test: cannot start”");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*wpool-test: first\nwpool-test: cannot start\n*");
+
+  /* One that says nothing is told by how it ended alone. */
+  assert_program_ends_early (method, "exit 3",
                              "/bin/sh exited with status 3 before it was ready: its standard error says why");
 }
 
@@ -200,7 +221,8 @@ test_program_cannot_load (gconstpointer data)
 {
   assert_program_ends_early (GPOINTER_TO_INT (data), "echo 'wpool-test: libwpool-1.so.0: cannot open' >&2; exit 127",
                              "exited with status 127 before it was ready (127: a library it needs could not be "
-                             "loaded, or it was not found)");
+                             "loaded, or it was not found): its standard error ends with "
+                             "“wpool-test: libwpool-1.so.0: cannot open”");
 }
 
 static gboolean
