@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 
 /**
  * WpoolStartMethod:
- * @WPOOL_START_METHOD_FORK: workers are fork()ed from the calling process
+ * @WPOOL_START_METHOD_FORK: workers are `fork()`ed from the calling process
  *   at the first map; they see the shared objects copy-on-write, at the
  *   caller's own addresses, and can run any task
  * @WPOOL_START_METHOD_FORKSERVER: a clean server process, started with the
