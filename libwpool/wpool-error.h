@@ -18,9 +18,9 @@ G_BEGIN_DECLS
 /**
  * WPOOL_ERROR:
  *
- * The error domain of libwpool's own errors. A task's own #GError keeps
- * its domain and code; the pool only adds which item and which worker to
- * its message.
+ * The error domain of libwpool's own errors. A task's own [type@GLib.Error]
+ * keeps its domain and code; the pool only adds which item and which worker
+ * to its message.
  *
  * Since: 0.1
  */

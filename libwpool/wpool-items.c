@@ -10,13 +10,14 @@
 
 /**
  * wpool_items_enumerate:
- * @items: a #GVariant array of any element type T; if floating, it is
- *   consumed
- * @error: return location for a #GError
+ * @items: a [struct@GLib.Variant] array of any element type T; if floating,
+ *   it is consumed
+ * @error: return location for a [type@GLib.Error]
  *
  * Pairs every item with its index, as Python's `enumerate()` does for an
  * MPIRE map: an `a<T>` becomes an `a(u<T>)` of (index, item). A task then
- * knows where to store its result, in a #WpoolSharedArray for instance.
+ * knows where to store its result, in a [class@Wpool.SharedArray] for
+ * instance.
  *
  * Returns: (transfer full): the pairs, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when @items is not an array

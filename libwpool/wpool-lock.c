@@ -10,12 +10,12 @@
 /**
  * WpoolLock:
  *
- * A lock that every worker of a #WpoolPool shares, under every start
- * method, as `multiprocessing.Lock` in the reference: a robust
+ * A lock that every worker of a [class@Wpool.Pool] shares, under every
+ * start method, as `multiprocessing.Lock` in the reference: a robust
  * process-shared mutex in shared memory.
  *
- * Put its handle, wpool_lock_get_handle(), in the pool's shared objects;
- * a task gets the lock with wpool_worker_get_lock().
+ * Put its handle, [method@Wpool.Lock.get_handle], in the pool's shared
+ * objects; a task gets the lock with [method@Wpool.Worker.get_lock].
  *
  * A worker that dies holding the lock does not block the others: the
  * next one to acquire it takes it over. What the dead worker was doing
@@ -81,12 +81,12 @@ wpool_lock_get_memory (WpoolLock *self)
 
 /**
  * wpool_lock_new:
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Creates a lock in shared memory.
  *
- * Returns: (transfer full): a new #WpoolLock, or %NULL with @error set
- *   when no shared memory can be had
+ * Returns: (transfer full): a new [class@Wpool.Lock], or %NULL with @error
+ *   set when no shared memory can be had
  *
  * Since: 0.1
  */
@@ -105,7 +105,7 @@ wpool_lock_new (GError **error)
 
 /**
  * wpool_lock_acquire:
- * @self: a #WpoolLock
+ * @self: a [class@Wpool.Lock]
  *
  * Waits for the lock and takes it. A lock whose holder died is taken
  * over.
@@ -122,7 +122,7 @@ wpool_lock_acquire (WpoolLock *self)
 
 /**
  * wpool_lock_try_acquire:
- * @self: a #WpoolLock
+ * @self: a [class@Wpool.Lock]
  *
  * Takes the lock if nobody holds it.
  *
@@ -140,7 +140,7 @@ wpool_lock_try_acquire (WpoolLock *self)
 
 /**
  * wpool_lock_release:
- * @self: a #WpoolLock
+ * @self: a [class@Wpool.Lock]
  *
  * Releases the lock, which the caller holds.
  *
@@ -156,11 +156,11 @@ wpool_lock_release (WpoolLock *self)
 
 /**
  * wpool_lock_get_handle:
- * @self: a #WpoolLock
+ * @self: a [class@Wpool.Lock]
  *
  * Gets the value that stands for the lock in a pool's shared objects,
  * alone or as a member of their tuple. A task gets the lock back with
- * wpool_worker_get_lock().
+ * [method@Wpool.Worker.get_lock].
  *
  * Returns: (transfer none): a new floating reference to the handle, of
  *   type `(st)`, which the shared objects (or a tuple of them) take

@@ -13,20 +13,20 @@
 /**
  * WpoolMapStream:
  *
- * The outcomes of a map started with wpool_pool_imap() or
- * wpool_pool_imap_source(), handed out one by one while the map runs, as
- * MPIRE's `imap` and `imap_unordered` do: in input order, or as they
- * complete with %WPOOL_MAP_FLAGS_UNORDERED.
+ * The outcomes of a map started with [method@Wpool.Pool.imap] or
+ * [method@Wpool.Pool.imap_source], handed out one by one while the map
+ * runs, as MPIRE's `imap` and `imap_unordered` do: in input order, or as
+ * they complete with %WPOOL_MAP_FLAGS_UNORDERED.
  *
- * Read it with wpool_map_stream_next() in a thread that may block, or
- * with wpool_map_stream_next_async() from a main loop: each outcome then
- * arrives on the caller's thread-default main context. Workers hand
- * outcomes over a chunk at a time: a smaller #WpoolPool:chunk-size brings
- * them sooner.
+ * Read it with [method@Wpool.MapStream.next] in a thread that may block, or
+ * with [method@Wpool.MapStream.next_async] from a main loop: each outcome
+ * then arrives on the caller's thread-default main context. Workers hand
+ * outcomes over a chunk at a time: a smaller
+ * [property@Wpool.Pool:chunk-size] brings them sooner.
  *
  * Use a stream from the thread that started it. Dropping it before its
  * end stops the map as cancelling it does, at once: the items that run
- * are not waited for (see wpool_pool_map()).
+ * are not waited for (see [method@Wpool.Pool.map]).
  *
  * Since: 0.1
  */
@@ -621,10 +621,10 @@ wpool_map_stream_answer (WpoolMapStream  *self,
 
 /**
  * wpool_map_stream_get_n_items:
- * @self: a #WpoolMapStream
+ * @self: a [class@Wpool.MapStream]
  *
  * Gets the number of items of the map, and so of outcomes the stream
- * hands out unless the map fails; for wpool_pool_imap_source(), the
+ * hands out unless the map fails; for [method@Wpool.Pool.imap_source], the
  * number of items taken from the source so far.
  *
  * Returns: the number of items
@@ -641,7 +641,7 @@ wpool_map_stream_get_n_items (WpoolMapStream *self)
 
 /**
  * wpool_map_stream_get_flags:
- * @self: a #WpoolMapStream
+ * @self: a [class@Wpool.MapStream]
  *
  * Gets the flags the map was started with.
  *
@@ -659,17 +659,18 @@ wpool_map_stream_get_flags (WpoolMapStream *self)
 
 /**
  * wpool_map_stream_next:
- * @self: a #WpoolMapStream
+ * @self: a [class@Wpool.MapStream]
  * @index: (out) (optional): return location for the item's index
  * @result: (out) (optional) (nullable) (transfer full): return location
  *   for the item's result, as the task returned it
  * @item_error: (out) (optional) (nullable) (transfer full): return
  *   location for the item's error, under %WPOOL_MAP_FLAGS_KEEP_GOING
- * @error: return location for the map's #GError
+ * @error: return location for the map's [type@GLib.Error]
  *
  * Waits for the next outcome of the map and hands it out: in input order,
  * or as items complete under %WPOOL_MAP_FLAGS_UNORDERED. This blocks the
- * calling thread: from a main loop, use wpool_map_stream_next_async().
+ * calling thread: from a main loop, use
+ * [method@Wpool.MapStream.next_async].
  *
  * An outcome is the item's @result, or under %WPOOL_MAP_FLAGS_KEEP_GOING
  * the item's @item_error with @result %NULL. Once every outcome was
@@ -791,16 +792,16 @@ wpool_map_stream_next_cancelled (GCancellable *cancellable,
 
 /**
  * wpool_map_stream_next_async:
- * @self: a #WpoolMapStream
- * @cancellable: (nullable): a #GCancellable, which cancels this wait, not
- *   the map
+ * @self: a [class@Wpool.MapStream]
+ * @cancellable: (nullable): a [class@Gio.Cancellable], which cancels this
+ *   wait, not the map
  * @callback: (scope async): called with the next outcome
  * @user_data: data for @callback
  *
- * Waits for the next outcome of the map without blocking. @callback runs
- * on the caller's thread-default main context; call
- * wpool_map_stream_next_finish() from it. Only one wait may be pending at
- * a time.
+ * Waits for the next outcome of the map without blocking. @callback runs on
+ * the caller's thread-default main context; call
+ * [method@Wpool.MapStream.next_finish] from it. Only one wait may be
+ * pending at a time.
  *
  * Since: 0.1
  */
@@ -845,17 +846,17 @@ wpool_map_stream_next_async (WpoolMapStream      *self,
 
 /**
  * wpool_map_stream_next_finish:
- * @self: a #WpoolMapStream
- * @result: the #GAsyncResult given to the callback
+ * @self: a [class@Wpool.MapStream]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
  * @index: (out) (optional): return location for the item's index
  * @item_result: (out) (optional) (nullable) (transfer full): return
  *   location for the item's result
  * @item_error: (out) (optional) (nullable) (transfer full): return
  *   location for the item's error, under %WPOOL_MAP_FLAGS_KEEP_GOING
- * @error: return location for the map's #GError
+ * @error: return location for the map's [type@GLib.Error]
  *
- * Finishes wpool_map_stream_next_async(), as wpool_map_stream_next()
- * returns.
+ * Finishes [method@Wpool.MapStream.next_async], as
+ * [method@Wpool.MapStream.next] returns.
  *
  * Returns: %TRUE with an outcome, %FALSE at the end
  *

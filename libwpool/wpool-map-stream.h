@@ -18,15 +18,15 @@ G_BEGIN_DECLS
 /**
  * WpoolMapFlags:
  * @WPOOL_MAP_FLAGS_NONE: results in input order; the first failed item
- *   ends the map, as wpool_pool_map() does (MPIRE's `imap`)
+ *   ends the map, as [method@Wpool.Pool.map] does (MPIRE's `imap`)
  * @WPOOL_MAP_FLAGS_UNORDERED: results as they complete, whatever their
  *   order (MPIRE's `imap_unordered`)
  * @WPOOL_MAP_FLAGS_KEEP_GOING: a failed item fails alone: its error comes
  *   in its place and the other items go on. A worker process that dies or
- *   overruns #WpoolPool:task-timeout fails the item it ran; the rest of
- *   its chunk runs again on other workers
+ *   overruns [property@Wpool.Pool:task-timeout] fails the item it ran; the
+ *   rest of its chunk runs again on other workers
  *
- * How wpool_pool_imap() runs a map and hands out its outcomes.
+ * How [method@Wpool.Pool.imap] runs a map and hands out its outcomes.
  *
  * Since: 0.1
  */
@@ -40,12 +40,12 @@ typedef enum /*< flags >*/
 /**
  * WpoolItemSource:
  * @user_data: the data given with the source
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * Gives the next item of a map started with wpool_pool_imap_source(): a
- * #GVariant of the same type as the first, floating or not, which the
- * pool consumes. It is called on the thread that reads the stream, as the
- * workers need more items.
+ * Gives the next item of a map started with
+ * [method@Wpool.Pool.imap_source]: a [struct@GLib.Variant] of the same type
+ * as the first, floating or not, which the pool consumes. It is called on
+ * the thread that reads the stream, as the workers need more items.
  *
  * Returns: (transfer full) (nullable): the next item, or %NULL at the end,
  *   or with @error set if it failed

@@ -46,17 +46,18 @@ static const WpoolMapStreamOps stream_ops = {
 
 /**
  * wpool_pool_imap:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task: the task to run on every item
- * @items: a #GVariant array of any element type; if floating, it is
- *   consumed
+ * @items: a [struct@GLib.Variant] array of any element type; if floating,
+ *   it is consumed
  * @flags: how the map hands out its outcomes
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [type@GLib.Error]
  *
- * Starts a map of @task over @items, as wpool_pool_map() does, and
+ * Starts a map of @task over @items, as [method@Wpool.Pool.map] does, and
  * returns at once with a stream of its outcomes: read them as they come
- * with wpool_map_stream_next() or wpool_map_stream_next_async().
+ * with [method@Wpool.MapStream.next] or
+ * [method@Wpool.MapStream.next_async].
  *
  * %WPOOL_MAP_FLAGS_UNORDERED hands results out as they complete, and
  * %WPOOL_MAP_FLAGS_KEEP_GOING gives every item its own outcome: a failed
@@ -95,15 +96,15 @@ wpool_pool_imap (WpoolPool      *self,
 
 /**
  * wpool_pool_imap_source:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task: the task to run on every item
  * @source: (scope notified): gives the items, one by one
  * @user_data: data for @source
  * @destroy: (nullable): frees @user_data once the source is done
  * @n_items_hint: how many items @source will give, if known, or 0
  * @flags: how the map hands out its outcomes
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [type@GLib.Error]
  *
  * Starts a map of @task over the items @source gives, as MPIRE does with
  * a generator, and returns a stream of its outcomes, numbered from 0 in
@@ -111,11 +112,11 @@ wpool_pool_imap (WpoolPool      *self,
  * once: the source is asked for a window of them at a time, one window
  * ahead of those being handed out, on the thread that reads the stream
  * (so a JavaScript or Python source runs where it may). A window holds
- * #WpoolPool:max-tasks-active chunks, half of them each.
+ * [property@Wpool.Pool:max-tasks-active] chunks, half of them each.
  *
- * The chunk size is #WpoolPool:chunk-size, or if it is automatic, as for
- * a map of @n_items_hint items, or 1 without a hint. Progress counts the
- * items taken from the source so far.
+ * The chunk size is [property@Wpool.Pool:chunk-size], or if it is
+ * automatic, as for a map of @n_items_hint items, or 1 without a hint.
+ * Progress counts the items taken from the source so far.
  *
  * Returns: (transfer full): the map's stream, or %NULL with @error set if
  *   the map cannot start or the source failed at once
@@ -160,18 +161,18 @@ wpool_pool_imap_source (WpoolPool       *self,
 
 /**
  * wpool_pool_map_unordered:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task: the task to run on every item
- * @items: a #GVariant array of any element type; if floating, it is
- *   consumed
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @items: a [struct@GLib.Variant] array of any element type; if floating,
+ *   it is consumed
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [type@GLib.Error]
  *
- * Runs @task on every element of @items, as wpool_pool_map() does, and
- * returns the results in the order they completed (MPIRE's
- * `map_unordered`): the first ones ready are not held back by a slow
- * item before them. A task that needs to know which item a result is for
- * returns the index with it (see wpool_items_enumerate()).
+ * Runs @task on every element of @items, as [method@Wpool.Pool.map] does,
+ * and returns the results in the order they completed (MPIRE's
+ * `map_unordered`): the first ones ready are not held back by a slow item
+ * before them. A task that needs to know which item a result is for returns
+ * the index with it (see [func@Wpool.items_enumerate]).
  *
  * Returns: (transfer full): the results, as an array of the task's result
  *   type or `av`, or %NULL with @error set

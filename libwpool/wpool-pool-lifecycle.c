@@ -125,7 +125,7 @@ wpool_pool_set_lifecycle_task (WpoolPool   *self,
 
 /**
  * wpool_pool_get_worker_lifespan:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets how many chunks a worker runs before it restarts.
  *
@@ -143,11 +143,12 @@ wpool_pool_get_worker_lifespan (WpoolPool *self)
 
 /**
  * wpool_pool_set_worker_lifespan:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @worker_lifespan: the chunks a worker runs before it restarts, or 0
  *   for no limit
  *
- * Sets #WpoolPool:worker-lifespan, for workers started afterwards.
+ * Sets [property@Wpool.Pool:worker-lifespan], for workers started
+ * afterwards.
  *
  * Since: 0.1
  */
@@ -166,11 +167,12 @@ wpool_pool_set_worker_lifespan (WpoolPool *self,
 
 /**
  * wpool_pool_get_cpu_ids:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the CPUs the workers are pinned to.
  *
- * Returns: (transfer none) (nullable): the #WpoolPool:cpu-ids, or %NULL
+ * Returns: (transfer none) (nullable): the [property@Wpool.Pool:cpu-ids],
+ *   or %NULL
  *
  * Since: 0.1
  */
@@ -184,15 +186,16 @@ wpool_pool_get_cpu_ids (WpoolPool *self)
 
 /**
  * wpool_pool_set_cpu_ids:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @cpu_ids: (nullable): an `aau` of one list of CPUs for all workers or
  *   one for each; if floating, it is consumed; %NULL for no pinning
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * Sets #WpoolPool:cpu-ids. It fails with %WPOOL_ERROR_INVALID_ARGUMENT
- * if @cpu_ids has neither 1 nor #WpoolPool:n-jobs lists, if a list is
- * empty or names a CPU this machine does not have, and with
- * %WPOOL_ERROR_WORKERS_RUNNING while workers run.
+ * Sets [property@Wpool.Pool:cpu-ids]. It fails with
+ * %WPOOL_ERROR_INVALID_ARGUMENT if @cpu_ids has neither 1 nor
+ * [property@Wpool.Pool:n-jobs] lists, if a list is empty or names a CPU
+ * this machine does not have, and with %WPOOL_ERROR_WORKERS_RUNNING while
+ * workers run.
  *
  * Returns: %TRUE if it was set
  *
@@ -259,11 +262,12 @@ wpool_pool_set_cpu_ids (WpoolPool  *self,
 
 /**
  * wpool_pool_get_worker_init:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the task every worker runs as it starts.
  *
- * Returns: (transfer none) (nullable): the #WpoolPool:worker-init, or %NULL
+ * Returns: (transfer none) (nullable): the
+ *   [property@Wpool.Pool:worker-init], or %NULL
  *
  * Since: 0.1
  */
@@ -277,15 +281,16 @@ wpool_pool_get_worker_init (WpoolPool *self)
 
 /**
  * wpool_pool_set_worker_init:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @worker_init: (nullable): the task every worker runs as it starts, or
  *   %NULL for none
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * Sets #WpoolPool:worker-init. Like the shared objects, it reaches the
- * workers as they start: this fails with %WPOOL_ERROR_WORKERS_RUNNING
- * while workers run, and with the start method's own error if the task
- * cannot run in its workers (a closure under SPAWN, say).
+ * Sets [property@Wpool.Pool:worker-init]. Like the shared objects, it
+ * reaches the workers as they start: this fails with
+ * %WPOOL_ERROR_WORKERS_RUNNING while workers run, and with the start
+ * method's own error if the task cannot run in its workers (a closure under
+ * SPAWN, say).
  *
  * Returns: %TRUE if it was set
  *
@@ -306,11 +311,12 @@ wpool_pool_set_worker_init (WpoolPool  *self,
 
 /**
  * wpool_pool_get_worker_exit:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the task every worker runs as it stops.
  *
- * Returns: (transfer none) (nullable): the #WpoolPool:worker-exit, or %NULL
+ * Returns: (transfer none) (nullable): the
+ *   [property@Wpool.Pool:worker-exit], or %NULL
  *
  * Since: 0.1
  */
@@ -324,14 +330,14 @@ wpool_pool_get_worker_exit (WpoolPool *self)
 
 /**
  * wpool_pool_set_worker_exit:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @worker_exit: (nullable): the task every worker runs as it stops, or
  *   %NULL for none
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * Sets #WpoolPool:worker-exit, with the same rules as
- * wpool_pool_set_worker_init(). Declare its result type with
- * wpool_task_set_result_type() to have typed exit results.
+ * Sets [property@Wpool.Pool:worker-exit], with the same rules as
+ * [method@Wpool.Pool.set_worker_init]. Declare its result type with
+ * [method@Wpool.Task.set_result_type] to have typed exit results.
  *
  * Returns: %TRUE if it was set
  *
@@ -352,7 +358,7 @@ wpool_pool_set_worker_exit (WpoolPool  *self,
 
 /**
  * wpool_pool_get_worker_start_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the longest a worker process may take to start.
  *
@@ -370,11 +376,12 @@ wpool_pool_get_worker_start_timeout (WpoolPool *self)
 
 /**
  * wpool_pool_set_worker_start_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @timeout: the longest a worker process may take to start, in seconds,
  *   or 0 for no limit
  *
- * Sets #WpoolPool:worker-start-timeout, for workers started afterwards.
+ * Sets [property@Wpool.Pool:worker-start-timeout], for workers started
+ * afterwards.
  *
  * Since: 0.2
  */
@@ -390,7 +397,7 @@ wpool_pool_set_worker_start_timeout (WpoolPool *self,
 
 /**
  * wpool_pool_get_worker_init_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the longest a worker-init may run.
  *
@@ -408,11 +415,12 @@ wpool_pool_get_worker_init_timeout (WpoolPool *self)
 
 /**
  * wpool_pool_set_worker_init_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @timeout: the longest a worker-init may run, in seconds, or 0 for no
  *   limit
  *
- * Sets #WpoolPool:worker-init-timeout, for workers started afterwards.
+ * Sets [property@Wpool.Pool:worker-init-timeout], for workers started
+ * afterwards.
  *
  * Since: 0.1
  */
@@ -428,7 +436,7 @@ wpool_pool_set_worker_init_timeout (WpoolPool *self,
 
 /**
  * wpool_pool_get_worker_exit_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the longest a worker-exit may run.
  *
@@ -446,11 +454,12 @@ wpool_pool_get_worker_exit_timeout (WpoolPool *self)
 
 /**
  * wpool_pool_set_worker_exit_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @timeout: the longest a worker-exit may run, in seconds, or 0 for no
  *   limit
  *
- * Sets #WpoolPool:worker-exit-timeout, for workers started afterwards.
+ * Sets [property@Wpool.Pool:worker-exit-timeout], for workers started
+ * afterwards.
  *
  * Since: 0.1
  */
@@ -466,15 +475,15 @@ wpool_pool_set_worker_exit_timeout (WpoolPool *self,
 
 /**
  * wpool_pool_get_exit_results:
- * @self: a #WpoolPool
- * @error: return location for a #GError
+ * @self: a [class@Wpool.Pool]
+ * @error: return location for a [type@GLib.Error]
  *
- * Gets what #WpoolPool:worker-exit returned in every worker, the last time
- * the workers stopped (nothing if they stopped without a worker-exit), as
- * MPIRE's `get_exit_results`: an array of the exit
- * task's result type or `av`, with the workers restarted for their
- * #WpoolPool:worker-lifespan since first, in the order they restarted,
- * then one per worker in worker order. If a worker's exit
+ * Gets what [property@Wpool.Pool:worker-exit] returned in every worker, the
+ * last time the workers stopped (nothing if they stopped without a
+ * worker-exit), as MPIRE's `get_exit_results`: an array of the exit task's
+ * result type or `av`, with the workers restarted for their
+ * [property@Wpool.Pool:worker-lifespan] since first, in the order they
+ * restarted, then one per worker in worker order. If a worker's exit
  * failed, timed out, or could not run because the worker had died, this
  * fails with the first such error instead.
  *
@@ -516,16 +525,17 @@ wpool_pool_check_idle (WpoolPool  *self,
 
 /**
  * wpool_pool_stop_and_join:
- * @self: a #WpoolPool
- * @error: return location for a #GError
+ * @self: a [class@Wpool.Pool]
+ * @error: return location for a [type@GLib.Error]
  *
  * Stops the workers now, as MPIRE's `stop_and_join`: each runs
- * #WpoolPool:worker-exit first, and is waited for. A kept-alive pool does
- * this when #WpoolPool:keep-alive is unset or the pool is disposed; the
- * next map starts new workers. It fails with %WPOOL_ERROR_WORKERS_RUNNING
- * while maps run, or with the first worker-exit error of the workers it
- * stopped, as wpool_pool_get_exit_results() gives it. With no workers
- * to stop, it succeeds.
+ * [property@Wpool.Pool:worker-exit] first, and is waited for. A kept-alive
+ * pool does this when [property@Wpool.Pool:keep-alive] is unset or the pool
+ * is disposed; the next map starts new workers. It fails with
+ * %WPOOL_ERROR_WORKERS_RUNNING while maps run, or with the first
+ * worker-exit error of the workers it stopped, as
+ * [method@Wpool.Pool.get_exit_results] gives it. With no workers to stop,
+ * it succeeds.
  *
  * Returns: %TRUE if the workers stopped and their exits succeeded
  *
@@ -570,11 +580,11 @@ wpool_pool_stop_and_join (WpoolPool  *self,
 
 /**
  * wpool_pool_terminate:
- * @self: a #WpoolPool
- * @error: return location for a #GError
+ * @self: a [class@Wpool.Pool]
+ * @error: return location for a [type@GLib.Error]
  *
- * Stops the workers now without running #WpoolPool:worker-exit, as
- * MPIRE's `terminate`: worker processes are told to end and reaped. It
+ * Stops the workers now without running [property@Wpool.Pool:worker-exit],
+ * as MPIRE's `terminate`: worker processes are told to end and reaped. It
  * fails with %WPOOL_ERROR_WORKERS_RUNNING while maps run: cancel them
  * first.
  *

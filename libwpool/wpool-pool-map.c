@@ -332,29 +332,29 @@ wpool_pool_end_map (WpoolPool     *self,
 
 /**
  * wpool_pool_map:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task: the task to run on every item
- * @items: a #GVariant array of any element type; if floating, it is
- *   consumed
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @items: a [struct@GLib.Variant] array of any element type; if floating,
+ *   it is consumed
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [type@GLib.Error]
  *
  * Runs @task on every element of @items on the pool's workers, starting
  * them if needed, and waits for the results. This blocks the calling
- * thread: in an application, use wpool_pool_map_async().
+ * thread: in an application, use [method@Wpool.Pool.map_async].
  *
  * The results come in input order, as an array of the task's result type
- * (`a<T>`, see wpool_task_set_result_type()) or else as `av`. A map takes
- * at most %G_MAXINT items: more fail with %WPOOL_ERROR_INVALID_ARGUMENT,
- * whichever way the map starts.
+ * (`a<T>`, see [method@Wpool.Task.set_result_type]) or else as `av`. A map
+ * takes at most %G_MAXINT items: more fail with
+ * %WPOOL_ERROR_INVALID_ARGUMENT, whichever way the map starts.
  *
  * The first error stops the map: no further item is handed out, and the
  * error is returned once the items already running are done. Its message
- * names the item and the worker. Cancelling @cancellable does the same
- * with %G_IO_ERROR_CANCELLED, at once: a worker process running an item
- * is killed, and a worker thread, which cannot be, is left to finish its
- * item on its own, its result dropped, as for #WpoolPool:task-timeout;
- * either is replaced.
+ * names the item and the worker. Cancelling @cancellable does the same with
+ * %G_IO_ERROR_CANCELLED, at once: a worker process running an item is
+ * killed, and a worker thread, which cannot be, is left to finish its item
+ * on its own, its result dropped, as for
+ * [property@Wpool.Pool:task-timeout]; either is replaced.
  *
  * Returns: (transfer full): the results, or %NULL with @error set
  *
@@ -520,18 +520,18 @@ wpool_pool_map_notify (WpoolJob *job,
 
 /**
  * wpool_pool_map_async:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task: the task to run on every item
- * @items: a #GVariant array of any element type; if floating, it is
- *   consumed
- * @cancellable: (nullable): a #GCancellable
+ * @items: a [struct@GLib.Variant] array of any element type; if floating,
+ *   it is consumed
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called when the map is done
  * @user_data: data for @callback
  *
  * Runs @task on every element of @items on the pool's workers, as
- * wpool_pool_map() does, without blocking. @callback runs on the thread
- * default main context of the caller; call wpool_pool_map_finish() from
- * it to get the results.
+ * [method@Wpool.Pool.map] does, without blocking. @callback runs on the
+ * thread default main context of the caller; call
+ * [method@Wpool.Pool.map_finish] from it to get the results.
  *
  * Several maps may be in flight on one pool: the workers take them in
  * order.
@@ -590,13 +590,13 @@ wpool_pool_map_async (WpoolPool           *self,
 
 /**
  * wpool_pool_map_finish:
- * @self: a #WpoolPool
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @self: a [class@Wpool.Pool]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [type@GLib.Error]
  *
- * Gets the results of a map started with wpool_pool_map_async().
+ * Gets the results of a map started with [method@Wpool.Pool.map_async].
  *
- * Returns: (transfer full): the results, as wpool_pool_map() returns
+ * Returns: (transfer full): the results, as [method@Wpool.Pool.map] returns
  *   them, or %NULL with @error set
  *
  * Since: 0.1
@@ -615,19 +615,19 @@ wpool_pool_map_finish (WpoolPool     *self,
 
 /**
  * wpool_pool_map_chunks: (skip)
- * @self: a #WpoolPool
- * @task: a chunk task (wpool_task_new_for_chunks())
+ * @self: a [class@Wpool.Pool]
+ * @task: a chunk task ([ctor@Wpool.Task.new_for_chunks])
  * @items: @n_items items of the task's item type, as a C array
  * @n_items: the number of items, at most %G_MAXINT
  * @results: room for @n_items results of the task's result type
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [type@GLib.Error]
  *
  * Runs the chunk task over a plain array into a plain array, as an OpenMP
- * loop does, and waits: no #GVariant is made, the items are not copied
- * and, under %WPOOL_START_METHOD_THREADING, the workers write @results in
- * place. It is wpool_pool_map() otherwise: the first error stops the map
- * and is returned; @results is then partly written.
+ * loop does, and waits: no [struct@GLib.Variant] is made, the items are not
+ * copied and, under %WPOOL_START_METHOD_THREADING, the workers write
+ * @results in place. It is [method@Wpool.Pool.map] otherwise: the first
+ * error stops the map and is returned; @results is then partly written.
  *
  * Returns: %TRUE if every item was run
  */
@@ -704,18 +704,18 @@ result_of_one (GVariant *results)
 
 /**
  * wpool_pool_apply:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task: the task to run
  * @item: the item to run it on; if floating, it is consumed
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [type@GLib.Error]
  *
  * Runs @task on @item on one of the pool's workers and waits for its
  * result, as MPIRE's `apply()`. This blocks the calling thread: in an
- * application, use wpool_pool_apply_async(), of which many can be in
+ * application, use [method@Wpool.Pool.apply_async], of which many can be in
  * flight, spread over the workers.
  *
- * Errors are those of wpool_pool_map(), the item being item 0.
+ * Errors are those of [method@Wpool.Pool.map], the item being item 0.
  *
  * Returns: (transfer full): the result, as the task returned it, or %NULL
  *   with @error set
@@ -759,16 +759,17 @@ wpool_pool_apply_map_done (GObject      *object,
 
 /**
  * wpool_pool_apply_async:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task: the task to run
  * @item: the item to run it on; if floating, it is consumed
- * @cancellable: (nullable): a #GCancellable
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called when the result is ready
  * @user_data: data for @callback
  *
  * Runs @task on @item on one of the pool's workers, as MPIRE's
  * `apply_async()`, without blocking. @callback runs on the thread-default
- * main context of the caller; call wpool_pool_apply_finish() from it.
+ * main context of the caller; call [method@Wpool.Pool.apply_finish] from
+ * it.
  *
  * Each apply is a map of its own: many can be in flight, and a worker
  * process that dies fails only the apply it ran.
@@ -799,11 +800,11 @@ wpool_pool_apply_async (WpoolPool           *self,
 
 /**
  * wpool_pool_apply_finish:
- * @self: a #WpoolPool
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @self: a [class@Wpool.Pool]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [type@GLib.Error]
  *
- * Gets the result of wpool_pool_apply_async().
+ * Gets the result of [method@Wpool.Pool.apply_async].
  *
  * Returns: (transfer full): the result, as the task returned it, or %NULL
  *   with @error set

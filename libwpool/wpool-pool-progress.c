@@ -76,10 +76,10 @@ wpool_pool_stop_progress (WpoolPool *self)
 
 /**
  * wpool_pool_get_n_completed:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets how many items were completed, as last reported: see
- * #WpoolPool:n-completed.
+ * [property@Wpool.Pool:n-completed].
  *
  * Returns: the items completed
  *
@@ -95,9 +95,9 @@ wpool_pool_get_n_completed (WpoolPool *self)
 
 /**
  * wpool_pool_get_eta:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
- * Gets #WpoolPool:eta.
+ * Gets [property@Wpool.Pool:eta].
  *
  * Returns: the estimated seconds left, or -1 if unknown
  *
@@ -117,10 +117,10 @@ wpool_pool_get_eta (WpoolPool *self)
 
 /**
  * wpool_pool_get_n_total:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets how many items the maps started since the pool was last idle have
- * in all: see #WpoolPool:n-total.
+ * in all: see [property@Wpool.Pool:n-total].
  *
  * Returns: the items in all
  *
@@ -136,7 +136,7 @@ wpool_pool_get_n_total (WpoolPool *self)
 
 /**
  * wpool_pool_get_enable_insights:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets whether the workers measure where the time of a map goes.
  *
@@ -154,10 +154,11 @@ wpool_pool_get_enable_insights (WpoolPool *self)
 
 /**
  * wpool_pool_set_enable_insights:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @enable_insights: whether the workers measure where the time goes
  *
- * Sets #WpoolPool:enable-insights, for the maps started afterwards.
+ * Sets [property@Wpool.Pool:enable-insights], for the maps started
+ * afterwards.
  *
  * Since: 0.1
  */
@@ -177,11 +178,12 @@ wpool_pool_set_enable_insights (WpoolPool *self,
 
 /**
  * wpool_pool_get_insights:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets where the time of the maps started since the pool was last idle
- * went, as MPIRE's `get_insights`, when #WpoolPool:enable-insights was
- * set as they started. A dictionary (`a{sv}`) of:
+ * went, as MPIRE's `get_insights`, when
+ * [property@Wpool.Pool:enable-insights] was set as they started. A
+ * dictionary (`a{sv}`) of:
  *
  * - `n-maps` (`u`), `n-completed` (`t`): the maps and the items done;
  * - `start-up-time` (`d`): seconds spent starting or restarting workers;
@@ -201,7 +203,7 @@ wpool_pool_set_enable_insights (WpoolPool *self,
  *   number, the item's index and its seconds, slowest first.
  *
  * Read it while maps run or after they end. See
- * wpool_pool_get_insights_summary() for a table to print.
+ * [method@Wpool.Pool.get_insights_summary] for a table to print.
  *
  * Returns: (transfer full) (nullable): the insights, or %NULL if none
  *   were measured
@@ -218,9 +220,9 @@ wpool_pool_get_insights (WpoolPool *self)
 
 /**
  * wpool_pool_get_insights_summary:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
- * Gets wpool_pool_get_insights() as a table for people, as MPIRE's
+ * Gets [method@Wpool.Pool.get_insights] as a table for people, as MPIRE's
  * `print_insights` prints it.
  *
  * Returns: (transfer full) (nullable): the summary, or %NULL if no

@@ -20,27 +20,27 @@
 /**
  * WpoolPool:
  *
- * A pool of workers that maps a #WpoolTask over the items of a #GVariant
- * array in parallel and lets the workers share objects with the caller,
- * as MPIRE's `WorkerPool` does.
+ * A pool of workers that maps a [class@Wpool.Task] over the items of a
+ * [struct@GLib.Variant] array in parallel and lets the workers share
+ * objects with the caller, as MPIRE's `WorkerPool` does.
  *
- * The workers are threads or processes, as #WpoolPool:start-method says;
- * they start at the first map, and are stopped after each map unless
- * #WpoolPool:keep-alive is set. The #WpoolPool:shared-objects reach every
- * worker once, at its start, and every task call as the argument after the
- * worker.
+ * The workers are threads or processes, as
+ * [property@Wpool.Pool:start-method] says; they start at the first map, and
+ * are stopped after each map unless [property@Wpool.Pool:keep-alive] is
+ * set. The [property@Wpool.Pool:shared-objects] reach every worker once, at
+ * its start, and every task call as the argument after the worker.
  *
- * Items are handed out in chunks of #WpoolPool:chunk-size. Results come
- * back in input order. The first error (a task's own, or the pool's)
- * stops the map and is returned, the item and the worker named in its
- * message; the pool stays usable.
+ * Items are handed out in chunks of [property@Wpool.Pool:chunk-size].
+ * Results come back in input order. The first error (a task's own, or the
+ * pool's) stops the map and is returned, the item and the worker named in
+ * its message; the pool stays usable.
  *
- * A pool is thread-safe: several threads may map on one pool at once,
- * and cancel its maps. An async map never blocks its caller: the workers
- * start, and the map ends, on a thread of the pool's own, and its callback,
- * the #WpoolPool::progress signal and the notifications of its progress
- * run on the thread-default main context of the thread that started it. A
- * blocking map emits them on its own thread.
+ * A pool is thread-safe: several threads may map on one pool at once, and
+ * cancel its maps. An async map never blocks its caller: the workers start,
+ * and the map ends, on a thread of the pool's own, and its callback, the
+ * [signal@Wpool.Pool::progress] signal and the notifications of its
+ * progress run on the thread-default main context of the thread that
+ * started it. A blocking map emits them on its own thread.
  *
  * Properties whose change can fail (the shared objects, the worker-init
  * and worker-exit, the CPU ids) are set at construction, or afterwards
@@ -402,12 +402,13 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * WpoolPool:chunk-size:
    *
    * How many consecutive items a worker takes at once. 0, the default,
-   * means automatic: with #WpoolPool:n-splits automatic too, chunks are
-   * guided (as OpenMP's `schedule(guided)`): each worker takes a share of
-   * the items left, from a quarter of the items with two workers down to
-   * a sixteenth of MPIRE's chunk size, so that early chunks cost few round
-   * trips and the last ones are small enough for uneven items to end
-   * together; with #WpoolPool:n-splits set, that many even chunks.
+   * means automatic: with [property@Wpool.Pool:n-splits] automatic too,
+   * chunks are guided (as OpenMP's `schedule(guided)`): each worker takes a
+   * share of the items left, from a quarter of the items with two workers
+   * down to a sixteenth of MPIRE's chunk size, so that early chunks cost
+   * few round trips and the last ones are small enough for uneven items to
+   * end together; with [property@Wpool.Pool:n-splits] set, that many even
+   * chunks.
    *
    * Since: 0.1
    */
@@ -420,9 +421,10 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * WpoolPool:n-splits:
    *
    * Into how many even chunks a map's items are split when
-   * #WpoolPool:chunk-size is automatic (0), as MPIRE's `n_splits`; 0, the
-   * default, means guided chunks (see #WpoolPool:chunk-size). MPIRE's
-   * default split is four chunks per worker.
+   * [property@Wpool.Pool:chunk-size] is automatic (0), as MPIRE's
+   * `n_splits`; 0, the default, means guided chunks (see
+   * [property@Wpool.Pool:chunk-size]). MPIRE's default split is four chunks
+   * per worker.
    *
    * Since: 0.1
    */
@@ -434,10 +436,10 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   /**
    * WpoolPool:max-tasks-active:
    *
-   * How many chunks of a wpool_pool_imap_source() map may be taken from
-   * its source and not yet handed out, as MPIRE's `max_tasks_active`;
-   * 0, the default, means twice the number of workers. It bounds the
-   * memory such a map holds, whatever its length.
+   * How many chunks of a [method@Wpool.Pool.imap_source] map may be taken
+   * from its source and not yet handed out, as MPIRE's `max_tasks_active`;
+   * 0, the default, means twice the number of workers. It bounds the memory
+   * such a map holds, whatever its length.
    *
    * Since: 0.1
    */
@@ -474,8 +476,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * A task every worker runs once as it starts, before its first item, as
    * MPIRE's `worker_init`: it receives the worker, the shared objects and
    * an empty tuple as its item, and typically fills the worker's state
-   * (wpool_worker_get_state()). Its result is dropped. If it fails, every
-   * item the worker takes fails with its error.
+   * ([method@Wpool.Worker.get_state]). Its result is dropped. If it fails,
+   * every item the worker takes fails with its error.
    *
    * Worker processes run it at once; worker threads before their first
    * item. A construct-time property: change it afterwards with
@@ -492,12 +494,13 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   /**
    * WpoolPool:worker-exit:
    *
-   * A task every worker runs once as it stops, as MPIRE's `worker_exit`:
-   * it receives the worker, the shared objects and an empty tuple as its
-   * item, and returns a result, which wpool_pool_get_exit_results()
-   * gathers. Workers stop after each map, unless #WpoolPool:keep-alive is
-   * set; then when it is unset, when wpool_pool_stop_and_join() is called
-   * or when the pool is disposed. wpool_pool_terminate() skips it.
+   * A task every worker runs once as it stops, as MPIRE's `worker_exit`: it
+   * receives the worker, the shared objects and an empty tuple as its item,
+   * and returns a result, which [method@Wpool.Pool.get_exit_results]
+   * gathers. Workers stop after each map, unless
+   * [property@Wpool.Pool:keep-alive] is set; then when it is unset, when
+   * [method@Wpool.Pool.stop_and_join] is called or when the pool is
+   * disposed. [method@Wpool.Pool.terminate] skips it.
    *
    * A construct-time property: change it afterwards with
    * [method@Wpool.Pool.set_worker_exit], while no worker runs. A task the
@@ -536,12 +539,12 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   /**
    * WpoolPool:worker-init-timeout:
    *
-   * The longest #WpoolPool:worker-init may run, in seconds, or 0 (the
-   * default) for no limit. A worker process past it is killed: the map
-   * fails with %WPOOL_ERROR_TIMED_OUT, or under
-   * %WPOOL_MAP_FLAGS_KEEP_GOING its items run on other workers. A worker
-   * thread is abandoned as for #WpoolPool:task-timeout. It applies to
-   * workers started afterwards.
+   * The longest [property@Wpool.Pool:worker-init] may run, in seconds, or 0
+   * (the default) for no limit. A worker process past it is killed: the map
+   * fails with %WPOOL_ERROR_TIMED_OUT, or under %WPOOL_MAP_FLAGS_KEEP_GOING
+   * its items run on other workers. A worker thread is abandoned as for
+   * [property@Wpool.Pool:task-timeout]. It applies to workers started
+   * afterwards.
    *
    * Since: 0.1
    */
@@ -553,9 +556,9 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   /**
    * WpoolPool:worker-exit-timeout:
    *
-   * The longest #WpoolPool:worker-exit may run, in seconds, or 0 (the
-   * default) for no limit. A worker process past it is killed; the pool
-   * stops waiting for a worker thread, which is left to finish on its
+   * The longest [property@Wpool.Pool:worker-exit] may run, in seconds, or 0
+   * (the default) for no limit. A worker process past it is killed; the
+   * pool stops waiting for a worker thread, which is left to finish on its
    * own. Either way its exit result is a %WPOOL_ERROR_TIMED_OUT error. It
    * applies to workers started afterwards.
    *
@@ -569,9 +572,9 @@ wpool_pool_class_init (WpoolPoolClass *klass)
   /**
    * WpoolPool:workers-running:
    *
-   * Whether the pool's workers are running: during a map, and after it
-   * when #WpoolPool:keep-alive is set. The shared objects can only change
-   * while it is %FALSE.
+   * Whether the pool's workers are running: during a map, and after it when
+   * [property@Wpool.Pool:keep-alive] is set. The shared objects can only
+   * change while it is %FALSE.
    *
    * Since: 0.1
    */
@@ -614,7 +617,7 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    *
    * The estimated seconds left until the maps started since the pool was
    * last idle end, at the rate they went so far; -1 until an item is
-   * done. It is updated with #WpoolPool:n-completed.
+   * done. It is updated with [property@Wpool.Pool:n-completed].
    *
    * Since: 0.1
    */
@@ -627,8 +630,8 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * WpoolPool:enable-insights:
    *
    * Whether the workers measure where the time of a map goes, as MPIRE's
-   * `enable_insights`: see wpool_pool_get_insights(). Each item is timed,
-   * which costs two clock reads per item. It applies to maps started
+   * `enable_insights`: see [method@Wpool.Pool.get_insights]. Each item is
+   * timed, which costs two clock reads per item. It applies to maps started
    * afterwards.
    *
    * Since: 0.1
@@ -642,12 +645,12 @@ wpool_pool_class_init (WpoolPoolClass *klass)
    * WpoolPool:worker-lifespan:
    *
    * How many chunks a worker runs before it restarts, as MPIRE's
-   * `worker_lifespan` (a chunk is one of its tasks), or 0 (the default)
-   * for no limit: for tasks that leak, or hold on to memory. A restarting
-   * worker runs #WpoolPool:worker-exit (its result joins the exit
-   * results) and starts anew with an empty state and
-   * #WpoolPool:worker-init, in the middle of a map. Worker threads only
-   * get a new #WpoolWorker.
+   * `worker_lifespan` (a chunk is one of its tasks), or 0 (the default) for
+   * no limit: for tasks that leak, or hold on to memory. A restarting
+   * worker runs [property@Wpool.Pool:worker-exit] (its result joins the
+   * exit results) and starts anew with an empty state and
+   * [property@Wpool.Pool:worker-init], in the middle of a map. Worker
+   * threads only get a new [class@Wpool.Worker].
    *
    * Under %WPOOL_START_METHOD_FORK the new worker is forked by the
    * pool's template, a single-threaded fork of the caller made when the
@@ -683,15 +686,15 @@ wpool_pool_class_init (WpoolPoolClass *klass)
 
   /**
    * WpoolPool::progress:
-   * @self: a #WpoolPool
-   * @n_completed: the items completed, #WpoolPool:n-completed
-   * @n_total: the items in all, #WpoolPool:n-total
+   * @self: a [class@Wpool.Pool]
+   * @n_completed: the items completed, [property@Wpool.Pool:n-completed]
+   * @n_total: the items in all, [property@Wpool.Pool:n-total]
    *
    * Emitted on the thread-default main context of the caller that started
    * the maps, at most 20 times a second while they run and once when the
    * last one ends, whenever items were completed since the last emission.
-   * During a blocking wpool_pool_map() the caller's context does not run:
-   * only the last emission comes, when the map returns.
+   * During a blocking [method@Wpool.Pool.map] the caller's context does not
+   * run: only the last emission comes, when the map returns.
    *
    * Since: 0.1
    */
@@ -726,7 +729,7 @@ wpool_pool_init (WpoolPool *self)
  *
  * Creates a pool. No worker starts until the first map.
  *
- * Returns: (transfer full): a new #WpoolPool
+ * Returns: (transfer full): a new [class@Wpool.Pool]
  *
  * Since: 0.1
  */
@@ -744,7 +747,7 @@ wpool_pool_new (guint            n_jobs,
 
 /**
  * wpool_pool_get_n_jobs:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the number of workers.
  *
@@ -762,7 +765,7 @@ wpool_pool_get_n_jobs (WpoolPool *self)
 
 /**
  * wpool_pool_get_start_method:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets how the workers start.
  *
@@ -780,7 +783,7 @@ wpool_pool_get_start_method (WpoolPool *self)
 
 /**
  * wpool_pool_get_keep_alive:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets whether the workers are kept between maps.
  *
@@ -798,7 +801,7 @@ wpool_pool_get_keep_alive (WpoolPool *self)
 
 /**
  * wpool_pool_set_keep_alive:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @keep_alive: whether to keep the workers between maps
  *
  * Sets whether the workers, and the shared objects they hold, are kept
@@ -829,7 +832,7 @@ wpool_pool_set_keep_alive (WpoolPool *self,
 
 /**
  * wpool_pool_get_chunk_size:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the number of items a worker takes at once.
  *
@@ -847,7 +850,7 @@ wpool_pool_get_chunk_size (WpoolPool *self)
 
 /**
  * wpool_pool_set_chunk_size:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @chunk_size: the number of items a worker takes at once, or 0 for
  *   automatic
  *
@@ -872,7 +875,7 @@ wpool_pool_set_chunk_size (WpoolPool *self,
 
 /**
  * wpool_pool_get_n_splits:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets into how many chunks an automatic chunk size splits a map.
  *
@@ -890,10 +893,10 @@ wpool_pool_get_n_splits (WpoolPool *self)
 
 /**
  * wpool_pool_set_n_splits:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @n_splits: the number of chunks, or 0 for guided chunks
  *
- * Sets #WpoolPool:n-splits. It applies from the next map on.
+ * Sets [property@Wpool.Pool:n-splits]. It applies from the next map on.
  *
  * Since: 0.1
  */
@@ -912,7 +915,7 @@ wpool_pool_set_n_splits (WpoolPool *self,
 
 /**
  * wpool_pool_get_max_tasks_active:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets how many chunks of a map fed by a source may be in flight.
  *
@@ -930,11 +933,11 @@ wpool_pool_get_max_tasks_active (WpoolPool *self)
 
 /**
  * wpool_pool_set_max_tasks_active:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @max_tasks_active: the number of chunks, or 0 for twice the number of
  *   workers
  *
- * Sets #WpoolPool:max-tasks-active, for maps started afterwards.
+ * Sets [property@Wpool.Pool:max-tasks-active], for maps started afterwards.
  *
  * Since: 0.1
  */
@@ -953,7 +956,7 @@ wpool_pool_set_max_tasks_active (WpoolPool *self,
 
 /**
  * wpool_pool_get_task_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the longest a task may run on one item.
  *
@@ -971,11 +974,11 @@ wpool_pool_get_task_timeout (WpoolPool *self)
 
 /**
  * wpool_pool_set_task_timeout:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @task_timeout: the longest a task may run on one item, in seconds, or
  *   0 for no limit
  *
- * Sets #WpoolPool:task-timeout. It applies from the next map on.
+ * Sets [property@Wpool.Pool:task-timeout]. It applies from the next map on.
  *
  * Since: 0.1
  */
@@ -991,7 +994,7 @@ wpool_pool_set_task_timeout (WpoolPool *self,
 
 /**
  * wpool_pool_get_shared_objects:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
  * Gets the objects the workers share with the caller.
  *
@@ -1010,18 +1013,18 @@ wpool_pool_get_shared_objects (WpoolPool *self)
 
 /**
  * wpool_pool_set_shared_objects:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @shared_objects: (nullable): the objects to share, or %NULL; if floating,
  *   it is consumed
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Sets the objects every worker shares with the caller, as MPIRE's
  * `set_shared_objects()`. Several objects travel as one tuple.
  *
- * The workers receive the shared objects when they start, at the first
- * map. Once they run (during a map, and after it with
- * #WpoolPool:keep-alive), a change could not reach them, so it is refused
- * with %WPOOL_ERROR_WORKERS_RUNNING instead of being ignored.
+ * The workers receive the shared objects when they start, at the first map.
+ * Once they run (during a map, and after it with
+ * [property@Wpool.Pool:keep-alive]), a change could not reach them, so it
+ * is refused with %WPOOL_ERROR_WORKERS_RUNNING instead of being ignored.
  *
  * Returns: %TRUE if the shared objects were set
  *
@@ -1055,16 +1058,16 @@ wpool_pool_set_shared_objects (WpoolPool  *self,
 
 /**
  * wpool_pool_set_shared_data: (skip)
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  * @shared_data: (nullable): any pointer
  * @destroy: (nullable): called on @shared_data when it is replaced or the
  *   pool is disposed
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * The C escape hatch beside #WpoolPool:shared-objects: any pointer, which
- * %WPOOL_START_METHOD_THREADING workers share with no copy and
- * %WPOOL_START_METHOD_FORK workers copy-on-write. Tasks get it with
- * wpool_worker_get_shared_data().
+ * The C escape hatch beside [property@Wpool.Pool:shared-objects]: any
+ * pointer, which %WPOOL_START_METHOD_THREADING workers share with no copy
+ * and %WPOOL_START_METHOD_FORK workers copy-on-write. Tasks get it with
+ * [method@Wpool.Worker.get_shared_data].
  *
  * A pointer cannot reach a spawned process, so it is refused with
  * %WPOOL_ERROR_NOT_SUPPORTED for %WPOOL_START_METHOD_SPAWN and
@@ -1105,9 +1108,9 @@ wpool_pool_set_shared_data (WpoolPool       *self,
 
 /**
  * wpool_pool_get_workers_running:
- * @self: a #WpoolPool
+ * @self: a [class@Wpool.Pool]
  *
- * Gets whether the workers run. See #WpoolPool:workers-running.
+ * Gets whether the workers run. See [property@Wpool.Pool:workers-running].
  *
  * Returns: %TRUE if the workers run
  *

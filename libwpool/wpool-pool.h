@@ -21,7 +21,7 @@ G_BEGIN_DECLS
 /**
  * WPOOL_MAX_N_JOBS:
  *
- * The largest #WpoolPool:n-jobs a pool accepts.
+ * The largest [property@Wpool.Pool:n-jobs] a pool accepts.
  *
  * Since: 0.1
  */

@@ -14,19 +14,20 @@
  * WpoolSharedArray:
  *
  * A typed array of fixed length in shared memory that every worker of a
- * #WpoolPool reads and writes, under every start method: the reference's
- * "copy-on-write alternative", `multiprocessing.Array`. Tasks store their
- * results in it instead of returning them; workers writing different
- * indexes need no lock.
+ * [class@Wpool.Pool] reads and writes, under every start method: the
+ * reference's "copy-on-write alternative", `multiprocessing.Array`. Tasks
+ * store their results in it instead of returning them; workers writing
+ * different indexes need no lock.
  *
- * Put its handle, wpool_shared_array_get_handle(), in the pool's shared
- * objects; a task gets the array with wpool_worker_get_shared_array().
- * The memory is a memfd: forked workers inherit it and spawned ones are
- * handed it, so there is one array for all, never a copy.
+ * Put its handle, [method@Wpool.SharedArray.get_handle], in the pool's
+ * shared objects; a task gets the array with
+ * [method@Wpool.Worker.get_shared_array]. The memory is a memfd: forked
+ * workers inherit it and spawned ones are handed it, so there is one array
+ * for all, never a copy.
  *
  * Accessors check the index: a bad one is an error, never a write out of
  * bounds. C code may use the elements directly with
- * wpool_shared_array_get_data().
+ * [method@Wpool.SharedArray.get_data].
  *
  * Since: 0.1
  */
@@ -112,15 +113,16 @@ wpool_shared_array_get_memory (WpoolSharedArray *self)
  * wpool_shared_array_new:
  * @element_type: the type of the elements
  * @length: the number of elements
- * @with_lock: whether the array comes with a lock, wpool_shared_array_get_lock()
- * @error: return location for a #GError
+ * @with_lock: whether the array comes with a lock,
+ *   [method@Wpool.SharedArray.get_lock]
+ * @error: return location for a [type@GLib.Error]
  *
  * Creates an array of @length elements of @element_type in shared memory,
  * all zero. As in the reference, leave @with_lock unset when every task
  * writes its own indexes: that is much faster.
  *
- * Returns: (transfer full): a new #WpoolSharedArray, or %NULL with @error
- *   set when the memory cannot be had or @element_type is not one
+ * Returns: (transfer full): a new [class@Wpool.SharedArray], or %NULL with
+ *   @error set when the memory cannot be had or @element_type is not one
  *
  * Since: 0.1
  */
@@ -151,7 +153,7 @@ wpool_shared_array_new (WpoolSharedArrayType   element_type,
 
 /**
  * wpool_shared_array_get_element_type:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  *
  * Gets the type of the elements.
  *
@@ -169,7 +171,7 @@ wpool_shared_array_get_element_type (WpoolSharedArray *self)
 
 /**
  * wpool_shared_array_get_length:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  *
  * Gets the number of elements.
  *
@@ -187,7 +189,7 @@ wpool_shared_array_get_length (WpoolSharedArray *self)
 
 /**
  * wpool_shared_array_get_lock:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  *
  * Gets the lock the array was created with, which every worker shares.
  *
@@ -265,9 +267,9 @@ store (WpoolSharedArrayType  type,
 
 /**
  * wpool_shared_array_get_double:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  * @index: the index of an element
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Gets element @index as a double, whatever the element type.
  *
@@ -295,10 +297,10 @@ wpool_shared_array_get_double (WpoolSharedArray  *self,
 
 /**
  * wpool_shared_array_set_double:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  * @index: the index of an element
  * @value: the value to store, converted to the element type
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Sets element @index.
  *
@@ -326,9 +328,9 @@ wpool_shared_array_set_double (WpoolSharedArray  *self,
 
 /**
  * wpool_shared_array_get_int64:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  * @index: the index of an element
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Gets element @index as a 64-bit integer, whatever the element type
  * (floats are truncated).
@@ -357,10 +359,10 @@ wpool_shared_array_get_int64 (WpoolSharedArray  *self,
 
 /**
  * wpool_shared_array_set_int64:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  * @index: the index of an element
  * @value: the value to store, converted to the element type
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Sets element @index; integer elements take it exactly when it fits.
  *
@@ -388,10 +390,10 @@ wpool_shared_array_set_int64 (WpoolSharedArray  *self,
 
 /**
  * wpool_shared_array_dup_values:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  *
- * Copies the elements into a #GVariant array: `ai`, `ax`, `ay`, or `ad`
- * for both float types (GVariant has no single-precision type).
+ * Copies the elements into a [struct@GLib.Variant] array: `ai`, `ax`, `ay`,
+ * or `ad` for both float types (GVariant has no single-precision type).
  *
  * Returns: (transfer full): a copy of the elements
  *
@@ -444,7 +446,7 @@ wpool_shared_array_dup_values (WpoolSharedArray *self)
 
 /**
  * wpool_shared_array_get_data: (skip)
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  * @length: (out) (optional): return location for the number of elements
  *
  * Gets the elements themselves, in the shared memory, for C code: no copy.
@@ -466,11 +468,11 @@ wpool_shared_array_get_data (WpoolSharedArray *self,
 
 /**
  * wpool_shared_array_get_handle:
- * @self: a #WpoolSharedArray
+ * @self: a [class@Wpool.SharedArray]
  *
  * Gets the value that stands for the array in a pool's shared objects,
  * alone or as a member of their tuple. A task gets the array back with
- * wpool_worker_get_shared_array().
+ * [method@Wpool.Worker.get_shared_array].
  *
  * Returns: (transfer none): a new floating reference to the handle, of
  *   type `(st)`, which the shared objects (or a tuple of them) take

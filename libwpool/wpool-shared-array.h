@@ -25,7 +25,7 @@ G_BEGIN_DECLS
  *   `multiprocessing.Array('f', …)`
  * @WPOOL_SHARED_ARRAY_TYPE_DOUBLE: double-precision floats
  *
- * The type of the elements of a #WpoolSharedArray.
+ * The type of the elements of a [class@Wpool.SharedArray].
  *
  * Since: 0.1
  */

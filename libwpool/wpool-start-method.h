@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 
 /**
  * WpoolStartMethod:
- * @WPOOL_START_METHOD_FORK: workers are fork()ed from the calling process
+ * @WPOOL_START_METHOD_FORK: workers are `fork()`ed from the calling process
  *   at the first map; they see the shared objects copy-on-write, at the
  *   caller's own addresses, and can run any task
  * @WPOOL_START_METHOD_FORKSERVER: a clean server process, started with the
@@ -39,11 +39,12 @@ G_BEGIN_DECLS
  *   %WPOOL_SERVE_FLAGS_MPI_RANKS first thing). Each node holds one
  *   copy of the shared objects, which its workers read in place. Tasks
  *   must be findable by a new process, as with SPAWN. Needs libwpool built
- *   with Open MPI; see the "Running on several machines" guide. Since: 0.2
+ *   with Open MPI; see the
+ *   [Running on several machines](several-machines.html) guide. Since: 0.2
  *
- * How a #WpoolPool starts its workers, and so how the shared objects reach
- * them. See the "Shared objects" guide for the full table and what each
- * costs in memory.
+ * How a [class@Wpool.Pool] starts its workers, and so how the shared
+ * objects reach them. See the [Shared objects](shared-objects.html) guide
+ * for the full table and what each costs in memory.
  *
  * A worker process that dies while it runs an item fails that map with
  * %WPOOL_ERROR_WORKER_DIED and is replaced before the next one; under

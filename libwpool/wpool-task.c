@@ -17,19 +17,20 @@
 /**
  * WpoolTask:
  *
- * What the workers of a #WpoolPool run: a #WpoolTaskFunc with its user
- * data, or an exported symbol of a shared library.
+ * What the workers of a [class@Wpool.Pool] run: a [callback@Wpool.TaskFunc]
+ * with its user data, or an exported symbol of a shared library.
  *
- * A task made with wpool_task_new() can be any function, a PyGObject
- * callable included. A task made with wpool_task_new_for_symbol() names a
- * symbol that a new process can load again, which is how GJS programs run
- * C tasks (a JavaScript function cannot run on a worker thread) and how
- * process workers that do not share the caller's memory find their task.
+ * A task made with [ctor@Wpool.Task.new] can be any function, a PyGObject
+ * callable included. A task made with [ctor@Wpool.Task.new_for_symbol]
+ * names a symbol that a new process can load again, which is how GJS
+ * programs run C tasks (a JavaScript function cannot run on a worker
+ * thread) and how process workers that do not share the caller's memory
+ * find their task.
  *
- * A task may declare the #GVariantType of its results with
- * wpool_task_set_result_type(); a map then returns an array of that type
- * (`a<T>`) and fails with %WPOOL_ERROR_INVALID_RESULT on the first result of
- * another type. Without it a map returns `av`.
+ * A task may declare the [struct@GLib.VariantType] of its results with
+ * [method@Wpool.Task.set_result_type]; a map then returns an array of that
+ * type (`a<T>`) and fails with %WPOOL_ERROR_INVALID_RESULT on the first
+ * result of another type. Without it a map returns `av`.
  *
  * The user data's destroy notify runs when the task is finalized, on the
  * thread that drops the last reference: the pool never drops it on a
@@ -193,8 +194,8 @@ wpool_task_class_init (WpoolTaskClass *klass)
   /**
    * WpoolTask:result-type:
    *
-   * The definite #GVariantType of every result, or %NULL when results may
-   * be of any type (a map then returns `av`).
+   * The definite [struct@GLib.VariantType] of every result, or %NULL when
+   * results may be of any type (a map then returns `av`).
    *
    * Since: 0.1
    */
@@ -233,7 +234,7 @@ wpool_task_init (WpoolTask *self)
  *
  * Creates a task that runs @func.
  *
- * Returns: (transfer full): a new #WpoolTask
+ * Returns: (transfer full): a new [class@Wpool.Task]
  *
  * Since: 0.1
  */
@@ -263,16 +264,18 @@ wpool_task_new (WpoolTaskFunc  func,
  * @destroy: (nullable): frees @user_data with the task
  *
  * Creates a chunk task: @func runs a whole chunk of items at once, reading
- * them and writing their results as plain arrays, with no #GVariant per
- * item. This is the fast path for many small items, such as numbers: the
- * map's items must be an array of @item_type, and its results are an
- * array of @result_type. A failed chunk fails all its items.
+ * them and writing their results as plain arrays, with no
+ * [struct@GLib.Variant] per item. This is the fast path for many small
+ * items, such as numbers: the map's items must be an array of @item_type,
+ * and its results are an array of @result_type. A failed chunk fails all
+ * its items.
  *
  * Under %WPOOL_START_METHOD_SPAWN and %WPOOL_START_METHOD_FORKSERVER the
  * function must be an exported symbol of a shared library, with no user
- * data, as for wpool_task_new(); or use wpool_task_new_for_chunk_symbol().
+ * data, as for [ctor@Wpool.Task.new]; or use
+ * [ctor@Wpool.Task.new_for_chunk_symbol].
  *
- * Returns: (transfer full): a new #WpoolTask
+ * Returns: (transfer full): a new [class@Wpool.Task]
  */
 WpoolTask *
 wpool_task_new_for_chunks (const GVariantType *item_type,
@@ -301,7 +304,7 @@ wpool_task_new_for_chunks (const GVariantType *item_type,
 
 /**
  * wpool_task_get_item_type:
- * @self: a #WpoolTask
+ * @self: a [class@Wpool.Task]
  *
  * Gets the items' type of a chunk task.
  *
@@ -361,18 +364,18 @@ wpool_task_run_chunk (WpoolTask     *self,
  * wpool_task_new_for_symbol:
  * @module_path: (type filename) (nullable): the shared library that exports
  *   @symbol, or %NULL for the main program (linked with `-rdynamic`)
- * @symbol: the name of an exported #WpoolTaskFunc
- * @error: return location for a #GError
+ * @symbol: the name of an exported [callback@Wpool.TaskFunc]
+ * @error: return location for a [type@GLib.Error]
  *
- * Creates a task that runs the #WpoolTaskFunc exported as @symbol by
- * @module_path, loaded with #GModule and kept loaded as long as the task.
- * The function gets %NULL as its user data.
+ * Creates a task that runs the [callback@Wpool.TaskFunc] exported as
+ * @symbol by @module_path, loaded with GModule and kept loaded as long as
+ * the task. The function gets %NULL as its user data.
  *
  * This is how a GJS program runs a C task on worker threads.
  *
- * Returns: (transfer full): a new #WpoolTask, or %NULL with @error set to
- *   %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol cannot be
- *   found
+ * Returns: (transfer full): a new [class@Wpool.Task], or %NULL with @error
+ *   set to %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol
+ *   cannot be found
  *
  * Since: 0.1
  */
@@ -437,18 +440,18 @@ wpool_task_new_for_symbol (const char  *module_path,
  * wpool_task_new_for_chunk_symbol:
  * @module_path: (type filename) (nullable): the shared library that exports
  *   @symbol, or %NULL for the main program (linked with `-rdynamic`)
- * @symbol: the name of an exported #WpoolChunkFunc
+ * @symbol: the name of an exported [callback@Wpool.ChunkFunc]
  * @item_type: the items' type, of a fixed size
  * @result_type: the results' type, of a fixed size
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * Creates a chunk task, as wpool_task_new_for_chunks() does, that runs the
- * #WpoolChunkFunc exported as @symbol by @module_path: how a GJS or Python
- * program, or a SPAWN or FORKSERVER pool, runs a chunk task.
+ * Creates a chunk task, as [ctor@Wpool.Task.new_for_chunks] does, that runs
+ * the [callback@Wpool.ChunkFunc] exported as @symbol by @module_path: how a
+ * GJS or Python program, or a SPAWN or FORKSERVER pool, runs a chunk task.
  *
- * Returns: (transfer full): a new #WpoolTask, or %NULL with @error set to
- *   %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol cannot be
- *   found, or a type is not of a fixed size
+ * Returns: (transfer full): a new [class@Wpool.Task], or %NULL with @error
+ *   set to %WPOOL_ERROR_INVALID_ARGUMENT when the module or the symbol
+ *   cannot be found, or a type is not of a fixed size
  *
  * Since: 0.1
  */
@@ -514,7 +517,7 @@ wpool_task_new_for_chunk_symbol (const char          *module_path,
  * libwpool). %WPOOL_START_METHOD_FORK and %WPOOL_START_METHOD_THREADING
  * refuse the task with %WPOOL_ERROR_NOT_SUPPORTED.
  *
- * Returns: (transfer full): a new #WpoolTask
+ * Returns: (transfer full): a new [class@Wpool.Task]
  *
  * Since: 0.2
  */
@@ -539,7 +542,7 @@ wpool_task_new_for_program (const char * const *argv,
 
 /**
  * wpool_task_get_program:
- * @self: a #WpoolTask
+ * @self: a [class@Wpool.Task]
  *
  * Gets the command line of the worker program that runs the task.
  *
@@ -571,7 +574,7 @@ wpool_task_runs_program (WpoolTask          *self,
 
 /**
  * wpool_task_get_module_path:
- * @self: a #WpoolTask
+ * @self: a [class@Wpool.Task]
  *
  * Gets the shared library the task's symbol comes from.
  *
@@ -589,12 +592,12 @@ wpool_task_get_module_path (WpoolTask *self)
 
 /**
  * wpool_task_get_symbol:
- * @self: a #WpoolTask
+ * @self: a [class@Wpool.Task]
  *
  * Gets the symbol the task runs.
  *
  * Returns: (nullable): the symbol, or %NULL for a task made with
- *   wpool_task_new()
+ *   [ctor@Wpool.Task.new]
  *
  * Since: 0.1
  */
@@ -608,7 +611,7 @@ wpool_task_get_symbol (WpoolTask *self)
 
 /**
  * wpool_task_get_result_type:
- * @self: a #WpoolTask
+ * @self: a [class@Wpool.Task]
  *
  * Gets the declared type of the task's results.
  *
@@ -626,8 +629,8 @@ wpool_task_get_result_type (WpoolTask *self)
 
 /**
  * wpool_task_set_result_type:
- * @self: a #WpoolTask
- * @result_type: (nullable): a definite #GVariantType, or %NULL
+ * @self: a [class@Wpool.Task]
+ * @result_type: (nullable): a definite [struct@GLib.VariantType], or %NULL
  *
  * Declares the type of every result of the task. A map then returns an
  * array of @result_type instead of `av`, and fails with

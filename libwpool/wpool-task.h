@@ -27,11 +27,11 @@ G_DECLARE_FINAL_TYPE (WpoolTask, wpool_task, WPOOL, TASK, GObject)
  * @shared_objects: (nullable): the pool's shared objects as this worker sees
  *   them, or %NULL when the pool has none
  * @item: the item to process, one element of the items given to the map
- * @user_data: (closure): the data given to wpool_task_new()
- * @error: return location for a #GError
+ * @user_data: (closure): the data given to [ctor@Wpool.Task.new]
+ * @error: return location for a [type@GLib.Error]
  *
- * The function a #WpoolPool maps over its items. As in MPIRE, the shared
- * objects come as the argument right after the worker.
+ * The function a [class@Wpool.Pool] maps over its items. As in MPIRE, the
+ * shared objects come as the argument right after the worker.
  *
  * It runs on a worker thread or in a worker process, never on the caller's
  * main context, and may run concurrently with itself: it must only read
@@ -54,16 +54,17 @@ typedef GVariant *(*WpoolTaskFunc) (WpoolWorker  *worker,
  * @shared_objects: (nullable): the pool's shared objects as this worker sees
  *   them, or %NULL when the pool has none
  * @items: the chunk's @n_items items, of the task's item type, laid out as
- *   in the items' #GVariant array: a plain C array for basic types
+ *   in the items' [struct@GLib.Variant] array: a plain C array for basic
+ *   types
  * @n_items: the number of items
  * @results: where the chunk's @n_items results go, of the task's result
  *   type, laid out the same way
- * @user_data: the data given to wpool_task_new_for_chunks()
- * @error: return location for a #GError
+ * @user_data: the data given to [ctor@Wpool.Task.new_for_chunks]
+ * @error: return location for a [type@GLib.Error]
  *
  * The function of a chunk task: it runs a whole chunk of fixed-size items
- * at once, with no #GVariant per item, as an OpenMP loop body would. The
- * same rules as for a #WpoolTaskFunc hold otherwise.
+ * at once, with no [struct@GLib.Variant] per item, as an OpenMP loop body
+ * would. The same rules as for a [callback@Wpool.TaskFunc] hold otherwise.
  *
  * Returns: %TRUE, or %FALSE with @error set: every item of the chunk fails
  *

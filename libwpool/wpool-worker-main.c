@@ -415,7 +415,7 @@ parse_options (const char * const  *args,
  * @shared_objects: (nullable): the pool's shared objects, as the workers
  *   will see them
  * @user_data: (closure): the data given to [func@Wpool.Worker.serve]
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Turns what a pool names into the task a worker program runs: its task,
  * and its worker-init and worker-exit. A fork server resolves each once,
@@ -438,7 +438,7 @@ parse_options (const char * const  *args,
  * @resolve: (scope call) (nullable): turns what the pool names into tasks;
  *   %NULL for C symbols only, as libwpool's `wpool-worker` helper does
  * @user_data: (closure resolve): data for @resolve
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
  * Makes the calling program a worker process of the pool that started it
  * (see [ctor@Wpool.Task.new_for_program]), on the calling thread: it
@@ -460,8 +460,8 @@ parse_options (const char * const  *args,
  * then finalizes MPI too, unless the program had started it. The first
  * rank gets %WPOOL_ERROR_INVALID_ARGUMENT, as any program that no pool
  * started, with MPI started (unless the program had), and goes on to run
- * its pools: call this first thing in main(). See the "Running on
- * several machines" guide.
+ * its pools: call this first thing in main(). See the
+ * [Running on several machines](several-machines.html) guide.
  *
  * Returns: %TRUE once the pool ended the worker; %FALSE with @error set:
  *   %WPOOL_ERROR_INVALID_ARGUMENT when the program was not started by a

@@ -13,21 +13,22 @@
  * WpoolWorker:
  *
  * The worker that runs a task, inside whatever thread or process it lives
- * in. A #WpoolTaskFunc receives it as its first argument.
+ * in. A [callback@Wpool.TaskFunc] receives it as its first argument.
  *
  * A worker is created when its pool starts its workers and lives as long as
  * they do, so a kept-alive pool hands the same worker to every map. Its
- * identifier runs from 0 to #WpoolPool:n-jobs − 1.
+ * identifier runs from 0 to [property@Wpool.Pool:n-jobs] − 1.
  *
  * A worker is owned by its thread or process: use it only from inside the
  * task that received it.
  *
  * A worker keeps state from one item to the next, as MPIRE's
- * `use_worker_state` does: wpool_worker_get_state() is a dictionary the
- * worker's tasks, its #WpoolPool:worker-init and its #WpoolPool:worker-exit
- * share, and C tasks can attach data with g_object_set_data_full(). A
- * worker process has its own copy: the caller never sees it, but for what
- * #WpoolPool:worker-exit returns.
+ * `use_worker_state` does: [method@Wpool.Worker.get_state] is a dictionary
+ * the worker's tasks, its [property@Wpool.Pool:worker-init] and its
+ * [property@Wpool.Pool:worker-exit] share, and C tasks can attach data with
+ * [method@GObject.Object.set_data_full]. A worker process has its own copy:
+ * the caller never sees it, but for what [property@Wpool.Pool:worker-exit]
+ * returns.
  *
  * Since: 0.1
  */
@@ -94,7 +95,7 @@ wpool_worker_class_init (WpoolWorkerClass *klass)
   /**
    * WpoolWorker:id:
    *
-   * The worker's identifier, from 0 to #WpoolPool:n-jobs − 1.
+   * The worker's identifier, from 0 to [property@Wpool.Pool:n-jobs] − 1.
    *
    * Since: 0.1
    */
@@ -151,9 +152,9 @@ wpool_worker_new (guint     id,
 
 /**
  * wpool_worker_get_id:
- * @self: a #WpoolWorker
+ * @self: a [class@Wpool.Worker]
  *
- * Gets the worker's identifier, from 0 to #WpoolPool:n-jobs − 1.
+ * Gets the worker's identifier, from 0 to [property@Wpool.Pool:n-jobs] − 1.
  *
  * Returns: the identifier
  *
@@ -169,11 +170,11 @@ wpool_worker_get_id (WpoolWorker *self)
 
 /**
  * wpool_worker_get_shared_objects:
- * @self: a #WpoolWorker
+ * @self: a [class@Wpool.Worker]
  *
  * Gets the pool's shared objects as this worker sees them. Under
- * %WPOOL_START_METHOD_THREADING this is the very #GVariant given to the
- * pool, with no copy.
+ * %WPOOL_START_METHOD_THREADING this is the very [struct@GLib.Variant]
+ * given to the pool, with no copy.
  *
  * Returns: (transfer none) (nullable): the shared objects, or %NULL
  *
@@ -189,9 +190,9 @@ wpool_worker_get_shared_objects (WpoolWorker *self)
 
 /**
  * wpool_worker_get_shared_data: (skip)
- * @self: a #WpoolWorker
+ * @self: a [class@Wpool.Worker]
  *
- * Gets the C pointer given to wpool_pool_set_shared_data(). Under
+ * Gets the C pointer given to [method@Wpool.Pool.set_shared_data]. Under
  * %WPOOL_START_METHOD_THREADING it is the caller's own memory.
  *
  * Returns: (nullable): the shared data, or %NULL
@@ -206,16 +207,16 @@ wpool_worker_get_shared_data (WpoolWorker *self)
 
 /**
  * wpool_worker_report_error:
- * @self: a #WpoolWorker
+ * @self: a [class@Wpool.Worker]
  * @domain: the error domain
  * @code: the error code
  * @message: the error message
  *
- * Fails the item the worker is running, from inside the task, for
- * bindings whose callbacks cannot set the #GError out argument of a
- * #WpoolTaskFunc (PyGObject 3.42 prints a callback's exception and returns
- * %NULL). The task then returns %NULL; the map fails with this error, its
- * message prefixed with the item and the worker as usual.
+ * Fails the item the worker is running, from inside the task, for bindings
+ * whose callbacks cannot set the [type@GLib.Error] out argument of a
+ * [callback@Wpool.TaskFunc] (PyGObject 3.42 prints a callback's exception
+ * and returns %NULL). The task then returns %NULL; the map fails with this
+ * error, its message prefixed with the item and the worker as usual.
  *
  * libwpool's PyGObject override calls it for you: a Python task that
  * raises fails its map with the exception's type, message and traceback.
@@ -250,13 +251,13 @@ wpool_worker_take_reported_error (WpoolWorker  *self,
 
 /**
  * wpool_worker_get_state:
- * @self: a #WpoolWorker
+ * @self: a [class@Wpool.Worker]
  *
  * Gets the worker's state: a dictionary that lives as long as the worker
- * and that its tasks, #WpoolPool:worker-init and #WpoolPool:worker-exit
- * read and write, as MPIRE's `worker_state`. A kept-alive pool keeps it
- * from one map to the next; a worker restarted, or replaced after it
- * died, starts with an empty one.
+ * and that its tasks, [property@Wpool.Pool:worker-init] and
+ * [property@Wpool.Pool:worker-exit] read and write, as MPIRE's
+ * `worker_state`. A kept-alive pool keeps it from one map to the next; a
+ * worker restarted, or replaced after it died, starts with an empty one.
  *
  * Returns: (transfer none): the worker's state
  *
@@ -294,14 +295,15 @@ shared_member (WpoolWorker  *self,
 
 /**
  * wpool_worker_get_shared_array:
- * @self: a #WpoolWorker
+ * @self: a [class@Wpool.Worker]
  * @index: the position of the array's handle in the shared objects' tuple
  *   (0 when the shared objects are the handle alone)
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * Gets the #WpoolSharedArray whose handle, wpool_shared_array_get_handle(),
- * is member @index of the pool's shared objects: the very array the caller
- * made, whatever the start method.
+ * Gets the [class@Wpool.SharedArray] whose handle,
+ * [method@Wpool.SharedArray.get_handle], is member @index of the pool's
+ * shared objects: the very array the caller made, whatever the start
+ * method.
  *
  * Returns: (transfer none): the array, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when that member is no such handle
@@ -320,13 +322,13 @@ wpool_worker_get_shared_array (WpoolWorker  *self,
 
 /**
  * wpool_worker_get_lock:
- * @self: a #WpoolWorker
+ * @self: a [class@Wpool.Worker]
  * @index: the position of the lock's handle in the shared objects' tuple
  *   (0 when the shared objects are the handle alone)
- * @error: return location for a #GError
+ * @error: return location for a [type@GLib.Error]
  *
- * Gets the #WpoolLock whose handle, wpool_lock_get_handle(), is member
- * @index of the pool's shared objects.
+ * Gets the [class@Wpool.Lock] whose handle, [method@Wpool.Lock.get_handle],
+ * is member @index of the pool's shared objects.
  *
  * Returns: (transfer none): the lock, or %NULL with @error set to
  *   %WPOOL_ERROR_INVALID_ARGUMENT when that member is no such handle

@@ -30,9 +30,9 @@ G_DECLARE_FINAL_TYPE (WpoolWorker, wpool_worker, WPOOL, WORKER, GObject)
  *   pool reports that it needs %WPOOL_START_METHOD_SPAWN
  * @WPOOL_SERVE_FLAGS_TAKE_SHARED_OBJECTS: the resolver makes the shared
  *   objects values of the program's own (Python unpickles them, GJS
- *   converts them) and keeps a reference to the #GVariant if it still
- *   needs it: the worker keeps none of its own once its setup's tasks are
- *   resolved, and gives its tasks, and later resolves, %NULL. A worker
+ *   converts them) and keeps a reference to the [struct@GLib.Variant] if it
+ *   still needs it: the worker keeps none of its own once its setup's tasks
+ *   are resolved, and gives its tasks, and later resolves, %NULL. A worker
  *   then holds one copy of big shared objects, not two
  * @WPOOL_SERVE_FLAGS_MPI_RANKS: in a job that `mpirun -np N` started,
  *   ranks 1 to N-1 serve the MPI pools of rank 0 (see
