@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <dlfcn.h>
 #include <sched.h>
 #include <stdio.h>
 #include <signal.h>
@@ -70,8 +71,11 @@ wpool_test_nested_map (WpoolWorker  *worker,
   const double *squares;
   double sum = 0;
   gsize n;
+  Dl_info self;
 
-  if (!(task = wpool_task_new_for_symbol (g_getenv ("WPOOL_TEST_MODULE"), "wpool_test_square", error)))
+  /* This module, where it is: in the build tree, or installed. */
+  if (!dladdr ((void *) wpool_test_square, &self) ||
+      !(task = wpool_task_new_for_symbol (self.dli_fname, "wpool_test_square", error)))
     return NULL;
   wpool_task_set_result_type (task, G_VARIANT_TYPE_DOUBLE);
   if (!(results = wpool_pool_map (pool, task,

@@ -4,11 +4,18 @@
 // Wpool.Pool a Promise-based map over JS arrays:
 //
 //     import Wpool from 'gi://Wpool?version=1';
-//     import 'file:///usr/share/wpool-1/js/wpool.js';  // installed path
+//     void Wpool.Pool;  // loads libwpool, which holds this module
+//     await import('resource:///org/gnome/Wpool/js/wpool.js');
 //
 //     const pool = new Wpool.Pool({n_jobs: 4, start_method: Wpool.StartMethod.FORK});
 //     const task = Wpool.Task.new_for_symbol('libmytasks.so', 'square');
 //     const squares = await pool.map([1, 2, 3], task, {progress: (done, total) => …});
+//
+// This module is a GResource of libwpool, which GJS opens at the first
+// class or function of Wpool used, not at `import Wpool`; and a static
+// import is looked for before any code runs: so it is imported
+// dynamically, after Wpool.Pool. The installed file,
+// file:///usr/share/wpool-1/js/wpool.js, may be imported statically.
 //
 // Items are converted to a GLib.Variant array for the C pool, of the task's
 // item type or the one given, and results back to JS values. The C API is
@@ -186,14 +193,23 @@ let workerPath = null;
 
 /**
  * The worker program, installed beside this module (in the source tree
- * too). Not looked for before a JavaScript function is mapped: this
- * module loaded from a GResource maps C tasks.
+ * too). This module loaded from libwpool's GResource has no file beside
+ * it: a new gjs process reads its program before anything loads libwpool,
+ * so the worker stays the installed file, whose path the resource holds.
+ * Not looked for before a JavaScript function is mapped.
  *
  * @returns {string} the path of wpool-worker.js
  */
 function getWorkerPath() {
-    workerPath ??= GLib.filename_from_uri(
-        GLib.Uri.resolve_relative(import.meta.url, 'wpool-worker.js', GLib.UriFlags.NONE))[0];
+    if (workerPath === null) {
+        const beside = name => GLib.Uri.resolve_relative(import.meta.url, name, GLib.UriFlags.NONE);
+        if (import.meta.url.startsWith('resource:')) {
+            const [, bytes] = Gio.File.new_for_uri(beside('wpool-worker.path')).load_contents(null);
+            workerPath = new TextDecoder().decode(bytes).trim();
+        } else {
+            [workerPath] = GLib.filename_from_uri(beside('wpool-worker.js'));
+        }
+    }
     return workerPath;
 }
 

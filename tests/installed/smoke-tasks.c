@@ -1,5 +1,5 @@
-/* smoke-tasks.c: the task of tests/installed/smoke.c, built against the
- * installed headers only.
+/* smoke-tasks.c: the C task of the installed smoke tests (C, GJS, Vala),
+ * installed beside them; built against the installed headers only.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
