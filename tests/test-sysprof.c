@@ -405,6 +405,48 @@ test_died_mark (void)
     g_assert_cmpuint (n_starts[i], ==, (gint)i == died ? 2 : 1);
 }
 
+static void
+map_with_lifespan (gpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (WPOOL_START_METHOD_THREADING);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_square");
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_pool_set_worker_lifespan (pool, 2);
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (8), NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* A worker past its lifespan restarts: a restart mark, then a start, on
+ * its row; 8 one-item chunks on workers of 2 chunks make 3 restarts at
+ * least (4 if both take 4). */
+static void
+test_restart_marks (void)
+{
+  g_autoptr(SysprofCaptureReader) reader = record ((GThreadFunc)map_with_lifespan, NULL);
+  g_autoptr(GPtrArray) marks = read_marks (reader);
+  guint n_restarts = 0;
+  guint n_starts = 0;
+
+  for (guint i = 0; i < marks->len; i++)
+    {
+      const Mark *mark = marks->pdata[i];
+
+      if (g_str_has_prefix (mark->message, "restart: "))
+        {
+          n_restarts++;
+          g_assert_cmpstr (mark->message, ==, "restart: at the end of its lifespan");
+        }
+      else if (g_str_has_prefix (mark->message, "start: "))
+        n_starts++;
+    }
+
+  g_assert_cmpuint (n_restarts, >=, 3);
+  g_assert_cmpuint (n_starts, ==, N_JOBS + n_restarts);
+}
+
 /* The socket of the control source, as sysprof-cli would hand it to the
  * program it starts: a spawnable is where the source puts it. It takes
  * the place of the placeholder, whose number the environment says. */
@@ -449,6 +491,7 @@ main (int   argc,
                         test_timeout_mark);
   g_test_add_data_func ("/sysprof/timeout/fork", GINT_TO_POINTER (WPOOL_START_METHOD_FORK), test_timeout_mark);
   g_test_add_func ("/sysprof/died/fork", test_died_mark);
+  g_test_add_func ("/sysprof/restart/threading", test_restart_marks);
 
   ret = g_test_run ();
 
