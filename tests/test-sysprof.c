@@ -447,6 +447,44 @@ test_restart_marks (void)
   g_assert_cmpuint (n_starts, ==, N_JOBS + n_restarts);
 }
 
+static void
+map_slow_start (gpointer data)
+{
+  g_autoptr(WpoolPool) pool = wpool_pool_new (N_JOBS, WPOOL_START_METHOD_SPAWN);
+  g_autoptr(WpoolTask) task = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+
+  task = wpool_task_new_for_symbol (g_getenv ("WPOOL_TEST_SLOW_MODULE"), "wpool_test_slow_identity", &error);
+  g_assert_no_error (error);
+  wpool_pool_set_worker_start_timeout (pool, 0.5);
+  results = wpool_pool_map (pool, task, g_variant_new_parsed ("[1, 2, 3]"), NULL, &error);
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT);
+}
+
+/* A worker that does not start within the worker-start timeout (its
+ * task's module blocks as it loads) leaves a timeout mark on its row. */
+static void
+test_start_timeout_mark (void)
+{
+  g_autoptr(SysprofCaptureReader) reader = record ((GThreadFunc)map_slow_start, NULL);
+  g_autoptr(GPtrArray) marks = read_marks (reader);
+  guint n_timeouts = 0;
+
+  for (guint i = 0; i < marks->len; i++)
+    {
+      const Mark *mark = marks->pdata[i];
+
+      if (g_str_has_prefix (mark->message, "timeout: "))
+        {
+          n_timeouts++;
+          g_assert_cmpstr (mark->name, ==, "worker 0");
+          g_assert_cmpstr (mark->message, ==, "timeout: no progress starting within the worker-start-timeout");
+        }
+    }
+  g_assert_cmpuint (n_timeouts, ==, 1);
+}
+
 /* The socket of the control source, as sysprof-cli would hand it to the
  * program it starts: a spawnable is where the source puts it. It takes
  * the place of the placeholder, whose number the environment says. */
@@ -465,12 +503,16 @@ main (int   argc,
       char *argv[])
 {
   g_autoptr(SysprofSpawnable) spawnable = NULL;
+  g_autofree char *parent = g_strdup_printf ("%d", (int)getpid ());
   g_autofree char *fd_string = NULL;
   struct stat control_stat;
   int control_fd;
   int ret;
 
   g_test_init (&argc, &argv, NULL);
+
+  /* The slow module blocks in every process but this one. */
+  g_setenv ("WPOOL_TEST_SLOW_START_PARENT", parent, TRUE);
 
   /* The variable is set before any thread exists (the control source
    * starts GLib's), on a placeholder's number. */
@@ -492,6 +534,7 @@ main (int   argc,
   g_test_add_data_func ("/sysprof/timeout/fork", GINT_TO_POINTER (WPOOL_START_METHOD_FORK), test_timeout_mark);
   g_test_add_func ("/sysprof/died/fork", test_died_mark);
   g_test_add_func ("/sysprof/restart/threading", test_restart_marks);
+  g_test_add_func ("/sysprof/timeout/start", test_start_timeout_mark);
 
   ret = g_test_run ();
 
