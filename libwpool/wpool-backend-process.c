@@ -16,6 +16,7 @@
 #include "wpool-process-private.h"
 #include "wpool-protocol-private.h"
 #include "wpool-task-private.h"
+#include "wpool-trace-private.h"
 #include "wpool-variant-private.h"
 #include "wpool-worker-private.h"
 
@@ -139,6 +140,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   g_autoptr(GVariant) cpus = NULL;
   gint64 start_timeout = wpool_backend_get_config (backend)->worker_start_timeout;
+  gint64 trace_begin = wpool_trace_now ();
   GError *local_error = NULL;
   ProcessWorker *pw;
   int fds[2];
@@ -178,6 +180,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
           /* With where its fork server waited, if one did not answer. */
           gboolean bare = g_str_equal (local_error->message, WPOOL_FRAME_START_TIMED_OUT);
 
+          wpool_trace_worker_lost (index, 0, 0, 0, TRUE, "no progress starting within the worker-start-timeout");
           g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
                        "Worker %u made no progress starting within the worker-start-timeout (%g s) and was killed%s%s",
                        index, start_timeout / (double)G_USEC_PER_SEC, bare ? "" : ": ",
@@ -197,6 +200,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
       return FALSE;
     }
 
+  wpool_trace_worker_start (trace_begin, index, pw->pid);
   return TRUE;
 }
 
@@ -459,6 +463,7 @@ process_worker_died (WpoolBackendProcess *self,
         g_set_error (&error, WPOOL_ERROR, WPOOL_ERROR_WORKER_DIED,
                      "Item %d: worker %u (pid %d) died: %s", item, index, (int)pid, how);
     }
+  wpool_trace_worker_lost (index, pid, first, last, outcome == WAIT_TIMED_OUT, error->message);
 
   if (!wpool_job_get_keep_going (job))
     {
@@ -663,8 +668,10 @@ run_chunk (WpoolBackendProcess *self,
       switch (wpool_backend_take_answer (job, index, first, last, kind, reply, transferred, share, started))
         {
         case WPOOL_ANSWER_DONE:
+          wpool_trace_chunk (started, index, pw->pid, first, last, last - first);
           return CHUNK_DONE;
         case WPOOL_ANSWER_FAILED:
+          wpool_trace_chunk (started, index, pw->pid, first, last, 0);
           return CHUNK_STOP;
         case WPOOL_ANSWER_MORE:
           break;

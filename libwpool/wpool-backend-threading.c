@@ -9,6 +9,7 @@
 #include "wpool-error.h"
 #include "wpool-process-private.h"
 #include "wpool-task-private.h"
+#include "wpool-trace-private.h"
 #include "wpool-worker-private.h"
 
 /* THREADING: every worker is its own driver thread, bound to one
@@ -53,6 +54,7 @@ wpool_backend_threading_start_worker (WpoolBackend  *backend,
                                       GError       **error)
 {
   WpoolBackendThreading *self = WPOOL_BACKEND_THREADING (backend);
+  gint64 trace_begin = wpool_trace_now ();
 
   WpoolWorker *worker = wpool_backend_new_worker (backend, index);
 
@@ -62,6 +64,7 @@ wpool_backend_threading_start_worker (WpoolBackend  *backend,
   self->workers[index] = worker;
   g_mutex_unlock (&self->mutex);
 
+  wpool_trace_worker_start (trace_begin, index, 0);
   return TRUE;
 }
 

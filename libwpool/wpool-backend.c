@@ -9,6 +9,7 @@
 #include "wpool-enums.h"
 #include "wpool-error.h"
 #include "wpool-protocol-private.h"
+#include "wpool-trace-private.h"
 #include "wpool-worker-private.h"
 
 typedef struct
@@ -290,6 +291,7 @@ wpool_backend_renew_worker (WpoolBackend *self,
   g_autoptr(GError) error = NULL;
   gboolean started;
 
+  wpool_trace_worker_restart (index, why);
   priv->n_chunks[index] = 0;
   klass->stop_worker (self, index);
   wpool_frame_watch_begin (wpool_job_get_cancellable (job));
@@ -880,6 +882,7 @@ wpool_backend_replace_worker (WpoolBackend  *self,
 
   g_assert (index < priv->n_started);
 
+  wpool_trace_worker_restart (index, "in place of the thread abandoned past the task timeout");
   klass->stop_worker (self, index);
   if (!klass->start_worker (self, index, task, error) ||
       !(driver = wpool_backend_driver_new (self, index, error)))

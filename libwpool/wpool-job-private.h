@@ -69,6 +69,7 @@ WpoolTask          *wpool_job_get_task          (WpoolJob       *self);
 GCancellable       *wpool_job_get_cancellable   (WpoolJob       *self);
 const GVariantType *wpool_job_get_result_type   (WpoolJob       *self);
 gint64              wpool_job_get_task_timeout  (WpoolJob       *self);
+gint64              wpool_job_get_trace_begin   (WpoolJob       *self);
 guint               wpool_job_get_n_items       (WpoolJob       *self);
 guint               wpool_job_get_n_chunks      (WpoolJob       *self);
 guint               wpool_job_get_n_completed   (WpoolJob       *self);

@@ -10,6 +10,7 @@
 #include "wpool-job-private.h"
 #include "wpool-results-private.h"
 #include "wpool-task-private.h"
+#include "wpool-trace-private.h"
 #include "wpool-variant-private.h"
 #include "wpool-watchdog-private.h"
 #include "wpool-worker-private.h"
@@ -55,6 +56,8 @@ struct _WpoolJob
    * this map's number among those they cover. */
   WpoolInsights      *insights;
   guint               map_number;
+  /* When it was made, for its Sysprof mark: 0 if no profiler listened. */
+  gint64              trace_begin;
   /* Set once an error ends the hand-out. */
   gint                stopped;
   /* Workers still on the job. */
@@ -116,6 +119,7 @@ wpool_job_new (WpoolTask    *task,
   self->task_timeout = task_timeout;
   self->init_timeout = init_timeout;
   self->keep_going = keep_going;
+  self->trace_begin = wpool_trace_now ();
   if (keep_going)
     {
       self->requeued = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -195,6 +199,12 @@ gint64
 wpool_job_get_task_timeout (WpoolJob *self)
 {
   return self->task_timeout;
+}
+
+gint64
+wpool_job_get_trace_begin (WpoolJob *self)
+{
+  return self->trace_begin;
 }
 
 guint
@@ -591,6 +601,7 @@ wpool_job_runner_abandoned (const WpoolRunner *runner,
                                               runner->worker_id));
   else if (state == WPOOL_RUNNER_INIT)
     {
+      wpool_trace_worker_lost (runner->worker_id, 0, 0, 0, TRUE, "its worker-init ran past the worker-init timeout");
       /* Under keep-going, no item was its: the others run them. */
       if (!self->keep_going)
         wpool_job_fail_locked (self, g_error_new (WPOOL_ERROR, WPOOL_ERROR_TIMED_OUT,
@@ -607,6 +618,7 @@ wpool_job_runner_abandoned (const WpoolRunner *runner,
                            "finish the item and its result will be dropped",
                            state, runner->worker_id,
                            self->task_timeout / (double)G_USEC_PER_SEC);
+      wpool_trace_worker_lost (runner->worker_id, 0, runner->chunk_first, runner->chunk_last, TRUE, error->message);
 
       if (!self->keep_going)
         wpool_job_fail_locked (self, error);
@@ -777,6 +789,7 @@ wpool_job_work (WpoolJob          *self,
   while (wpool_job_next_chunk (self, &first, &last))
     {
       g_autoptr(GBytes) chunk_bytes = NULL;
+      gint64 trace_begin = wpool_trace_now ();
       guint i;
 
       /* Not a sub-GBytes of the items': g_bytes_new_from_bytes() would
@@ -843,6 +856,7 @@ wpool_job_work (WpoolJob          *self,
 
       wpool_job_add_completed (self, done);
       done = 0;
+      wpool_trace_chunk (trace_begin, wpool_worker_get_id (worker), 0, first, last, i - first);
       wpool_job_deliver (self, first, i);
 
       if (chunk_done != NULL && chunk_done (chunk_done_data))

@@ -13,6 +13,7 @@
 #include "wpool-job-private.h"
 #include "wpool-pool-private.h"
 #include "wpool-task-private.h"
+#include "wpool-trace-private.h"
 #include "wpool-variant-private.h"
 
 /* The chunk size of a map of @n_items. With @n_guided, and both
@@ -284,6 +285,8 @@ wpool_pool_end_job_in (WpoolPool     *self,
                    abandoned[i], local_error->message);
     }
 
+  wpool_trace_map (wpool_job_get_trace_begin (job), wpool_job_get_n_items (job), self->start_method,
+                   wpool_job_get_task (job));
   ret = wpool_job_end (job, error);
 
   self->n_completed_finished += wpool_job_get_n_completed (job);
