@@ -273,7 +273,7 @@ class Pool(Wpool.Pool):
         if isinstance(shared_objects, GLib.Variant) or shared_objects is None:
             super().set_shared_objects(shared_objects)
             self._shared_objects, self._has_shared_objects = None, False
-            self._shared_version += 1
+            self._drop_shared()
             return True
 
         if self.props.workers_running and self._running:
@@ -284,8 +284,15 @@ class Pool(Wpool.Pool):
         # starts new ones with these objects.
         self._restart_idle_workers()
         self._shared_objects, self._has_shared_objects = shared_objects, True
-        self._shared_version += 1
+        self._drop_shared()
         return True
+
+    def _drop_shared(self):
+        """Forgets the shared objects as worker programs had them: pickled
+        again at the next map, and the memfd of their big buffers closed
+        now (no worker that started with them is left)."""
+        self._shared_version += 1
+        self._shared_variant = None
 
     def pass_on_worker_id(self, pass_on=True):
         """Passes the worker's id (0 to n_jobs - 1) as the first argument of
@@ -443,15 +450,17 @@ class Pool(Wpool.Pool):
                 raise TypeError('This pool\'s shared objects are a GLib.Variant, for C tasks: Python '
                                 'functions take Python shared objects (Pool(shared_objects=…) or '
                                 'set_shared_objects())')
-            pickled = b''
+            pickled, shared_buffers = b'', None
             if self._has_shared_objects:
-                pickled = _dumps_shared(self._codec, self._shared_objects, self.props.start_method.value_nick)
+                pickled, shared_buffers = _dumps_shared(self._codec, self._shared_objects,
+                                                        self.props.start_method.value_nick)
 
             import multiprocessing
 
             variant = _shared_variant('dill' if self._use_dill else 'pickle',
                                       bytes(multiprocessing.current_process().authkey), pickled)
-            self._shared_variant = (self._shared_version, variant)
+            # The memfd of their big buffers stays open with them.
+            self._shared_variant = (self._shared_version, variant, shared_buffers)
 
         variant = self._shared_variant[1]
         if current is not None and current.equal(variant):
