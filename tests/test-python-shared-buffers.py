@@ -69,7 +69,7 @@ def big_arrays():
 
 def members(shared):
     """Every buffer of the shared objects, by name."""
-    found = {name: value for name, value in shared.items() if name not in ('nested', 'holder')}
+    found = {name: value for name, value in shared.items() if name not in ('nested', 'holder', 'results')}
     if 'nested' in shared:
         found['nested.0'] = shared['nested'][0]
         found['nested.inner'] = shared['nested'][1]['inner']
@@ -276,10 +276,14 @@ class TestSharedBuffers(unittest.TestCase):
         pool.set_shared_objects({'small': b'x'})
         pool.map(checksum, [0])
         self.assertEqual(memfds(), [])
-        pool.set_shared_objects(big_buffers())
+        # With a shared array, whose memfd the pool holds too.
+        shared = big_buffers()
+        shared['results'] = Wpool.SharedArray.new(Wpool.SharedArrayType.DOUBLE, 16, False)
+        pool.set_shared_objects(shared)
         pool.map(checksum, [0])
         self.assertEqual(len(memfds()), 1)
         pool.stop_and_join()
+        del shared
         # Closed: nothing left.
         del pool
         gc.collect()
@@ -307,6 +311,60 @@ class TestSharedBuffers(unittest.TestCase):
                                                          start_method=method) as pool:
                 self.assertEqual(pool.map(row_sum, range(4)), [float(grid[i].sum()) for i in range(4)])
                 self.assertEqual(pool.map(writable, [0]), [method in ('threading', 'fork')])
+
+
+class TestSharedArrayData(unittest.TestCase):
+    """Wpool.SharedArray, the writable way: get_data() is its memory."""
+
+    def test_in_the_caller(self):
+        shared_array = Wpool.SharedArray.new(Wpool.SharedArrayType.INT32, 4, False)
+        data = shared_array.get_data()
+        self.assertEqual((data.format, data.shape, data.readonly), ('i', (4,), False))
+        data[1] = 7
+        shared_array.set_int64(2, -5)
+        self.assertEqual(shared_array.dup_values().unpack(), [0, 7, -5, 0])
+        self.assertEqual(data.tolist(), [0, 7, -5, 0])
+        # The view outlives the array.
+        del shared_array
+        gc.collect()
+        data[3] = 1
+        self.assertEqual(data.tolist(), [0, 7, -5, 1])
+        for element_type, fmt in (('INT64', 'q'), ('UINT8', 'B'), ('FLOAT', 'f'), ('DOUBLE', 'd')):
+            shared_array = Wpool.SharedArray.new(getattr(Wpool.SharedArrayType, element_type), 3, True)
+            self.assertEqual(shared_array.get_data().format, fmt)
+            self.assertEqual(shared_array.get_data().nbytes, 3 * shared_array.get_data().itemsize)
+        self.assertEqual(Wpool.SharedArray.new(Wpool.SharedArrayType.DOUBLE, 0, False).get_data().tolist(), [])
+
+    @needs_numpy
+    def test_numpy_view(self):
+        shared_array = Wpool.SharedArray.new(Wpool.SharedArrayType.DOUBLE, 5, False)
+        view = numpy.asarray(shared_array.get_data())
+        self.assertEqual((view.dtype, view.shape, view.flags.writeable), (numpy.float64, (5,), True))
+        view[:] = numpy.arange(5) / 2
+        self.assertEqual(shared_array.dup_values().unpack(), [0.0, 0.5, 1.0, 1.5, 2.0])
+        floats = numpy.frombuffer(Wpool.SharedArray.new(Wpool.SharedArrayType.FLOAT, 3, False).get_data(),
+                                  dtype=numpy.float32)
+        self.assertTrue(floats.flags.writeable)
+
+    def test_written_by_workers(self):
+        grid = big_buffers()['array']
+        for method in METHODS:
+            with self.subTest(method=method):
+                results = Wpool.SharedArray.new(Wpool.SharedArrayType.DOUBLE, 16, False)
+                # Alone, and inside the shared objects beside a buffer.
+                for shared in (results, {'results': results, 'grid': grid}):
+                    with Wpool.Pool(n_jobs=2, shared_objects=shared, start_method=method) as pool:
+                        pool.map(store_square, range(16), chunk_size=1)
+                    self.assertEqual(results.get_data().tolist(), [float(x * x) for x in range(16)])
+                    results.get_data()[:] = memoryview(bytes(16 * 8)).cast('d')
+
+
+def store_square(shared, x):
+    results = shared if isinstance(shared, Wpool.SharedArray) else shared['results']
+    if numpy is not None:
+        numpy.asarray(results.get_data())[x] = x * x
+    else:
+        results.get_data()[x] = x * x
 
 
 def row_sum(grid, i):

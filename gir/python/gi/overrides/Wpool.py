@@ -41,6 +41,7 @@ from gi.repository import GLib
 
 from ..module import get_introspection_module
 from ..overrides import override
+from ._wpool import buffers as _buffers
 from ._wpool import insights as _insights
 from ._wpool.arguments import (_NEW_PROGRAM_METHODS, _check_bool, _check_map_arguments, _check_number,
                                _check_property, _check_start_method, _cpu_ids_variant)
@@ -91,6 +92,25 @@ class Task(Wpool.Task):
 
 Task = override(Task)
 __all__.append('Task')
+
+
+class SharedArray(Wpool.SharedArray):
+    def get_data(self):
+        """The elements themselves, without a copy: a writable memoryview of
+        the shared memory, in the element type's format ('i', 'q', 'B',
+        'f', 'd'), which every worker writes and reads. numpy.asarray() of
+        it is a numpy view of that type (numpy.frombuffer() takes it too,
+        given the dtype). It stays valid as long as it is referenced, the
+        array dropped or not. As Python shared objects (alone or inside
+        them), a SharedArray reaches the workers as itself under every
+        start method but 'mpi': the very object under 'threading' and
+        'fork', an array over the same memory under 'spawn' and
+        'forkserver'."""
+        return _buffers.shared_array_data(self)
+
+
+SharedArray = override(SharedArray)
+__all__.append('SharedArray')
 
 class Pool(Wpool.Pool):
     """A pool of workers, with MPIRE's WorkerPool API for Python functions.

@@ -11,6 +11,9 @@
 # 'fork' the workers see the caller's own objects and nothing of this
 # runs; 'mpi' workers, which may be on other machines, get the pickle.
 #
+# A Wpool.SharedArray in them, the writable way, goes as its memfd: the
+# worker makes an array over the same memory (SharedArray.new_for_fd()).
+#
 # The pickler's persistent_id() finds them: the C pickler calls it for
 # every object, where reducer_override() never sees a `bytes`. A buffer
 # becomes a persistent id, ('wpool-buffer', source, kind, offset, size,
@@ -50,6 +53,9 @@ class SharedBuffers:
 
     def __init__(self):
         self.fd = -1
+        # Duplicates of the memfds of the shared arrays in them.
+        self.array_fds = []
+        weakref.finalize(self, _close_all, self.array_fds)
         self.size = 0
         self.count = 0
         self.name = '{}-{}-{}'.format(_NAME, os.getpid(), next(_serials))
@@ -115,6 +121,13 @@ class SharedBuffers:
         data = memoryview(obj.ravel(order=order).view(numpy.uint8))
         return data, (obj.dtype, obj.shape, order)
 
+    def reduce_shared_array(self, shared_array):
+        """A Wpool.SharedArray as its memfd, which this object keeps open
+        for workers to open from /proc."""
+        fd, _ = shared_array.dup_fd()
+        self.array_fds.append(fd)
+        return _open_shared_array, (os.getpid(), fd, tuple(shared_array.get_handle().unpack()))
+
     def _place(self, data):
         """Writes @data at the end of the memfd, made at the first buffer;
         the source of the persistent ids: where workers find the memfd."""
@@ -136,16 +149,54 @@ class SharedBuffers:
         self._seen = None
 
 
+def _close_all(fds):
+    for fd in fds:
+        os.close(fd)
+
+
+def _open_proc_fd(pid, fd, flags):
+    try:
+        return os.open('/proc/{}/fd/{}'.format(pid, fd), flags | os.O_CLOEXEC)
+    except OSError as error:
+        raise RuntimeError('The shared objects cannot be opened: process {} holds them no more '
+                           '({})'.format(pid, error)) from None
+
+
+def _open_shared_array(pid, fd, handle):
+    """The worker's side of reduce_shared_array(): an array over the same
+    memory as the caller's."""
+    from . import Wpool
+
+    shared_array = Wpool.SharedArray.new_for_fd(_open_proc_fd(pid, fd, os.O_RDWR))
+    # The caller may have closed it and opened another array there.
+    if tuple(shared_array.get_handle().unpack()) != handle:
+        raise RuntimeError('The shared objects\' array is gone from process {}'.format(pid))
+    return shared_array
+
+
+# A shared array's elements as memoryview formats.
+_FORMATS = {'int32': 'i', 'int64': 'q', 'uint8': 'B', 'float': 'f', 'double': 'd'}
+
+
+def shared_array_data(shared_array):
+    """A writable memoryview of a Wpool.SharedArray's elements: its memfd
+    mapped shared, the elements themselves."""
+    fd, offset = shared_array.dup_fd()
+    fmt = _FORMATS[shared_array.get_element_type().value_nick]
+    end = offset + shared_array.get_length() * memoryview(b'').cast(fmt).itemsize
+    try:
+        mapping = mmap.mmap(fd, end)
+    finally:
+        os.close(fd)
+    return memoryview(mapping)[offset:end].cast(fmt)
+
+
 def _map(source):
     """The caller's memfd @source, mapped read-only and shared: the
     caller's descriptor opened again from /proc, checked to be that memfd,
     sealed."""
     pid, fd, name = source
-    try:
-        own = os.open('/proc/{}/fd/{}'.format(pid, fd), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as error:
-        raise RuntimeError('The shared objects\' buffers cannot be opened: process {} holds them no more '
-                           '({})'.format(pid, error)) from None
+    own = _open_proc_fd(pid, fd, os.O_RDONLY)
     try:
         # The caller may have closed it and opened something else there.
         if os.readlink('/proc/self/fd/{}'.format(own)) != '/memfd:{} (deleted)'.format(name) or \

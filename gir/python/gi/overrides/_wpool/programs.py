@@ -119,8 +119,12 @@ def _sharing_pickler(base, start_method):
     from multiprocessing import reduction, synchronize
 
     class Pickler(base):
+        # What holds the memfds of the shared objects, under 'spawn' and
+        # 'forkserver'.
+        shared_buffers = None
+
         def reducer_override(self, obj):
-            if start_method == 'mpi' and (isinstance(obj, synchronize.SemLock) or
+            if start_method == 'mpi' and (isinstance(obj, (synchronize.SemLock, Wpool.SharedArray)) or
                                           type(obj) in reduction.ForkingPickler._extra_reducers):
                 # Named semaphores and shared memory are one machine's.
                 raise TypeError(
@@ -135,6 +139,8 @@ def _sharing_pickler(base, start_method):
                     'multiprocessing.get_context("spawn").Lock() (or .Value(), .Array()), a lock=False '
                     'Value or Array, a multiprocessing.Manager()\'s objects, or start_method="fork"'.format(
                         start_method, obj))
+            if isinstance(obj, Wpool.SharedArray) and self.shared_buffers is not None:
+                return self.shared_buffers.reduce_shared_array(obj)
             # ctypes objects in shared memory (dill knows no better than
             # copying them).
             reduce = reduction.ForkingPickler._extra_reducers.get(type(obj))
@@ -158,7 +164,7 @@ def _dumps_shared(codec, objects, start_method):
     pickler = pickler(data, pickle.HIGHEST_PROTOCOL)
     shared_buffers = None
     if start_method in ('spawn', 'forkserver'):
-        shared_buffers = _buffers.SharedBuffers()
+        shared_buffers = pickler.shared_buffers = _buffers.SharedBuffers()
         pickler.persistent_id = shared_buffers.persistent_id
     context.set_spawning_popen(_SpawningPopen)
     try:
@@ -167,7 +173,7 @@ def _dumps_shared(codec, objects, start_method):
         context.set_spawning_popen(None)
     if shared_buffers is not None:
         shared_buffers.seal()
-        if shared_buffers.count == 0:
+        if shared_buffers.count == 0 and not shared_buffers.array_fds:
             shared_buffers = None
     return data.getvalue(), shared_buffers
 
