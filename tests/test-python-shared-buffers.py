@@ -135,6 +135,10 @@ def killed_at_three(shared, x):
     return checksum(shared, x)
 
 
+def same_object(shared, _):
+    return shared['first'] is shared['again'] is shared['in'][0]
+
+
 def received(shared, _):
     """The small and other objects as the worker has them."""
     small = shared['small']
@@ -215,6 +219,14 @@ class TestSharedBuffers(unittest.TestCase):
                     # the server's address.
                     addresses = {found['bytes'][3] for _, found in results}
                     self.assertEqual(len(addresses), 1, results)
+
+    def test_identity_kept(self):
+        data = bytes(BIG)
+        shared = {'first': data, 'again': data, 'in': [data]}
+        for method in PROGRAMS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=1, shared_objects=shared,
+                                                         start_method=method) as pool:
+                self.assertEqual(pool.map(same_object, [0]), [True])
 
     def test_threading_and_fork_do_not_copy(self):
         shared = self.shared_objects()

@@ -236,9 +236,14 @@ def loads(codec, data):
     """The shared objects unpickled with @codec (pickle or dill), their big
     buffers views of the caller's memfd, mapped once per loads()."""
     mappings = {}
+    # An object met twice in the caller's is one object here too.
+    views = {}
 
     class Unpickler(codec.Unpickler):
         def persistent_load(self, pid):
-            return _rebuild(pid, mappings)
+            key = pid[1:5]
+            if key not in views:
+                views[key] = _rebuild(pid, mappings)
+            return views[key]
 
     return Unpickler(io.BytesIO(data)).load()
