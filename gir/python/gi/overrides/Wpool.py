@@ -285,7 +285,11 @@ class Pool(Wpool.Pool):
         (C tasks, any start method), any Python object for Python functions
         (threads share the very object, forked workers see it copy-on-write,
         spawned workers get a copy each, and a fork server one copy that its
-        workers share copy-on-write: pickled once, at the next map).
+        workers share copy-on-write: pickled once, at the next map; but the
+        numpy arrays, bytes, bytearrays, memoryviews and array.arrays of
+        64 KiB or more in them, which go once to a memfd sealed read-only
+        that spawned workers and the fork server map: read-only numpy arrays
+        and memoryviews over it in the workers).
         Kept-alive idle workers stop, to start again with them at the next
         map, as MPIRE's restart; refused with Wpool.Error.WORKERS_RUNNING
         while a map runs. A GLib.Variant is refused while workers run, as
