@@ -314,6 +314,17 @@ class TestSharedBuffers(unittest.TestCase):
                 self.assertEqual(pool.map(checksum, range(4), chunk_size=1), [checksum(shared, i) for i in range(4)])
                 self.assertEqual(len(memfds()), 1)
 
+    def test_stale_descriptor_refused(self):
+        # What a worker does if the caller's descriptor were closed, or
+        # another file opened there, since the shared objects were pickled.
+        from gi.overrides._wpool import buffers
+
+        with open('/dev/null') as other:
+            with self.assertRaisesRegex(RuntimeError, 'another file now'):
+                buffers._map((os.getpid(), other.fileno(), 'wpool-shared-objects-0-0'))
+        with self.assertRaisesRegex(RuntimeError, 'holds them no more'):
+            buffers._map((os.getpid(), 9999, 'wpool-shared-objects-0-0'))
+
     @needs_numpy
     def test_numpy_alone(self):
         # The array as the shared objects themselves.
