@@ -314,6 +314,21 @@ class TestSharedBuffers(unittest.TestCase):
                 self.assertEqual(pool.map(checksum, range(4), chunk_size=1), [checksum(shared, i) for i in range(4)])
                 self.assertEqual(len(memfds()), 1)
 
+    def test_mpi_keeps_the_pickle(self):
+        # 'mpi' workers may be on other machines: the buffers stay in the
+        # pickle, and a SharedArray, one machine's memory, is refused.
+        import pickle
+        from gi.overrides._wpool import programs
+
+        data, shared_buffers = programs._dumps_shared(pickle, {'data': bytes(BIG)}, 'mpi')
+        self.assertIsNone(shared_buffers)
+        self.assertGreater(len(data), BIG)
+        self.assertEqual(pickle.loads(data), {'data': bytes(BIG)})
+        shared_array = Wpool.SharedArray.new(Wpool.SharedArrayType.DOUBLE, 4, False)
+        with self.assertRaisesRegex(TypeError, 'cannot be sent to “mpi” workers'):
+            programs._dumps_shared(pickle, {'results': shared_array}, 'mpi')
+        self.assertEqual(memfds(), [])
+
     def test_stale_descriptor_refused(self):
         # What a worker does if the caller's descriptor were closed, or
         # another file opened there, since the shared objects were pickled.
