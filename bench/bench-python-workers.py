@@ -187,12 +187,13 @@ def dataset(mib):
             with_data, dirty, n_workers = pool_memory(make, run_map, method, data)
             without, _, _ = pool_memory(make, run_map, method, empty)
             copies = (with_data - without) / size
-            # Beyond the one copy a fork server holds for all its workers.
-            kept = size if name == 'libwpool' and method == 'forkserver' else 0
+            # Beyond the one copy libwpool holds for all the workers: in
+            # the memfd they map (see bench-python-shared-buffers.py).
+            kept = size if name == 'libwpool' and method in ('spawn', 'forkserver') else 0
             extra = (with_data - without - kept) / max(n_workers, 1)
             print(f'   {name + " " + method:34} {copies:7.2f} {dirty / 2**20:17.1f} MiB '
                   f'{extra / 2**20:10.1f} MiB ({extra / size:5.1%})')
-    print('   * extra PSS of the pool\'s processes per worker, beyond a fork server\'s one copy; a FORK\n'
+    print('   * extra PSS of the pool\'s processes per worker, beyond libwpool\'s one copy; a FORK\n'
           '     worker reads the caller\'s copy, which is not counted')
 
 

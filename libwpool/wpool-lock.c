@@ -42,7 +42,7 @@ wpool_lock_finalize (GObject *object)
   WpoolLock *self = (WpoolLock *)object;
 
   if (self->registered)
-    wpool_shared_memory_unregister (wpool_shared_memory_get_id (self->memory));
+    wpool_shared_memory_unregister (wpool_shared_memory_get_id (self->memory), object);
   g_clear_pointer (&self->memory, wpool_shared_memory_unref);
 
   G_OBJECT_CLASS (wpool_lock_parent_class)->finalize (object);

@@ -5,6 +5,9 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+
 #include "wpool-enums.h"
 #include "wpool-error.h"
 #include "wpool-lock-private.h"
@@ -61,7 +64,7 @@ wpool_shared_array_finalize (GObject *object)
 {
   WpoolSharedArray *self = (WpoolSharedArray *)object;
 
-  wpool_shared_memory_unregister (wpool_shared_memory_get_id (self->memory));
+  wpool_shared_memory_unregister (wpool_shared_memory_get_id (self->memory), object);
   g_clear_object (&self->lock);
   g_clear_pointer (&self->memory, wpool_shared_memory_unref);
 
@@ -149,6 +152,85 @@ wpool_shared_array_new (WpoolSharedArrayType   element_type,
     return NULL;
 
   return wpool_shared_array_new_for_memory (memory, error);
+}
+
+/**
+ * wpool_shared_array_new_for_fd:
+ * @fd: a descriptor of an array's memory, from
+ *   [method@Wpool.SharedArray.dup_fd] in this process or another, which the
+ *   new array takes: it is closed when the array goes, or at once on failure
+ * @error: return location for a [type@GLib.Error]
+ *
+ * Creates an array over the memory of another, as a worker gets the arrays
+ * of its pool's shared objects: the same elements, which both read and
+ * write, never a copy. Language bindings use it to send arrays inside
+ * objects they serialize themselves: the PyGObject override does, for
+ * arrays in Python shared objects under `SPAWN` and `FORKSERVER`.
+ *
+ * Returns: (transfer full): a new [class@Wpool.SharedArray], or %NULL with
+ *   @error set when @fd is not the memory of a shared array
+ *
+ * Since: 0.2
+ */
+WpoolSharedArray *
+wpool_shared_array_new_for_fd (int      fd,
+                               GError **error)
+{
+  g_autoptr(WpoolSharedMemory) memory = NULL;
+
+  g_return_val_if_fail (fd >= 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!(memory = wpool_shared_memory_new_for_fd (fd, error)))
+    return NULL;
+
+  return wpool_shared_array_new_for_memory (memory, error);
+}
+
+/**
+ * wpool_shared_array_dup_fd:
+ * @self: a [class@Wpool.SharedArray]
+ * @offset: (out) (optional): return location for where the elements start
+ *   in the memory
+ * @error: return location for a [type@GLib.Error]
+ *
+ * Duplicates the descriptor of the array's memory, a memfd of fixed size
+ * (sealed): mapped shared (`mmap()` with `MAP_SHARED`), it holds the
+ * elements themselves from @offset on, which every worker sees. Before
+ * @offset is the array's header, with its lock: leave it alone. Language
+ * bindings map it to give the array as a buffer of their own without a copy
+ * (the PyGObject override's `SharedArray.get_data()`, which numpy takes), or
+ * send it to another process, which makes it an array again with
+ * [ctor@Wpool.SharedArray.new_for_fd].
+ *
+ * Returns: a new descriptor, close-on-exec, which the caller closes; -1
+ *   with @error set if the process has no descriptor left
+ *
+ * Since: 0.2
+ */
+int
+wpool_shared_array_dup_fd (WpoolSharedArray  *self,
+                           gsize             *offset,
+                           GError           **error)
+{
+  int fd;
+
+  g_return_val_if_fail (WPOOL_IS_SHARED_ARRAY (self), -1);
+  g_return_val_if_fail (error == NULL || *error == NULL, -1);
+
+  if ((fd = fcntl (wpool_shared_memory_get_fd (self->memory), F_DUPFD_CLOEXEC, 3)) < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED,
+                   "Cannot duplicate the descriptor of a shared array: %s", g_strerror (errsv));
+      return -1;
+    }
+
+  if (offset != NULL)
+    *offset = WPOOL_SHARED_MEMORY_DATA_OFFSET;
+
+  return fd;
 }
 
 /**
@@ -450,7 +532,8 @@ wpool_shared_array_dup_values (WpoolSharedArray *self)
  * @length: (out) (optional): return location for the number of elements
  *
  * Gets the elements themselves, in the shared memory, for C code: no copy.
- * Bounds are the caller's to keep.
+ * Bounds are the caller's to keep. Language bindings map the memory
+ * themselves: [method@Wpool.SharedArray.dup_fd].
  *
  * Returns: the first element
  */

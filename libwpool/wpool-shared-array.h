@@ -48,6 +48,9 @@ WpoolSharedArray     *wpool_shared_array_new              (WpoolSharedArrayType 
                                                            gsize                  length,
                                                            gboolean               with_lock,
                                                            GError               **error);
+WPOOL_AVAILABLE_IN_0_2
+WpoolSharedArray     *wpool_shared_array_new_for_fd       (int                    fd,
+                                                           GError               **error);
 WPOOL_AVAILABLE_IN_0_1
 WpoolSharedArrayType  wpool_shared_array_get_element_type (WpoolSharedArray      *self);
 WPOOL_AVAILABLE_IN_0_1
@@ -79,5 +82,9 @@ gpointer              wpool_shared_array_get_data         (WpoolSharedArray     
                                                            gsize                 *length);
 WPOOL_AVAILABLE_IN_0_1
 GVariant             *wpool_shared_array_get_handle       (WpoolSharedArray      *self);
+WPOOL_AVAILABLE_IN_0_2
+int                   wpool_shared_array_dup_fd           (WpoolSharedArray      *self,
+                                                           gsize                 *offset,
+                                                           GError               **error);
 
 G_END_DECLS

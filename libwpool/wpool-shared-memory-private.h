@@ -78,7 +78,8 @@ gboolean           wpool_shared_memory_parse_handle (GVariant            *handle
                                                   guint64                *id);
 void               wpool_shared_memory_register  (guint64                 id,
                                                   GObject                *object);
-void               wpool_shared_memory_unregister (guint64                id);
+void               wpool_shared_memory_unregister (guint64                id,
+                                                  GObject                *object);
 GObject           *wpool_shared_memory_lookup    (guint64                 id);
 void               wpool_shared_memory_take_object (GObject              *object);
 GPtrArray         *wpool_shared_objects_members  (GVariant               *shared_objects);

@@ -289,7 +289,9 @@ wpool_shared_memory_parse_handle (GVariant    *handle,
 }
 
 /* The shared arrays and locks of this process, by id: weak entries,
- * removed when the object goes. */
+ * removed when the object goes. Two objects over the same memory (one made
+ * with wpool_shared_array_new_for_fd() beside the one a worker was sent)
+ * are one for handles: the first stays registered. */
 static GMutex registry_lock;
 static GHashTable *registry;
 
@@ -300,15 +302,17 @@ wpool_shared_memory_register (guint64  id,
   g_mutex_lock (&registry_lock);
   if (registry == NULL)
     registry = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
-  g_hash_table_insert (registry, g_memdup2 (&id, sizeof id), object);
+  if (!g_hash_table_contains (registry, &id))
+    g_hash_table_insert (registry, g_memdup2 (&id, sizeof id), object);
   g_mutex_unlock (&registry_lock);
 }
 
 void
-wpool_shared_memory_unregister (guint64 id)
+wpool_shared_memory_unregister (guint64  id,
+                                GObject *object)
 {
   g_mutex_lock (&registry_lock);
-  if (registry != NULL)
+  if (registry != NULL && g_hash_table_lookup (registry, &id) == object)
     g_hash_table_remove (registry, &id);
   g_mutex_unlock (&registry_lock);
 }

@@ -3,6 +3,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "wpool-test-util.h"
 
 static void
@@ -121,6 +125,67 @@ test_handles (void)
   g_assert_false (g_variant_equal (ha, hl));
 }
 
+/* What a binding does with dup_fd(): its own mapping of the memory is
+ * the elements themselves, both ways; new_for_fd() makes an array of it
+ * again, and refuses what is no array's memory. */
+static void
+test_shared_array_fd (void)
+{
+  g_autoptr(WpoolSharedArray) array = wpool_shared_array_new (WPOOL_SHARED_ARRAY_TYPE_INT64, 5, TRUE, NULL);
+  g_autoptr(WpoolSharedArray) again = NULL;
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GVariant) handle_again = NULL;
+  g_autoptr(GError) error = NULL;
+  guint base_fds = wpool_test_count_fds ();
+  gsize offset = 0;
+  gint64 *elements;
+  gsize size;
+  int fd, pipe_fds[2];
+
+  fd = wpool_shared_array_dup_fd (array, &offset, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (fcntl (fd, F_GETFD) & FD_CLOEXEC, ==, FD_CLOEXEC);
+  g_assert_cmpuint (offset % sizeof (gint64), ==, 0);
+  size = offset + 5 * sizeof (gint64);
+  elements = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  g_assert_true (elements != MAP_FAILED);
+  elements = (gint64 *)((guint8 *)elements + offset);
+  g_assert_true (wpool_shared_array_set_int64 (array, 4, 42, NULL));
+  g_assert_cmpint (elements[4], ==, 42);
+  elements[0] = -3;
+  g_assert_cmpint (wpool_shared_array_get_int64 (array, 0, NULL), ==, -3);
+  g_assert_cmpint (munmap ((guint8 *)elements - offset, size), ==, 0);
+
+  /* The same elements and lock, and the same handle. */
+  again = wpool_shared_array_new_for_fd (fd, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (wpool_shared_array_get_element_type (again), ==, WPOOL_SHARED_ARRAY_TYPE_INT64);
+  g_assert_cmpuint (wpool_shared_array_get_length (again), ==, 5);
+  g_assert_cmpint (wpool_shared_array_get_int64 (again, 4, NULL), ==, 42);
+  g_assert_true (wpool_shared_array_set_int64 (again, 1, 7, NULL));
+  g_assert_cmpint (wpool_shared_array_get_int64 (array, 1, NULL), ==, 7);
+  g_assert_true (wpool_lock_try_acquire (wpool_shared_array_get_lock (again)));
+  g_assert_false (wpool_lock_try_acquire (wpool_shared_array_get_lock (array)));
+  wpool_lock_release (wpool_shared_array_get_lock (again));
+  handle = g_variant_ref_sink (wpool_shared_array_get_handle (array));
+  handle_again = g_variant_ref_sink (wpool_shared_array_get_handle (again));
+  g_assert_true (g_variant_equal (handle, handle_again));
+  g_clear_object (&again);
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+
+  /* No array's memory: closed all the same. */
+  g_assert_cmpint (pipe (pipe_fds), ==, 0);
+  g_assert_null (wpool_shared_array_new_for_fd (pipe_fds[0], &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
+  g_clear_error (&error);
+  close (pipe_fds[1]);
+  g_assert_null (wpool_shared_array_new_for_fd (memfd_create ("other", MFD_ALLOW_SEALING), &error));
+  g_assert_error (error, WPOOL_ERROR, WPOOL_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_cmpuint (wpool_test_count_fds (), ==, base_fds);
+}
+
 /* Creating and dropping arrays and locks leaves no memfd behind. */
 static void
 test_no_leak (void)
@@ -171,6 +236,7 @@ main (int   argc,
   g_test_add_func ("/shared-array/accessors", test_shared_array_accessors);
   g_test_add_func ("/shared-array/bad-type", test_shared_array_bad_type);
   g_test_add_func ("/shared-array/empty", test_shared_array_empty);
+  g_test_add_func ("/shared-array/fd", test_shared_array_fd);
   g_test_add_func ("/lock/acquire-release", test_lock);
   g_test_add_func ("/shared-memory/handles", test_handles);
   g_test_add_func ("/shared-memory/no-leak", test_no_leak);

@@ -41,6 +41,7 @@ from gi.repository import GLib
 
 from ..module import get_introspection_module
 from ..overrides import override
+from ._wpool import buffers as _buffers
 from ._wpool import insights as _insights
 from ._wpool.arguments import (_NEW_PROGRAM_METHODS, _check_bool, _check_map_arguments, _check_number,
                                _check_property, _check_start_method, _cpu_ids_variant)
@@ -91,6 +92,25 @@ class Task(Wpool.Task):
 
 Task = override(Task)
 __all__.append('Task')
+
+
+class SharedArray(Wpool.SharedArray):
+    def get_data(self):
+        """The elements themselves, without a copy: a writable memoryview of
+        the shared memory, in the element type's format ('i', 'q', 'B',
+        'f', 'd'), which every worker writes and reads. numpy.asarray() of
+        it is a numpy view of that type (numpy.frombuffer() takes it too,
+        given the dtype). It stays valid as long as it is referenced, the
+        array dropped or not. As Python shared objects (alone or inside
+        them), a SharedArray reaches the workers as itself under every
+        start method but 'mpi': the very object under 'threading' and
+        'fork', an array over the same memory under 'spawn' and
+        'forkserver'."""
+        return _buffers.shared_array_data(self)
+
+
+SharedArray = override(SharedArray)
+__all__.append('SharedArray')
 
 class Pool(Wpool.Pool):
     """A pool of workers, with MPIRE's WorkerPool API for Python functions.
@@ -265,7 +285,11 @@ class Pool(Wpool.Pool):
         (C tasks, any start method), any Python object for Python functions
         (threads share the very object, forked workers see it copy-on-write,
         spawned workers get a copy each, and a fork server one copy that its
-        workers share copy-on-write: pickled once, at the next map).
+        workers share copy-on-write: pickled once, at the next map; but the
+        numpy arrays, bytes, bytearrays, memoryviews and array.arrays of
+        64 KiB or more in them, which go once to a memfd sealed read-only
+        that spawned workers and the fork server map: read-only numpy arrays
+        and memoryviews over it in the workers).
         Kept-alive idle workers stop, to start again with them at the next
         map, as MPIRE's restart; refused with Wpool.Error.WORKERS_RUNNING
         while a map runs. A GLib.Variant is refused while workers run, as
@@ -273,7 +297,7 @@ class Pool(Wpool.Pool):
         if isinstance(shared_objects, GLib.Variant) or shared_objects is None:
             super().set_shared_objects(shared_objects)
             self._shared_objects, self._has_shared_objects = None, False
-            self._shared_version += 1
+            self._drop_shared()
             return True
 
         if self.props.workers_running and self._running:
@@ -284,8 +308,15 @@ class Pool(Wpool.Pool):
         # starts new ones with these objects.
         self._restart_idle_workers()
         self._shared_objects, self._has_shared_objects = shared_objects, True
-        self._shared_version += 1
+        self._drop_shared()
         return True
+
+    def _drop_shared(self):
+        """Forgets the shared objects as worker programs had them: pickled
+        again at the next map, and the memfd of their big buffers closed
+        now (no worker that started with them is left)."""
+        self._shared_version += 1
+        self._shared_variant = None
 
     def pass_on_worker_id(self, pass_on=True):
         """Passes the worker's id (0 to n_jobs - 1) as the first argument of
@@ -443,15 +474,17 @@ class Pool(Wpool.Pool):
                 raise TypeError('This pool\'s shared objects are a GLib.Variant, for C tasks: Python '
                                 'functions take Python shared objects (Pool(shared_objects=…) or '
                                 'set_shared_objects())')
-            pickled = b''
+            pickled, shared_buffers = b'', None
             if self._has_shared_objects:
-                pickled = _dumps_shared(self._codec, self._shared_objects, self.props.start_method.value_nick)
+                pickled, shared_buffers = _dumps_shared(self._codec, self._shared_objects,
+                                                        self.props.start_method.value_nick)
 
             import multiprocessing
 
             variant = _shared_variant('dill' if self._use_dill else 'pickle',
                                       bytes(multiprocessing.current_process().authkey), pickled)
-            self._shared_variant = (self._shared_version, variant)
+            # The memfd of their big buffers stays open with them.
+            self._shared_variant = (self._shared_version, variant, shared_buffers)
 
         variant = self._shared_variant[1]
         if current is not None and current.equal(variant):

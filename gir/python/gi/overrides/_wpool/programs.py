@@ -13,6 +13,7 @@ import traceback
 from gi.repository import GLib
 
 from . import Wpool
+from . import buffers as _buffers
 from .batches import _BYTES, _batch_task, _bytes_variant, _codec, _run_pickled_batch, _variant_bytes
 from .lifecycle import _program_task_name, _resolve_program_task
 from .tasks import new_task
@@ -118,8 +119,12 @@ def _sharing_pickler(base, start_method):
     from multiprocessing import reduction, synchronize
 
     class Pickler(base):
+        # What holds the memfds of the shared objects, under 'spawn' and
+        # 'forkserver'.
+        shared_buffers = None
+
         def reducer_override(self, obj):
-            if start_method == 'mpi' and (isinstance(obj, synchronize.SemLock) or
+            if start_method == 'mpi' and (isinstance(obj, (synchronize.SemLock, Wpool.SharedArray)) or
                                           type(obj) in reduction.ForkingPickler._extra_reducers):
                 # Named semaphores and shared memory are one machine's.
                 raise TypeError(
@@ -134,6 +139,8 @@ def _sharing_pickler(base, start_method):
                     'multiprocessing.get_context("spawn").Lock() (or .Value(), .Array()), a lock=False '
                     'Value or Array, a multiprocessing.Manager()\'s objects, or start_method="fork"'.format(
                         start_method, obj))
+            if isinstance(obj, Wpool.SharedArray) and self.shared_buffers is not None:
+                return self.shared_buffers.reduce_shared_array(obj)
             # ctypes objects in shared memory (dill knows no better than
             # copying them).
             reduce = reduction.ForkingPickler._extra_reducers.get(type(obj))
@@ -145,18 +152,30 @@ def _sharing_pickler(base, start_method):
 def _dumps_shared(codec, objects, start_method):
     """The shared objects pickled for worker programs, as multiprocessing
     pickles a process's arguments as it spawns it: its shared memory and
-    named locks travel as such, not as copies."""
+    named locks travel as such, not as copies. Their big buffers go to a
+    sealed memfd under 'spawn' and 'forkserver' (see buffers.py): returns
+    the pickle and the SharedBuffers that hold that memfd open (None if
+    there is none), which the caller keeps as long as it shares them."""
     import io
     from multiprocessing import context, reduction
 
     pickler = _sharing_pickler(codec.Pickler if codec is not pickle else reduction.ForkingPickler, start_method)
     data = io.BytesIO()
+    pickler = pickler(data, pickle.HIGHEST_PROTOCOL)
+    shared_buffers = None
+    if start_method in ('spawn', 'forkserver'):
+        shared_buffers = pickler.shared_buffers = _buffers.SharedBuffers()
+        pickler.persistent_id = shared_buffers.persistent_id
     context.set_spawning_popen(_SpawningPopen)
     try:
-        pickler(data, pickle.HIGHEST_PROTOCOL).dump(objects)
+        pickler.dump(objects)
     finally:
         context.set_spawning_popen(None)
-    return data.getvalue()
+    if shared_buffers is not None:
+        shared_buffers.seal()
+        if shared_buffers.count == 0 and not shared_buffers.array_fds:
+            shared_buffers = None
+    return data.getvalue(), shared_buffers
 
 
 def _describe(error):
@@ -232,7 +251,7 @@ class _WorkerProgram:
         self.objects = None
         objects = _variant_bytes(shared.get_child_value(2))
         if objects:
-            self.objects = _codec(shared.get_child_value(0).get_string()).loads(objects)
+            self.objects = _buffers.loads(_codec(shared.get_child_value(0).get_string()), objects)
 
     def _resolve(self, module, name, shared):
         if not self.prepared:
