@@ -238,6 +238,11 @@ class _Map:
         results = []
         for index in range(variant.n_children()):
             results.extend(self.batch_results(index, variant.get_child_value(index)))
+        return self.concatenated(results)
+
+    def concatenated(self, results):
+        """map()'s @results: numpy arrays from numpy chunks concatenated
+        into one, unless told not to."""
         if self.numpy and self.options.concatenate_numpy_output and results and \
                 all(_is_ndarray(result) for result in results):
             import numpy
