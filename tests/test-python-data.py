@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Python data paths (issue 20), under every start method where Python
 functions run: a range is mapped in batches that are sub-ranges, never
-read into a list; results that are all float, or all int within int64,
-come back as machine values, others pickled as before, all equal in type
+read into a list; results that are all float come back as machine
+values, others pickled as before, all equal in type
 and value to a serial loop's; the insights count the bytes of each path.
 SPAWN and FORKSERVER workers import this script as __mp_main__, so its
 work stays under `if __name__ == '__main__':`."""
@@ -236,10 +236,10 @@ class TestRanges(unittest.TestCase):
                 self.assertEqual(pool.map(halved, range(3)), [0.0, 0.5, 1.0])
 
 
-# Functions whose results are all float or all int within int64 (raw), or
-# not (pickled).
-RAW = (square_plus_one, halved, int64_bounds, float_specials)
-PICKLED = (is_odd, beyond_int64, mixed_numbers, returns_none, float_subclass)
+# Functions whose results are all float (raw), or not (pickled: ints
+# too, see batches._PACKED).
+RAW = (halved, float_specials)
+PICKLED = (square_plus_one, int64_bounds, is_odd, beyond_int64, mixed_numbers, returns_none, float_subclass)
 
 
 class TestNumericResults(unittest.TestCase):
@@ -265,8 +265,8 @@ class TestNumericResults(unittest.TestCase):
                 self.assertEqual([math.copysign(1, result) for result in results], [1.0] * 10 + [-1.0])
 
     def test_insights_tell_the_path(self):
-        """Worker processes: results all float or int come back raw (8
-        bytes each, and a header per batch), others pickled; a range's
+        """Worker processes: results all float come back raw (8 bytes
+        each, and a header per batch), others pickled; a range's
         batches pickle in a few bytes each, a list's in bytes per item.
         Threads move nothing."""
         items = range(10_000)
@@ -274,7 +274,7 @@ class TestNumericResults(unittest.TestCase):
         for method in METHODS:
             with self.subTest(method=method), Wpool.Pool(n_jobs=N_JOBS, start_method=method, keep_alive=True,
                                                          enable_insights=True) as pool:
-                pool.map(square_plus_one, items, n_splits=n_batches)
+                pool.map(halved, items, n_splits=n_batches)
                 range_items, pickled, raw = moved(pool)
                 pool.map(is_odd, list(items), n_splits=n_batches)
                 list_items, list_pickled, list_raw = moved(pool)

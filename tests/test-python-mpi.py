@@ -64,8 +64,8 @@ class TestMpi(unittest.TestCase):
             self.assertEqual(pool.apply(square_plus_one, (3,)), 10)
 
     def test_range_and_raw_results(self):
-        # A range travels as sub-ranges, float and int results as machine
-        # values (little-endian: ranks may be other machines).
+        # A range travels as sub-ranges, float results as machine values
+        # (little-endian: ranks may be other machines).
         items = range(10 ** 12, 10 ** 12 - 3000, -3)
         with self.pool(enable_insights=True) as pool:
             self.assertEqual(pool.map(halved, items, n_splits=4), [x * 0.5 for x in items])

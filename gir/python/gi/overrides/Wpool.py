@@ -14,8 +14,8 @@
 #    The items travel in batches, one GVariant per batch rather than per
 #    item: pickled for worker processes, by reference for threads. A
 #    range is never read into a list: its batches are sub-ranges. Results
-#    all float, or all int within int64, come back from worker processes
-#    as machine values rather than pickled objects (batches.py). The C
+#    all float come back from worker processes as machine values rather
+#    than pickled objects (batches.py). The C
 #    API (map(task, GLib.Variant, cancellable), …) keeps working: a Wpool.Task
 #    as the first argument selects it.
 #
