@@ -86,8 +86,10 @@ def main_range(n_items, n_jobs):
                 size = chunk_size or max(-(-n_items // (n_jobs * 4)), 1)
                 rows.append((f'libwpool fork, Pool.map of a range, chunk {size}', best_of(run, REPEATS)))
 
+            as_list = list(items)
+
             def run_list():
-                assert pool.map(func, list(items)) == expected
+                assert pool.map(func, as_list) == expected
             rows.append(('libwpool fork, Pool.map of a list', best_of(run_list, REPEATS)))
 
             def run_imap():
