@@ -10,7 +10,13 @@
 # MPIRE-like Pool.map, which sends items in batches. Prints ns/item and
 # ratios; asserts nothing about time.
 #
+# With --range, a range of items instead (issue 20): multiprocessing's
+# Pool.map at its best chunksize under fork against the override's
+# Pool.map, whose batches are sub-ranges and whose float results come
+# back as machine values (int ones pickled); N_ITEMS is 10^6 by default.
+#
 #   bench-multiprocessing.py [N_ITEMS] [N_JOBS]
+#   bench-multiprocessing.py --range [N_ITEMS] [N_JOBS]
 
 import math
 import multiprocessing
@@ -42,7 +48,64 @@ def trivial_task_typed(worker, shared_objects, item):
     return GLib.Variant.new_double(x * x + 1)
 
 
+def halved(x):
+    return x * 0.5 + 1.0
+
+
+def best_multiprocessing(pool, func, items, expected, n_items, n_jobs):
+    """multiprocessing's Pool.map at its best chunksize: (seconds, chunksize)."""
+    best = (math.inf, None)
+    for chunksize in (1000, 10_000, max(n_items // (n_jobs * 4), 1), max(n_items // n_jobs, 1)):
+        def run():
+            assert pool.map(func, items, chunksize=chunksize) == expected
+        best = min(best, (best_of(run, REPEATS), chunksize))
+    return best
+
+
+def print_rows(title, rows, n_items, reference):
+    print(f'\n{title}')
+    print(f'  {"":48} {"ns/item":>10} {"vs " + reference:>26}')
+    best_mp = min(t for name, t in rows if name.startswith(reference))
+    for name, seconds in rows:
+        print(f'  {name:48} {seconds * 1e9 / n_items:10.1f} {best_mp / seconds:25.2f}×')
+
+
+def main_range(n_items, n_jobs):
+    """Pool.map over range(n_items), fork, against multiprocessing's."""
+    items = range(n_items)
+    for func, body in ((trivial, 'x*x + 1 (int results)'), (halved, 'x*0.5 + 1.0 (float results)')):
+        expected = [func(x) for x in items]
+        rows = [('Python serial loop', best_of(lambda: [func(x) for x in items], REPEATS))]
+        with multiprocessing.get_context('fork').Pool(n_jobs) as pool:
+            seconds, chunksize = best_multiprocessing(pool, func, items, expected, n_items, n_jobs)
+            rows.append((f'multiprocessing fork, chunksize {chunksize}', seconds))
+        with Wpool.Pool(n_jobs=n_jobs, start_method='fork', keep_alive=True) as pool:
+            for chunk_size in (None, max(n_items // n_jobs, 1)):
+                def run():
+                    assert pool.map(func, items, chunk_size=chunk_size) == expected
+                size = chunk_size or max(-(-n_items // (n_jobs * 4)), 1)
+                rows.append((f'libwpool fork, Pool.map of a range, chunk {size}', best_of(run, REPEATS)))
+
+            as_list = list(items)
+
+            def run_list():
+                assert pool.map(func, as_list) == expected
+            rows.append(('libwpool fork, Pool.map of a list', best_of(run_list, REPEATS)))
+
+            def run_imap():
+                assert sum(1 for _ in pool.imap(func, items)) == n_items
+            rows.append(('libwpool fork, Pool.imap of a range', best_of(run_imap, REPEATS)))
+        print_rows(f'range({n_items}), body {body}, {n_jobs} jobs (best of {REPEATS})', rows, n_items,
+                   'multiprocessing')
+
+
 def main():
+    if sys.argv[1:2] == ['--range']:
+        del sys.argv[1]
+        n_items = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+        n_jobs = int(sys.argv[2]) if len(sys.argv) > 2 else os.cpu_count()
+        main_range(n_items, n_jobs)
+        return
     n_items = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     n_jobs = int(sys.argv[2]) if len(sys.argv) > 2 else os.cpu_count()
     values = [i * 0.001 for i in range(n_items)]
@@ -54,12 +117,8 @@ def main():
     for method in ('fork', 'spawn'):
         context = multiprocessing.get_context(method)
         with context.Pool(n_jobs) as pool:
-            best = (math.inf, None)
-            for chunksize in (1000, 10_000, max(n_items // (n_jobs * 4), 1), max(n_items // n_jobs, 1)):
-                def run():
-                    assert pool.map(trivial, values, chunksize=chunksize) == expected
-                best = min(best, (best_of(run, REPEATS), chunksize))
-            rows.append((f'multiprocessing {method}, chunksize {best[1]}', best[0]))
+            seconds, chunksize = best_multiprocessing(pool, trivial, values, expected, n_items, n_jobs)
+            rows.append((f'multiprocessing {method}, chunksize {chunksize}', seconds))
 
     items = GLib.Variant('ad', values)
     for method, name in ((Wpool.StartMethod.FORK, 'fork'), (Wpool.StartMethod.THREADING, 'threading')):
@@ -97,11 +156,8 @@ def main():
             rows.append((f'libwpool {method}, Pool.imap of a list', best_of(imap_list, REPEATS)))
             rows.append((f'libwpool {method}, Pool.imap of a generator', best_of(imap_generator, REPEATS)))
 
-    print(f'\nPython body x*x + 1, {n_items} items, {n_jobs} jobs (best of {REPEATS})')
-    print(f'  {"":42} {"ns/item":>10} {"vs best multiprocessing":>24}')
-    best_mp = min(t for name, t in rows if name.startswith('multiprocessing'))
-    for name, seconds in rows:
-        print(f'  {name:42} {seconds * 1e9 / n_items:10.1f} {best_mp / seconds:23.2f}×')
+    print_rows(f'Python body x*x + 1, {n_items} items, {n_jobs} jobs (best of {REPEATS})', rows, n_items,
+               'multiprocessing')
 
 
 if __name__ == '__main__':

@@ -19,6 +19,10 @@ def square_plus_one(x):
     return x * x + 1
 
 
+def halved(x):
+    return x * 0.5
+
+
 def scaled(shared, x):
     return shared['factor'] * x
 
@@ -58,6 +62,19 @@ class TestMpi(unittest.TestCase):
             self.assertEqual(sorted(pool.imap_unordered(square_plus_one, range(50))),
                              sorted(x * x + 1 for x in range(50)))
             self.assertEqual(pool.apply(square_plus_one, (3,)), 10)
+
+    def test_range_and_raw_results(self):
+        # A range travels as sub-ranges, float results as machine values
+        # (little-endian: ranks may be other machines).
+        items = range(10 ** 12, 10 ** 12 - 3000, -3)
+        with self.pool(enable_insights=True) as pool:
+            self.assertEqual(pool.map(halved, items, n_splits=4), [x * 0.5 for x in items])
+            insights = pool.get_insights()
+            self.assertLess(insights['total_items_pickled_bytes'], 4 * 300)
+            self.assertGreaterEqual(insights['total_results_raw_bytes'], 8 * len(items))
+            self.assertEqual(insights['total_results_pickled_bytes'], 0)
+            self.assertEqual(list(pool.imap(square_plus_one, range(10, 0, -1), chunk_size=3)),
+                             [x * x + 1 for x in range(10, 0, -1)])
 
     def test_shared_objects_of_each_pool(self):
         # The same workers (the job's ranks) serve pool after pool: each

@@ -12,7 +12,10 @@
 #    start_method='fork') is a context manager whose map(func, iterable)
 #    takes plain Python callables and iterables, as MPIRE's WorkerPool does.
 #    The items travel in batches, one GVariant per batch rather than per
-#    item: pickled for worker processes, by reference for threads. The C
+#    item: pickled for worker processes, by reference for threads. A
+#    range is never read into a list: its batches are sub-ranges. Results
+#    all float come back from worker processes as machine values rather
+#    than pickled objects (batches.py). The C
 #    API (map(task, GLib.Variant, cancellable), …) keeps working: a Wpool.Task
 #    as the first argument selects it.
 #
@@ -525,7 +528,9 @@ class Pool(Wpool.Pool):
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
             return super().map(func, iterable, *args, **kwargs)
-        return _RunningMap(self, self._job('map', _MAP_PARAMETERS, func, iterable, args, kwargs)).run()
+        job = self._job('map', _MAP_PARAMETERS, func, iterable, args, kwargs)
+        # Worker processes' results are decoded as their batches come.
+        return (_RunningMap if job.threads else _RunningStream)(self, job).run()
 
     def imap(self, func, iterable, *args, **kwargs):
         """imap(func, iterable, …): map() as a generator, as MPIRE's imap(),

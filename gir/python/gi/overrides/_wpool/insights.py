@@ -23,6 +23,13 @@ _tokens = itertools.count(1)
 # MPIRE's parts of a worker's life, as the insights name them.
 _PARTS = ('start_up', 'init', 'waiting', 'working', 'exit')
 
+# What moves between the caller and worker processes, and how, as the
+# keys total_<what>_<how>_bytes count it: items pickled (a range's
+# batches are ranges, a few bytes each), results pickled as objects or
+# sent as raw machine values (batches._packed_results()). Threads are
+# given both by reference: nothing.
+_TRANSFERS = (('items', 'pickled'), ('results', 'pickled'), ('results', 'raw'))
+
 _NO_INSIGHTS = 'No profiling stats available. Try to run a function first with insights enabled ...'
 
 
@@ -41,6 +48,8 @@ class _Insights:
         # A heap of (seconds, order, arguments), the fastest first.
         self.slowest = []
         self.order = itertools.count()
+        # Bytes by (what, how), as _TRANSFERS names them.
+        self.bytes = dict.fromkeys(_TRANSFERS, 0)
 
     def add(self, record):
         worker_id, n_completed, working, slowest = record
@@ -58,9 +67,15 @@ class _Insights:
                 elif duration > self.slowest[0][0]:
                     heapq.heapreplace(self.slowest, entry)
 
+    def add_bytes(self, what, how, n_bytes):
+        """Counts @n_bytes of @what ('items' or 'results') moved @how (a
+        path of _TRANSFERS)."""
+        with self.lock:
+            self.bytes[what, how] += n_bytes
+
     def snapshot(self):
         with self.lock:
-            return list(self.n_completed), list(self.working), sorted(self.slowest, reverse=True)
+            return list(self.n_completed), list(self.working), sorted(self.slowest, reverse=True), dict(self.bytes)
 
 
 class _State:
@@ -129,8 +144,9 @@ def _python_insights(pool, insights):
     starting (start_up; MPIRE's worker_init runs then, so init is 0, and
     exit, which MPIRE times as the pool stops, is 0 too); and the rest of
     the time it had (waiting: for batches, moving them and their results,
-    idling at the map's end)."""
-    n_completed, working, slowest = insights.snapshot()
+    idling at the map's end). Beyond MPIRE's: the bytes of items and
+    results moved to and from worker processes, by path (_TRANSFERS)."""
+    n_completed, working, slowest, moved = insights.snapshot()
     n_workers = len(n_completed)
     start_up, had = _c_times(pool, n_workers)
     times = {
@@ -157,6 +173,8 @@ def _python_insights(pool, insights):
         result['{}_ratio'.format(part)] = totals[part] / (total_time + 1e-8)
         result['{}_time_mean'.format(part)] = _format_seconds(mean)
         result['{}_time_std'.format(part)] = _format_seconds(std)
+    for (what, how), n_bytes in moved.items():
+        result['total_{}_{}_bytes'.format(what, how)] = n_bytes
     return result
 
 
@@ -187,6 +205,9 @@ def _insights_text(pool):
         lines.append('Total {} time: {}s (mean: {}, std: {}, ratio: {:.2f}%)'.format(
             part.replace('_', ' '), insights['total_{}_time'.format(part)], insights['{}_time_mean'.format(part)],
             insights['{}_time_std'.format(part)], 100 * insights['{}_ratio'.format(part)]))
+    lines.append('Bytes to and from worker processes: {}'.format(', '.join(
+        '{} {}: {}'.format(what, how.replace('_', ' '), insights['total_{}_{}_bytes'.format(what, how)])
+        for what, how in _TRANSFERS)))
     if insights['working_ratio'] < 0.8:
         lines += ['', 'Efficiency warning: working ratio is < 80%!']
 

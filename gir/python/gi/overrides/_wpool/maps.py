@@ -14,7 +14,7 @@ from gi.repository import Gio, GLib
 from . import Wpool
 from .arguments import _NEW_PROGRAM_METHODS
 from .batches import (_BYTES, _STOP, _batch_record, _bytes_variant, _Failure, _raise_failure, _run_batch, _stop_map,
-                      _variant_bytes)
+                      _unpacked_results, _variant_bytes)
 from .errors import _as_mpire_error
 from .insights import _begin_map
 from .programs import _check_by_reference
@@ -46,7 +46,9 @@ class _Map:
     next_item(), the source of Wpool.Pool.imap_source().
 
     A numpy array is split into arrays of rows, as MPIRE splits it: the
-    function gets one such array per call."""
+    function gets one such array per call. A range is never read into a
+    list: its batches are ranges (a slice of one is a range, which pickles
+    in a few bytes), which the workers iterate."""
 
     def __init__(self, pool, func, iterable, options, lazy=False):
         method = pool.props.start_method
@@ -58,14 +60,20 @@ class _Map:
             _check_by_reference(func, options.method, pool._use_dill)
 
         self.numpy = _is_ndarray(iterable)
+        # Only a range: the one sequence whose slices are as cheap to make
+        # and to pickle whatever their length (a list's or a tuple's are
+        # copies; a numpy array's are views, but one call's argument each).
+        sliced = self.numpy or type(iterable) is range
         n_items = options.iterable_len
-        if isinstance(iterable, collections.abc.Sized):
+        if sliced:
+            # A range's slice, unlike its len(), has no bound (sys.maxsize).
+            self.items = iterable[:n_items]
+            n_items = len(self.items)
+        elif isinstance(iterable, collections.abc.Sized):
             n_items = len(iterable) if n_items is None else min(n_items, len(iterable))
         self.n_items = n_items
-        if self.numpy or not lazy:
-            # A numpy array is sliced, never copied in a list.
-            self.items = iterable[:n_items] if self.numpy else \
-                list(iterable if n_items is None else itertools.islice(iterable, n_items))
+        if not sliced and not lazy:
+            self.items = list(iterable if n_items is None else itertools.islice(iterable, n_items))
             self.n_items = len(self.items)
         self.chunk_size = options.batch_size(pool, self.n_items)
         self.threads = method == Wpool.StartMethod.THREADING
@@ -93,9 +101,9 @@ class _Map:
             head = pool._head()
             if self.insights is not None:
                 head.insights = self.insights.token
-            self.encode = lambda index, batch: _bytes_variant(self.codec.dumps((reference, head, batch)))
+            self.encode = lambda index, batch: self._pickled_batch(reference, head, batch)
 
-        if lazy and not self.numpy:
+        if lazy and not sliced:
             self._next_batches = self._read_batches(iter(iterable))
         else:
             self._next_batches = self._slice_batches()
@@ -139,6 +147,12 @@ class _Map:
             return None
         index, self.next_index = self.next_index, self.next_index + 1
         return self.encode(index, batch)
+
+    def _pickled_batch(self, reference, head, batch):
+        data = self.codec.dumps((reference, head, batch))
+        if self.insights is not None:
+            self.insights.add_bytes('items', 'pickled', len(data))
+        return _bytes_variant(data)
 
     def _batch_index(self, index, batch):
         self.batches[index] = batch
@@ -199,10 +213,13 @@ class _Map:
         if self.threads:
             self.batches.pop(index, None)
             return self.results.pop(index)
+        data = _variant_bytes(variant)
         if self.insights is None:
-            return self.codec.loads(_variant_bytes(variant))
-        results, record = self.codec.loads(_variant_bytes(variant))
+            return _unpacked_results(self.codec.loads(data))[0]
+        results, record = self.codec.loads(data)
+        results, how = _unpacked_results(results)
         self.insights.add(record)
+        self.insights.add_bytes('results', how, len(data))
         return results
 
     def raise_error(self, error):
@@ -221,6 +238,11 @@ class _Map:
         results = []
         for index in range(variant.n_children()):
             results.extend(self.batch_results(index, variant.get_child_value(index)))
+        return self.concatenated(results)
+
+    def concatenated(self, results):
+        """map()'s @results: numpy arrays from numpy chunks concatenated
+        into one, unless told not to."""
         if self.numpy and self.options.concatenate_numpy_output and results and \
                 all(_is_ndarray(result) for result in results):
             import numpy

@@ -266,9 +266,24 @@ class _RunningStream(_Running):
             pass
 
     def results(self):
-        """The map's results, batch by batch as the stream gives them. Left
-        early (an exception, a break, the generator dropped), the map is
-        cancelled and waited for, so the pool is free again."""
+        """The map's results, one by one as the stream gives them."""
+        for results in self.batches():
+            yield from results
+
+    def run(self):
+        """map()'s results, of an ordered stream: each batch's decoded as
+        it comes, while worker processes run the next ones, rather than
+        all once the last one ended (issue 20)."""
+        self.start(Wpool.MapFlags.NONE)
+        results = []
+        for batch in self.batches():
+            results.extend(batch)
+        return self.job.concatenated(results)
+
+    def batches(self):
+        """The map's results, a list per batch as the stream gives them.
+        Left early (an exception, a break, the generator dropped), the map
+        is cancelled and waited for, so the pool is free again."""
         try:
             while True:
                 if self.ended:
@@ -279,6 +294,9 @@ class _RunningStream(_Running):
                     found, index, result, item_error = self.stream.next_finish(self.result)
                 except GLib.Error as error:
                     self.end()
+                    if self.terminated:
+                        raise RuntimeError('The pool was terminated while this map ran: its results are lost') \
+                            from error
                     self.job.raise_error(error)
                 if not found:
                     if self.job.iterable_error is not None:
@@ -288,7 +306,7 @@ class _RunningStream(_Running):
                     self.end(completed=True)
                     self.raise_exit_error()
                     return
-                yield from self.job.batch_results(index, result)
+                yield self.job.batch_results(index, result)
         finally:
             self.abort()
 
