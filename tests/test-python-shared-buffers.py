@@ -7,7 +7,9 @@ worker; 'threading' and 'fork' workers see the caller's own. Without numpy
 the numpy cases are skipped and the rest runs."""
 
 import array
+import contextlib
 import gc
+import io
 import mmap
 import os
 import signal
@@ -147,6 +149,10 @@ def received(shared, _):
             os.path.exists('/proc/self/maps') and any(MEMFD in line for line in open('/proc/self/maps')))
 
 
+def big_length(shared, _):
+    return len(shared['big'])
+
+
 def memfds():
     """The caller's descriptors of shared objects' memfds, once the pools
     no longer referenced are gone."""
@@ -219,6 +225,28 @@ class TestSharedBuffers(unittest.TestCase):
                     # the server's address.
                     addresses = {found['bytes'][3] for _, found in results}
                     self.assertEqual(len(addresses), 1, results)
+
+    def test_insights_tell_the_path(self):
+        # The big buffers are mapped, not pickled: the pickle stays small.
+        shared = {'big': bytes(BIG), 'label': 'x' * 10}
+        for method in METHODS:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=2, shared_objects=shared, start_method=method,
+                                                         enable_insights=True) as pool:
+                self.assertEqual(pool.map(big_length, range(2)), [BIG, BIG])
+                insights = pool.get_insights()
+                pickled = insights['shared_objects_pickled_bytes']
+                mapped = insights['shared_objects_shared_memory_bytes']
+                if method in PROGRAMS:
+                    self.assertGreaterEqual(mapped, BIG)
+                    self.assertGreater(pickled, 0)
+                    self.assertLess(pickled, 4096)
+                else:
+                    self.assertEqual((pickled, mapped), (0, 0))
+                printed = io.StringIO()
+                with contextlib.redirect_stdout(printed):
+                    pool.print_insights()
+                self.assertIn('Shared objects per new worker process: pickled: {}, shared memory: {}'.format(
+                    pickled, mapped), printed.getvalue())
 
     def test_identity_kept(self):
         data = bytes(BIG)

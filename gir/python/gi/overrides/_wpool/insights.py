@@ -175,7 +175,19 @@ def _python_insights(pool, insights):
         result['{}_time_std'.format(part)] = _format_seconds(std)
     for (what, how), n_bytes in moved.items():
         result['total_{}_{}_bytes'.format(what, how)] = n_bytes
+    result.update(_shared_objects_bytes(pool))
     return result
+
+
+def _shared_objects_bytes(pool):
+    """What each new worker process receives of the shared objects: the
+    bytes of their pickle, and those of their big buffers, which it maps
+    from the pool's memfd instead (both 0 where nothing crosses: threads
+    share the objects, forked workers inherit them)."""
+    shared = pool.__dict__.get('_shared_variant')
+    pickled = shared[1].get_child_value(2).get_size() if shared is not None else 0
+    mapped = shared[2].size if shared is not None and shared[2] is not None else 0
+    return {'shared_objects_pickled_bytes': pickled, 'shared_objects_shared_memory_bytes': mapped}
 
 
 def get_insights(pool):
@@ -208,6 +220,8 @@ def _insights_text(pool):
     lines.append('Bytes to and from worker processes: {}'.format(', '.join(
         '{} {}: {}'.format(what, how.replace('_', ' '), insights['total_{}_{}_bytes'.format(what, how)])
         for what, how in _TRANSFERS)))
+    lines.append('Shared objects per new worker process: pickled: {}, shared memory: {}'.format(
+        insights['shared_objects_pickled_bytes'], insights['shared_objects_shared_memory_bytes']))
     if insights['working_ratio'] < 0.8:
         lines += ['', 'Efficiency warning: working ratio is < 80%!']
 
