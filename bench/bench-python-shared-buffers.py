@@ -22,7 +22,6 @@
 #
 #   bench-python-shared-buffers.py [DATASET_MIB] [N_JOBS]
 
-import multiprocessing
 import os
 import sys
 import time
@@ -33,7 +32,7 @@ import gi
 gi.require_version('Wpool', '1')
 from gi.repository import Wpool  # noqa: E402
 
-from bench_util import smaps  # noqa: E402
+from bench_util import MultiprocessingPool, smaps, with_shared  # noqa: E402
 
 METHODS = ('threading', 'fork', 'spawn', 'forkserver')
 TASKS_PER_WORKER = 2
@@ -59,35 +58,8 @@ def wpool_map(pool, items):
     return pool.map(total, items, chunk_size=1)
 
 
-class _MultiprocessingPool:
-    """multiprocessing.Pool, the array as its initializer's argument: once
-    per worker, pickled for each under 'spawn' and 'forkserver'."""
-
-    def __init__(self, method, n_jobs, data):
-        self.pool = multiprocessing.get_context(method).Pool(n_jobs, initializer=_set_shared, initargs=(data,))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.pool.terminate()
-        self.pool.join()
-
-
-_shared = None
-
-
-def _set_shared(data):
-    global _shared
-    _shared = data
-
-
-def _total_of_shared(x):
-    return total(_shared, x)
-
-
 def multiprocessing_map(pool, items):
-    return pool.pool.map(_total_of_shared, items, chunksize=1)
+    return pool.pool.map(with_shared, [(total, x) for x in items], chunksize=1)
 
 
 def mpire_pool(method, n_jobs, data):
@@ -101,7 +73,7 @@ def mpire_map(pool, items):
 def libraries():
     yield 'libwpool', wpool_pool, wpool_map, METHODS
     # multiprocessing has no threads but its ThreadPool, another API.
-    yield 'multiprocessing', _MultiprocessingPool, multiprocessing_map, METHODS[1:]
+    yield 'multiprocessing', MultiprocessingPool, multiprocessing_map, METHODS[1:]
     if MpireWorkerPool is not None:
         yield 'MPIRE', mpire_pool, mpire_map, METHODS
 

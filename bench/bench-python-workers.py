@@ -19,7 +19,6 @@
 #   bench-python-workers.py [N_ITEMS] [N_JOBS] [DATASET_MIB]
 
 import math
-import multiprocessing
 import os
 import statistics
 import sys
@@ -29,7 +28,7 @@ import gi
 gi.require_version('Wpool', '1')
 from gi.repository import Wpool  # noqa: E402
 
-from bench_util import best_of, smaps  # noqa: E402
+from bench_util import MultiprocessingPool, best_of, smaps, with_shared  # noqa: E402
 
 REPEATS = 5
 METHODS = ('fork', 'spawn', 'forkserver')
@@ -68,39 +67,9 @@ def wpool_map(pool, func, items, chunk_size=None):
     return pool.map(func, items, chunk_size=chunk_size)
 
 
-class _MultiprocessingPool:
-    """multiprocessing.Pool with shared objects as MPIRE passes them: as
-    the first argument, here through the workers' initializer (once per
-    worker, as multiprocessing allows)."""
-
-    def __init__(self, method, n_jobs, shared_objects=None):
-        self.pool = multiprocessing.get_context(method).Pool(
-            n_jobs, initializer=_set_shared, initargs=(shared_objects,))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.pool.terminate()
-        self.pool.join()
-
-
-_shared = None
-
-
-def _set_shared(shared_objects):
-    global _shared
-    _shared = shared_objects
-
-
-def _with_shared(args):
-    func, x = args
-    return func(_shared, x)
-
-
 def multiprocessing_map(pool, func, items, chunk_size=None, shared=False):
     if shared:
-        return pool.pool.map(_with_shared, [(func, x) for x in items], chunksize=chunk_size)
+        return pool.pool.map(with_shared, [(func, x) for x in items], chunksize=chunk_size)
     return pool.pool.map(func, items, chunksize=chunk_size)
 
 
@@ -114,7 +83,7 @@ def mpire_map(pool, func, items, chunk_size=None):
 
 def libraries():
     yield 'libwpool', wpool_pool, wpool_map
-    yield 'multiprocessing', _MultiprocessingPool, multiprocessing_map
+    yield 'multiprocessing', MultiprocessingPool, multiprocessing_map
     if MpireWorkerPool is not None:
         yield 'MPIRE', mpire_pool, mpire_map
 
@@ -164,7 +133,7 @@ def pool_memory(make, run_map, method, data):
     """The PSS of the pool's processes (workers and any fork server), and
     their workers' private dirty memory, with @data as shared objects."""
     with make(method, DATASET_JOBS, data) as pool:
-        if make is _MultiprocessingPool:
+        if make is MultiprocessingPool:
             results = run_map(pool, touch, range(100), 1, shared=True)
         else:
             results = run_map(pool, touch, range(100), 1)

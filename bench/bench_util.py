@@ -3,6 +3,7 @@
 # What the Python benchmarks share, imported from beside them.
 
 import math
+import multiprocessing
 import time
 
 
@@ -25,3 +26,36 @@ def smaps(pid='self'):
             if field in ('Pss', 'Private_Dirty'):
                 figures[field] = int(rest.split()[0]) * 1024
     return figures
+
+
+class MultiprocessingPool:
+    """multiprocessing.Pool with shared objects as MPIRE passes them: as
+    the first argument, here through the workers' initializer (once per
+    worker, as multiprocessing allows: pickled for each under 'spawn' and
+    'forkserver')."""
+
+    def __init__(self, method, n_jobs, shared_objects=None):
+        self.pool = multiprocessing.get_context(method).Pool(
+            n_jobs, initializer=_set_shared, initargs=(shared_objects,))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.pool.terminate()
+        self.pool.join()
+
+
+_shared = None
+
+
+def _set_shared(shared_objects):
+    global _shared
+    _shared = shared_objects
+
+
+def with_shared(args):
+    """In a MultiprocessingPool's worker: func(shared objects, x) for the
+    (func, x) of @args."""
+    func, x = args
+    return func(_shared, x)

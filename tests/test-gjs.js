@@ -12,6 +12,7 @@ import System from 'system';
 
 // The installed GJS module, from the source tree.
 import {fromVariant, toVariant} from '../gir/js/wpool.js';
+import {runTests} from './tap.js';
 
 Gio._promisify(Wpool.Pool.prototype, 'map_async', 'map_finish');
 Gio._promisify(Wpool.Pool.prototype, 'apply_async', 'apply_finish');
@@ -571,27 +572,9 @@ const tests = {
     },
 };
 
-async function main() {
-    const names = Object.keys(tests);
-    let failed = 0;
-    print(`1..${names.length}`);
-    for (const [index, name] of names.entries()) {
-        try {
-            await tests[name]();
-            print(`ok ${index + 1} - ${name}`);
-        } catch (error) {
-            failed++;
-            print(`not ok ${index + 1} - ${name}`);
-            for (const line of `${error}\n${error.stack ?? ''}`.split('\n'))
-                print(`# ${line}`);
-        }
-    }
-    return failed;
-}
-
 const loop = new GLib.MainLoop(null, false);
 let exitCode = 0;
-main().then(failed => {
+runTests(tests).then(failed => {
     exitCode = failed ? 1 : 0;
 }).catch(error => {
     printerr(error);

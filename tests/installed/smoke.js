@@ -12,6 +12,8 @@ import GLib from 'gi://GLib';
 import Wpool from 'gi://Wpool?version=1';
 import System from 'system';
 
+import {runTests} from './tap.js';
+
 void Wpool.Pool;  // loads libwpool, which holds wpool.js
 const {isMainModule, newForModule} = await import('resource:///org/gnome/Wpool/js/wpool.js');
 
@@ -53,24 +55,7 @@ const tests = {
     },
 };
 
-async function main() {
-    const names = Object.keys(tests);
-    let failed = 0;
-    print(`1..${names.length}`);
-    for (const [index, name] of names.entries()) {
-        try {
-            await tests[name]();
-            print(`ok ${index + 1} - ${name}`);
-        } catch (error) {
-            failed++;
-            print(`not ok ${index + 1} - ${name}`);
-            printerr(`${error}\n${error.stack ?? ''}`);
-        }
-    }
-    return failed ? 1 : 0;
-}
-
 // After the top-level await above, GJS runs the main loop while this
 // module awaits; a GLib.MainLoop of its own would run no Promise job.
 if (isMainModule(import.meta))
-    System.exit(await main());
+    System.exit(await runTests(tests) ? 1 : 0);
