@@ -49,30 +49,6 @@ bench_module (void)
   return module != NULL ? module : BENCH_TASKS_MODULE;
 }
 
-static void
-x_square_plus_one (const double *x,
-                   double       *y,
-                   guint         n)
-{
-  for (guint i = 0; i < n; i++)
-    y[i] = x[i] * x[i] + 1;
-}
-
-/* bench_cpu_bound_chunk()'s body, here for the serial loop. */
-static void
-cpu_bound (const double *x,
-           double       *y,
-           guint         n)
-{
-  for (guint i = 0; i < n; i++)
-    {
-      double v = x[i];
-
-      for (guint k = 0; k < 850; k++)
-        v = sin (v) + cos (v) * 0.5;
-      y[i] = v;
-    }
-}
 
 typedef enum
 {
@@ -239,7 +215,7 @@ run_items (const char *mode)
 
   /* "caller CPU": the CPU time of the pool's process (all its threads)
    * over the maps' wall time, FORK / MPI. */
-  x_square_plus_one (g_variant_get_data (trivial_items), trivial_expected, N_TRIVIAL);
+  bench_apply (bench_trivial, g_variant_get_data (trivial_items), trivial_expected, N_TRIVIAL);
   g_print ("\nMPI workers: %s; trivial body (x*x + 1), %d items, %d jobs, warm kept-alive pools, best of 3–5\n",
            mode, N_TRIVIAL, N_JOBS);
   g_print ("  %-26s %14s %14s %12s %18s\n", "", "FORK ns/item", "MPI ns/item", "MPI vs FORK", "caller CPU");
@@ -263,7 +239,7 @@ run_items (const char *mode)
       g_autofree double *y = g_new (double, N_CPU_BOUND);
       gint64 started = g_get_monotonic_time ();
 
-      cpu_bound (g_variant_get_data (cpu_items), y, N_CPU_BOUND);
+      bench_apply (bench_cpu_bound, g_variant_get_data (cpu_items), y, N_CPU_BOUND);
       serial = MIN (serial, (g_get_monotonic_time () - started) * 1000.0 / N_CPU_BOUND);
       memcpy (cpu_expected, y, N_CPU_BOUND * sizeof (double));
     }

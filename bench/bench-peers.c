@@ -26,22 +26,6 @@
 
 typedef double (*Body) (double x);
 
-static double
-trivial (double x)
-{
-  return x * x + 1;
-}
-
-/* About 20 µs of arithmetic on this kind of machine. */
-static double
-cpu_bound (double x)
-{
-  for (guint i = 0; i < 850; i++)
-    x = sin (x) + cos (x) * 0.5;
-
-  return x;
-}
-
 /* The CPU-bound body at a cost that grows along the items, from 0 to
  * ~40 µs (~20 on average over 2 000 items): what an even split of the
  * items balances worst. */
@@ -453,8 +437,8 @@ main (int   argc,
       char *argv[])
 {
   const Workload workloads[] = {
-    { "trivial body (x*x + 1)", trivial, 1000000 },
-    { "CPU-bound body (~20 µs)", cpu_bound, 2000 },
+    { "trivial body (x*x + 1)", bench_trivial, 1000000 },
+    { "CPU-bound body (~20 µs)", bench_cpu_bound, 2000 },
     { "uneven CPU-bound body (0-40 µs, growing)", uneven, 2000 },
   };
   Pools pools = { argc > 1 ? (guint)atoi (argv[1]) : g_get_num_processors () };

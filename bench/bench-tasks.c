@@ -4,10 +4,11 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <wpool.h>
+
+#include "bench-util.h"
 
 #define BENCH_EXPORT __attribute__((visibility("default")))
 
@@ -126,9 +127,7 @@ bench_square_plus_one (WpoolWorker  *worker,
                        gpointer      user_data,
                        GError      **error)
 {
-  double x = g_variant_get_double (item);
-
-  return g_variant_new_double (x * x + 1);
+  return g_variant_new_double (bench_trivial (g_variant_get_double (item)));
 }
 
 /* d → d: x*x + 1, a chunk at a time. */
@@ -141,11 +140,7 @@ bench_square_plus_one_chunk (WpoolWorker   *worker,
                              gpointer       user_data,
                              GError       **error)
 {
-  const double *x = items;
-  double *y = results;
-
-  for (gsize i = 0; i < n_items; i++)
-    y[i] = x[i] * x[i] + 1;
+  bench_apply (bench_trivial, items, results, n_items);
 
   return TRUE;
 }
@@ -161,17 +156,7 @@ bench_cpu_bound_chunk (WpoolWorker   *worker,
                        gpointer       user_data,
                        GError       **error)
 {
-  const double *x = items;
-  double *y = results;
-
-  for (gsize i = 0; i < n_items; i++)
-    {
-      double v = x[i];
-
-      for (guint k = 0; k < 850; k++)
-        v = sin (v) + cos (v) * 0.5;
-      y[i] = v;
-    }
+  bench_apply (bench_cpu_bound, items, results, n_items);
 
   return TRUE;
 }

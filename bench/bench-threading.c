@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <wpool.h>
 
+#include "bench-util.h"
+
 #define N_REPEATS 5
 
 /* The trivial body: x*x + 1. */
@@ -22,21 +24,10 @@ trivial_task (WpoolWorker  *worker,
               gpointer      user_data,
               GError      **error)
 {
-  double x = g_variant_get_double (item);
-
-  return g_variant_new_double (x * x + 1);
+  return g_variant_new_double (bench_trivial (g_variant_get_double (item)));
 }
 
 /* The CPU-bound body: about 20 µs of arithmetic on this kind of machine. */
-static double
-cpu_bound (double x)
-{
-  for (guint i = 0; i < 850; i++)
-    x = sin (x) + cos (x) * 0.5;
-
-  return x;
-}
-
 static GVariant *
 cpu_bound_task (WpoolWorker  *worker,
                 GVariant     *shared_objects,
@@ -44,7 +35,7 @@ cpu_bound_task (WpoolWorker  *worker,
                 gpointer      user_data,
                 GError      **error)
 {
-  return g_variant_new_double (cpu_bound (g_variant_get_double (item)));
+  return g_variant_new_double (bench_cpu_bound (g_variant_get_double (item)));
 }
 
 static GVariant *

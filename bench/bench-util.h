@@ -5,6 +5,7 @@
 
 #pragma once
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <glib.h>
@@ -21,6 +22,36 @@ static const struct
   { WPOOL_START_METHOD_SPAWN, "SPAWN" },
   { WPOOL_START_METHOD_FORKSERVER, "FORKSERVER" },
 };
+
+/* The benchmarks' two bodies, the same in every program and module that
+ * measures them: a trivial one, x*x + 1, and about 20 µs of arithmetic
+ * on this kind of machine. */
+static inline double
+bench_trivial (double x)
+{
+  return x * x + 1;
+}
+
+static inline double
+bench_cpu_bound (double x)
+{
+  for (guint i = 0; i < 850; i++)
+    x = sin (x) + cos (x) * 0.5;
+
+  return x;
+}
+
+/* @body over @n items of @x into @y: a chunk task's loop, or a serial
+ * one; inlined with its body where @body is one of the above. */
+static inline void
+bench_apply (double        (*body) (double),
+             const double   *x,
+             double         *y,
+             gsize           n)
+{
+  for (gsize i = 0; i < n; i++)
+    y[i] = body (x[i]);
+}
 
 static int
 bench_compare_doubles (const void *a,
