@@ -32,17 +32,12 @@ import gi
 gi.require_version('Wpool', '1')
 from gi.repository import Wpool  # noqa: E402
 
-from bench_util import MultiprocessingPool, smaps, with_shared  # noqa: E402
+from bench_util import MPIRE_NOT_FOUND, MultiprocessingPool, mpire_worker_pool, smaps, with_shared  # noqa: E402
 
 METHODS = ('threading', 'fork', 'spawn', 'forkserver')
 TASKS_PER_WORKER = 2
 
-if os.environ.get('WPOOL_BENCH_MPIRE'):
-    sys.path.insert(0, os.environ['WPOOL_BENCH_MPIRE'])
-try:
-    from mpire import WorkerPool as MpireWorkerPool
-except ImportError:
-    MpireWorkerPool = None
+MpireWorkerPool = mpire_worker_pool()
 
 
 def total(data, _):
@@ -122,7 +117,7 @@ def main():
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     n_jobs = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     if MpireWorkerPool is None:
-        print('(MPIRE not found: set WPOOL_BENCH_MPIRE to a checkout of github.com/sybrenjansen/mpire)')
+        print(MPIRE_NOT_FOUND)
     data = numpy.arange((mib << 20) // 8, dtype=numpy.float64)
     tiny = numpy.zeros(1)
     size = data.nbytes

@@ -28,18 +28,14 @@ import gi
 gi.require_version('Wpool', '1')
 from gi.repository import Wpool  # noqa: E402
 
-from bench_util import MultiprocessingPool, best_of, smaps, with_shared  # noqa: E402
+from bench_util import (MPIRE_NOT_FOUND, MultiprocessingPool, best_of, mpire_worker_pool, smaps,  # noqa: E402
+                        with_shared)
 
 REPEATS = 5
 METHODS = ('fork', 'spawn', 'forkserver')
 DATASET_JOBS = 4
 
-if os.environ.get('WPOOL_BENCH_MPIRE'):
-    sys.path.insert(0, os.environ['WPOOL_BENCH_MPIRE'])
-try:
-    from mpire import WorkerPool as MpireWorkerPool
-except ImportError:
-    MpireWorkerPool = None
+MpireWorkerPool = mpire_worker_pool()
 
 
 def trivial(x):
@@ -171,7 +167,7 @@ def main():
     n_jobs = int(sys.argv[2]) if len(sys.argv) > 2 else os.cpu_count()
     mib = int(sys.argv[3]) if len(sys.argv) > 3 else 1024
     if MpireWorkerPool is None:
-        print('(MPIRE not found: set WPOOL_BENCH_MPIRE to a checkout of github.com/sybrenjansen/mpire)')
+        print(MPIRE_NOT_FOUND)
     warm(n_items, n_jobs)
     cold(n_jobs)
     if mib > 0:

@@ -4,6 +4,8 @@
 
 import math
 import multiprocessing
+import os
+import sys
 import time
 
 
@@ -59,3 +61,20 @@ def with_shared(args):
     (func, x) of @args."""
     func, x = args
     return func(_shared, x)
+
+
+MPIRE_NOT_FOUND = '(MPIRE not found: set WPOOL_BENCH_MPIRE to a checkout of github.com/sybrenjansen/mpire)'
+
+
+def mpire_worker_pool():
+    """MPIRE's WorkerPool, from WPOOL_BENCH_MPIRE (a checkout of
+    github.com/sybrenjansen/mpire) or an installed MPIRE; None where there
+    is neither (say MPIRE_NOT_FOUND then: this also runs as workers import
+    the benchmark)."""
+    if os.environ.get('WPOOL_BENCH_MPIRE'):
+        sys.path.insert(0, os.environ['WPOOL_BENCH_MPIRE'])
+    try:
+        from mpire import WorkerPool
+    except ImportError:
+        return None
+    return WorkerPool
