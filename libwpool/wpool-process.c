@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -614,45 +616,28 @@ spawn_on_launcher (gpointer        data,
 static char *
 forward_early_stderr (int fd)
 {
-  char buffer[16384];
   char tail[512];
-  gsize tail_len = 0;
-  gssize n;
+  gssize tail_len = 0;
+  struct stat st;
   off_t offset = 0;
   const char *line;
 
-  while ((n = pread (fd, buffer, sizeof buffer, offset)) > 0 ||
-         (n < 0 && errno == EINTR))
+  if (fstat (fd, &st) == 0)
     {
-      if (n < 0)
-        continue;
-      offset += n;
-      for (gssize done = 0, written; done < n; done += written)
-        if ((written = write (STDERR_FILENO, buffer + done, n - done)) <= 0 && errno != EINTR)
-          break;
-        else if (written < 0)
-          written = 0;
-
       /* The last bytes, where the last line is. */
-      if ((gsize)n >= sizeof tail)
-        {
-          memcpy (tail, buffer + n - sizeof tail, sizeof tail);
-          tail_len = sizeof tail;
-        }
-      else
-        {
-          gsize keep = MIN (tail_len, sizeof tail - n);
+      off_t kept = MIN ((off_t)sizeof tail, st.st_size);
+      gssize n;
 
-          memmove (tail, tail + tail_len - keep, keep);
-          memcpy (tail + keep, buffer, n);
-          tail_len = keep + n;
-        }
+      while (offset < st.st_size &&
+             ((n = sendfile (STDERR_FILENO, fd, &offset, st.st_size - offset)) > 0 || (n < 0 && errno == EINTR)))
+        ;
+      tail_len = pread (fd, tail, kept, st.st_size - kept);
     }
   close (fd);
 
   while (tail_len > 0 && g_ascii_isspace (tail[tail_len - 1]))
     tail_len--;
-  if (tail_len == 0)
+  if (tail_len <= 0)
     return NULL;
   line = g_strrstr_len (tail, tail_len, "\n");
   line = line != NULL ? line + 1 : tail;
