@@ -110,6 +110,13 @@ wpool_backend_fork_spawn (WpoolBackendProcess  *process,
   return pid;
 }
 
+static gboolean
+wpool_backend_fork_worker_has_server (WpoolBackendProcess *process,
+                                       guint                index)
+{
+  return wpool_fork_servers_worker_has_server (&WPOOL_BACKEND_FORK (process)->servers, index);
+}
+
 static int
 wpool_backend_fork_reap (WpoolBackendProcess *process,
                          guint                index)
@@ -174,6 +181,7 @@ wpool_backend_fork_class_init (WpoolBackendForkClass *klass)
   process_class->server_name = "its FORK template";
   process_class->spawn = wpool_backend_fork_spawn;
   process_class->reap = wpool_backend_fork_reap;
+  process_class->worker_has_server = wpool_backend_fork_worker_has_server;
 }
 
 static void

@@ -90,6 +90,13 @@ wpool_backend_forkserver_spawn (WpoolBackendProcess  *process,
   return pid;
 }
 
+static gboolean
+wpool_backend_forkserver_worker_has_server (WpoolBackendProcess *process,
+                                             guint                index)
+{
+  return wpool_fork_servers_worker_has_server (&WPOOL_BACKEND_FORKSERVER (process)->servers, index);
+}
+
 static int
 wpool_backend_forkserver_reap (WpoolBackendProcess *process,
                                guint                index)
@@ -130,6 +137,7 @@ wpool_backend_forkserver_class_init (WpoolBackendForkserverClass *klass)
   process_class->server_name = "its fork server";
   process_class->spawn = wpool_backend_forkserver_spawn;
   process_class->reap = wpool_backend_forkserver_reap;
+  process_class->worker_has_server = wpool_backend_forkserver_worker_has_server;
 }
 
 static void

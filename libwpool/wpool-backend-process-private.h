@@ -47,6 +47,11 @@ struct _WpoolBackendProcessClass
    * returns its wait status. */
   int  (*reap)  (WpoolBackendProcess  *self,
                  guint                 index);
+  /* Whether what forked worker process @index still runs (see
+   * wpool_fork_servers_worker_has_server()); %NULL where no server forks
+   * the workers (SPAWN). */
+  gboolean (*worker_has_server) (WpoolBackendProcess *self,
+                                 guint                index);
 };
 
 GType        wpool_backend_spawn_get_type       (void) G_GNUC_CONST;

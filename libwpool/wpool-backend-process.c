@@ -249,6 +249,7 @@ wpool_backend_process_prepare (WpoolBackend  *backend,
                                GError       **error)
 {
   WpoolBackendProcess *self = WPOOL_BACKEND_PROCESS (backend);
+  WpoolBackendProcessClass *klass = WPOOL_BACKEND_PROCESS_GET_CLASS (self);
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   guint n_jobs = wpool_backend_get_n_jobs (backend);
   gboolean new_task = task != priv->task;
@@ -269,13 +270,15 @@ wpool_backend_process_prepare (WpoolBackend  *backend,
 
   /* A worker process knows the task it started with only: a new task
    * means new workers, which first end as if the pool stopped them. Dead
-   * workers are replaced. */
+   * workers are replaced, and so are those whose fork server was
+   * stopped, which are dying. */
   if (new_task)
     wpool_backend_run_exits (backend);
 
   for (guint i = 0; i < n_jobs; i++)
     {
-      if (new_task || !process_worker_is_alive (&priv->workers[i]))
+      if (new_task || !process_worker_is_alive (&priv->workers[i]) ||
+          (klass->worker_has_server != NULL && !klass->worker_has_server (self, i)))
         {
           wpool_backend_process_stop_worker (backend, i);
           if (!wpool_backend_process_start_worker (backend, i, task, error))

@@ -88,5 +88,7 @@ GPid             wpool_fork_servers_start_worker   (WpoolForkServers       *self
 int              wpool_fork_servers_reap_worker    (WpoolForkServers       *self,
                                                     guint                   index,
                                                     GPid                    pid);
+gboolean         wpool_fork_servers_worker_has_server (WpoolForkServers    *self,
+                                                       guint                index);
 
 G_END_DECLS

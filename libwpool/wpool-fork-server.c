@@ -662,6 +662,18 @@ wpool_fork_servers_start_worker (WpoolForkServers      *self,
     }
 }
 
+/* Whether the server that forked worker @index still runs: one that was
+ * stopped (a call to it cancelled or timed out) takes its workers with
+ * it, through their lifeline, but maybe only after a while, during which
+ * they still look alive. TRUE for a slot no server forked. */
+gboolean
+wpool_fork_servers_worker_has_server (WpoolForkServers *self,
+                                      guint             index)
+{
+  return self->forked_by == NULL || index >= self->n_slots || self->forked_by[index] == NULL ||
+         server_is_running (self->forked_by[index]);
+}
+
 /* Waits for worker @index, pid @pid, which ended or was told to: its wait
  * status, WPOOL_STATUS_SERVER_DIED if the server that forked it died (and
  * the worker with it). */
