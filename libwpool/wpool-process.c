@@ -429,6 +429,11 @@ wpool_process_fork (int              keep_fd,
       fork_lock = (pthread_rwlock_t) PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
       g_mutex_init (&registry_lock);
       wpool_launcher_forget ();
+      /* The forking thread's watch of a worker start (the map's
+       * cancellable, the start deadline) is not the child's: a template
+       * that kept it ended its loop once idle past the worker-start-timeout
+       * or 100 ms after that map was cancelled, and so did its workers. */
+      wpool_frame_watch_end ();
       forked_worker = !fresh_server;
       fresh_server = FALSE;
 

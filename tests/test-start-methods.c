@@ -869,6 +869,52 @@ cancel_after (gpointer data)
   return NULL;
 }
 
+/* The pids of the workers that ran @task's items in a map of @n_items. */
+static void
+add_worker_pids (WpoolPool  *pool,
+                 WpoolTask  *task,
+                 guint       n_items,
+                 GHashTable *pids)
+{
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  guint32 pid;
+
+  results = wpool_pool_map (pool, task, wpool_test_range_doubles (n_items), NULL, &error);
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "(uut)", NULL, &pid, NULL))
+    g_hash_table_add (pids, GUINT_TO_POINTER (pid));
+}
+
+/* The workers of a kept-alive pool wait for its next map however long it
+ * takes. A FORK template and its workers once inherited the watch of the
+ * worker start that forked them: they ended when idle for longer than the
+ * worker-start-timeout, or 100 ms after that start's map was cancelled,
+ * so that a worker dying in a later map could not be restarted ("its
+ * FORK template died": /fork/task-switch/cancelled under valgrind). */
+static void
+test_idle_beyond_start_timeout (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 2);
+  g_autoptr(WpoolTask) task = wpool_test_module_task ("wpool_test_whoami");
+  g_autoptr(GHashTable) pids = g_hash_table_new (NULL, NULL);
+  gdouble timeout = wpool_test_under_valgrind () ? 2 : 0.3;
+
+  wpool_task_set_result_type (task, G_VARIANT_TYPE ("(uut)"));
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+  wpool_pool_set_worker_start_timeout (pool, timeout);
+
+  add_worker_pids (pool, task, 64, pids);
+  g_usleep ((gulong)(timeout * 2.5 * G_USEC_PER_SEC));
+  add_worker_pids (pool, task, 64, pids);
+
+  /* The same two processes ran both maps. */
+  g_assert_cmpuint (g_hash_table_size (pids), <=, 2);
+}
+
 /* A kept-alive pool switching tasks restarts its workers; a map cancelled
  * as they restart leaves some still on the old task. The next map of the
  * new task restarts those too: none runs the old task on the new task's
@@ -1586,6 +1632,7 @@ main (int   argc,
     { "no-orphans", test_no_orphans, TRUE },
     { "soak", test_soak, FALSE },
     { "task-switch/cancelled", test_task_switch_cancelled, TRUE },
+    { "idle/beyond-start-timeout", test_idle_beyond_start_timeout, TRUE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
