@@ -504,9 +504,6 @@ typedef enum
   CHUNK_PASS_ON,
 } ChunkOutcome;
 
-/* Runs the chunk [first, last) of @job on worker @index and takes its
- * answers: the RESULTS, or the first ERROR; under keep-going, an ERROR
- * for each failed item and then the RESULTS. */
 /* The items' durations a worker measured, for insights. */
 static void
 add_durations (WpoolJob           *job,
@@ -601,54 +598,121 @@ transferred_results (WpoolBackendProcess *self,
                                                       n * result_size, FALSE, NULL, NULL));
 }
 
-static ChunkOutcome
-run_chunk (WpoolBackendProcess *self,
-           guint                index,
-           WpoolJob            *job,
-           guint                first,
-           guint                last,
-           const char          *result_type_string,
-           WpoolShareInsights  *share)
+/* A chunk of a job on its way to a worker: [first, last), the flags it
+ * was sent with, where its results will be if it went through the
+ * transfer area, and when its worker took it (for insights). */
+typedef struct
+{
+  guint    first;
+  guint    last;
+  guint32  flags;
+  gsize    results_offset;
+  gint64   started;
+} Chunk;
+
+/* A chunk sent ahead, while the worker still runs the one before, is as
+ * small as this at most: the socket's buffer (208 KiB by default, which
+ * an unprivileged process cannot raise) takes it whole, so the write
+ * cannot wait for a worker that is itself waiting to write its answers. */
+#define AHEAD_MAX_SIZE ((gsize)64 << 10)
+
+typedef enum
+{
+  SEND_SENT,
+  /* Not sent: to send once the chunk before is answered. */
+  SEND_LATER,
+  SEND_FAILED,
+} SendOutcome;
+
+/* Sends @chunk of @job to worker @index. @ahead: while the worker runs
+ * the chunk before, which only a small chunk that needs no transfer area
+ * may (SEND_LATER otherwise). On failure, *@outcome says how the job goes
+ * on. */
+static SendOutcome
+send_chunk (WpoolBackendProcess *self,
+            guint                index,
+            WpoolJob            *job,
+            Chunk               *chunk,
+            gboolean             ahead,
+            const char          *result_type_string,
+            gboolean             timed,
+            ChunkOutcome        *outcome)
 {
   WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
   ProcessWorker *pw = &priv->workers[index];
-  gboolean keep_going = wpool_job_get_keep_going (job);
-  gint64 started = g_get_monotonic_time ();
-  g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, first, last);
+  g_autoptr(GVariant) items = wpool_job_dup_chunk_items (job, chunk->first, chunk->last);
   g_autoptr(GError) error = NULL;
-  guint32 flags = (keep_going ? WPOOL_CHUNK_KEEP_GOING : 0) |
-                  (share != NULL ? WPOOL_CHUNK_TIMED : 0) |
-                  (wpool_job_get_task_timeout (job) > 0 ? WPOOL_CHUNK_DEADLINE : 0);
-  gsize results_offset = 0;
 
-  if (transfer_chunk (self, index, job, items, last - first, &results_offset))
+  chunk->flags = (wpool_job_get_keep_going (job) ? WPOOL_CHUNK_KEEP_GOING : 0) |
+                 (timed ? WPOOL_CHUNK_TIMED : 0) |
+                 (wpool_job_get_task_timeout (job) > 0 ? WPOOL_CHUNK_DEADLINE : 0);
+  chunk->results_offset = 0;
+  chunk->started = g_get_monotonic_time ();
+
+  if (ahead)
     {
-      flags |= WPOOL_CHUNK_TRANSFER;
-      g_variant_unref (items);
-      items = g_variant_ref_sink (g_variant_new_array (wpool_task_get_item_type (wpool_job_get_task (job)),
-                                                       NULL, 0));
+      /* The transfer area still holds the chunk before, or its results. */
+      if (g_variant_get_size (items) > AHEAD_MAX_SIZE)
+        return SEND_LATER;
     }
-
-  /* The worker's clock for the chunk starts now, unless its init still
-   * runs: that has a clock of its own. */
-  wpool_running_begin (&priv->progress[index], (gint)first);
-
-  if (!wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
-                          g_variant_new ("(uusuv)", first, last - first, result_type_string, flags, items),
-                          &error))
+  else
     {
-      if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT))
+      if (transfer_chunk (self, index, job, items, chunk->last - chunk->first, &chunk->results_offset))
         {
-          wpool_job_fail (job, g_steal_pointer (&error));
-          return CHUNK_STOP;
+          chunk->flags |= WPOOL_CHUNK_TRANSFER;
+          g_variant_unref (items);
+          items = g_variant_ref_sink (g_variant_new_array (wpool_task_get_item_type (wpool_job_get_task (job)),
+                                                           NULL, 0));
         }
-      return process_worker_died (self, index, job, WAIT_READABLE, first, last) ? CHUNK_PASS_ON : CHUNK_STOP;
+
+      /* The worker's clock for the chunk starts now, unless its init
+       * still runs: that has a clock of its own. A chunk sent ahead has
+       * its clock started by the worker, as it takes its first item. */
+      wpool_running_begin (&priv->progress[index], (gint)chunk->first);
     }
+
+  if (wpool_frame_write (pw->fd, WPOOL_FRAME_RUN_CHUNK,
+                         g_variant_new ("(uusuv)", chunk->first, chunk->last - chunk->first, result_type_string,
+                                        chunk->flags, items),
+                         &error))
+    return SEND_SENT;
+
+  if (g_error_matches (error, WPOOL_ERROR, WPOOL_ERROR_INVALID_ARGUMENT))
+    {
+      wpool_job_fail (job, g_steal_pointer (&error));
+      *outcome = CHUNK_STOP;
+    }
+  /* Dead: a chunk ahead is sent again once the one before is answered,
+   * which tells what happened. */
+  else if (ahead)
+    return SEND_LATER;
+  else
+    *outcome = process_worker_died (self, index, job, WAIT_READABLE, chunk->first, chunk->last)
+               ? CHUNK_PASS_ON : CHUNK_STOP;
+
+  return SEND_FAILED;
+}
+
+/* Takes worker @index's answers to @chunk of @job: its RESULTS, or the
+ * first ERROR; under keep-going, an ERROR for each failed item and then
+ * the RESULTS. */
+static ChunkOutcome
+take_answers (WpoolBackendProcess *self,
+              guint                index,
+              WpoolJob            *job,
+              const Chunk         *chunk,
+              WpoolShareInsights  *share)
+{
+  WpoolBackendProcessPrivate *priv = wpool_backend_process_get_instance_private (self);
+  ProcessWorker *pw = &priv->workers[index];
+  guint first = chunk->first;
+  guint last = chunk->last;
 
   for (;;)
     {
       g_autoptr(GVariant) reply = NULL;
       g_autoptr(GVariant) transferred = NULL;
+      g_autoptr(GError) error = NULL;
       WpoolFrameKind kind = 0;
       WaitOutcome outcome;
 
@@ -665,16 +729,16 @@ run_chunk (WpoolBackendProcess *self,
       if (outcome != WAIT_READABLE || !(reply = wpool_frame_read (pw->fd, &kind, &error)))
         return process_worker_died (self, index, job, outcome, first, last) ? CHUNK_PASS_ON : CHUNK_STOP;
 
-      if (flags & WPOOL_CHUNK_TRANSFER)
-        transferred = transferred_results (self, index, job, results_offset, last - first);
+      if (chunk->flags & WPOOL_CHUNK_TRANSFER)
+        transferred = transferred_results (self, index, job, chunk->results_offset, last - first);
 
-      switch (wpool_backend_take_answer (job, index, first, last, kind, reply, transferred, share, started))
+      switch (wpool_backend_take_answer (job, index, first, last, kind, reply, transferred, share, chunk->started))
         {
         case WPOOL_ANSWER_DONE:
-          wpool_trace_chunk (started, index, pw->pid, first, last, last - first);
+          wpool_trace_chunk (chunk->started, index, pw->pid, first, last, last - first);
           return CHUNK_DONE;
         case WPOOL_ANSWER_FAILED:
-          wpool_trace_chunk (started, index, pw->pid, first, last, 0);
+          wpool_trace_chunk (chunk->started, index, pw->pid, first, last, 0);
           return CHUNK_STOP;
         case WPOOL_ANSWER_MORE:
           break;
@@ -773,25 +837,72 @@ wpool_backend_process_work (WpoolBackend *backend,
   WpoolShareOutcome ret = WPOOL_SHARE_DONE;
   WpoolShareInsights share = { 0, };
   ChunkOutcome outcome = CHUNK_DONE;
-  guint first;
-  guint last;
+  SendOutcome sent;
+  gboolean pipelined;
+  Chunk current;
+  Chunk ahead;
 
   /* Dead since the base class checked: it sits this one out. */
   if (g_atomic_int_get (&priv->workers[index].pid) <= 0)
     return WPOOL_SHARE_DONE;
 
 
+  /* The worker is sent its next chunk as soon as it has one to run, so
+   * that it goes on to it as it answers, rather than idle while its
+   * answer crosses back and this thread reads it (a Python map over a
+   * range: 3.5 ms of every 12 between batches). Not with a lifespan,
+   * which may end the worker after this chunk. */
+  pipelined = wpool_backend_get_config (backend)->worker_lifespan == 0;
+
   wpool_process_hold_fork ();
-  while (outcome == CHUNK_DONE && wpool_job_next_chunk (job, &first, &last))
+  if (wpool_job_next_chunk (job, &current.first, &current.last))
+    sent = send_chunk (self, index, job, &current, FALSE, result_type_string, insights != NULL, &outcome);
+  else
+    sent = SEND_FAILED;
+
+  while (sent == SEND_SENT)
     {
-      outcome = run_chunk (self, index, job, first, last, result_type_string, insights ? &share : NULL);
+      SendOutcome ahead_sent = SEND_FAILED;
+
+      if (pipelined && wpool_job_next_chunk (job, &ahead.first, &ahead.last))
+        ahead_sent = send_chunk (self, index, job, &ahead, TRUE, result_type_string, insights != NULL, &outcome);
+
+      outcome = take_answers (self, index, job, &current, insights ? &share : NULL);
+
+      if (outcome != CHUNK_DONE)
+        {
+          /* A worker that lives on runs the chunk ahead: its answers are
+           * read, into a job that stopped, so that the next map does not
+           * take them for its own. One that died took it along: its items
+           * run elsewhere under keep-going. */
+          if (ahead_sent == SEND_SENT && g_atomic_int_get (&priv->workers[index].pid) > 0)
+            take_answers (self, index, job, &ahead, NULL);
+          else if (ahead_sent != SEND_FAILED)
+            wpool_job_requeue (job, ahead.first, ahead.last);
+          break;
+        }
 
       /* Past its lifespan, the worker restarts before its next chunk. */
-      if (outcome == CHUNK_DONE && wpool_backend_count_chunk (backend, index))
+      if (wpool_backend_count_chunk (backend, index))
         {
           ret = WPOOL_SHARE_RESTART;
           break;
         }
+
+      if (ahead_sent == SEND_SENT)
+        {
+          current = ahead;
+          current.started = g_get_monotonic_time ();
+        }
+      else if (ahead_sent == SEND_LATER)
+        {
+          current = ahead;
+          sent = send_chunk (self, index, job, &current, FALSE, result_type_string, insights != NULL, &outcome);
+        }
+      else if (!wpool_job_next_chunk (job, &current.first, &current.last))
+        break;
+      else
+        sent = send_chunk (self, index, job, &current, FALSE, result_type_string, insights != NULL, &outcome);
     }
   wpool_process_release_fork ();
 

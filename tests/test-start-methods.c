@@ -888,6 +888,51 @@ add_worker_pids (WpoolPool  *pool,
     g_hash_table_add (pids, GUINT_TO_POINTER (pid));
 }
 
+/* A worker is sent its next chunk before it answers the one it runs.
+ * When that one fails the map, the chunk ahead is still answered, and
+ * its answers are not taken for those of the next map on the same
+ * worker, which lives on. Whether the worker dies in the chunk ahead or
+ * in the one before, only that chunk's item fails under keep-going. */
+static void
+test_chunk_ahead (gconstpointer data)
+{
+  g_autoptr(WpoolPool) pool = new_pool (data, 1);
+  g_autoptr(WpoolTask) failing = wpool_test_module_task ("wpool_test_fail_on_negative");
+  g_autoptr(WpoolTask) dying = wpool_test_module_task ("wpool_test_die");
+  double values[] = { 1, -2, 3, 4, 5, 6 };
+
+  wpool_task_set_result_type (failing, G_VARIANT_TYPE_DOUBLE);
+  wpool_pool_set_keep_alive (pool, TRUE);
+  wpool_pool_set_chunk_size (pool, 1);
+
+  for (guint round = 0; round < 20; round++)
+    {
+      g_autoptr(GVariant) results = NULL;
+      g_autoptr(GError) error = NULL;
+
+      /* Item 1 fails as item 2 waits in the worker. */
+      wpool_test_assert_map_fails (pool, failing,
+                                   g_variant_new_fixed_array (G_VARIANT_TYPE_DOUBLE, values, 6, sizeof (double)),
+                                   NULL, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Item 1 on worker ");
+      results = wpool_pool_map (pool, failing, wpool_test_range_doubles (5), NULL, &error);
+      g_assert_no_error (error);
+      wpool_test_assert_variant (results, g_variant_new_parsed ("[0.0, 1.0, 2.0, 3.0, 4.0]"));
+    }
+
+  /* A death in a chunk, the next one sent ahead: only its item fails,
+   * the chunk ahead runs on the replacement. */
+  for (guint dead = 0; dead < 4; dead++)
+    {
+      const char *items[] = { "a", "b", "c", "d" };
+      GError *errors[G_N_ELEMENTS (items)] = { NULL, };
+      g_autoptr(GPtrArray) results = NULL;
+
+      items[dead] = "exit";
+      results = wpool_test_keep_going_map (pool, dying, items, G_N_ELEMENTS (items), 0, errors);
+      wpool_test_assert_keep_going (results, errors, items, G_N_ELEMENTS (items), 1 << dead);
+    }
+}
+
 /* The workers of a kept-alive pool wait for its next map however long it
  * takes. A FORK template and its workers once inherited the watch of the
  * worker start that forked them: they ended when idle for longer than the
@@ -1633,6 +1678,7 @@ main (int   argc,
     { "soak", test_soak, FALSE },
     { "task-switch/cancelled", test_task_switch_cancelled, TRUE },
     { "idle/beyond-start-timeout", test_idle_beyond_start_timeout, TRUE },
+    { "chunk-ahead", test_chunk_ahead, TRUE },
     { "apply/dead-worker", test_apply_dead_worker, TRUE },
     { "shared-array/reference", test_shared_array_reference, FALSE },
     { "shared-array/locked-counter", test_shared_array_locked_counter, FALSE },
