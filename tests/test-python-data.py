@@ -293,8 +293,9 @@ class TestNumericResults(unittest.TestCase):
                 lines = io.StringIO()
                 with contextlib.redirect_stdout(lines):
                     pool.print_insights()
-                self.assertIn('Bytes to and from worker processes: items pickled: {}, results pickled: {}, '
-                              'results raw: 0'.format(list_items, list_pickled), lines.getvalue())
+                self.assertIn('Bytes to and from worker processes: items pickled: {}, items shared memory: 0, '
+                              'results pickled: {}, results raw: 0'.format(list_items, list_pickled),
+                              lines.getvalue())
 
     def test_no_insights_by_default(self):
         with Wpool.Pool(n_jobs=N_JOBS, start_method='fork') as pool:

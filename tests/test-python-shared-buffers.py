@@ -364,9 +364,9 @@ class TestSharedBuffers(unittest.TestCase):
 
         with open('/dev/null') as other:
             with self.assertRaisesRegex(RuntimeError, 'another file now'):
-                buffers._map((os.getpid(), other.fileno(), 'wpool-shared-objects-0-0'))
+                buffers._map((os.getpid(), other.fileno(), 'wpool-shared-objects-0-0'), False)
         with self.assertRaisesRegex(RuntimeError, 'holds them no more'):
-            buffers._map((os.getpid(), 9999, 'wpool-shared-objects-0-0'))
+            buffers._map((os.getpid(), 9999, 'wpool-shared-objects-0-0'), False)
 
     @needs_numpy
     def test_numpy_alone(self):

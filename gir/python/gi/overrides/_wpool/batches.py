@@ -21,6 +21,7 @@ import traceback
 from gi.repository import GLib
 
 from . import Wpool
+from . import buffers as _buffers
 from .tasks import new_task
 
 _BYTES = GLib.VariantType.new('ay')
@@ -290,7 +291,7 @@ def _run_pickled_batch(worker, item, codec, shared_objects, functions=None):
     @functions the functions forked workers find by key (those pickle
     cannot name)."""
     try:
-        reference, head, batch = codec.loads(_variant_bytes(item))
+        reference, head, batch = _buffers.loads(codec, _variant_bytes(item))
         function = codec.loads(reference)
         if functions is not None and not callable(function):
             function = functions[function]

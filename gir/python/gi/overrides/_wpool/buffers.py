@@ -1,23 +1,31 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# Big buffers of the shared objects of 'spawn' and 'forkserver' workers,
-# in shared memory: numpy arrays, bytes, bytearrays, memoryviews and
-# array.arrays of at least MIN_SIZE bytes, wherever they are in the shared
-# objects, are written once into a memfd of the caller's, sealed against
-# writes, instead of into the pickle. A worker (or the fork server, once,
-# for all its workers) maps that memfd read-only, opening the caller's
-# descriptor again from /proc as it does for multiprocessing's shared
-# memory, and gets views of it: no copy per worker. Under 'threading' and
-# 'fork' the workers see the caller's own objects and nothing of this
-# runs; 'mpi' workers, which may be on other machines, get the pickle.
+# Big buffers that cross to worker processes in shared memory instead of
+# in a pickle: numpy arrays, bytes, bytearrays, memoryviews and
+# array.arrays, wherever they are in what is pickled. The pickler's
+# persistent_id() finds them (the C pickler calls it for every object,
+# where reducer_override() never sees a `bytes`) and writes their bytes
+# into a memfd of the caller's; the pickle holds a persistent id, ('wpool-
+# buffer', source, kind, offset, size, details), which the worker's
+# persistent_load() turns back into the buffer, over its mapping of that
+# memfd (the caller's descriptor opened again from /proc, as
+# multiprocessing's shared memory is). 'mpi' workers, which may be on
+# other machines, get the pickle.
 #
-# A Wpool.SharedArray in them, the writable way, goes as its memfd: the
-# worker makes an array over the same memory (SharedArray.new_for_fd()).
+# Shared objects ('spawn' and 'forkserver'; under 'threading' and 'fork'
+# the workers see the caller's own objects): buffers of at least MIN_SIZE
+# go once into a memfd sealed against writes, which every worker (or the
+# fork server, once, for all its workers) maps read-only: no copy per
+# worker, and a write is refused. A Wpool.SharedArray in them, the writable
+# way, goes as its memfd: the worker makes an array over the same memory
+# (SharedArray.new_for_fd()).
 #
-# The pickler's persistent_id() finds them: the C pickler calls it for
-# every object, where reducer_override() never sees a `bytes`. A buffer
-# becomes a persistent id, ('wpool-buffer', source, kind, offset, size,
-# details), which the worker's persistent_load() turns into a view.
+# Items ('fork', 'spawn' and 'forkserver'): buffers of at least
+# ITEM_MIN_SIZE are written into the map's memfds (ItemBuffers), which the
+# worker maps copy-on-write: one copy in, none out, and each item behaves
+# as a copy, writable, as a pickled one is. bytes, bytearrays and
+# array.arrays are copied out of the mapping in the worker (they own their
+# memory); numpy arrays and memoryviews are views of it.
 
 import array
 import fcntl
@@ -29,9 +37,16 @@ import sys
 import weakref
 
 # Smaller buffers are pickled as they are: a copy of a few pages is
-# cheaper than a mapping.
+# cheaper than a mapping, or, for items, than a write.
 MIN_SIZE = 64 * 1024
+ITEM_MIN_SIZE = 16 * 1024
+# A map's items go to memfds of this size (or one buffer's, if bigger),
+# each closed once every batch with buffers in it is done.
+SEGMENT_SIZE = 64 * 1024 * 1024
+# Where buffers start in an item memfd: numpy's widest alignment.
+_ALIGN = 64
 _NAME = 'wpool-shared-objects'
+_ITEMS_NAME = 'wpool-items'
 _SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 _serials = itertools.count(1)
 
@@ -46,24 +61,20 @@ def _castable(view, fmt, shape):
     return True
 
 
-class SharedBuffers:
-    """The caller's side: the memfd the big buffers of one pickling of the
-    shared objects go to, which this object keeps open until it goes (the
-    pool drops it when its shared objects change, or as it goes)."""
+class _Buffers:
+    """The caller's side: a pickler's persistent_id() that sends the
+    buffers of at least @min_size of the kinds of @kinds (exact type ->
+    kind) through _place(), which subclasses define, under their TAG."""
 
-    def __init__(self):
-        self.fd = -1
-        # Duplicates of the memfds of the shared arrays in them.
-        self.array_fds = []
-        weakref.finalize(self, _close_all, self.array_fds)
-        self.size = 0
+    TAG = 'wpool-buffer'
+
+    def __init__(self, kinds, min_size):
         self.count = 0
-        self.name = '{}-{}-{}'.format(_NAME, os.getpid(), next(_serials))
-        self._source = None
+        self.min_size = min_size
         # id() -> (object, its persistent id): an object met twice goes
         # once, and stays alive while pickling.
         self._seen = {}
-        self._kinds = {bytes: 'bytes', bytearray: 'bytes', memoryview: 'memoryview', array.array: 'array'}
+        self._kinds = dict(kinds)
         numpy = sys.modules.get('numpy')
         if numpy is not None:
             self._kinds[numpy.ndarray] = 'ndarray'
@@ -75,12 +86,12 @@ class SharedBuffers:
         seen = self._seen.get(id(obj))
         if seen is not None:
             return seen[1]
-        found = getattr(self, '_bytes_of_' + kind)(obj)
+        found = getattr(self, '_bytes_of_' + _FLAT[kind])(obj)
         if found is None:
             return None
         data, details = found
-        pid = ('wpool-buffer', self._place(data), kind, self.size, data.nbytes, details)
-        self.size += (data.nbytes + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
+        source, offset = self._place(data)
+        pid = (self.TAG, source, kind, offset, data.nbytes, details)
         self.count += 1
         self._seen[id(obj)] = (obj, pid)
         return pid
@@ -88,30 +99,22 @@ class SharedBuffers:
     # Each kind's bytes, as a flat memoryview, and what rebuilds it; None
     # for a buffer pickled as it is.
 
-    @staticmethod
-    def _bytes_of_bytes(obj):
-        return (memoryview(obj), None) if len(obj) >= MIN_SIZE else None
+    def _bytes_of_bytes(self, obj):
+        return (memoryview(obj), None) if len(obj) >= self.min_size else None
 
-    @staticmethod
-    def _bytes_of_memoryview(obj):
-        if obj.nbytes < MIN_SIZE:
-            return None
-        # A strided view is copied in C order first.
-        data = memoryview(obj.cast('B') if obj.c_contiguous else obj.tobytes())
-        return (data, (obj.format, obj.shape)) if _castable(data, obj.format, obj.shape) else None
+    def _bytes_of_memoryview(self, obj):
+        return _flat_memoryview(obj) if obj.nbytes >= self.min_size else None
 
-    @staticmethod
-    def _bytes_of_array(obj):
-        if len(obj) * obj.itemsize < MIN_SIZE:
+    def _bytes_of_array(self, obj):
+        if len(obj) * obj.itemsize < self.min_size:
             return None
         data = memoryview(obj)
         return (data.cast('B'), obj.typecode) if _castable(data.cast('B'), obj.typecode, [len(obj)]) else None
 
-    @staticmethod
-    def _bytes_of_ndarray(obj):
+    def _bytes_of_ndarray(self, obj):
         import numpy
 
-        if obj.nbytes < MIN_SIZE or obj.dtype.hasobject:
+        if obj.nbytes < self.min_size or obj.dtype.hasobject:
             return None
         # Fortran order stays; anything strided is copied in C order.
         order = 'F' if obj.flags.f_contiguous and not obj.flags.c_contiguous else 'C'
@@ -121,6 +124,45 @@ class SharedBuffers:
         data = memoryview(obj.ravel(order=order).view(numpy.uint8))
         return data, (obj.dtype, obj.shape, order)
 
+
+def _flat_memoryview(obj):
+    # A strided view is copied in C order first.
+    data = memoryview(obj.cast('B') if obj.c_contiguous else obj.tobytes())
+    return (data, (obj.format, obj.shape)) if _castable(data, obj.format, obj.shape) else None
+
+
+# Which _bytes_of_ method flattens a kind.
+_FLAT = {'bytes': 'bytes', 'bytearray': 'bytes', 'memoryview': 'memoryview', 'array': 'array',
+         'ndarray': 'ndarray'}
+
+
+def _new_memfd(name, sealing):
+    return os.memfd_create(name, os.MFD_CLOEXEC | (os.MFD_ALLOW_SEALING if sealing else 0))
+
+
+def _write(fd, data, offset):
+    done = 0
+    while done < data.nbytes:
+        done += os.pwrite(fd, data[done:], offset + done)
+
+
+class SharedBuffers(_Buffers):
+    """The memfd the big buffers of one pickling of the shared objects go
+    to, which this object keeps open until it goes (the pool drops it when
+    its shared objects change, or as it goes). bytes and bytearrays both
+    arrive as read-only memoryviews."""
+
+    def __init__(self):
+        super().__init__({bytes: 'bytes', bytearray: 'bytes', memoryview: 'memoryview', array.array: 'array'},
+                         MIN_SIZE)
+        self.fd = -1
+        # Duplicates of the memfds of the shared arrays in them.
+        self.array_fds = []
+        weakref.finalize(self, _close_all, self.array_fds)
+        self.size = 0
+        self.name = '{}-{}-{}'.format(_NAME, os.getpid(), next(_serials))
+        self._source = None
+
     def reduce_shared_array(self, shared_array):
         """A Wpool.SharedArray as its memfd, which this object keeps open
         for workers to open from /proc."""
@@ -129,16 +171,16 @@ class SharedBuffers:
         return _open_shared_array, (os.getpid(), fd, tuple(shared_array.get_handle().unpack()))
 
     def _place(self, data):
-        """Writes @data at the end of the memfd, made at the first buffer;
-        the source of the persistent ids: where workers find the memfd."""
+        """Writes @data at the end of the memfd, made at the first buffer,
+        a page each: where workers find it, and at which offset."""
         if self.fd < 0:
-            self.fd = os.memfd_create(self.name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+            self.fd = _new_memfd(self.name, sealing=True)
             weakref.finalize(self, os.close, self.fd)
             self._source = (os.getpid(), self.fd, self.name)
-        done = 0
-        while done < data.nbytes:
-            done += os.pwrite(self.fd, data[done:], self.size + done)
-        return self._source
+        offset = self.size
+        _write(self.fd, data, offset)
+        self.size += (data.nbytes + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
+        return self._source, offset
 
     def seal(self):
         """Makes the memfd read-only and of fixed size for good: no worker,
@@ -149,17 +191,108 @@ class SharedBuffers:
         self._seen = None
 
 
+class ItemBuffers(_Buffers):
+    """The caller's side for the items of one map: the memfds their big
+    buffers go to as its batches are pickled (dumps()). A memfd is closed
+    once every batch with buffers in it is done (done()), or with the map
+    (close()): a batch handed out again, its worker having died, finds its
+    buffers still there."""
+
+    TAG = 'wpool-item-buffer'
+
+    def __init__(self):
+        super().__init__({bytes: 'bytes', bytearray: 'bytearray', memoryview: 'memoryview', array.array: 'array'},
+                         ITEM_MIN_SIZE)
+        # The open memfds: fd -> how many batches not done have buffers in it.
+        self._open = {}
+        self._finalizer = weakref.finalize(self, _close_all, self._open)
+        # The memfd buffers go to now, its source and size.
+        self._fd = -1
+        self._source = None
+        self._size = 0
+        # The memfds of the batch being pickled, and of each batch not done.
+        self._touched = set()
+        self._batches = {}
+        # Bytes written in all.
+        self.n_bytes = 0
+
+    def _bytes_of_memoryview(self, obj):
+        # Whatever its size: pickle refuses a memoryview.
+        return _flat_memoryview(obj)
+
+    @property
+    def kinds(self):
+        """The exact types of the objects that may go to a memfd."""
+        return self._kinds.keys()
+
+    def dumps(self, codec, obj, index):
+        """@obj pickled by @codec, its big buffers written to the memfds as
+        those of batch @index."""
+        file = io.BytesIO()
+        pickler = codec.Pickler(file)
+        pickler.persistent_id = self.persistent_id
+        self._touched = set()
+        try:
+            pickler.dump(obj)
+        finally:
+            # An object met again in another batch goes again: the first
+            # may be done and its memfd closed by then.
+            self._seen = {}
+        for fd in self._touched:
+            self._open[fd] += 1
+        if self._touched:
+            self._batches[index] = self._touched
+        return file.getvalue()
+
+    def _place(self, data):
+        if self._fd < 0 or self._size >= SEGMENT_SIZE:
+            self._retire()
+            name = '{}-{}-{}'.format(_ITEMS_NAME, os.getpid(), next(_serials))
+            self._fd = _new_memfd(name, sealing=False)
+            self._open[self._fd] = 0
+            self._source = (os.getpid(), self._fd, name)
+            self._size = 0
+        offset = (self._size + _ALIGN - 1) // _ALIGN * _ALIGN
+        _write(self._fd, data, offset)
+        self._size = offset + data.nbytes
+        self._touched.add(self._fd)
+        self.n_bytes += data.nbytes
+        return self._source, offset
+
+    def _retire(self):
+        """No more buffers go to the current memfd: closed once done."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0 and self._open[fd] == 0:
+            del self._open[fd]
+            os.close(fd)
+
+    def done(self, index):
+        """Batch @index is done: a memfd that no batch needs any more is
+        closed, unless buffers still go to it."""
+        for fd in self._batches.pop(index, ()):
+            self._open[fd] -= 1
+            if self._open[fd] == 0 and fd != self._fd:
+                del self._open[fd]
+                os.close(fd)
+
+    def close(self):
+        self._fd = -1
+        self._batches.clear()
+        self._finalizer()
+
+
 def _close_all(fds):
     for fd in fds:
         os.close(fd)
+    fds.clear()
 
 
-def _open_proc_fd(pid, fd, flags):
+def _open_proc_fd(pid, fd, flags, what='The shared objects\''):
     try:
         return os.open('/proc/{}/fd/{}'.format(pid, fd), flags | os.O_CLOEXEC)
     except OSError as error:
-        raise RuntimeError('The shared objects cannot be opened: process {} holds them no more '
-                           '({})'.format(pid, error)) from None
+        raise RuntimeError('{} buffers cannot be opened: process {} holds them no more '
+                           '({})'.format(what, pid, error)) from None
 
 
 def _open_shared_array(pid, fd, handle):
@@ -191,59 +324,85 @@ def shared_array_data(shared_array):
     return memoryview(mapping)[offset:end].cast(fmt)
 
 
-def _map(source):
-    """The caller's memfd @source, mapped read-only and shared: the
-    caller's descriptor opened again from /proc, checked to be that memfd,
-    sealed."""
+def _map(source, items):
+    """The caller's memfd @source, mapped: shared objects' read-only and
+    shared, items' copy-on-write. The caller's descriptor is opened again
+    from /proc and checked to be that memfd, sealed for shared objects."""
     pid, fd, name = source
-    own = _open_proc_fd(pid, fd, os.O_RDONLY)
+    what = 'The items\'' if items else 'The shared objects\''
+    own = _open_proc_fd(pid, fd, os.O_RDONLY, what)
     try:
         # The caller may have closed it and opened something else there.
         if os.readlink('/proc/self/fd/{}'.format(own)) != '/memfd:{} (deleted)'.format(name) or \
-                fcntl.fcntl(own, fcntl.F_GET_SEALS) & _SEALS != _SEALS:
-            raise RuntimeError('The shared objects\' buffers are gone from process {}: its descriptor {} is '
-                               'another file now'.format(pid, fd))
+                (not items and fcntl.fcntl(own, fcntl.F_GET_SEALS) & _SEALS != _SEALS):
+            raise RuntimeError('{} buffers are gone from process {}: its descriptor {} is another file '
+                               'now'.format(what, pid, fd))
+        if items:
+            return mmap.mmap(own, os.fstat(own).st_size, flags=mmap.MAP_PRIVATE,
+                             prot=mmap.PROT_READ | mmap.PROT_WRITE)
         return mmap.mmap(own, 0, access=mmap.ACCESS_READ)
     finally:
         os.close(own)
 
 
 def _rebuild(pid, mappings):
-    """The read-only view a persistent id stands for."""
+    """What a persistent id stands for: of the shared objects, a read-only
+    view; of items, a private copy (a view of a copy-on-write mapping for
+    numpy arrays and memoryviews)."""
     tag, source, kind, offset, size, details = pid
-    if tag != 'wpool-buffer':
-        raise ValueError('Unknown persistent id in the shared objects: {!r}'.format(tag))
+    if tag not in (_Buffers.TAG, ItemBuffers.TAG):
+        raise ValueError('Unknown persistent id in a pickle: {!r}'.format(tag))
+    items = tag == ItemBuffers.TAG
     mapping = mappings.get(source)
     if mapping is None:
-        mapping = mappings[source] = _map(source)
+        mapping = mappings[source] = _map(source, items)
     if offset + size > len(mapping):
-        raise ValueError('The shared objects\' buffers are shorter than they say')
+        raise ValueError('The buffers of process {} are shorter than they say'.format(source[0]))
     data = memoryview(mapping)[offset:offset + size]
     if kind == 'bytes':
-        return data
+        return bytes(data) if items else data
+    if kind == 'bytearray':
+        return bytearray(data)
     if kind == 'memoryview':
         fmt, shape = details
         return data.cast(fmt, shape)
     if kind == 'array':
-        return data.cast(details)
+        if not items:
+            return data.cast(details)
+        copy = array.array(details)
+        copy.frombytes(data)
+        return copy
     import numpy
 
     dtype, shape, order = details
     return numpy.frombuffer(data, dtype=dtype).reshape(shape, order=order)
 
 
+# Each codec's unpickler of persistent ids.
+_unpicklers = {}
+
+
+def _unpickler(codec):
+    unpickler = _unpicklers.get(codec)
+    if unpickler is None:
+        class Unpickler(codec.Unpickler):
+            def persistent_load(self, pid):
+                # An object met twice in the caller's is one object here too.
+                key = pid[:5]
+                if key not in self.wpool_views:
+                    self.wpool_views[key] = _rebuild(pid, self.wpool_mappings)
+                return self.wpool_views[key]
+
+        unpickler = _unpicklers[codec] = Unpickler
+    return unpickler
+
+
 def loads(codec, data):
-    """The shared objects unpickled with @codec (pickle or dill), their big
-    buffers views of the caller's memfd, mapped once per loads()."""
-    mappings = {}
-    # An object met twice in the caller's is one object here too.
-    views = {}
-
-    class Unpickler(codec.Unpickler):
-        def persistent_load(self, pid):
-            key = pid[1:5]
-            if key not in views:
-                views[key] = _rebuild(pid, mappings)
-            return views[key]
-
-    return Unpickler(io.BytesIO(data)).load()
+    """@data unpickled with @codec (pickle or dill), the buffers the caller
+    placed in memfds rebuilt from them, each memfd mapped once per loads()."""
+    if ItemBuffers.TAG.encode() not in data and _Buffers.TAG.encode() not in data:
+        return codec.loads(data)
+    unpickler = _unpickler(codec)(io.BytesIO(data))
+    unpickler.wpool_mappings = {}
+    unpickler.wpool_views = {}
+    return unpickler.load()

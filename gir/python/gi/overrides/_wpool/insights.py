@@ -25,10 +25,11 @@ _PARTS = ('start_up', 'init', 'waiting', 'working', 'exit')
 
 # What moves between the caller and worker processes, and how, as the
 # keys total_<what>_<how>_bytes count it: items pickled (a range's
-# batches are ranges, a few bytes each), results pickled as objects or
+# batches are ranges, a few bytes each) and their big buffers written to
+# shared memory (buffers.ItemBuffers), results pickled as objects or
 # sent as raw machine values (batches._packed_results()). Threads are
 # given both by reference: nothing.
-_TRANSFERS = (('items', 'pickled'), ('results', 'pickled'), ('results', 'raw'))
+_TRANSFERS = (('items', 'pickled'), ('items', 'shared_memory'), ('results', 'pickled'), ('results', 'raw'))
 
 _NO_INSIGHTS = 'No profiling stats available. Try to run a function first with insights enabled ...'
 

@@ -12,9 +12,10 @@ import weakref
 from gi.repository import Gio, GLib
 
 from . import Wpool
+from . import buffers as _buffers
 from .arguments import _NEW_PROGRAM_METHODS
-from .batches import (_BYTES, _STOP, _batch_record, _bytes_variant, _Failure, _raise_failure, _run_batch, _stop_map,
-                      _unpacked_results, _variant_bytes)
+from .batches import (_BYTES, _STOP, _Args, _batch_record, _bytes_variant, _Failure, _raise_failure, _run_batch,
+                      _stop_map, _unpacked_results, _variant_bytes)
 from .errors import _as_mpire_error
 from .insights import _begin_map
 from .programs import _check_by_reference
@@ -23,6 +24,35 @@ from .tasks import new_task
 def _is_ndarray(value):
     kind = type(value)
     return kind.__name__ == 'ndarray' and kind.__module__ == 'numpy'
+
+
+def _arguments(item):
+    """The arguments an item passes, where they are not the item itself."""
+    kind = type(item)
+    if kind is tuple or kind is list:
+        return item
+    if kind is dict:
+        return item.values()
+    if kind is _Args:
+        return item.args + tuple(item.kwargs.values())
+    return ()
+
+
+_CONTAINERS = frozenset((tuple, list, dict, _Args))
+
+
+def _may_hold_buffers(batch, kinds):
+    """Whether an item of @batch, or an argument it passes, is of one of
+    @kinds: the test is a pass of C loops over the batch, as it is made
+    for every batch of every map."""
+    found = set(map(type, batch))
+    if not kinds.isdisjoint(found):
+        return True
+    if found <= {tuple, list}:
+        return not kinds.isdisjoint(map(type, itertools.chain.from_iterable(batch)))
+    if found.isdisjoint(_CONTAINERS):
+        return False
+    return not kinds.isdisjoint(map(type, itertools.chain.from_iterable(map(_arguments, batch))))
 
 
 def _batch_bounds(n_items, batch_size):
@@ -89,6 +119,8 @@ class _Map:
         self.iterable_error = None
         # The pool's Python insights this map adds to, None if off.
         self.insights = _begin_map(pool)
+        # Where big buffers among the items go (buffers.py), if anywhere.
+        self.item_buffers = None
 
         if self.threads:
             self.task = self._by_reference(func)
@@ -101,7 +133,11 @@ class _Map:
             head = pool._head()
             if self.insights is not None:
                 head.insights = self.insights.token
-            self.encode = lambda index, batch: self._pickled_batch(reference, head, batch)
+            # Big buffers among the items go to memfds that the workers map,
+            # not into the pickle ('mpi' ranks may be other machines).
+            if method != Wpool.StartMethod.MPI:
+                self.item_buffers = _buffers.ItemBuffers()
+            self.encode = lambda index, batch: self._pickled_batch(reference, head, index, batch)
 
         if lazy and not sliced:
             self._next_batches = self._read_batches(iter(iterable))
@@ -148,8 +184,15 @@ class _Map:
         index, self.next_index = self.next_index, self.next_index + 1
         return self.encode(index, batch)
 
-    def _pickled_batch(self, reference, head, batch):
-        data = self.codec.dumps((reference, head, batch))
+    def _pickled_batch(self, reference, head, index, batch):
+        buffers = self.item_buffers
+        if buffers is not None and type(batch) is not range and _may_hold_buffers(batch, buffers.kinds):
+            placed = buffers.n_bytes
+            data = buffers.dumps(self.codec, (reference, head, batch), index)
+            if self.insights is not None:
+                self.insights.add_bytes('items', 'shared_memory', buffers.n_bytes - placed)
+        else:
+            data = self.codec.dumps((reference, head, batch))
         if self.insights is not None:
             self.insights.add_bytes('items', 'pickled', len(data))
         return _bytes_variant(data)
@@ -213,6 +256,8 @@ class _Map:
         if self.threads:
             self.batches.pop(index, None)
             return self.results.pop(index)
+        if self.item_buffers is not None:
+            self.item_buffers.done(index)
         data = _variant_bytes(variant)
         if self.insights is None:
             return _unpacked_results(self.codec.loads(data))[0]
@@ -221,6 +266,13 @@ class _Map:
         self.insights.add(record)
         self.insights.add_bytes('results', how, len(data))
         return results
+
+    def close(self):
+        """The map ended: the memfds of its items' buffers are closed now,
+        not when the last reference to it goes (an exception kept by the
+        caller holds one)."""
+        if self.item_buffers is not None:
+            self.item_buffers.close()
 
     def raise_error(self, error):
         """Raises the GLib.Error that ended the map: as the task's own

@@ -205,6 +205,7 @@ class _Running:
             self.applied.restore()
         if self.progress is not None:
             self.progress.close(completed, self.job.n_read)
+        self.job.close()
         self.pool._running.discard(self)
 
 
