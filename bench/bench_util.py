@@ -9,13 +9,17 @@ import sys
 import time
 
 
-def best_of(run, repeats=3):
-    """The shortest of @repeats runs of run(), in seconds."""
+def best_of(run, repeats=3, expected=None):
+    """The shortest of @repeats runs of run(), in seconds. With @expected,
+    what each run returns must equal it, compared once the clock stopped
+    (comparing 10^6 results takes 5–10 ms, as long as some maps)."""
     best = math.inf
     for _ in range(repeats):
         started = time.perf_counter()
-        run()
+        result = run()
         best = min(best, time.perf_counter() - started)
+        if expected is not None:
+            assert result == expected
     return best
 
 

@@ -8,7 +8,8 @@ caller's, of its own type, and results equal a serial loop's. Smaller
 buffers (but memoryviews, which pickle refuses) and other objects are
 pickled as before. The memfds are closed
 once their batches are done, the map ends or fails, a worker dying in
-between. Without numpy the numpy cases are skipped and the rest runs.
+between, and go back to the pool for the next batches. Without numpy the
+numpy cases are skipped and the rest runs.
 SPAWN and FORKSERVER workers import this script as __mp_main__, so its
 work stays under `if __name__ == '__main__':`."""
 
@@ -94,6 +95,12 @@ def add_one(value):
     """Changes its item in place, as a function may change its copy."""
     value += 1
     return float(value.sum())
+
+
+def keep_first(state, value):
+    """The sum of the first item this worker was given, kept in its state."""
+    kept = state.setdefault('first', value)
+    return float(kept.sum())
 
 
 def killed_on_negative(value):
@@ -205,10 +212,15 @@ class TestItemBuffers(unittest.TestCase):
                 self.assertGreater(small_pickled, sum(memoryview(value).nbytes for value in small[:2] + small[3:]))
 
     @needs_numpy
-    def test_memfds_closed_as_batches_are_done(self):
-        """A lazy map over 192 MiB of arrays holds a few memfds at a time,
-        each closed once its batches are done; none is left after a map
-        that ends, fails or is left early."""
+    def test_memfds_reused_then_closed(self):
+        """A lazy map over 192 MiB of arrays holds a few memfds at a time:
+        each goes back to the pool once its batches are done, for the next
+        ones, and the pool keeps a few (Spares.MAX) for its next maps, which
+        it closes as its workers stop. None is left after a map that fails,
+        even one whose exception the caller keeps (its frames hold the map),
+        or that is left early."""
+        from gi.overrides._wpool import buffers as module
+
         def generate(n):
             for i in range(n):
                 yield numpy.full(1024 * 1024 // 8, float(i))
@@ -219,22 +231,41 @@ class TestItemBuffers(unittest.TestCase):
                 for i, result in enumerate(pool.imap(add_one, generate(192), chunk_size=4)):
                     self.assertEqual(result, (i + 1) * 1024 * 1024 // 8)
                     most = max(most, len(memfds()))
-                self.assertLessEqual(most, 4)
-                self.assertEqual(memfds(), [])
+                self.assertLessEqual(most, module.Spares.MAX + 2)
+                self.assertLessEqual(len(memfds()), module.Spares.MAX)
                 for result in pool.imap(add_one, generate(64), chunk_size=1):
                     break
-                self.assertEqual(memfds(), [])
+                self.assertLessEqual(len(memfds()), module.Spares.MAX)
                 with self.assertRaisesRegex(TypeError, "can't concat int to bytes"):
                     pool.map(add_one, [numpy.zeros(BIG), b'x' * BIG])
-                self.assertEqual(memfds(), [])
-                # An exception the caller keeps, its frames with the map,
-                # holds no memfd either.
                 try:
                     pool.map(add_one, [numpy.zeros(BIG), b'x' * BIG])
                 except TypeError as error:
                     kept = error
-                self.assertEqual(memfds(), [])
                 self.assertIsNotNone(kept.__traceback__)
+                self.assertLessEqual(len(memfds()), module.Spares.MAX)
+            self.assertEqual(memfds(), [])
+
+    @needs_numpy
+    def test_kept_item_keeps_its_values(self):
+        """A function that keeps an item beyond its call (in the worker's
+        state) keeps what it had, when the memfd it came in is reused for
+        later batches: the worker made its pages its own."""
+        items = [numpy.full(4 * 1024 * 1024 // 8, float(i)) for i in range(48)]
+        for method in PROCESSES:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=1, start_method=method,
+                                                         use_worker_state=True) as pool:
+                self.assertEqual(pool.map(keep_first, items, chunk_size=1), [0.0] * len(items))
+
+    @needs_numpy
+    def test_batch_over_two_memfds(self):
+        """A batch whose buffers fill one memfd and go on in the next
+        finds both."""
+        items = [numpy.full(24 * 1024 * 1024 // 8, float(i)) for i in range(4)]
+        for method in PROCESSES:
+            with self.subTest(method=method), Wpool.Pool(n_jobs=N_JOBS, start_method=method) as pool:
+                self.assertEqual(pool.map(digest, items, n_splits=1), [digest(item) for item in items])
+                self.assertEqual(list(pool.imap(digest, items, chunk_size=3)), [digest(item) for item in items])
 
     @needs_numpy
     def test_worker_killed_mid_buffer(self):

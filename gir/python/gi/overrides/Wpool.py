@@ -52,7 +52,7 @@ from ._wpool.async_result import AsyncResult
 from ._wpool.batches import _Args, _batch_task, _Head, _run_pickled_batch
 from ._wpool.errors import TaskTimeoutError, WorkerDiedError
 from ._wpool.lifecycle import _exit_results, _lifecycle_task
-from ._wpool.maps import _Map, _raise_carried
+from ._wpool.maps import _Map, _raise_carried, drop_item_spares
 from ._wpool.options import (_APPLY_PARAMETERS, _IMAP_PARAMETERS, _MAP_PARAMETERS, _PROGRESS_KEYWORDS, _options,
                              _Options, _pop_callbacks)
 from ._wpool.programs import serve_mpi_ranks as _programs_serve_mpi_ranks
@@ -233,6 +233,7 @@ class Pool(Wpool.Pool):
             self.stop_and_join()
         else:
             self._terminate_quietly()
+        drop_item_spares(self)
         return False
 
     def stop_and_join(self, keep_alive=False):
@@ -250,6 +251,7 @@ class Pool(Wpool.Pool):
         self._join_threads()
         if keep_alive:
             return True
+        drop_item_spares(self)
         try:
             return super().stop_and_join()
         except GLib.Error as error:
@@ -263,6 +265,7 @@ class Pool(Wpool.Pool):
         run are stopped, and reading their results raises RuntimeError. No
         worker_exit runs."""
         self._stop_running()
+        drop_item_spares(self)
         return super().terminate()
 
     def set_keep_alive(self, keep_alive=True):
@@ -499,11 +502,11 @@ class Pool(Wpool.Pool):
             return
         super().set_shared_objects(variant)
 
-    def _job(self, method, parameters, func, iterable, args, kwargs, lazy=False):
+    def _job(self, method, parameters, func, iterable, args, kwargs, lazy=False, streamed=False):
         """The _Map of a Python map form's call, all its arguments checked."""
         _check_map_arguments(method, func, iterable)
         options = _Options(method, **_options(method, parameters, args, kwargs))
-        return _Map(self, func, iterable, options, lazy)
+        return _Map(self, func, iterable, options, lazy, streamed)
 
     def map(self, func, iterable, *args, **kwargs):
         """map(func, iterable, iterable_len=None, max_tasks_active=None,
@@ -528,7 +531,8 @@ class Pool(Wpool.Pool):
         if isinstance(func, Wpool.Task):
             self._share_with_python_tasks(func)
             return super().map(func, iterable, *args, **kwargs)
-        job = self._job('map', _MAP_PARAMETERS, func, iterable, args, kwargs)
+        job = self._job('map', _MAP_PARAMETERS, func, iterable, args, kwargs,
+                        streamed=self.props.start_method != Wpool.StartMethod.THREADING)
         # Worker processes' results are decoded as their batches come.
         return (_RunningMap if job.threads else _RunningStream)(self, job).run()
 

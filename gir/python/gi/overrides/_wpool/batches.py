@@ -283,15 +283,25 @@ def _unpacked_results(results):
 
 
 def _run_pickled_batch(worker, item, codec, shared_objects, functions=None):
+    """_run_loaded_batch(), and then its buffers released (buffers.release()):
+    its frame, which holds the batch, is gone by then."""
+    mappings = {}
+    try:
+        return _run_loaded_batch(worker, item, codec, shared_objects, functions, mappings)
+    finally:
+        _buffers.release(mappings)
+
+
+def _run_loaded_batch(worker, item, codec, shared_objects, functions, mappings):
     """Runs a batch of worker processes: @item is an `ay` of the pickled
     (pickled function, _Head, batch), the result the pickled results as
     _packed_results() sends them (with insights on, the pickled (results,
     _batch_record())); a failure stops
     the map (_stop_map()). @codec is pickle or dill;
     @functions the functions forked workers find by key (those pickle
-    cannot name)."""
+    cannot name); @mappings gets the memfds its buffers were mapped from."""
     try:
-        reference, head, batch = _buffers.loads(codec, _variant_bytes(item))
+        reference, head, batch = _buffers.loads_batch(codec, _variant_bytes(item), mappings)
         function = codec.loads(reference)
         if functions is not None and not callable(function):
             function = functions[function]

@@ -29,6 +29,7 @@
 
 import array
 import fcntl
+import gc
 import io
 import itertools
 import mmap
@@ -47,6 +48,8 @@ SEGMENT_SIZE = 64 * 1024 * 1024
 _ALIGN = 64
 _NAME = 'wpool-shared-objects'
 _ITEMS_NAME = 'wpool-items'
+# What marks a batch pickled by ItemBuffers.dumps().
+_ITEMS_MARK = 'wpool-item-buffers'
 _SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 _serials = itertools.count(1)
 
@@ -91,10 +94,13 @@ class _Buffers:
             return None
         data, details = found
         source, offset = self._place(data)
-        pid = (self.TAG, source, kind, offset, data.nbytes, details)
+        pid = self._pid(source, kind, offset, data.nbytes, details)
         self.count += 1
         self._seen[id(obj)] = (obj, pid)
         return pid
+
+    def _pid(self, source, kind, offset, size, details):
+        return (self.TAG, source, kind, offset, size, details)
 
     # Each kind's bytes, as a flat memoryview, and what rebuilds it; None
     # for a buffer pickled as it is.
@@ -191,34 +197,87 @@ class SharedBuffers(_Buffers):
         self._seen = None
 
 
-class ItemBuffers(_Buffers):
-    """The caller's side for the items of one map: the memfds their big
-    buffers go to as its batches are pickled (dumps()). A memfd is closed
-    once every batch with buffers in it is done (done()), or with the map
-    (close()): a batch handed out again, its worker having died, finds its
-    buffers still there."""
-
-    TAG = 'wpool-item-buffer'
+class _Segment:
+    """A memfd of items' buffers: where workers find it, the bytes written
+    in it, and how many batches not done have buffers in it."""
 
     def __init__(self):
+        name = '{}-{}-{}'.format(_ITEMS_NAME, os.getpid(), next(_serials))
+        self.fd = _new_memfd(name, sealing=False)
+        self.source = (os.getpid(), self.fd, name)
+        self.size = 0
+        self.pending = 0
+
+
+def _close_segments(segments):
+    for segment in segments:
+        os.close(segment.fd)
+    segments.clear()
+
+
+class Spares:
+    """A pool's item memfds that no batch needs any more, kept for its next
+    batches: writing into the pages a memfd has costs half what new pages
+    do, and freeing them a fifth more (bench/README.md). At most MAX are
+    kept, and they go with the pool."""
+
+    MAX = 4
+
+    def __init__(self):
+        self.segments = []
+        weakref.finalize(self, _close_segments, self.segments)
+
+    def take(self):
+        return self.segments.pop() if self.segments else _Segment()
+
+    def close(self):
+        _close_segments(self.segments)
+
+    def give(self, segment):
+        if len(self.segments) < self.MAX:
+            segment.size = segment.pending = 0
+            self.segments.append(segment)
+        else:
+            os.close(segment.fd)
+
+
+class ItemBuffers(_Buffers):
+    """The caller's side for the items of one map: the memfds their big
+    buffers go to as its batches are pickled (dumps()), taken from the
+    pool's Spares. A memfd goes back once every batch with buffers in it is
+    done (done()), which its worker says once it let go of them
+    (release()): a batch handed out again, its worker having died, finds
+    its buffers still there. As the map ends (close()), one that a batch
+    not done may still be read from is closed instead.
+
+    A batch's persistent ids are indexes into a table of its buffers,
+    pickled beside it: the C pickler calls persistent_id() for each member
+    of a tuple id too."""
+
+    def __init__(self, spares):
         super().__init__({bytes: 'bytes', bytearray: 'bytearray', memoryview: 'memoryview', array.array: 'array'},
                          ITEM_MIN_SIZE)
-        # The open memfds: fd -> how many batches not done have buffers in it.
-        self._open = {}
-        self._finalizer = weakref.finalize(self, _close_all, self._open)
-        # The memfd buffers go to now, its source and size.
-        self._fd = -1
-        self._source = None
-        self._size = 0
+        self._spares = spares
+        # The memfd buffers go to now, and all those taken.
+        self._segment = None
+        self._taken = []
+        self._finalizer = weakref.finalize(self, _close_segments, self._taken)
         # The memfds of the batch being pickled, and of each batch not done.
         self._touched = set()
         self._batches = {}
+        # The buffers of the batch being pickled: (source, kind, offset,
+        # size, details).
+        self._table = []
         # Bytes written in all.
         self.n_bytes = 0
 
     def _bytes_of_memoryview(self, obj):
         # Whatever its size: pickle refuses a memoryview.
         return _flat_memoryview(obj)
+
+    def _pid(self, source, kind, offset, size, details):
+        self._table.append((source, kind, offset, size, details))
+        return len(self._table) - 1
 
     @property
     def kinds(self):
@@ -227,57 +286,64 @@ class ItemBuffers(_Buffers):
 
     def dumps(self, codec, obj, index):
         """@obj pickled by @codec, its big buffers written to the memfds as
-        those of batch @index."""
+        those of batch @index: a pickle of (_ITEMS_MARK, their table, the
+        pickle of @obj), which loads_batch() reads."""
         file = io.BytesIO()
         pickler = codec.Pickler(file)
         pickler.persistent_id = self.persistent_id
         self._touched = set()
+        self._table = []
         try:
             pickler.dump(obj)
         finally:
             # An object met again in another batch goes again: the first
-            # may be done and its memfd closed by then.
+            # may be done and its memfd reused by then.
             self._seen = {}
-        for fd in self._touched:
-            self._open[fd] += 1
+        for segment in self._touched:
+            segment.pending += 1
         if self._touched:
             self._batches[index] = self._touched
-        return file.getvalue()
+        return codec.dumps((_ITEMS_MARK, self._table, file.getvalue()))
 
     def _place(self, data):
-        if self._fd < 0 or self._size >= SEGMENT_SIZE:
+        segment = self._segment
+        if segment is None or segment.size >= SEGMENT_SIZE:
             self._retire()
-            name = '{}-{}-{}'.format(_ITEMS_NAME, os.getpid(), next(_serials))
-            self._fd = _new_memfd(name, sealing=False)
-            self._open[self._fd] = 0
-            self._source = (os.getpid(), self._fd, name)
-            self._size = 0
-        offset = (self._size + _ALIGN - 1) // _ALIGN * _ALIGN
-        _write(self._fd, data, offset)
-        self._size = offset + data.nbytes
-        self._touched.add(self._fd)
+            segment = self._segment = self._spares.take()
+            self._taken.append(segment)
+        offset = (segment.size + _ALIGN - 1) // _ALIGN * _ALIGN
+        _write(segment.fd, data, offset)
+        segment.size = offset + data.nbytes
+        self._touched.add(segment)
         self.n_bytes += data.nbytes
-        return self._source, offset
+        return segment.source, offset
 
     def _retire(self):
-        """No more buffers go to the current memfd: closed once done."""
-        fd, self._fd = self._fd, -1
-        if fd >= 0 and self._open[fd] == 0:
-            del self._open[fd]
-            os.close(fd)
+        """No more buffers go to the current memfd: it goes back once done.
+        The batch being pickled may have buffers in it already, which count
+        only once it is pickled."""
+        segment, self._segment = self._segment, None
+        if segment is not None and segment.pending == 0 and segment not in self._touched:
+            self._give(segment)
+
+    def _give(self, segment):
+        self._taken.remove(segment)
+        self._spares.give(segment)
 
     def done(self, index):
-        """Batch @index is done: a memfd that no batch needs any more is
-        closed, unless buffers still go to it."""
-        for fd in self._batches.pop(index, ()):
-            self._open[fd] -= 1
-            if self._open[fd] == 0 and fd != self._fd:
-                del self._open[fd]
-                os.close(fd)
+        """Batch @index is done: a memfd that no batch needs any more goes
+        back, unless buffers still go to it."""
+        for segment in self._batches.pop(index, ()):
+            segment.pending -= 1
+            if segment.pending == 0 and segment is not self._segment:
+                self._give(segment)
 
     def close(self):
-        self._fd = -1
+        self._segment = None
         self._batches.clear()
+        for segment in list(self._taken):
+            if segment.pending == 0:
+                self._give(segment)
         self._finalizer()
 
 
@@ -345,14 +411,10 @@ def _map(source, items):
         os.close(own)
 
 
-def _rebuild(pid, mappings):
-    """What a persistent id stands for: of the shared objects, a read-only
-    view; of items, a private copy (a view of a copy-on-write mapping for
-    numpy arrays and memoryviews)."""
-    tag, source, kind, offset, size, details = pid
-    if tag not in (_Buffers.TAG, ItemBuffers.TAG):
-        raise ValueError('Unknown persistent id in a pickle: {!r}'.format(tag))
-    items = tag == ItemBuffers.TAG
+def _rebuild(source, kind, offset, size, details, mappings, items):
+    """A buffer, from its memfd: of the shared objects, a read-only view;
+    of @items, a private copy (a view of a copy-on-write mapping for numpy
+    arrays and memoryviews)."""
     mapping = mappings.get(source)
     if mapping is None:
         mapping = mappings[source] = _map(source, items)
@@ -388,21 +450,78 @@ def _unpickler(codec):
         class Unpickler(codec.Unpickler):
             def persistent_load(self, pid):
                 # An object met twice in the caller's is one object here too.
-                key = pid[:5]
-                if key not in self.wpool_views:
-                    self.wpool_views[key] = _rebuild(pid, self.wpool_mappings)
-                return self.wpool_views[key]
+                view = self.wpool_views.get(pid)
+                if view is not None:
+                    return view
+                if type(pid) is int:
+                    view = _rebuild(*self.wpool_table[pid], self.wpool_mappings, True)
+                elif pid[0] == _Buffers.TAG:
+                    view = _rebuild(*pid[1:], self.wpool_mappings, False)
+                else:
+                    raise ValueError('Unknown persistent id in a pickle: {!r}'.format(pid[0]))
+                self.wpool_views[pid] = view
+                return view
 
         unpickler = _unpicklers[codec] = Unpickler
     return unpickler
 
 
-def loads(codec, data):
-    """@data unpickled with @codec (pickle or dill), the buffers the caller
-    placed in memfds rebuilt from them, each memfd mapped once per loads()."""
-    if ItemBuffers.TAG.encode() not in data and _Buffers.TAG.encode() not in data:
-        return codec.loads(data)
+def _load(codec, data, mappings, table=None):
     unpickler = _unpickler(codec)(io.BytesIO(data))
-    unpickler.wpool_mappings = {}
+    unpickler.wpool_mappings = mappings
+    unpickler.wpool_table = table
     unpickler.wpool_views = {}
     return unpickler.load()
+
+
+def loads(codec, data):
+    """The shared objects unpickled with @codec (pickle or dill), their big
+    buffers views of the caller's memfd, mapped once per loads()."""
+    if _Buffers.TAG.encode() not in data:
+        return codec.loads(data)
+    return _load(codec, data, {})
+
+
+def loads_batch(codec, data, mappings):
+    """A batch unpickled with @codec, as ItemBuffers.dumps() pickled it or
+    as pickled plainly. @mappings (a dict) gets the memfds mapped for its
+    buffers, for release() once the batch is done."""
+    batch = codec.loads(data)
+    if type(batch) is tuple and len(batch) == 3 and type(batch[0]) is str and batch[0] == _ITEMS_MARK:
+        _, table, pickled = batch
+        batch = _load(codec, pickled, mappings, table)
+    return batch
+
+
+def _privatize(mapping):
+    """Makes every page of a copy-on-write mapping this process's own, by
+    writing each once: what the file holds next does not show through."""
+    view = memoryview(mapping)
+    try:
+        for offset in range(0, len(view), mmap.PAGESIZE):
+            view[offset] = view[offset]
+    finally:
+        view.release()
+
+
+def release(mappings):
+    """A batch is done, and its results pickled: the memfds it mapped are
+    unmapped, before the caller writes other batches' buffers into them.
+    Where the function kept a view of one (in the worker's state, or in an
+    exception's traceback), its pages are made the worker's own first, so
+    that the view keeps what the batch had."""
+    kept = []
+    for mapping in mappings.values():
+        try:
+            mapping.close()
+        except BufferError:
+            kept.append(mapping)
+    if kept:
+        # A failure's traceback holds the batch in a cycle.
+        gc.collect()
+        for mapping in kept:
+            try:
+                mapping.close()
+            except BufferError:
+                _privatize(mapping)
+    mappings.clear()

@@ -12,6 +12,12 @@ from gi.repository import Gio
 from .arguments import _check_bool, _check_number
 from .progress import _check_style
 
+# A default batch holds this many items at most: its results then stay in
+# the caches and are decoded as the workers go on, where a batch of 125 000
+# made a map over range(10**6) 25–40 % slower, and one of a list too
+# (bench/README.md, "Over a range").
+_MAX_BATCH = 16_384
+
 # Pool properties a map's keyword of the same name sets while the map
 # runs; None leaves the pool's own (whose default is MPIRE's: none).
 _PER_MAP_PROPERTIES = ('task_timeout', 'worker_init_timeout', 'worker_exit_timeout')
@@ -69,19 +75,22 @@ class _Options:
         self.worker_init_timeout = worker_init_timeout
         self.worker_exit_timeout = worker_exit_timeout
 
-    def batch_size(self, pool, n_items):
+    def batch_size(self, pool, n_items, capped=True):
         """The number of items of a batch (a float is an average), as
         MPIRE's chunk size: chunk_size, else n_items split in n_splits
         (by default four per worker, where MPIRE makes 64: fewer round
-        trips), else 4 for a length not known."""
+        trips, but with @capped at most _MAX_BATCH), else 4 for a length
+        not known."""
         if self.chunk_size:
             return self.chunk_size
         if n_items is None:
             # As MPIRE's, for an iterable with no length.
             return 4
         n_jobs = pool.props.n_jobs or os.cpu_count() or 1
-        n_splits = self.n_splits or n_jobs * 4
-        return max(math.ceil(n_items / n_splits), 1)
+        if self.n_splits:
+            return max(math.ceil(n_items / self.n_splits), 1)
+        size = max(math.ceil(n_items / (n_jobs * 4)), 1)
+        return min(size, _MAX_BATCH) if capped else size
 
     def apply(self, pool, batch_size):
         """Sets the pool properties this map asks for; returns what
