@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "wpool-backend-process-private.h"
@@ -36,6 +37,8 @@ typedef struct
   guint8      *transfer;
   gsize        transfer_size;
   gboolean     transfer_sent;
+  /* The biggest chunk that may be sent ahead on the socket. */
+  gsize        ahead_max_size;
 } ProcessWorker;
 
 typedef struct
@@ -50,6 +53,25 @@ typedef struct
 } WpoolBackendProcessPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (WpoolBackendProcess, wpool_backend_process, WPOOL_TYPE_BACKEND)
+
+/* A chunk sent ahead, while the worker still runs the one before, is as
+ * small as this at most, and a quarter of the socket's send buffer (208
+ * KiB by default; less if the system says so): the buffer takes it whole,
+ * with room for the frame's overhead, so the write cannot wait for a
+ * worker that is itself waiting to write its answers. */
+#define AHEAD_MAX_SIZE ((gsize)64 << 10)
+
+static gsize
+ahead_max_size (int fd)
+{
+  int sndbuf = 0;
+  socklen_t len = sizeof sndbuf;
+
+  if (getsockopt (fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) < 0 || sndbuf <= 0)
+    return 0;
+
+  return MIN (AHEAD_MAX_SIZE, (gsize)sndbuf / 4);
+}
 
 /* Whether @task can run in a worker process that @klass starts: in a new
  * program only if a new process can find it. */
@@ -164,6 +186,7 @@ wpool_backend_process_start_worker (WpoolBackend  *backend,
 
   pw->fd = fds[0];
   pw->transfer_sent = FALSE;
+  pw->ahead_max_size = ahead_max_size (pw->fd);
 
   /* The start, not what stopped a worker before it, is watched for the
    * map's cancellable and has a deadline of its own. */
@@ -341,9 +364,12 @@ wait_for_worker (int           fd,
         {
           gint64 left;
 
+          /* Past the deadline, answers already there are taken first: the
+           * item that overran may be of the chunk sent ahead, which the
+           * worker took up once it had answered this one. */
           if ((left = started + timeout - g_get_monotonic_time ()) <= 0)
             {
-              ret = WAIT_TIMED_OUT;
+              ret = g_poll (fds, 1, 0) > 0 ? WAIT_READABLE : WAIT_TIMED_OUT;
               break;
             }
           timeout_ms = (gint)MIN ((left + 999) / 1000, G_MAXINT);
@@ -610,12 +636,6 @@ typedef struct
   gint64   started;
 } Chunk;
 
-/* A chunk sent ahead, while the worker still runs the one before, is as
- * small as this at most: the socket's buffer (208 KiB by default, which
- * an unprivileged process cannot raise) takes it whole, so the write
- * cannot wait for a worker that is itself waiting to write its answers. */
-#define AHEAD_MAX_SIZE ((gsize)64 << 10)
-
 typedef enum
 {
   SEND_SENT,
@@ -652,7 +672,7 @@ send_chunk (WpoolBackendProcess *self,
   if (ahead)
     {
       /* The transfer area still holds the chunk before, or its results. */
-      if (g_variant_get_size (items) > AHEAD_MAX_SIZE)
+      if (g_variant_get_size (items) > pw->ahead_max_size)
         return SEND_LATER;
     }
   else
@@ -837,6 +857,7 @@ wpool_backend_process_work (WpoolBackend *backend,
   WpoolShareOutcome ret = WPOOL_SHARE_DONE;
   WpoolShareInsights share = { 0, };
   ChunkOutcome outcome = CHUNK_DONE;
+  guint n_jobs = wpool_backend_get_n_jobs (backend);
   SendOutcome sent;
   gboolean pipelined;
   Chunk current;
@@ -864,7 +885,11 @@ wpool_backend_process_work (WpoolBackend *backend,
     {
       SendOutcome ahead_sent = SEND_FAILED;
 
-      if (pipelined && wpool_job_next_chunk (job, &ahead.first, &ahead.last))
+      /* Not once fewer chunks are left than workers: a worker would hold
+       * one back, behind a slow one, while another idles. */
+      if (pipelined &&
+          wpool_job_get_n_unclaimed (job) >= n_jobs * (current.last - current.first) &&
+          wpool_job_next_chunk (job, &ahead.first, &ahead.last))
         ahead_sent = send_chunk (self, index, job, &ahead, TRUE, result_type_string, insights != NULL, &outcome);
 
       outcome = take_answers (self, index, job, &current, insights ? &share : NULL);

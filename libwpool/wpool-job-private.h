@@ -82,6 +82,7 @@ void                wpool_job_begin             (WpoolJob       *self,
 gboolean            wpool_job_next_chunk        (WpoolJob       *self,
                                                  guint          *first,
                                                  guint          *last);
+guint               wpool_job_get_n_unclaimed   (WpoolJob       *self);
 gboolean            wpool_job_should_stop       (WpoolJob       *self);
 gboolean            wpool_job_get_keep_going    (WpoolJob       *self);
 void                wpool_job_fail_item         (WpoolJob       *self,

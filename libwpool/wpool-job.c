@@ -414,6 +414,15 @@ wpool_job_should_stop (WpoolJob *self)
   return FALSE;
 }
 
+/* How many items no worker was handed yet (those handed out again aside). */
+guint
+wpool_job_get_n_unclaimed (WpoolJob *self)
+{
+  guint next = (guint)g_atomic_int_get (&self->next);
+
+  return next < self->n_items ? self->n_items - next : 0;
+}
+
 /* The next chunk to run, [first, last), unless the items are all handed
  * out or the job stopped. */
 gboolean

@@ -14,7 +14,6 @@ SPAWN and FORKSERVER workers import this script as __mp_main__, so its
 work stays under `if __name__ == '__main__':`."""
 
 import array
-import gc
 import os
 import signal
 import unittest
@@ -24,6 +23,7 @@ gi.require_version('Wpool', '1')
 from gi.repository import Wpool  # noqa: E402
 
 import taptestrunner  # noqa: E402
+from wpool_testing import open_memfds  # noqa: E402
 
 try:
     import numpy
@@ -103,6 +103,11 @@ def keep_first(state, value):
     return float(kept.sum())
 
 
+def held_memfds(_):
+    """How many items' memfds this worker process holds open."""
+    return len(memfds())
+
+
 def killed_on_negative(value):
     if value[0] < 0:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -111,15 +116,7 @@ def killed_on_negative(value):
 
 def memfds():
     """The caller's descriptors of items' memfds."""
-    gc.collect()
-    found = []
-    for fd in os.listdir('/proc/self/fd'):
-        try:
-            if MEMFD in os.readlink('/proc/self/fd/' + fd):
-                found.append(fd)
-        except OSError:
-            pass
-    return found
+    return open_memfds('wpool-items')
 
 
 def moved(pool):
@@ -245,6 +242,15 @@ class TestItemBuffers(unittest.TestCase):
                 self.assertIsNotNone(kept.__traceback__)
                 self.assertLessEqual(len(memfds()), module.Spares.MAX)
             self.assertEqual(memfds(), [])
+
+    def test_forked_workers_hold_no_memfd(self):
+        """A FORK template forked while the caller holds items' memfds (kept
+        for the pool's next batches), and its workers, close them: they
+        would keep their pages once the caller closed them."""
+        with Wpool.Pool(n_jobs=N_JOBS, start_method='fork') as pool:
+            pool.map(digest, [(value,) for value in buffers(BIG)])
+            self.assertGreater(len(memfds()), 0)
+            self.assertEqual(pool.map(held_memfds, range(4), chunk_size=1), [0] * 4)
 
     @needs_numpy
     def test_kept_item_keeps_its_values(self):

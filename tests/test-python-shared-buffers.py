@@ -13,14 +13,14 @@ import io
 import mmap
 import os
 import signal
-import sys
 import unittest
 
 import gi
 gi.require_version('Wpool', '1')
-from gi.repository import GLib, Wpool  # noqa: E402
+from gi.repository import Wpool  # noqa: E402
 
 import taptestrunner  # noqa: E402
+from wpool_testing import open_memfds  # noqa: E402
 
 try:
     import numpy
@@ -156,15 +156,7 @@ def big_length(shared, _):
 def memfds():
     """The caller's descriptors of shared objects' memfds, once the pools
     no longer referenced are gone."""
-    gc.collect()
-    found = []
-    for fd in os.listdir('/proc/self/fd'):
-        try:
-            if MEMFD in os.readlink('/proc/self/fd/' + fd):
-                found.append(fd)
-        except OSError:
-            pass
-    return found
+    return open_memfds('wpool-shared-objects')
 
 
 def n_fds():

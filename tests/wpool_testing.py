@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What the PyGObject tests share."""
 
+import gc
 import os
 import time
 
@@ -39,3 +40,17 @@ def workers_left(pid, timeout=5):
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
+
+
+def open_memfds(name):
+    """This process's descriptors of memfds whose name starts with @name,
+    once the objects no longer referenced are gone."""
+    gc.collect()
+    found = []
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            if 'memfd:' + name in os.readlink('/proc/self/fd/' + fd):
+                found.append(fd)
+        except OSError:
+            pass
+    return found

@@ -207,11 +207,33 @@ class _Segment:
         self.source = (os.getpid(), self.fd, name)
         self.size = 0
         self.pending = 0
+        _segments.add(self)
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+# Every open _Segment of this process.
+_segments = weakref.WeakSet()
+
+
+def _forget_segments():
+    """In a child of os.fork() (a FORK template, and the workers it forks,
+    through Wpool.set_fork_func()): the caller's memfds are not the child's
+    to keep, which would hold their pages once the caller closed them.
+    Its workers open them from the caller's /proc."""
+    for segment in list(_segments):
+        segment.close()
+
+
+os.register_at_fork(after_in_child=_forget_segments)
 
 
 def _close_segments(segments):
     for segment in segments:
-        os.close(segment.fd)
+        segment.close()
     segments.clear()
 
 
@@ -234,11 +256,14 @@ class Spares:
         _close_segments(self.segments)
 
     def give(self, segment):
-        if len(self.segments) < self.MAX:
+        # One that took a buffer far bigger than SEGMENT_SIZE is not kept:
+        # its pages would stay with the pool, and only SEGMENT_SIZE of them
+        # be used again.
+        if len(self.segments) < self.MAX and os.fstat(segment.fd).st_size <= 2 * SEGMENT_SIZE:
             segment.size = segment.pending = 0
             self.segments.append(segment)
         else:
-            os.close(segment.fd)
+            segment.close()
 
 
 class ItemBuffers(_Buffers):
@@ -411,13 +436,27 @@ def _map(source, items):
         os.close(own)
 
 
+class _Mapped:
+    """A memfd mapped for a pickle, and where the buffers rebuilt from it
+    are (for release())."""
+
+    __slots__ = ('mapping', 'ranges')
+
+    def __init__(self, mapping):
+        self.mapping = mapping
+        self.ranges = []
+
+
 def _rebuild(source, kind, offset, size, details, mappings, items):
     """A buffer, from its memfd: of the shared objects, a read-only view;
     of @items, a private copy (a view of a copy-on-write mapping for numpy
     arrays and memoryviews)."""
-    mapping = mappings.get(source)
-    if mapping is None:
-        mapping = mappings[source] = _map(source, items)
+    mapped = mappings.get(source)
+    if mapped is None:
+        mapped = mappings[source] = _Mapped(_map(source, items))
+    mapping = mapped.mapping
+    if items:
+        mapped.ranges.append((offset, size))
     if offset + size > len(mapping):
         raise ValueError('The buffers of process {} are shorter than they say'.format(source[0]))
     data = memoryview(mapping)[offset:offset + size]
@@ -493,13 +532,15 @@ def loads_batch(codec, data, mappings):
     return batch
 
 
-def _privatize(mapping):
-    """Makes every page of a copy-on-write mapping this process's own, by
-    writing each once: what the file holds next does not show through."""
-    view = memoryview(mapping)
+def _privatize(mapped):
+    """Makes the pages of the buffers of a copy-on-write mapping this
+    process's own, by writing each once: what the file holds next does not
+    show through."""
+    view = memoryview(mapped.mapping)
     try:
-        for offset in range(0, len(view), mmap.PAGESIZE):
-            view[offset] = view[offset]
+        for offset, size in mapped.ranges:
+            for page in range(offset - offset % mmap.PAGESIZE, offset + size, mmap.PAGESIZE):
+                view[page] = view[page]
     finally:
         view.release()
 
@@ -508,20 +549,20 @@ def release(mappings):
     """A batch is done, and its results pickled: the memfds it mapped are
     unmapped, before the caller writes other batches' buffers into them.
     Where the function kept a view of one (in the worker's state, or in an
-    exception's traceback), its pages are made the worker's own first, so
-    that the view keeps what the batch had."""
+    exception's traceback), the pages of the batch's buffers are made the
+    worker's own first, so that the view keeps what the batch had."""
     kept = []
-    for mapping in mappings.values():
+    for mapped in mappings.values():
         try:
-            mapping.close()
+            mapped.mapping.close()
         except BufferError:
-            kept.append(mapping)
+            kept.append(mapped)
     if kept:
         # A failure's traceback holds the batch in a cycle.
         gc.collect()
-        for mapping in kept:
+        for mapped in kept:
             try:
-                mapping.close()
+                mapped.mapping.close()
             except BufferError:
-                _privatize(mapping)
+                _privatize(mapped)
     mappings.clear()
