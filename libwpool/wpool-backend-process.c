@@ -867,7 +867,6 @@ wpool_backend_process_work (WpoolBackend *backend,
   if (g_atomic_int_get (&priv->workers[index].pid) <= 0)
     return WPOOL_SHARE_DONE;
 
-
   /* The worker is sent its next chunk as soon as it has one to run, so
    * that it goes on to it as it answers, rather than idle while its
    * answer crosses back and this thread reads it (a Python map over a
