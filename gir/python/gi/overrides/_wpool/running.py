@@ -231,9 +231,14 @@ class _RunningMap(_Running):
             if self.terminated:
                 raise RuntimeError('The pool was terminated while this map ran: its results are lost') from error
             self.job.raise_error(error)
-        self.end(completed=True)
+        # Decoded before the end, which lets the memfds of the items'
+        # buffers go back to the pool once their batches are.
+        try:
+            results = self.job.finish(variant)
+        finally:
+            self.end(completed=True)
         self.raise_exit_error()
-        return self.job.finish(variant)
+        return results
 
 
 class _RunningStream(_Running):
