@@ -52,6 +52,12 @@ def halved(x):
     return x * 0.5 + 1.0
 
 
+def default_chunk_size(n_items, n_jobs):
+    """The override's Pool.map batch size with neither chunk_size nor
+    n_splits: four per worker, at most 16 384 items (options.py)."""
+    return min(max(-(-n_items // (n_jobs * 4)), 1), 16_384)
+
+
 def best_multiprocessing(pool, func, items, expected, n_items, n_jobs):
     """multiprocessing's Pool.map at its best chunksize: (seconds, chunksize)."""
     best = (math.inf, None)
@@ -83,7 +89,7 @@ def main_range(n_items, n_jobs):
             for chunk_size in (None, max(n_items // n_jobs, 1)):
                 def run():
                     return pool.map(func, items, chunk_size=chunk_size)
-                size = chunk_size or min(max(-(-n_items // (n_jobs * 4)), 1), 16_384)
+                size = chunk_size or default_chunk_size(n_items, n_jobs)
                 rows.append((f'libwpool fork, Pool.map of a range, chunk {size}', best_of(run, REPEATS, expected)))
 
             as_list = list(items)
@@ -140,8 +146,7 @@ def main():
             for chunk_size in (None, max(n_items // n_jobs, 1)):
                 def run():
                     return pool.map(trivial, values, chunk_size=chunk_size)
-                best = min(best, (best_of(run, REPEATS, expected),
-                                  chunk_size or min(max(-(-n_items // (n_jobs * 4)), 1), 16_384)))
+                best = min(best, (best_of(run, REPEATS, expected), chunk_size or default_chunk_size(n_items, n_jobs)))
             rows.append((f'libwpool {method}, Pool.map, chunk_size {best[1]}', best[0]))
 
             # imap() reads its iterable as the workers need items: over a

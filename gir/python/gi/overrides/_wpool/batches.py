@@ -256,17 +256,12 @@ _PACKED = {float: 'd'}
 
 def _packed_results(results):
     """@results as they are sent back: a (type code, bytes) tuple of
-    machine values if they are all of a type of _PACKED (an int within
-    int64, for 'q'), else the list itself. Results of another type than
-    the first's cost one look."""
+    machine values if they are all of a type of _PACKED, else the list
+    itself. Results of another type than the first's cost one look."""
     code = _PACKED.get(type(results[0])) if results else None
     if code is None or len(set(map(type, results))) != 1:
         return results
-    try:
-        return code, struct.pack('<{}{}'.format(len(results), code), *results)
-    except struct.error:
-        # An int beyond int64.
-        return results
+    return code, struct.pack('<{}{}'.format(len(results), code), *results)
 
 
 def _unpacked_results(results):

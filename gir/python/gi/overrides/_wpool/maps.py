@@ -314,7 +314,8 @@ class _Map:
         return results
 
     def close(self):
-        """The map ended: the memfds of its items' buffers are closed now,
+        """The map ended: the memfds of its items' buffers go back to the
+        pool (or are closed, if a batch not done may still read them) now,
         not when the last reference to it goes (an exception kept by the
         caller holds one)."""
         if self.item_buffers is not None:
